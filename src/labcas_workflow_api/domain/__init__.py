@@ -1,0 +1,1 @@
+"""Plain domain models, access-config models and the error tree."""

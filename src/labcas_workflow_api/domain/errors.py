@@ -1,0 +1,88 @@
+"""The one error tree of the service; edges (HTTP, Lambda) map it to problem+json.
+
+    LabcasError                      base; ``status`` is the HTTP status it maps to
+    ├── BadRequest (400)             malformed input: bad JSON, hostile path, reserved key
+    ├── Unauthenticated (401)        missing, malformed, expired or badly signed token
+    ├── Forbidden (403)              valid caller, no right to the resource
+    ├── NotFound (404)               unknown, or not visible to the caller
+    ├── Conflict (409)               paused workflow, finished run, ...
+    ├── InvalidParameters (422)      run parameters failing the workflow's param schema
+    ├── ConfigError                  an access config that does not validate (names the key)
+    └── UpstreamError                the engine, storage or an AWS service failed
+        ├── UpstreamBadResponse (502)
+        ├── UpstreamUnavailable (503)
+        └── UpstreamTimeout (504)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LabcasError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status: int = 500
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(LabcasError):
+    status = 400
+    title = "Bad request"
+
+
+class Unauthenticated(LabcasError):
+    status = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(LabcasError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(LabcasError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(LabcasError):
+    status = 409
+    title = "Conflict"
+
+
+class InvalidParameters(LabcasError):
+    status = 422
+    title = "Invalid parameters"
+
+
+class ConfigError(LabcasError):
+    """The access config (or a setting) is invalid; ``detail`` names the bad key."""
+
+    status = 500
+    title = "Configuration error"
+
+
+class UpstreamError(LabcasError):
+    status = 502
+    title = "Upstream error"
+
+
+class UpstreamBadResponse(UpstreamError):
+    status = 502
+    title = "Bad response from upstream"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    title = "Upstream unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    title = "Upstream timeout"

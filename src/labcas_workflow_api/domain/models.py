@@ -1,0 +1,71 @@
+"""Plain models shared by the ports and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.SUCCESS, RunStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One workflow parameter: a JSON Schema (``schema``) with a default and a description."""
+
+    default: Any = None
+    description: str | None = None
+    schema: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A workflow deployed in the engine (an Airflow DAG)."""
+
+    id: str
+    description: str | None = None
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    schedule: str | None = None
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a workflow, as the engine reports it."""
+
+    run_id: str
+    workflow_id: str
+    status: RunStatus
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    conf: dict[str, Any] = field(default_factory=dict)
+    queued_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object of a storage listing."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str = ""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One level of a storage prefix: sub-prefixes (ending with ``/``) and objects."""
+
+    prefixes: list[str]
+    objects: list[ObjectInfo]
+    next_cursor: str | None = None

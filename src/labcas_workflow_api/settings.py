@@ -1,0 +1,60 @@
+"""Every setting of the service: one pydantic-settings class, environment prefix ``LABCAS_``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EngineKind = Literal["airflow3", "airflow2", "mwaa", "mwaa-web-login"]
+
+
+class Settings(BaseSettings):
+    """Settings read from ``LABCAS_*`` environment variables (AWS ones keep their own names)."""
+
+    model_config = SettingsConfigDict(env_prefix="LABCAS_", extra="ignore")
+
+    config: str = Field(
+        "access.yml",
+        description="Access config: a YAML file path, or `ssm:/labcas/workflow/api/config`.",
+    )
+    config_ttl: float = Field(60, ge=0, description="Seconds before the access config is re-read.")
+    engine: EngineKind = Field("airflow3", description="Workflow engine adapter.")
+    engine_url: str = Field(
+        "http://127.0.0.1:8080", description="Base URL of the Airflow web server / API server."
+    )
+    engine_username: str = Field("admin", description="Airflow user for the engine API.")
+    engine_password: str = Field("", description="Password of that Airflow user.")
+    engine_timeout: float = Field(10, gt=0, description="Read timeout (s) of engine calls.")
+    mwaa_env_name: str = Field("", description="MWAA environment name (`mwaa*` engines).")
+    mwaa_api: Literal["", "v1", "v2"] = Field(
+        "", description="Force the MWAA REST API version; empty: ask the environment."
+    )
+    staging_bucket: str = Field("labcas-staging", description="Bucket receiving run outputs.")
+    s3_endpoint_url: str = Field("", description="S3 endpoint for non-AWS servers; empty for AWS.")
+    jwt_secret: str = Field("", description="HS256 secret verifying LabCAS tokens.")
+    jwt_secret_file: str = Field("", description="File holding the JWT secret.")
+    jwt_secret_arn: str = Field("", description="Secrets Manager ARN/name of the JWT secret.")
+    jwt_issuer: str = Field("LabCAS", description="Required `iss` claim.")
+    jwt_audience: str = Field("LabCAS", description="Required `aud` claim.")
+    jwt_algorithms: str = Field("HS256", description="Comma-separated accepted JWT algorithms.")
+    allowed_origins: str = Field("", description="Comma-separated CORS origins (`*` for any).")
+    public_url: str = Field(
+        "", description="Base URL for absolute links; derived from the request when empty."
+    )
+    presign_ttl: int = Field(3600, gt=0, le=604800, description="Presigned URL lifetime (s).")
+    stage: str = Field("", description="API Gateway-style stage name also served as a prefix.")
+
+    @field_validator("stage")
+    @classmethod
+    def _strip_stage(cls, value: str) -> str:
+        return value.strip("/")
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def algorithms(self) -> list[str]:
+        return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]

@@ -1,0 +1,1 @@
+"""Staging storage port and its S3 adapter."""

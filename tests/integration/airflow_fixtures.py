@@ -1,0 +1,1 @@
+"""Airflow fixtures (owned by the Airflow engine work)."""

@@ -1,0 +1,1 @@
+"""S3 and moto fixtures (owned by the storage work)."""
