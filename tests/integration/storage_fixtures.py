@@ -1,1 +1,41 @@
-"""S3 and moto fixtures (owned by the storage work)."""
+"""S3 and moto fixtures (owned by the storage work).
+
+``s3_server``: a SeaweedFS ``weed mini`` on 127.0.0.1 with the buckets ``labcas-staging`` and
+``edrn-data``; attributes ``endpoint_url``, ``access_key``, ``secret_key``, ``region``, plus
+``client()``, ``env()`` and ``create_buckets(*names)``.
+``moto_server``: a moto server on 127.0.0.1; attribute ``endpoint_url`` (and ``region``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from labcas_workflow_api.devstack.moto import MotoServer, start_moto
+from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
+
+STAGING_BUCKET = "labcas-staging"
+DATA_BUCKET = "edrn-data"
+
+__all__ = ["DATA_BUCKET", "STAGING_BUCKET", "moto_server", "s3_server"]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    server = start_seaweed(
+        tmp_path_factory.mktemp("seaweed"), buckets=(STAGING_BUCKET, DATA_BUCKET)
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = start_moto(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield server
+    finally:
+        server.stop()
