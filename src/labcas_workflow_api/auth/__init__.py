@@ -1,0 +1,1 @@
+"""Authentication (token -> Principal) and authorization (who may do what)."""

@@ -7,7 +7,7 @@
     ├── NotFound (404)               unknown, or not visible to the caller
     ├── Conflict (409)               paused workflow, finished run, ...
     ├── InvalidParameters (422)      run parameters failing the workflow's param schema
-    ├── ConfigError                  an access config that does not validate (names the key)
+    ├── ConfigError (503)            an access config or secret that does not load (names the key)
     └── UpstreamError                the engine, storage or an AWS service failed
         ├── UpstreamBadResponse (502)
         ├── UpstreamUnavailable (503)
@@ -64,8 +64,8 @@ class InvalidParameters(LabcasError):
 class ConfigError(LabcasError):
     """The access config (or a setting) is invalid; ``detail`` names the bad key."""
 
-    status = 500
-    title = "Configuration error"
+    status = 503
+    title = "Service not configured"
 
 
 class UpstreamError(LabcasError):

@@ -1,0 +1,1 @@
+"""Use cases: plain classes taking the ports as arguments."""

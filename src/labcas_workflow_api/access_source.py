@@ -1,0 +1,73 @@
+"""Where the access config comes from: a YAML file or an SSM parameter, re-read after a TTL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from labcas_workflow_api.domain.access import AccessConfig, parse_access_config
+from labcas_workflow_api.domain.errors import ConfigError, LabcasError, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def read_access_text(location: str, *, ssm_client: Any = None) -> str:
+    """The raw YAML at ``location``: a file path or ``ssm:/parameter/name`` (decrypted)."""
+    if location.startswith("ssm:"):
+        name = location.removeprefix("ssm:")
+        try:
+            if ssm_client is None:
+                import boto3
+
+                ssm_client = boto3.client("ssm")
+            answer = ssm_client.get_parameter(Name=name, WithDecryption=True)
+        except Exception as exc:
+            raise UpstreamUnavailable(f"cannot read SSM parameter {name}: {exc}") from None
+        return str(answer["Parameter"]["Value"])
+    try:
+        return Path(location).read_text()
+    except OSError as exc:
+        raise ConfigError(f"LABCAS_CONFIG: cannot read {location}: {exc.strerror}") from None
+
+
+def load_access_config(location: str, *, ssm_client: Any = None) -> AccessConfig:
+    """Read and validate the access config; ConfigError names the bad key."""
+    return parse_access_config(read_access_text(location, ssm_client=ssm_client), location)
+
+
+class AccessConfigSource:
+    """The current access config, re-read after ``ttl`` seconds.
+
+    When a re-read fails, the last good config keeps being served and the error is logged.
+    ``get`` raises only when no config was ever loaded.
+    """
+
+    def __init__(self, location: str, ttl: float = 60, *, ssm_client: Any = None) -> None:
+        self.location = location
+        self._ttl = ttl
+        self._ssm_client = ssm_client
+        self._config: AccessConfig | None = None
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def get(self) -> AccessConfig:
+        config = self._config
+        if config is not None and time.monotonic() - self._loaded_at < self._ttl:
+            return config
+        with self._lock:
+            if self._config is not None and time.monotonic() - self._loaded_at < self._ttl:
+                return self._config
+            try:
+                self._config = load_access_config(self.location, ssm_client=self._ssm_client)
+                self.last_error = None
+            except LabcasError as exc:
+                self.last_error = exc.detail
+                if self._config is None:
+                    raise
+                log.error("access config re-read failed, keeping the last good one: %s", exc)
+            self._loaded_at = time.monotonic()
+            return self._config

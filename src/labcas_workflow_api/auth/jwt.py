@@ -1,0 +1,137 @@
+"""LabCAS tokens: verify a bearer token into a Principal, and mint development tokens."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from labcas_workflow_api.domain.errors import Unauthenticated
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DN_UID_RE = re.compile(r"^uid=([^,=]*)(,[^,=]+=[^,=]+)*$", re.IGNORECASE)
+_MAX_TOKEN_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    username: str
+
+
+def username_from_claims(claims: dict[str, Any]) -> str:
+    """The username: the `username` claim, else `sub`; an LDAP DN gives its single `uid`."""
+    raw = claims.get("username") or claims.get("sub")
+    if not isinstance(raw, str) or not raw:
+        raise Unauthenticated("token has no username or subject")
+    return username_from_subject(raw)
+
+
+def username_from_subject(subject: str) -> str:
+    """`uid=thomas,dc=edrn,...` -> `thomas`; a plain name as is; anything else is refused."""
+    if "=" in subject or "," in subject:
+        match = _DN_UID_RE.match(subject)
+        if not match or subject.lower().count("uid=") != 1:
+            raise Unauthenticated("token subject is not a LabCAS LDAP DN or a user name")
+        subject = match.group(1)
+    if not USERNAME_RE.match(subject):
+        raise Unauthenticated("token subject is not a valid user name")
+    return subject
+
+
+class TokenVerifier:
+    """Verifies `Authorization` header values; raises Unauthenticated on anything wrong."""
+
+    def __init__(
+        self,
+        secret: str | Callable[[], str],
+        *,
+        issuer: str = "LabCAS",
+        audience: str = "LabCAS",
+        algorithms: Iterable[str] = ("HS256",),
+        leeway: float = 30,
+    ) -> None:
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = [a for a in algorithms if a.lower() != "none"]
+        self._leeway = leeway
+
+    def _key(self) -> str:
+        secret = self._secret() if callable(self._secret) else self._secret
+        if not secret:
+            raise Unauthenticated("token verification is not configured")
+        return secret
+
+    def verify(self, authorization: str | None) -> Principal:
+        token = _token_from_header(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed token") from None
+        if header.get("alg") not in self._algorithms:
+            raise Unauthenticated(f"token algorithm {header.get('alg')!r} is not accepted")
+        try:
+            claims = jwt.decode(
+                token,
+                self._key(),
+                algorithms=self._algorithms,
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("token not yet valid") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("token issuer is not accepted") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("token audience is not accepted") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"token lacks the {exc.claim!r} claim") from None
+        except jwt.InvalidSignatureError:
+            raise Unauthenticated("token signature is invalid") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise Unauthenticated("malformed token") from None
+        return Principal(username_from_claims(claims))
+
+
+def _token_from_header(authorization: str | None) -> str:
+    if authorization is None or not authorization.strip():
+        raise Unauthenticated("missing bearer token")
+    if len(authorization) > _MAX_TOKEN_LENGTH:
+        raise Unauthenticated("token too long")
+    parts = authorization.strip().split()
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        return parts[1]
+    if len(parts) == 1 and parts[0].lower() != "bearer":
+        return parts[0]
+    raise Unauthenticated("malformed Authorization header; expected 'Bearer <token>'")
+
+
+def mint_token(
+    secret: str,
+    username: str,
+    *,
+    ttl: int = 3600,
+    issuer: str = "LabCAS",
+    audience: str = "LabCAS",
+) -> str:
+    """A LabCAS-style development token whose subject is the user's LDAP DN."""
+    now = int(time.time())
+    claims = {
+        "sub": f"uid={username},dc=edrn,dc=jpl,dc=nasa,dc=gov",
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,96 @@
+"""The one authorization rule, and the views of the access config it implies.
+
+A user may run workflow W on data selection C only if they are listed in
+``collections.C.workflows.W.authorized_users`` and W is deployed in the engine.
+Every endpoint asks this module; nothing else decides access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection as Set
+
+from labcas_workflow_api.domain.access import AccessConfig, Collection
+from labcas_workflow_api.domain.errors import Forbidden, NotFound
+
+
+def may_run(
+    config: AccessConfig, deployed: Set[str], username: str, collection_id: str, workflow_id: str
+) -> bool:
+    """The rule itself."""
+    collection = config.collections.get(collection_id)
+    if collection is None or workflow_id not in deployed:
+        return False
+    access = collection.workflows.get(workflow_id)
+    return access is not None and username in access.authorized_users
+
+
+def usable_collections(config: AccessConfig, deployed: Set[str], username: str) -> list[str]:
+    """Collections on which the user may run at least one workflow."""
+    return [
+        cid
+        for cid, collection in config.collections.items()
+        if any(may_run(config, deployed, username, cid, wid) for wid in collection.workflows)
+    ]
+
+
+def runnable_workflows(
+    config: AccessConfig, deployed: Set[str], username: str, collection_id: str
+) -> list[str]:
+    """Workflows the user may run on this collection (deployed, enabled, authorized)."""
+    collection = config.collections.get(collection_id)
+    if collection is None:
+        return []
+    return [
+        wid
+        for wid in collection.workflows
+        if may_run(config, deployed, username, collection_id, wid)
+    ]
+
+
+def collections_for_workflow(
+    config: AccessConfig, deployed: Set[str], username: str, workflow_id: str
+) -> list[str]:
+    """Collections on which the user may run this workflow."""
+    return [
+        cid for cid in config.collections if may_run(config, deployed, username, cid, workflow_id)
+    ]
+
+
+def visible_workflows(config: AccessConfig, deployed: Set[str], username: str) -> set[str]:
+    """Workflows the user may run on at least one collection."""
+    return {
+        wid
+        for cid in config.collections
+        for wid in runnable_workflows(config, deployed, username, cid)
+    }
+
+
+def require_visible_workflow(
+    config: AccessConfig, deployed: Set[str], username: str, workflow_id: str
+) -> None:
+    """NotFound unless the user may run the workflow somewhere (existence must not leak)."""
+    if not collections_for_workflow(config, deployed, username, workflow_id):
+        raise NotFound(f"workflow {workflow_id!r} not found")
+
+
+def require_run(
+    config: AccessConfig,
+    deployed: Set[str],
+    username: str,
+    collection_id: str,
+    workflow_id: str,
+) -> Collection:
+    """The collection when the user may run the workflow on it; NotFound or Forbidden otherwise."""
+    collection = config.collections.get(collection_id)
+    if collection is None:
+        raise NotFound(f"data selection {collection_id!r} not found")
+    if workflow_id not in deployed:
+        raise NotFound(f"workflow {workflow_id!r} not found")
+    if not may_run(config, deployed, username, collection_id, workflow_id):
+        raise Forbidden(f"you may not run {workflow_id!r} on data selection {collection_id!r}")
+    return collection
+
+
+def has_any_access(config: AccessConfig, username: str) -> bool:
+    """Whether the user is named in any authorized_users list (the Lambda authorizer's gate)."""
+    return username in config.users()

@@ -1,0 +1,96 @@
+"""The one composition root: settings -> engine, storage, access source, verifier, services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from labcas_workflow_api.access_source import AccessConfigSource
+from labcas_workflow_api.auth.jwt import TokenVerifier
+from labcas_workflow_api.auth.secrets import jwt_secret_provider
+from labcas_workflow_api.domain.errors import ConfigError
+from labcas_workflow_api.engines.base import WorkflowEngine
+from labcas_workflow_api.service.catalog import Catalog
+from labcas_workflow_api.service.outputs import OutputService
+from labcas_workflow_api.service.runs import RunService
+from labcas_workflow_api.settings import Settings
+from labcas_workflow_api.storage.base import StagingStore
+
+
+@dataclass
+class Container:
+    """Everything a request needs, built once per process (or Lambda container)."""
+
+    settings: Settings
+    engine: WorkflowEngine
+    store: StagingStore
+    access: AccessConfigSource
+    verifier: TokenVerifier
+    catalog: Catalog
+    runs: RunService
+    outputs: OutputService
+
+
+def build_engine(settings: Settings) -> WorkflowEngine:
+    """The engine adapter chosen by LABCAS_ENGINE."""
+    if settings.engine in ("airflow3", "airflow2"):
+        from labcas_workflow_api.engines.airflow import AirflowEngine
+
+        return AirflowEngine(
+            settings.engine_url,
+            settings.engine_username,
+            settings.engine_password,
+            timeout=settings.engine_timeout,
+            api_version="v2" if settings.engine == "airflow3" else "v1",
+        )
+    raise ConfigError(f"LABCAS_ENGINE: engine {settings.engine!r} is not available yet")
+
+
+def build_store(settings: Settings) -> StagingStore:
+    from labcas_workflow_api.storage.s3 import S3Store
+
+    return S3Store(endpoint_url=settings.s3_endpoint_url or None)
+
+
+def _lazy_secret(settings: Settings, secretsmanager_client: Any) -> Any:
+    provider: Any = None
+
+    def secret() -> str:
+        nonlocal provider
+        if provider is None:
+            provider = jwt_secret_provider(settings, secretsmanager_client=secretsmanager_client)
+        return str(provider())
+
+    return secret
+
+
+def build_container(
+    settings: Settings | None = None,
+    *,
+    engine: WorkflowEngine | None = None,
+    store: StagingStore | None = None,
+    ssm_client: Any = None,
+    secretsmanager_client: Any = None,
+) -> Container:
+    """Wire the service from settings; any port may be given instead (tests, Lambda)."""
+    settings = settings or Settings()
+    engine = engine or build_engine(settings)
+    store = store or build_store(settings)
+    access = AccessConfigSource(settings.config, settings.config_ttl, ssm_client=ssm_client)
+    verifier = TokenVerifier(
+        _lazy_secret(settings, secretsmanager_client),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        algorithms=settings.algorithms,
+    )
+    catalog = Catalog(engine, access)
+    return Container(
+        settings=settings,
+        engine=engine,
+        store=store,
+        access=access,
+        verifier=verifier,
+        catalog=catalog,
+        runs=RunService(catalog, settings.staging_bucket),
+        outputs=OutputService(store, settings.staging_bucket, settings.presign_ttl),
+    )

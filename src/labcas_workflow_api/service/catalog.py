@@ -1,0 +1,92 @@
+"""What a caller may see: data selections and workflows, decided by the policy."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from labcas_workflow_api.access_source import AccessConfigSource
+from labcas_workflow_api.auth import policy
+from labcas_workflow_api.domain.access import AccessConfig
+from labcas_workflow_api.domain.errors import NotFound
+from labcas_workflow_api.domain.models import Workflow
+from labcas_workflow_api.engines.base import WorkflowEngine
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An id with a human description, as listed to clients."""
+
+    id: str
+    description: str | None
+
+
+@dataclass(frozen=True)
+class WorkflowView:
+    """A workflow as one caller sees it."""
+
+    workflow: Workflow
+    data_selections: list[str]
+
+
+class Catalog:
+    """Data selections and workflows visible to a caller.
+
+    Deployed workflows are cached for ``deployed_ttl`` seconds so that listing endpoints do not
+    page through the engine on every request. Methods raise NotFound for what the caller may not
+    see, and the engine's UpstreamError subclasses.
+    """
+
+    def __init__(
+        self, engine: WorkflowEngine, access: AccessConfigSource, *, deployed_ttl: float = 10
+    ) -> None:
+        self.engine = engine
+        self.access = access
+        self._deployed_ttl = deployed_ttl
+        self._deployed: dict[str, Workflow] = {}
+        self._deployed_at = -float("inf")
+        self._lock = threading.Lock()
+
+    def deployed(self) -> dict[str, Workflow]:
+        """Workflows deployed in the engine by id (briefly cached)."""
+        if time.monotonic() - self._deployed_at < self._deployed_ttl:
+            return self._deployed
+        with self._lock:
+            if time.monotonic() - self._deployed_at >= self._deployed_ttl:
+                self._deployed = {w.id: w for w in self.engine.list_workflows()}
+                self._deployed_at = time.monotonic()
+            return self._deployed
+
+    def config(self) -> AccessConfig:
+        return self.access.get()
+
+    def data_selections(self, username: str) -> list[Entry]:
+        config = self.config()
+        return [
+            Entry(cid, config.collections[cid].description)
+            for cid in policy.usable_collections(config, self.deployed(), username)
+        ]
+
+    def workflows_for_selection(self, username: str, data_id: str) -> list[Entry]:
+        config = self.config()
+        deployed = self.deployed()
+        if data_id not in policy.usable_collections(config, deployed, username):
+            raise NotFound(f"data selection {data_id!r} not found")
+        collection = config.collections[data_id]
+        return [
+            Entry(wid, collection.workflows[wid].description or deployed[wid].description)
+            for wid in policy.runnable_workflows(config, deployed, username, data_id)
+        ]
+
+    def workflows(self, username: str) -> list[Entry]:
+        deployed = self.deployed()
+        visible = policy.visible_workflows(self.config(), deployed, username)
+        return [Entry(wid, deployed[wid].description) for wid in sorted(visible)]
+
+    def workflow(self, username: str, workflow_id: str) -> WorkflowView:
+        config = self.config()
+        deployed = self.deployed()
+        policy.require_visible_workflow(config, deployed, username, workflow_id)
+        selections = policy.collections_for_workflow(config, deployed, username, workflow_id)
+        return WorkflowView(self.engine.get_workflow(workflow_id), selections)
