@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app factory, routes, error mapping, HTML rendering."""

@@ -1,0 +1,53 @@
+"""Request-scoped dependencies: the container, the caller, and link building."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import Request
+
+from labcas_workflow_api.auth.jwt import Principal
+from labcas_workflow_api.bootstrap import Container
+
+TRUSTED_USERNAME_KEY = "labcas.username"
+
+
+def container(request: Request) -> Container:
+    result: Container = request.app.state.container
+    return result
+
+
+def principal(request: Request) -> Principal:
+    """The caller: from the Lambda authorizer context when the Lambda adapter put it in the
+    ASGI scope (clients cannot set scope keys), else from the verified Authorization header."""
+    trusted = request.scope.get(TRUSTED_USERNAME_KEY)
+    if isinstance(trusted, str) and trusted:
+        return Principal(trusted)
+    return container(request).verifier.verify(request.headers.get("authorization"))
+
+
+def base_url(request: Request) -> str:
+    """Absolute base for links, including the stage prefix when the request used it."""
+    settings = container(request).settings
+    root = request.scope.get("root_path", "")
+    if settings.public_url:
+        base = settings.public_url.rstrip("/")
+    else:
+        base = f"{request.url.scheme}://{request.url.netloc}{root}"
+    path = request.scope["path"]
+    relative = path[len(root) :] if root and path.startswith(root) else path
+    stage = settings.stage
+    if stage and (relative == f"/{stage}" or relative.startswith(f"/{stage}/")):
+        base += f"/{stage}"
+    return base
+
+
+def link(request: Request, path: str, **query: str | int | None) -> str:
+    """Absolute URL of an API path (segments already escaped by the caller with ``quote``)."""
+    url = base_url(request) + path
+    pairs = [f"{k}={quote(str(v), safe='')}" for k, v in query.items() if v is not None]
+    return url + ("?" + "&".join(pairs) if pairs else "")
+
+
+def output_link(request: Request, relative: str) -> str:
+    return link(request, "/output-data/" + quote(relative))

@@ -1,0 +1,50 @@
+"""A navigable, escaped HTML rendering of an output folder."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def render_listing(answer: dict[str, Any], parent: str | None) -> str:
+    """The listing as a small standalone page; every value from storage is escaped."""
+    title = escape("/" + answer["prefix"])
+    rows = []
+    if parent is not None:
+        rows.append(f'<tr><td><a href="{escape(parent)}">../</a></td><td></td><td></td><td></td></tr>')
+    for name, folder in answer["folders"].items():
+        rows.append(
+            f'<tr><td><a href="{escape(folder["href"])}">{escape(name)}</a></td>'
+            "<td></td><td></td><td></td></tr>"
+        )
+    for name, info in answer["files"].items():
+        props = "".join(
+            f"<div><b>{escape(k)}</b> = {escape(str(v))}</div>"
+            for k, v in info["properties"].items()
+        )
+        rows.append(
+            f'<tr><td><a href="{escape(info["href"])}">{escape(name)}</a></td>'
+            f"<td>{escape(_size(info['size']))}</td><td>{escape(info['last_modified'])}</td>"
+            f"<td>{props}</td></tr>"
+        )
+    more = ""
+    if answer.get("next"):
+        more = f'<p><a href="{escape(answer["next"])}">More…</a></p>'
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>Outputs {title}</title><style>body{{font-family:sans-serif;margin:2em}}"
+        "table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;"
+        "text-align:left;vertical-align:top}</style></head><body>"
+        f"<h1>Outputs {title}</h1><table><thead><tr><th>Name</th><th>Size</th>"
+        f"<th>Last modified</th><th>Properties</th></tr></thead><tbody>{''.join(rows)}"
+        f"</tbody></table>{more}</body></html>"
+    )

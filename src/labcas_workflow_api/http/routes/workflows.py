@@ -1,0 +1,119 @@
+"""Workflows the caller may run, their parameters, and starting and listing runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from labcas_workflow_api.auth.jwt import Principal
+from labcas_workflow_api.bootstrap import Container
+from labcas_workflow_api.domain.errors import LabcasError
+from labcas_workflow_api.domain.models import Run
+from labcas_workflow_api.http.deps import container, output_link, principal
+from labcas_workflow_api.http.routes.data_selections import entries
+from labcas_workflow_api.service.runs import output_path, parse_run_request, public_conf
+
+router = APIRouter(tags=["workflows"])
+
+WORKFLOW_ID = Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Workflow (DAG) id")
+MAX_BODY = 256 * 1024
+
+
+class PayloadTooLarge(LabcasError):
+    status = 413
+    title = "Payload too large"
+
+
+def run_json(request: Request, run: Run) -> dict[str, Any]:
+    folder = output_path(run)
+    return {
+        "run_id": run.run_id,
+        "workflow_id": run.workflow_id,
+        "status": run.status.value,
+        "start_time": run.start_time.isoformat() if run.start_time else None,
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "output_url": output_link(request, folder) if folder else None,
+        "conf": public_conf(run.conf),
+    }
+
+
+@router.get("/workflows")
+def list_workflows(
+    c: Container = Depends(container), who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    return {"workflows": entries(c.catalog.workflows(who.username))}
+
+
+@router.get("/workflows/{workflow_id}")
+def get_workflow(
+    workflow_id: str = WORKFLOW_ID,
+    c: Container = Depends(container),
+    who: Principal = Depends(principal),
+) -> dict[str, Any]:
+    view = c.catalog.workflow(who.username, workflow_id)
+    workflow = view.workflow
+    return {
+        "id": workflow.id,
+        "description": workflow.description,
+        "parameters": {
+            name: {"default": p.default, "description": p.description, "schema": p.schema}
+            for name, p in workflow.parameters.items()
+        },
+        "schedule": workflow.schedule,
+        "paused": workflow.paused,
+        "data_selections": view.data_selections,
+    }
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+    return body
+
+
+@router.post("/workflows/{workflow_id}/runs", status_code=201)
+async def start_run(
+    request: Request,
+    workflow_id: str = WORKFLOW_ID,
+    dry_run: bool = Query(False, description="Validate only; answer the conf that would be sent"),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    c: Container = Depends(container),
+    who: Principal = Depends(principal),
+) -> JSONResponse:
+    body = await read_body(request)
+    run_request = parse_run_request(body, workflow_id)
+    started = await run_in_threadpool(
+        c.runs.start,
+        who.username,
+        workflow_id,
+        run_request,
+        idempotency_key=idempotency_key,
+        dry_run=dry_run,
+    )
+    answer = run_json(request, started.run)
+    if dry_run:
+        return JSONResponse({**answer, "dry_run": True, "conf": started.conf}, status_code=200)
+    answer = {k: answer[k] for k in ("run_id", "workflow_id", "status", "output_url")}
+    headers = {"Idempotency-Replayed": "true"} if started.replayed else {}
+    return JSONResponse(answer, status_code=201, headers=headers)
+
+
+@router.get("/workflows/{workflow_id}/runs")
+def list_runs(
+    request: Request,
+    workflow_id: str = WORKFLOW_ID,
+    c: Container = Depends(container),
+    who: Principal = Depends(principal),
+) -> dict[str, Any]:
+    return {"runs": [run_json(request, r) for r in c.runs.list(who.username, workflow_id)]}
+
+

@@ -1,0 +1,132 @@
+"""Starting and listing runs: conf, validation, ownership, idempotency."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from labcas_workflow_api.domain.models import RunStatus
+from tests.unit.fakes import FakeEngine
+
+Auth = Callable[[str], dict[str, str]]
+URL = "/workflows/nebraska_demo/runs"
+
+
+def start(client: TestClient, auth: Auth, body: object, user: str = "thomas", **headers: str):  # type: ignore[no-untyped-def]
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    return client.post(URL, content=data, headers={**auth(user), **headers})
+
+
+class TestStartRun:
+    def test_conf_is_built_by_the_server(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+        answer = start(client, auth, {"in_data_selection": "nebraska_images", "tile_size": 32})
+        assert answer.status_code == 201
+        body = answer.json()
+        assert set(body) == {"run_id", "workflow_id", "status", "output_url"}
+        assert body["status"] == "queued"
+        run = engine.runs[("nebraska_demo", body["run_id"])]
+        assert run.conf["in_bucket"] == "edrn-data"
+        assert run.conf["in_prefix"] == "nebraska_images/"
+        assert run.conf["out_bucket"] == "labcas-staging"
+        assert run.conf["username"] == "thomas"
+        assert run.conf["tile_size"] == 32
+        assert run.conf["in_data_selection"] == "nebraska_images"
+        owner, stamp = run.conf["out_prefix"].split("/")
+        assert owner == "thomas" and len(stamp) == len("20261128T101010123456")
+        assert body["output_url"] == f"http://testserver/output-data/{stamp}/"
+
+    def test_params_nested_and_text_plain(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+        body = {"in_data_selection": "nebraska_images", "workflow_id": "nebraska_demo", "params": {"tile_size": 16}}
+        answer = start(client, auth, body, **{"Content-Type": "text/plain"})
+        assert answer.status_code == 201
+        assert engine.runs[("nebraska_demo", answer.json()["run_id"])].conf["tile_size"] == 16
+
+    def test_stage_path_gives_stage_links(self, client: TestClient, auth: Auth) -> None:
+        answer = client.post("/dev" + URL, json={"in_data_selection": "nebraska_images"}, headers=auth("thomas"))
+        assert answer.json()["output_url"].startswith("http://testserver/dev/output-data/")
+
+    @pytest.mark.parametrize(
+        ("body", "status", "words"),
+        [
+            (b"{not json", 400, "not valid JSON"),
+            (b"", 400, "JSON object"),
+            ([1, 2], 400, "JSON object"),
+            ({"tile_size": 32}, 400, "in_data_selection"),
+            ({"in_data_selection": 5}, 400, "in_data_selection"),
+            ({"in_data_selection": "nebraska_images", "out_prefix": "eve/x"}, 400, "out_prefix"),
+            ({"in_data_selection": "nebraska_images", "params": {"username": "eve"}}, 400, "username"),
+            ({"in_data_selection": "nebraska_images", "workflow_id": "other"}, 400, "workflow_id"),
+            ({"in_data_selection": "nebraska_images", "params": [1]}, 400, "params"),
+            ({"in_data_selection": "nope"}, 404, "nope"),
+            ({"in_data_selection": "private"}, 403, "private"),
+            ({"in_data_selection": "nebraska_images", "tile_size": 4}, 422, "tile_size"),
+            ({"in_data_selection": "nebraska_images", "tile_size": "big"}, 422, "tile_size"),
+            ({"in_data_selection": "nebraska_images", "threshold_method": "magic"}, 422, "threshold_method"),
+            ({"in_data_selection": "nebraska_images", "colour": "red"}, 422, "colour"),
+        ],
+    )
+    def test_bad_requests(self, client: TestClient, auth: Auth, engine: FakeEngine, body: object, status: int, words: str) -> None:
+        answer = start(client, auth, body)
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert words in answer.json()["detail"]
+        assert not engine.runs
+
+    def test_paused_workflow_is_409(self, client: TestClient, auth: Auth) -> None:
+        answer = client.post("/workflows/paused_dag/runs", json={"in_data_selection": "other/images"}, headers=auth("thomas"))
+        assert answer.status_code == 409
+
+    def test_unknown_workflow_is_404(self, client: TestClient, auth: Auth) -> None:
+        answer = client.post("/workflows/ghost/runs", json={"in_data_selection": "nebraska_images"}, headers=auth("thomas"))
+        assert answer.status_code == 404
+
+    def test_unauthenticated(self, client: TestClient, engine: FakeEngine) -> None:
+        assert client.post(URL, json={"in_data_selection": "nebraska_images"}).status_code == 401
+        assert not engine.runs
+
+    def test_huge_body_is_413(self, client: TestClient, auth: Auth) -> None:
+        answer = start(client, auth, {"in_data_selection": "nebraska_images", "x": "a" * 300_000})
+        assert answer.status_code == 413
+
+    def test_idempotency_key_returns_the_first_run(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+        body = {"in_data_selection": "nebraska_images"}
+        first = start(client, auth, body, **{"Idempotency-Key": "abc"})
+        second = start(client, auth, body, **{"Idempotency-Key": "abc"})
+        assert first.status_code == second.status_code == 201
+        assert first.json() == second.json()
+        assert second.headers["idempotency-replayed"] == "true"
+        assert len(engine.runs) == 1
+
+    def test_same_key_for_another_user_is_another_run(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+        start(client, auth, {"in_data_selection": "nebraska_images"}, **{"Idempotency-Key": "abc"})
+        start(client, auth, {"in_data_selection": "nebraska_images"}, user="dliu", **{"Idempotency-Key": "abc"})
+        assert len(engine.runs) == 2
+
+    def test_dry_run_starts_nothing(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+        answer = client.post(URL + "?dry_run=true", json={"in_data_selection": "nebraska_images"}, headers=auth("thomas"))
+        assert answer.status_code == 200
+        assert answer.json()["conf"]["in_bucket"] == "edrn-data"
+        assert not engine.runs
+
+
+class TestListRuns:
+    def test_only_my_runs_newest_first(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+        mine = [start(client, auth, {"in_data_selection": "nebraska_images"}).json()["run_id"] for _ in range(3)]
+        start(client, auth, {"in_data_selection": "nebraska_images"}, user="dliu")
+        engine.finish("nebraska_demo", mine[0], RunStatus.SUCCESS)
+        runs = client.get(URL, headers=auth("thomas")).json()["runs"]
+        assert [r["run_id"] for r in runs] == mine[::-1]
+        assert runs[-1]["status"] == "success"
+        assert "in_bucket" not in runs[0]["conf"] and "username" not in runs[0]["conf"]
+        assert runs[0]["conf"]["in_data_selection"] == "nebraska_images"
+        assert runs[0]["output_url"].startswith("http://testserver/output-data/")
+
+    def test_runs_of_a_prefix_sharing_user_are_not_mine(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+        engine.trigger_run("nebraska_demo", "labcas__thomas__x", {"username": "thomas_"})
+        assert client.get(URL, headers=auth("thomas")).json() == {"runs": []}
+
+    def test_invisible_workflow_is_404(self, client: TestClient, auth: Auth) -> None:
+        assert client.get(URL, headers=auth("mallory")).status_code == 404
