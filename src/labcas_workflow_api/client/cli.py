@@ -115,7 +115,7 @@ def main(
     ] = None,
 ) -> None:
     """Run LabCAS workflows, follow their runs and fetch their outputs."""
-    ctx.obj = {"api_url": api_url, "token": token}
+    ctx.ensure_object(dict).update(api_url=api_url, token=token)
 
 
 def _client(ctx: typer.Context) -> LabcasClient:
@@ -130,7 +130,7 @@ def _client(ctx: typer.Context) -> LabcasClient:
         )
     if not conn.token:
         raise UsageProblem(f"no token: pass --token, set {ENV_TOKEN} or run labcas-workflows login")
-    return LabcasClient(conn.api_url, conn.token)
+    return LabcasClient(conn.api_url, conn.token, http=opts.get("http"))
 
 
 # -- sign in ---------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def login(
         raise UsageProblem(f"this token expired at {render.stamp(expiry)}; ask for a new one")
     url = url.rstrip("/")
     if verify:
-        with LabcasClient(url, token) as client:
+        with LabcasClient(url, token, http=opts.get("http")) as client:
             client.data_selections()
     path = write_config({"api_url": url, "token": token})
     who = token_user(claims) or "unknown user"

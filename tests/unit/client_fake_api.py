@@ -1,0 +1,220 @@
+"""An in-memory fake of the LabCAS Workflow API for client and CLI unit tests (MockTransport)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+API = "http://api.test"
+S3 = "http://s3.test"
+TOKEN = "header.payload.signature"
+
+
+def problem(status: int, detail: str, title: str = "Error") -> httpx.Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+
+
+@dataclass
+class FakeApi:
+    """Holds the state the fake serves, and records every request."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # path under the user's area -> data
+    properties: dict[str, dict[str, str]] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    run_details: bool = True
+    page_size: int = 0
+    statuses: list[str] = field(default_factory=list)  # successive statuses of a polled run
+    honour_range: bool = True
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: {
+            "tile_size": {
+                "default": 64,
+                "description": "Tile edge in pixels",
+                "schema": {"type": "integer", "minimum": 8, "maximum": 1024},
+            },
+            "method": {
+                "default": "otsu",
+                "description": None,
+                "schema": {"type": "string", "enum": ["otsu", "li"]},
+            },
+            "smooth": {"default": False, "description": "", "schema": {"type": "boolean"}},
+        }
+    )
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(transport=self.transport())
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        url = request.url
+        if str(url).startswith(S3):
+            return self._s3(request)
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return problem(401, "token expired", "Unauthenticated")
+        path = unquote(url.raw_path.decode().split("?")[0])
+        method = request.method
+        if path == "/data-selections":
+            return httpx.Response(
+                200, json={"data_selections": [{"id": "nebraska_images", "description": "Demo"}]}
+            )
+        if path == "/data-selections/workflows":
+            if url.params.get("data_id") != "nebraska_images":
+                return problem(404, f"no data selection {url.params.get('data_id')}")
+            return httpx.Response(200, json={"workflows": [{"id": "nebraska_demo"}]})
+        if path == "/workflows":
+            return httpx.Response(
+                200, json={"workflows": [{"id": "nebraska_demo", "description": "Nuclei"}]}
+            )
+        if path == "/workflows/nebraska_demo" and method == "GET":
+            return httpx.Response(
+                200,
+                json={
+                    "id": "nebraska_demo",
+                    "description": "Nuclei detection",
+                    "parameters": self.parameters,
+                    "schedule": None,
+                    "paused": False,
+                    "data_selections": ["nebraska_images"],
+                },
+            )
+        if path.startswith("/workflows/") and not path.startswith("/workflows/nebraska_demo"):
+            return problem(404, "unknown workflow")
+        if path == "/workflows/nebraska_demo/runs" and method == "POST":
+            return self._start(request)
+        if path == "/workflows/nebraska_demo/runs" and method == "GET":
+            return self._list_runs(request)
+        if path.startswith("/workflows/nebraska_demo/runs/"):
+            return self._run(request, path.removeprefix("/workflows/nebraska_demo/runs/"))
+        if path.startswith("/output-data/"):
+            rel = path.removeprefix("/output-data/")
+            return self._outputs(request, rel)
+        return problem(404, f"no route {path}")
+
+    def _start(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body.get("in_data_selection") != "nebraska_images":
+            return problem(404, "unknown data selection")
+        params = body.get("params", {})
+        if params.get("tile_size", 64) < 8:
+            return problem(422, "tile_size: must be >= 8", "Invalid parameters")
+        if request.url.params.get("dry_run") == "true":
+            return httpx.Response(200, json={"conf": {**params, "username": "thomas"}})
+        run = {
+            "run_id": f"run{len(self.runs) + 1}",
+            "workflow_id": "nebraska_demo",
+            "status": "queued",
+            "start_time": None,
+            "end_time": None,
+            "output_url": f"{API}/output-data/thomas/x",
+            "conf": {"in_data_selection": "nebraska_images", **params},
+        }
+        self.runs.insert(0, run)
+        return httpx.Response(
+            201, json={k: run[k] for k in ("run_id", "workflow_id", "status", "output_url")}
+        )
+
+    def _list_runs(self, request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params.get("cursor", "0"))
+        size = self.page_size or len(self.runs) or 1
+        page = self.runs[start : start + size]
+        body: dict[str, Any] = {"runs": page}
+        if start + size < len(self.runs):
+            body["next"] = f"{API}/workflows/nebraska_demo/runs?cursor={start + size}"
+        return httpx.Response(200, json=body)
+
+    def _run(self, request: httpx.Request, rest: str) -> httpx.Response:
+        run_id, _, tail = rest.partition("/")
+        run = next((r for r in self.runs if r["run_id"] == run_id), None)
+        if not self.run_details:
+            return problem(404, "Not Found")
+        if run is None:
+            return problem(404, f"no run {run_id}")
+        if tail == "cancel":
+            if run["status"] in ("success", "failed"):
+                return problem(409, "the run already finished", "Conflict")
+            run["status"] = "failed"
+            return httpx.Response(200, json=run)
+        if tail.startswith("tasks/"):
+            task = tail.split("/")[1]
+            if task != "segment":
+                return problem(404, f"no task {task}")
+            return httpx.Response(200, text="line 1\nline 2\n")
+        if self.statuses:
+            run["status"] = self.statuses.pop(0)
+        tasks = [
+            {"task_id": "fetch", "state": "success", "try_number": 1, "duration": 1.5},
+            {"task_id": "segment", "state": "running", "try_number": 1},
+        ]
+        return httpx.Response(
+            200, json={**run, "tasks": tasks, "progress": {"done": 1, "total": 2}}
+        )
+
+    def _outputs(self, request: httpx.Request, rel: str) -> httpx.Response:
+        folder = rel.strip("/")
+        if request.method == "PUT":
+            body = json.loads(request.content)
+            for name, entry in body["files"].items():
+                key = f"{folder}/{name}" if folder else name
+                if key not in self.files:
+                    return problem(404, f"no data file {name}")
+                self.properties[key] = dict(entry["properties"])
+            return httpx.Response(200, json={"updated": sorted(body["files"])})
+        base = f"{folder}/" if folder else ""
+        folders: set[str] = set()
+        files: dict[str, Any] = {}
+        for key, data in sorted(self.files.items()):
+            if not key.startswith(base):
+                continue
+            rest = key[len(base) :]
+            if "/" in rest:
+                folders.add(rest.split("/")[0] + "/")
+            else:
+                files[rest] = {
+                    "href": f"{S3}/staging/thomas/{key}?X-Amz-Signature=abc",
+                    "size": len(data),
+                    "last_modified": "2024-05-01T12:00:00Z",
+                    "properties": self.properties.get(key, {}),
+                }
+        if not folders and not files and folder:
+            return problem(404, f"nothing at {folder}")
+        names = sorted(files)
+        cursor = int(request.url.params.get("cursor", "0"))
+        size = self.page_size or len(names) or 1
+        body: dict[str, Any] = {
+            "prefix": f"thomas/{base}",
+            "folders": {f: {"href": f"{API}/output-data/{base}{f}"} for f in sorted(folders)}
+            if cursor == 0
+            else {},
+            "files": {n: files[n] for n in names[cursor : cursor + size]},
+        }
+        if cursor + size < len(names):
+            body["next"] = f"{API}/output-data/{base}?cursor={cursor + size}"
+        return httpx.Response(200, json=body)
+
+    def _s3(self, request: httpx.Request) -> httpx.Response:
+        if "authorization" in request.headers:
+            return httpx.Response(400, text="<Error>Only one auth mechanism allowed</Error>")
+        key = unquote(request.url.path).removeprefix("/staging/thomas/")
+        data = self.files.get(key)
+        if data is None:
+            return httpx.Response(404, text="<Error>NoSuchKey</Error>")
+        wanted = request.headers.get("range")
+        if wanted and self.honour_range:
+            start = int(wanted.removeprefix("bytes=").rstrip("-"))
+            if start >= len(data):
+                return httpx.Response(416)
+            return httpx.Response(
+                206,
+                content=data[start:],
+                headers={"content-range": f"bytes {start}-{len(data) - 1}/{len(data)}"},
+            )
+        return httpx.Response(200, content=data)
