@@ -1,0 +1,459 @@
+"""Airflow adapter of the ``WorkflowEngine`` port, over Airflow's stable REST API.
+
+Airflow 3 (``/api/v2``, JWT from ``POST /auth/token``) is implemented. What differs between
+API versions is kept in two small places so the Airflow 2 ``/api/v1`` dialect (basic auth) can
+be added beside it: the ``Auth`` strategy (how a request is authenticated) and the ``Dialect``
+(paths, list keys, run filters and trigger body).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from labcas_workflow_api.domain.errors import (
+    ConfigError,
+    Conflict,
+    InvalidParameters,
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, Workflow
+
+log = logging.getLogger(__name__)
+
+STATES = {
+    None: RunStatus.QUEUED,
+    "": RunStatus.QUEUED,
+    "queued": RunStatus.QUEUED,
+    "running": RunStatus.RUNNING,
+    "success": RunStatus.SUCCESS,
+    "failed": RunStatus.FAILED,
+}
+RETRY_STATUSES = frozenset({502, 503, 504})
+# Usernames whose JSON form is the same in every database's text rendering of a JSON column.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._@-]+")
+_MAX_PAGES = 10_000
+
+Params = dict[str, str | int | list[str]]
+
+
+def _quote(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+class Auth(Protocol):
+    """How requests to Airflow are authenticated (JWT for ``/api/v2``, basic for ``/api/v1``)."""
+
+    def headers(self) -> dict[str, str]:
+        """Headers to add to the next request (may log in first)."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget cached credentials after a 401 so ``headers`` renews them."""
+        ...
+
+
+class JwtAuth:
+    """Airflow 3 tokens from ``POST {base}/auth/token``, cached until shortly before ``exp``."""
+
+    fallback_ttl = 300.0
+
+    def __init__(
+        self,
+        login: Callable[[], httpx.Response],
+        *,
+        leeway: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._login = login
+        self._leeway = leeway
+        self._clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def headers(self) -> dict[str, str]:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires_at:
+                self._token = self._fetch()
+                self._expires_at = self._expiry(self._token) - self._leeway
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def _fetch(self) -> str:
+        response = self._login()
+        if response.status_code in (401, 403):
+            raise UpstreamBadResponse(
+                "Airflow refused the engine credentials "
+                "(LABCAS_ENGINE_USERNAME / LABCAS_ENGINE_PASSWORD)"
+            )
+        body = _answer(response, "token")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise UpstreamBadResponse("Airflow token answer has no access_token")
+        return token
+
+    def _expiry(self, token: str) -> float:
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return float(claims["exp"])
+        except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
+            return self._clock() + self.fallback_ttl + self._leeway
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What one Airflow REST API version calls things."""
+
+    prefix: str
+    health_path: str
+    dags_key: str = "dags"
+    runs_key: str = "dag_runs"
+    server_side_run_filters: bool = False
+    trigger_needs_logical_date: bool = False
+
+    def dag_path(self, dag_id: str) -> str:
+        return f"/dags/{_quote(dag_id)}"
+
+    def runs_path(self, dag_id: str) -> str:
+        return f"/dags/{_quote(dag_id)}/dagRuns"
+
+    def run_path(self, dag_id: str, run_id: str) -> str:
+        return f"/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}"
+
+    def trigger_body(self, run_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
+        if self.trigger_needs_logical_date:
+            body["logical_date"] = None
+        return body
+
+    def run_filters(self, username: str, run_id_prefix: str) -> Params:
+        """Query parameters narrowing a run listing to (a superset of) one user's runs.
+
+        ``run_id_prefix_pattern`` treats ``|`` as OR and ``~`` as "everything", and drops
+        trailing non-alphanumerics: it is given the prefix up to any ``|``, which only widens
+        the match. ``conf_contains`` is a SQL ``LIKE`` on the conf's JSON text where ``_`` and
+        ``%`` are wildcards, which also only widens it. Callers filter exactly afterwards.
+        """
+        if not self.server_side_run_filters:
+            return {}
+        params: Params = {}
+        prefix = run_id_prefix.split("|", 1)[0]
+        if prefix.strip() and prefix != "~":
+            params["run_id_prefix_pattern"] = prefix
+        if _PLAIN_NAME.fullmatch(username):
+            params["conf_contains"] = json.dumps(username)
+        return params
+
+
+V2 = Dialect(
+    prefix="/api/v2",
+    health_path="/monitor/health",
+    server_side_run_filters=True,
+    trigger_needs_logical_date=True,
+)
+
+
+class AirflowEngine:
+    """``WorkflowEngine`` over the Airflow REST API (Airflow 3, ``api_version="v2"``).
+
+    One pooled ``httpx.Client`` (built here unless ``http`` is given) with connect and read
+    timeouts; GETs are retried ``retries`` times on connection errors and 502/503/504. A 401
+    renews the token and retries once. Errors: ``NotFound`` (404), ``Conflict`` (409 on
+    trigger), ``InvalidParameters`` (conf refused by the DAG's params), and
+    ``UpstreamUnavailable`` / ``UpstreamTimeout`` / ``UpstreamBadResponse`` otherwise.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 10.0,
+        api_version: str = "v2",
+        http: httpx.Client | None = None,
+        retries: int = 2,
+        backoff: float = 0.2,
+        page_size: int = 100,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if api_version != "v2":
+            raise ConfigError(f"Airflow API version {api_version!r} is not supported (use v2)")
+        self.base_url = base_url.rstrip("/")
+        self._dialect = V2
+        self._own_http = http is None
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+        self._retries = max(0, retries)
+        self._backoff = backoff
+        self._page_size = page_size
+        self._sleep = sleep
+        credentials = {"username": username, "password": password}
+        self._auth: Auth = JwtAuth(
+            lambda: self._send("POST", f"{self.base_url}/auth/token", json=credentials)
+        )
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> AirflowEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the port -------------------------------------------------------------------------
+
+    def list_workflows(self) -> list[Workflow]:
+        dags = self._pages("/dags", self._dialect.dags_key, {}, what="DAG list")
+        return [_workflow(dag) for dag in dags]
+
+    def get_workflow(self, workflow_id: str) -> Workflow:
+        details = self._get(self._dialect.dag_path(workflow_id) + "/details", what="DAG")
+        return _workflow(_mapping(details, "DAG details"), with_params=True)
+
+    def trigger_run(self, workflow_id: str, run_id: str, conf: dict[str, Any]) -> Run:
+        response = self._call(
+            "POST",
+            self._dialect.runs_path(workflow_id),
+            json=self._dialect.trigger_body(run_id, conf),
+        )
+        if response.status_code == 409:
+            raise Conflict(f"run {run_id!r} of workflow {workflow_id!r} already exists")
+        if response.status_code == 400:
+            detail = _detail(response)
+            if "import error" in detail or "manual runs" in detail:
+                raise Conflict(f"workflow {workflow_id!r} cannot be run now: {detail}")
+            raise InvalidParameters(f"Airflow refused the run parameters: {detail}")
+        return _run(_mapping(_answer(response, "DAG"), "DAG run"))
+
+    def list_runs(self, workflow_id: str, *, username: str, run_id_prefix: str) -> list[Run]:
+        params: Params = {"order_by": "-id", **self._dialect.run_filters(username, run_id_prefix)}
+        runs: dict[str, Run] = {}
+        path, key = self._dialect.runs_path(workflow_id), self._dialect.runs_key
+        for item in self._pages(path, key, params, what="DAG"):
+            run = _run(item)
+            if run.run_id.startswith(run_id_prefix) and run.conf.get("username") == username:
+                runs.setdefault(run.run_id, run)
+        return list(runs.values())
+
+    def get_run(self, workflow_id: str, run_id: str) -> Run:
+        body = self._get(self._dialect.run_path(workflow_id, run_id), what="DAG run")
+        return _run(_mapping(body, "DAG run"))
+
+    def ping(self) -> None:
+        health = _mapping(self._get(self._dialect.health_path, auth=False), "health")
+        for component in ("metadatabase", "scheduler"):
+            status = health.get(component)
+            if not isinstance(status, Mapping) or status.get("status") != "healthy":
+                raise UpstreamUnavailable(f"Airflow {component} is not healthy")
+        self._auth.headers()
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _pages(self, path: str, key: str, params: Params, *, what: str) -> Iterator[dict[str, Any]]:
+        offset = 0
+        for _ in range(_MAX_PAGES):
+            query: Params = {**params, "limit": self._page_size, "offset": offset}
+            body = _mapping(self._get(path, params=query, what=what), "list")
+            items = body.get(key)
+            if not isinstance(items, list):
+                raise UpstreamBadResponse(f"Airflow list answer has no {key!r} list")
+            for item in items:
+                yield _mapping(item, key)
+            offset += len(items)
+            total = body.get("total_entries")
+            if not items or not isinstance(total, int) or offset >= total:
+                return
+        raise UpstreamBadResponse(f"Airflow listing of {path} does not end")
+
+    def _get(
+        self, path: str, *, params: Params | None = None, what: str = "", auth: bool = True
+    ) -> Any:
+        response = self._call("GET", path, params=params, retry=True, auth=auth)
+        return _answer(response, what or "resource")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        retry: bool = False,
+        auth: bool = True,
+    ) -> httpx.Response:
+        """Send with auth; renew the token once on a 401."""
+        url = f"{self.base_url}{self._dialect.prefix}{path}"
+        renewed = False
+        while True:
+            headers = self._auth.headers() if auth else {}
+            response = self._send(
+                method, url, params=params, json=json, headers=headers, retry=retry
+            )
+            if response.status_code == 401 and auth and not renewed:
+                log.info("Airflow answered 401; renewing the token")
+                self._auth.invalidate()
+                renewed = True
+                continue
+            return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """One request, retried (if ``retry``) on connection errors and 502/503/504."""
+        attempts = 1 + (self._retries if retry else 0)
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                response = self._http.request(
+                    method, url, params=params, json=json, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if last:
+                    raise UpstreamUnavailable(
+                        f"cannot reach Airflow at {self.base_url}: {exc}"
+                    ) from exc
+            except httpx.TimeoutException as exc:
+                raise UpstreamTimeout(f"Airflow did not answer in time ({method} {url})") from exc
+            except httpx.TransportError as exc:
+                if last:
+                    raise UpstreamUnavailable(f"connection to Airflow failed: {exc}") from exc
+            else:
+                if response.status_code not in RETRY_STATUSES or last:
+                    return response
+            log.info("retrying %s %s (attempt %d of %d)", method, url, attempt + 1, attempts)
+            self._sleep(self._backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+
+# -- mapping Airflow answers to our models ----------------------------------------------------
+
+
+def _answer(response: httpx.Response, what: str) -> Any:
+    """The JSON body of a 2xx answer; our error for anything else."""
+    status = response.status_code
+    if 200 <= status < 300:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamBadResponse(f"Airflow sent an unreadable {what} answer") from exc
+    if status == 404:
+        raise NotFound(f"{what} not found in Airflow: {_detail(response)}")
+    if status == 503:
+        raise UpstreamUnavailable(f"Airflow is unavailable (503): {_detail(response)}")
+    if status == 504:
+        raise UpstreamTimeout(f"Airflow timed out (504): {_detail(response)}")
+    raise UpstreamBadResponse(f"Airflow answered {status} ({what}): {_detail(response)}")
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if detail is None:
+        return response.text[:300] or response.reason_phrase
+    return detail if isinstance(detail, str) else json.dumps(detail)[:300]
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UpstreamBadResponse(f"Airflow sent a malformed {what}")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UpstreamBadResponse(f"Airflow sent a {what} without a valid id")
+    return value
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise UpstreamBadResponse(f"Airflow sent an unreadable time {value!r}") from exc
+
+
+def _parameter(spec: Any) -> Parameter:
+    """A param as Airflow 3 dumps it (``{"value", "schema", "description", "source"}``), as
+    Airflow 2 does (``{"__class", "value", "schema", "description"}``), or a bare value."""
+    if isinstance(spec, dict) and ({"value", "schema"} & spec.keys() or "__class" in spec):
+        schema = spec.get("schema")
+        description = spec.get("description")
+        return Parameter(
+            default=spec.get("value"),
+            description=description if isinstance(description, str) else None,
+            schema=dict(schema) if isinstance(schema, dict) else {},
+        )
+    return Parameter(default=spec)
+
+
+def _workflow(dag: dict[str, Any], *, with_params: bool = False) -> Workflow:
+    params = dag.get("params") if with_params else None
+    if params is not None and not isinstance(params, dict):
+        raise UpstreamBadResponse("Airflow sent malformed DAG params")
+    description = dag.get("description")
+    schedule = dag.get("timetable_summary")
+    return Workflow(
+        id=_text(dag.get("dag_id"), "DAG"),
+        description=description if isinstance(description, str) else None,
+        parameters={name: _parameter(spec) for name, spec in (params or {}).items()},
+        schedule=schedule if isinstance(schedule, str) else None,
+        paused=bool(dag.get("is_paused")),
+    )
+
+
+def _run(item: dict[str, Any]) -> Run:
+    state = item.get("state")
+    if state not in STATES:
+        raise UpstreamBadResponse(f"Airflow sent an unknown run state {state!r}")
+    conf = item.get("conf")
+    return Run(
+        run_id=_text(item.get("dag_run_id"), "DAG run"),
+        workflow_id=_text(item.get("dag_id"), "DAG run"),
+        status=STATES[state],
+        start_time=_time(item.get("start_date")),
+        end_time=_time(item.get("end_date")),
+        conf=dict(conf) if isinstance(conf, dict) else {},
+        queued_at=_time(item.get("queued_at")),
+    )
