@@ -1,0 +1,369 @@
+"""A throw-away local Airflow for the dev stack and the tests: cached virtualenv, own home, SQLite.
+
+``ensure_airflow_venv`` installs Airflow once into ``$LABCAS_CACHE_DIR`` (``~/.cache/labcas``);
+``AirflowServer`` runs it on 127.0.0.1 with its own ``AIRFLOW_HOME``, the repo's ``dags/``, no
+example DAGs, DAGs unpaused at creation and a preset admin password.
+
+The server runs what ``airflow standalone`` runs (database migration, scheduler, DAG processor,
+API server) under one supervising shell in its own process group, but starts each component
+itself: ``standalone`` gives no way to keep the scheduler's and triggerer's log servers off
+``0.0.0.0`` or to spare the triggerer, which these DAGs do not use, on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VERSION = "3.3.2"
+EXTRA_PACKAGES = ("boto3", "scikit-image", "pillow")
+READY_MARKER = ".labcas-ready"
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
+
+
+def default_cache_dir() -> Path:
+    """``$LABCAS_CACHE_DIR``, else ``~/.cache/labcas``."""
+    return Path(os.environ.get("LABCAS_CACHE_DIR") or Path.home() / ".cache" / "labcas")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _venv_has_airflow(venv: Path, version: str) -> bool:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return False
+    probe = "import airflow, boto3, skimage, PIL; print(airflow.__version__)"
+    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [str(python), "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    return result.returncode == 0 and result.stdout.strip() == version
+
+
+def ensure_airflow_venv(
+    version: str = DEFAULT_VERSION, cache_dir: Path | str | None = None, *, python: str = ""
+) -> Path:
+    """Path of a virtualenv with ``apache-airflow==version`` and the demo DAG's libraries.
+
+    Reuses ``<cache>/airflow-<version>`` when its ready marker is there (or when it already
+    holds that Airflow, then marks it); otherwise creates it with ``python -m venv`` and pip.
+    A file lock serialises concurrent installs; the marker is written only after a successful
+    install. Raises ``RuntimeError`` naming the install log when pip fails.
+    """
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    venv = root / f"airflow-{version}"
+    marker = venv / READY_MARKER
+    if marker.exists():
+        return venv
+    root.mkdir(parents=True, exist_ok=True)
+    with _file_lock(root / f"airflow-{version}.lock"):
+        if marker.exists():
+            return venv
+        if not _venv_has_airflow(venv, version):
+            _install(venv, version, python or sys.executable, root / f"airflow-{version}.log")
+        marker.write_text(version + "\n")
+    return venv
+
+
+def _install(venv: Path, version: str, python: str, log_path: Path) -> None:
+    log.info("installing apache-airflow==%s into %s (log: %s)", version, venv, log_path)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    steps = [
+        [python, "-m", "venv", str(venv)],
+        [*pip, "install", "--upgrade", "pip"],
+        [*pip, "install", f"apache-airflow=={version}", *EXTRA_PACKAGES],
+    ]
+    with log_path.open("a") as out:
+        for step in steps:
+            out.write(f"$ {shlex.join(step)}\n")
+            out.flush()
+            done = subprocess.run(  # noqa: S603 - fixed commands
+                step, stdout=out, stderr=subprocess.STDOUT, check=False
+            )
+            if done.returncode:
+                raise RuntimeError(f"installing Airflow {version} failed; see {log_path}")
+    if not _venv_has_airflow(venv, version):
+        raise RuntimeError(f"Airflow {version} not importable in {venv}; see {log_path}")
+
+
+class AirflowServer:
+    """One local Airflow 3 on 127.0.0.1: start it, wait for it, stop it (or use ``with``).
+
+    ``extra_env`` reaches the tasks (e.g. ``LABCAS_S3_ENDPOINT_URL`` and ``AWS_*``).
+    ``home`` defaults to a temporary directory removed by ``stop()``.
+    """
+
+    def __init__(
+        self,
+        venv: Path,
+        *,
+        dags_folder: Path = REPO_DAGS,
+        home: Path | None = None,
+        port: int = 0,
+        username: str = "admin",
+        password: str = "admin",  # noqa: S107 - a local development stack
+        extra_env: Mapping[str, str] | None = None,
+        parallelism: int = 4,
+    ) -> None:
+        self.venv = venv
+        self.dags_folder = dags_folder
+        self._own_home = home is None
+        self.home = home or Path(tempfile.mkdtemp(prefix="labcas-airflow-"))
+        self.port = port or free_port()
+        self.username = username
+        self.password = password
+        self.extra_env = dict(extra_env or {})
+        self.parallelism = parallelism
+        self.log_path = self.home / "airflow-server.log"
+        self.started_at: float | None = None
+        self.ready_after: float | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """The environment of every Airflow component (and so of every task)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.pop("PYTHONPATH", None)
+        bin_dir = str(self.venv / "bin")
+        env.update(self.extra_env)
+        env.update(
+            {
+                "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)]),
+                "VIRTUAL_ENV": str(self.venv),
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+                "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self._passwords_file),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
+                "AIRFLOW__API__SECRET_KEY": self._secret("secret_key"),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            }
+        )
+        return env
+
+    @property
+    def _passwords_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json.generated"
+
+    def _secret(self, name: str) -> str:
+        path = self.home / f".{name}"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    def _script(self) -> str:
+        api = f"airflow api-server --host 127.0.0.1 --port {self.port} --workers 1"
+        return "\n".join(
+            [
+                "set -u",
+                "airflow db migrate || exit 1",
+                "airflow scheduler --skip-serve-logs &",
+                "airflow dag-processor &",
+                f"{api} &",
+                "wait -n",
+                'echo "labcas: an Airflow component exited; stopping the others" >&2',
+                "kill -TERM 0",
+            ]
+        )
+
+    def start(self) -> AirflowServer:
+        """Start every component in a new process group; return at once (see ``wait_ready``)."""
+        if self._process is not None:
+            raise RuntimeError("Airflow is already started")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._passwords_file.write_text(json.dumps({self.username: self.password}) + "\n")
+        self.started_at = time.monotonic()
+        with self.log_path.open("ab") as out:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed command, our own script
+                ["/bin/bash", "-c", self._script()],
+                cwd=self.home,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        log.info("Airflow starting on %s (home %s, log %s)", self.url, self.home, self.log_path)
+        return self
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _check_alive(self) -> None:
+        if self._process is None:
+            raise RuntimeError("Airflow is not started")
+        if self._process.poll() is not None:
+            raise RuntimeError(
+                f"Airflow exited with {self._process.returncode}; "
+                f"log {self.log_path}:\n{self.log_tail()}"
+            )
+
+    def token(self, client: httpx.Client | None = None) -> str:
+        """A fresh API token for the admin user."""
+        body = {"username": self.username, "password": self.password}
+        with contextlib.ExitStack() as stack:
+            http = client or stack.enter_context(httpx.Client(timeout=10))
+            response = http.post(f"{self.url}/auth/token", json=body)
+            response.raise_for_status()
+            return str(response.json()["access_token"])
+
+    def wait_ready(self, timeout: float = 180) -> float:
+        """Block until the API answers, the scheduler and DAG processor are healthy and a token
+        can be had; return the seconds since ``start()``. Raises ``TimeoutError``."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=5) as http:
+            while True:
+                self._check_alive()
+                if self._healthy(http):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"Airflow not ready after {timeout:.0f}s; log {self.log_path}:\n"
+                        + self.log_tail()
+                    )
+                time.sleep(0.5)
+        assert self.started_at is not None
+        self.ready_after = time.monotonic() - self.started_at
+        log.info("Airflow ready on %s after %.1fs", self.url, self.ready_after)
+        return self.ready_after
+
+    def _healthy(self, http: httpx.Client) -> bool:
+        try:
+            health = http.get(f"{self.url}/api/v2/monitor/health")
+            if health.status_code != 200:
+                return False
+            status = health.json()
+            components = ("metadatabase", "scheduler", "dag_processor")
+            if any((status.get(c) or {}).get("status") != "healthy" for c in components):
+                return False
+            self.token(http)
+        except (httpx.HTTPError, ValueError):
+            return False
+        return True
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        """Block until ``dag_id`` is parsed and return its DAG record.
+
+        Raises ``RuntimeError`` at once when Airflow reports an import error for the DAG
+        folder, ``TimeoutError`` when the DAG does not appear in time.
+        """
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=10) as http:
+            headers = {"Authorization": f"Bearer {self.token(http)}"}
+            while True:
+                self._check_alive()
+                response = http.get(f"{self.url}/api/v2/dags/{dag_id}", headers=headers)
+                if response.status_code == 200:
+                    dag: dict[str, Any] = response.json()
+                    return dag
+                errors = http.get(f"{self.url}/api/v2/importErrors", headers=headers)
+                if errors.status_code == 200 and errors.json().get("import_errors"):
+                    raise RuntimeError(f"DAG import errors: {errors.json()['import_errors']}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout:.0f}s")
+                time.sleep(1)
+
+    def stop(self, grace: float = 15) -> None:
+        """SIGTERM the process group, SIGKILL it after ``grace`` seconds; remove an own home."""
+        process, self._process = self._process, None
+        if process is not None:
+            _terminate_group(process, grace)
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> AirflowServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _terminate_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    pgid = process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        process.poll()
+        if not _group_alive(pgid):
+            break
+        time.sleep(0.2)
+    else:
+        log.warning("Airflow did not stop within %.0fs; killing its process group", grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
