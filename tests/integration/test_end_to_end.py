@@ -1,0 +1,104 @@
+"""End to end over real HTTP, real Airflow 3 and real S3: run the demo and use its outputs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.api_fixtures import ApiServer
+
+pytestmark = pytest.mark.integration
+DEMO = "nebraska_demo"
+
+
+def wait_for_run(api: ApiServer, user: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers(user)).json()["runs"]
+        run = next(r for r in runs if r["run_id"] == run_id)
+        if run["status"] in ("success", "failed"):
+            return run
+        time.sleep(2)
+    raise AssertionError(f"run {run_id} did not finish in {timeout}s")
+
+
+def test_scientist_runs_the_demo_and_annotates_its_outputs(api_server: ApiServer) -> None:
+    api, me = api_server, api_server.headers("thomas")
+    with httpx.Client(base_url=api.url, headers=me, timeout=30) as http:
+        selections = http.get("/data-selections").json()["data_selections"]
+        assert [s["id"] for s in selections] == ["nebraska_images"]
+        workflows = http.get("/data-selections/workflows", params={"data_id": "nebraska_images"})
+        assert [w["id"] for w in workflows.json()["workflows"]] == [DEMO]
+        detail = http.get(f"/workflows/{DEMO}").json()
+        assert detail["parameters"]["tile_size"]["schema"]["minimum"] == 8
+
+        bad = http.post(f"/workflows/{DEMO}/runs", json={"in_data_selection": "nebraska_images", "tile_size": 2})
+        assert bad.status_code == 422 and "tile_size" in bad.json()["detail"]
+
+        started = http.post(
+            f"/workflows/{DEMO}/runs",
+            content='{"in_data_selection": "nebraska_images", "tile_size": 64}',
+            headers={"Content-Type": "text/plain", "Idempotency-Key": "e2e-1"},
+        )
+        assert started.status_code == 201, started.text
+        run_id = started.json()["run_id"]
+        again = http.post(
+            f"/workflows/{DEMO}/runs",
+            json={"in_data_selection": "nebraska_images", "tile_size": 64},
+            headers={"Idempotency-Key": "e2e-1"},
+        )
+        assert again.json()["run_id"] == run_id
+
+        run = wait_for_run(api, "thomas", run_id)
+        assert run["status"] == "success", run
+        assert run["conf"] == {"in_data_selection": "nebraska_images", "tile_size": 64}
+        assert run["output_url"] == started.json()["output_url"]
+
+        folder = http.get(run["output_url"]).json()
+        names = set(folder["files"])
+        assert {"nuclei_00.csv", "nuclei_00_bw.png", "nuclei_00_ov.png"} <= names
+        png = folder["files"]["nuclei_00_bw.png"]
+        download = httpx.get(png["href"])
+        assert download.status_code == 200
+        assert download.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(download.content) == png["size"]
+
+        saved = http.put(
+            run["output_url"],
+            json={"files": {"nuclei_00_bw.png": {"properties": {"reviewed_by": "thomas", "quality": "good"}}}},
+        )
+        assert saved.json() == {"updated": ["nuclei_00_bw.png"]}
+        props = http.get(run["output_url"]).json()["files"]["nuclei_00_bw.png"]["properties"]
+        assert props == {"reviewed_by": "thomas", "quality": "good"}
+
+    stranger = api.headers("mallory")
+    assert httpx.get(f"{api.url}/data-selections", headers=stranger).json() == {"data_selections": []}
+    assert httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=stranger).status_code == 404
+    outsider = httpx.get(run["output_url"], headers=stranger)
+    assert outsider.status_code == 404
+    eve_runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers("eve")).json()["runs"]
+    assert run_id not in [r["run_id"] for r in eve_runs]
+    eve_try = httpx.post(
+        f"{api.url}/workflows/{DEMO}/runs", json={"in_data_selection": "nebraska_images"}, headers=api.headers("eve")
+    )
+    assert eve_try.status_code == 403
+
+
+def test_readyz_sees_the_real_stack(api_server: ApiServer) -> None:
+    answer = httpx.get(f"{api_server.url}/readyz")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["checks"] == {"config": "ok", "engine": "ok", "storage": "ok"}
+
+
+def test_stage_prefix_links(api_server: ApiServer) -> None:
+    answer = httpx.post(
+        f"{api_server.url}/dev/workflows/{DEMO}/runs?dry_run=true",
+        json={"in_data_selection": "nebraska_images"},
+        headers=api_server.headers("dliu"),
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["conf"]["out_prefix"].startswith("dliu/")
+    assert "/dev/output-data/" in answer.json()["output_url"]
