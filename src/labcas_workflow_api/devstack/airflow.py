@@ -126,7 +126,8 @@ def _install(venv: Path, version: str, python: str, log_path: Path) -> None:
 class AirflowServer:
     """One local Airflow 3 on 127.0.0.1: start it, wait for it, stop it (or use ``with``).
 
-    ``extra_env`` reaches the tasks (e.g. ``LABCAS_S3_ENDPOINT_URL`` and ``AWS_*``).
+    ``extra_env`` reaches every component and task (e.g. ``LABCAS_S3_ENDPOINT_URL`` and
+    ``AWS_*``) and may override any ``AIRFLOW__*`` setting chosen here.
     ``home`` defaults to a temporary directory removed by ``stop()``.
     """
 
@@ -165,7 +166,6 @@ class AirflowServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.pop("PYTHONPATH", None)
         bin_dir = str(self.venv / "bin")
-        env.update(self.extra_env)
         env.update(
             {
                 "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)]),
@@ -193,6 +193,7 @@ class AirflowServer:
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             }
         )
+        env.update(self.extra_env)
         return env
 
     @property
@@ -302,8 +303,9 @@ class AirflowServer:
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
         """Block until ``dag_id`` is parsed and return its DAG record.
 
-        Raises ``RuntimeError`` at once when Airflow reports an import error for the DAG
-        folder, ``TimeoutError`` when the DAG does not appear in time.
+        Raises ``RuntimeError`` at once when Airflow reports an import error for
+        ``<dag_id>.py``, ``TimeoutError`` (listing any import errors) when the DAG does not
+        appear in time.
         """
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=10) as http:
@@ -314,12 +316,24 @@ class AirflowServer:
                 if response.status_code == 200:
                     dag: dict[str, Any] = response.json()
                     return dag
-                errors = http.get(f"{self.url}/api/v2/importErrors", headers=headers)
-                if errors.status_code == 200 and errors.json().get("import_errors"):
-                    raise RuntimeError(f"DAG import errors: {errors.json()['import_errors']}")
+                errors = self._import_errors(http, headers)
+                own = [e for e in errors if Path(str(e.get("filename"))).stem == dag_id]
+                if own:
+                    raise RuntimeError(
+                        f"DAG {dag_id!r} does not import: {own[0].get('stack_trace')}"
+                    )
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout:.0f}s")
+                    raise TimeoutError(
+                        f"DAG {dag_id!r} not parsed after {timeout:.0f}s; import errors: {errors}"
+                    )
                 time.sleep(1)
+
+    def _import_errors(self, http: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
+        response = http.get(f"{self.url}/api/v2/importErrors", headers=headers)
+        if response.status_code != 200:
+            return []
+        errors = response.json().get("import_errors")
+        return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
     def stop(self, grace: float = 15) -> None:
         """SIGTERM the process group, SIGKILL it after ``grace`` seconds; remove an own home."""
