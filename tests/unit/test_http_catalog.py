@@ -109,15 +109,29 @@ class TestEdges:
         answer = client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in answer.headers
 
-    @pytest.mark.parametrize("path", ["/workflows/x/runs", "/output-data/a/b", "/dev/data-selections", "/nowhere"])
-    def test_preflight_everywhere(self, client: TestClient, path: str) -> None:
+    @pytest.mark.parametrize(
+        ("path", "allow"),
+        [
+            ("/workflows/x/runs", "GET, POST, OPTIONS"),
+            ("/output-data/a/b", "GET, PUT, OPTIONS"),
+            ("/output-data", "GET, PUT, OPTIONS"),
+            ("/dev/data-selections", "GET, OPTIONS"),
+            ("/healthz", "GET, OPTIONS"),
+        ],
+    )
+    def test_preflight_everywhere(self, client: TestClient, path: str, allow: str) -> None:
         answer = client.options(
             path,
             headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "POST"},
         )
         assert answer.status_code == 204
-        assert "POST" in answer.headers["access-control-allow-methods"]
+        assert answer.headers["allow"] == allow
+        assert answer.headers["access-control-allow-methods"] == allow
         assert "Authorization" in answer.headers["access-control-allow-headers"]
+        assert answer.headers["access-control-allow-origin"] == "https://ui.example"
+
+    def test_options_on_unknown_path_is_404(self, client: TestClient) -> None:
+        assert client.options("/nowhere").status_code == 404
 
     def test_request_id_echoed_or_made(self, client: TestClient) -> None:
         assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from labcas_workflow_api import __version__
 from labcas_workflow_api.bootstrap import Container, build_container
@@ -28,8 +29,8 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 log = logging.getLogger(__name__)
 
 
-def _problem(status: int, body: bytes) -> Response:
-    headers = {k.decode(): v.decode() for k, v in problem_headers(status)}
+def _problem(status: int, body: bytes, extra: dict[str, str] | None = None) -> Response:
+    headers = {k.decode(): v.decode() for k, v in problem_headers(status)} | (extra or {})
     return Response(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -54,7 +55,8 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     titles = {404: "Not found", 405: "Method not allowed"}
     detail = {404: f"no such resource: {request.url.path}"}.get(exc.status_code, str(exc.detail))
     title = titles.get(exc.status_code, "Error")
-    return _problem(exc.status_code, problem_body(exc.status_code, title, detail))
+    body = problem_body(exc.status_code, title, detail)
+    return _problem(exc.status_code, body, dict(exc.headers or {}))
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -84,5 +86,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     def root() -> RedirectResponse:
         return RedirectResponse("ui/" if (WEB_DIR / "index.html").exists() else "healthz")
 
-    app.add_middleware(RequestContextMiddleware, allowed_origins=settings.origins)
+    app.add_middleware(
+        RequestContextMiddleware,
+        allowed_origins=settings.origins,
+        methods_for=lambda path: _methods_for(app, path),
+    )
     return app
+
+
+def _methods_for(app: FastAPI, path: str) -> list[str]:
+    """The methods some route serves at ``path`` (HEAD aside), for ``OPTIONS`` answers."""
+    def served(method: str) -> bool:
+        scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+        return any(route.matches(scope)[0] == Match.FULL for route in app.router.routes)
+
+    return [m for m in ("GET", "PUT", "POST") if served(m)]

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,7 +36,6 @@ def problem_for(exc: LabcasError) -> tuple[int, bytes]:
     return exc.status, problem_body(exc.status, exc.title, exc.detail, **extra)
 
 
-_CORS_METHODS = b"GET, PUT, POST, OPTIONS"
 _CORS_HEADERS = b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept"
 _CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location"
 
@@ -49,9 +49,15 @@ class RequestContextMiddleware:
     and a problem+json 500 with a log id for anything unexpected.
     """
 
-    def __init__(self, app: ASGIApp, allowed_origins: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_origins: list[str] | None = None,
+        methods_for: Callable[[str], list[str]] | None = None,
+    ) -> None:
         self.app = app
         self.allowed_origins = allowed_origins or []
+        self.methods_for = methods_for or (lambda path: ["GET", "PUT", "POST"])
 
     def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         origin = _header(scope, b"origin")
@@ -91,10 +97,16 @@ class RequestContextMiddleware:
             await send(message)
 
         if scope["method"] == "OPTIONS":
-            headers = [(b"allow", _CORS_METHODS)]
+            methods = self.methods_for(scope["path"])
+            if not methods:
+                status, body = 404, problem_body(404, "Not found", "no such resource")
+                await _send(send_with_id, status, body, problem_headers(status))
+                return
+            allow = ", ".join([*methods, "OPTIONS"]).encode()
+            headers = [(b"allow", allow)]
             if len(extra_headers) > 1:
                 headers += [
-                    (b"access-control-allow-methods", _CORS_METHODS),
+                    (b"access-control-allow-methods", allow),
                     (b"access-control-allow-headers", _CORS_HEADERS),
                     (b"access-control-max-age", b"600"),
                 ]
