@@ -201,10 +201,11 @@ class AirflowServer:
         return self.home / "simple_auth_manager_passwords.json.generated"
 
     def _secret(self, name: str) -> str:
+        """A random secret kept in the home, long enough for Airflow's HS512 tokens."""
         path = self.home / f".{name}"
-        if not path.exists():
+        if not path.exists() or len(path.read_text().strip()) < 64:
             self.home.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
+            path.write_text(secrets.token_urlsafe(64))
         return path.read_text().strip()
 
     def _script(self) -> str:
@@ -356,13 +357,22 @@ class AirflowServer:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    """Whether a live (not zombie) process remains in the group."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
         return True
-    return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def _terminate_group(process: subprocess.Popen[bytes], grace: float) -> None:
