@@ -28,7 +28,7 @@ from labcas_workflow_api.domain.errors import (
     UpstreamUnavailable,
 )
 from labcas_workflow_api.storage.s3 import S3Store, _mapped, decode_cursor, encode_cursor
-from labcas_workflow_api.storage.s3_http import HttpError, parse_list
+from labcas_workflow_api.storage.s3_http import HttpError, parse_list, signed_host
 
 FIXED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 KEYS = ["thomas/run/a.png", "u/a b+c%é~.txt", "u/(1)*[x]!'@$&=;,?.csv", "u/ü/ẞ/ß.tif"]
@@ -189,3 +189,17 @@ def _client_error(code: str, status: int) -> ClientError:
 def test_storage_failures_map_to_our_errors(raised: Exception, expected: type[LabcasError]) -> None:
     with pytest.raises(expected), _mapped("s3://b/k"):
         raise raised
+
+
+@pytest.mark.parametrize(
+    ("base", "host"),
+    [
+        ("http://127.0.0.1:9000", "127.0.0.1:9000"),
+        ("https://s3.example:443", "s3.example"),
+        ("http://s3.example:80", "s3.example"),
+        ("https://S3.Example", "s3.example"),
+        ("http://[::1]:8333", "[::1]:8333"),
+    ],
+)
+def test_the_signed_host_is_the_one_http_clients_send(base: str, host: str) -> None:
+    assert signed_host(base) == host

@@ -89,7 +89,7 @@ class SigV4Presigner:
                 (quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params.items()
             )
         )
-        host = urlsplit(base_url).netloc
+        host = signed_host(base_url)
         canonical_request = (
             f"{method}\n{path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
         )
@@ -101,6 +101,16 @@ class SigV4Presigner:
             self.signing_key(credentials.secret_key, day), string_to_sign.encode(), hashlib.sha256
         ).hexdigest()
         return f"{base_url}{path}?{canonical_query}&X-Amz-Signature={signature}"
+
+
+def signed_host(base_url: str) -> str:
+    """The ``Host`` header an HTTP client sends for ``base_url`` (default ports left out)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
 class HttpError(Exception):
