@@ -1,0 +1,71 @@
+"""Access config from SSM and the JWT secret from Secrets Manager, served by moto server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from labcas_workflow_api.access_source import AccessConfigSource
+from labcas_workflow_api.auth.secrets import jwt_secret_provider
+from labcas_workflow_api.cli import app
+from labcas_workflow_api.domain.errors import ConfigError
+from labcas_workflow_api.settings import Settings
+from tests.integration.api_fixtures import ACCESS_CONFIG
+
+pytestmark = pytest.mark.integration
+NAME = "/labcas/workflow/api/config"
+
+
+def aws_client(service: str, moto_server: Any) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=moto_server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106
+    )
+
+
+def test_config_from_ssm_with_ttl_and_last_good(moto_server: Any) -> None:
+    ssm = aws_client("ssm", moto_server)
+    ssm.put_parameter(Name=NAME, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
+    source = AccessConfigSource(f"ssm:{NAME}", ttl=0, ssm_client=ssm)
+    assert set(source.get().collections) == {"nebraska_images", "eve_images"}
+    ssm.put_parameter(Name=NAME, Value="collections: {x: {prefix: p}}", Type="SecureString", Overwrite=True)
+    assert set(source.get().collections) == {"nebraska_images", "eve_images"}
+    assert source.last_error is not None and "collections.x.bucket: field required" in source.last_error
+    ssm.put_parameter(Name=NAME, Value="collections: {x: {bucket: b}}", Type="SecureString", Overwrite=True)
+    assert set(source.get().collections) == {"x"}
+
+
+def test_missing_ssm_parameter_is_reported(moto_server: Any) -> None:
+    source = AccessConfigSource("ssm:/no/such/parameter", ssm_client=aws_client("ssm", moto_server))
+    with pytest.raises(Exception, match="/no/such/parameter"):
+        source.get()
+
+
+def test_check_config_reads_ssm(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ssm = aws_client("ssm", moto_server)
+    ssm.put_parameter(Name=NAME, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    result = CliRunner().invoke(app, ["check-config", f"ssm:{NAME}"])
+    assert result.exit_code == 0, result.output
+    assert "2 data selection(s)" in result.output
+
+
+def test_jwt_secret_from_secrets_manager(moto_server: Any) -> None:
+    client = aws_client("secretsmanager", moto_server)
+    arn = client.create_secret(Name="labcas-jwt-it", SecretString="from-secrets-manager")["ARN"]
+    provider = jwt_secret_provider(Settings(jwt_secret_arn=arn), secretsmanager_client=client)
+    assert provider() == "from-secrets-manager"
+
+
+def test_no_secret_configured_names_the_variables() -> None:
+    with pytest.raises(ConfigError, match="LABCAS_JWT_SECRET_ARN"):
+        jwt_secret_provider(Settings(jwt_secret="", jwt_secret_file="", jwt_secret_arn=""))
