@@ -105,9 +105,10 @@ def workflow(detail: WorkflowDetail) -> list[Any]:
 
 
 def runs(items: list[RunInfo], workflow_id: str) -> Table:
-    table = Table(
-        "Run", "Status", "Started", "Ended", "Duration", title=Text(f"Your runs of {workflow_id}")
-    )
+    table = Table(title=Text(f"Your runs of {workflow_id}"))
+    table.add_column("Run", overflow="fold")
+    for name in ("Status", "Started", "Ended", "Duration"):
+        table.add_column(name, no_wrap=True)
     for run in items:
         table.add_row(
             Text(run.run_id),

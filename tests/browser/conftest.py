@@ -1,0 +1,78 @@
+"""Browser fixtures: Debian's chromium driven by Playwright, against the real local stack.
+
+The stack fixtures (``api_server`` over Airflow 3 and SeaweedFS) come from tests/integration.
+Star-importing them here makes them visible to this folder; run in the same pytest session as
+tests/integration, pytest builds a second copy of each session fixture unless they are moved
+to a shared tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.airflow_fixtures import *  # noqa: F403
+from tests.integration.api_fixtures import *  # noqa: F403
+from tests.integration.storage_fixtures import *  # noqa: F403
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    if SCREENSHOTS.exists():
+        shutil.rmtree(SCREENSHOTS)
+    SCREENSHOTS.mkdir(parents=True)
+    return SCREENSHOTS
+
+
+class PageProblems(list[str]):
+    """Console errors and uncaught exceptions of a page (resource 404s excepted)."""
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    problems = PageProblems()
+    page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(msg.text)
+            if msg.type == "error" and "Failed to load resource" not in msg.text
+            else None
+        ),
+    )
+    page.problems = problems
+    try:
+        yield page
+    finally:
+        context.close()
