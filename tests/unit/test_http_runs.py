@@ -130,3 +130,30 @@ class TestListRuns:
 
     def test_invisible_workflow_is_404(self, client: TestClient, auth: Auth) -> None:
         assert client.get(URL, headers=auth("mallory")).status_code == 404
+
+
+class TestAudit:
+    def test_run_start_is_audited(self, client: TestClient, auth: Auth, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level("INFO", logger="labcas_workflow_api.audit")
+        answer = start(client, auth, {"in_data_selection": "nebraska_images"}, **{"X-Request-ID": "req-42"})
+        records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "labcas_workflow_api.audit"]
+        assert records == [
+            {
+                "audit": "run.start",
+                "user": "thomas",
+                "at": records[0]["at"],
+                "request_id": "req-42",
+                "outcome": "ok",
+                "workflow": "nebraska_demo",
+                "data_selection": "nebraska_images",
+                "run_id": answer.json()["run_id"],
+                "replayed": False,
+            }
+        ]
+
+    def test_refusal_is_audited(self, client: TestClient, auth: Auth, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level("INFO", logger="labcas_workflow_api.audit")
+        start(client, auth, {"in_data_selection": "private"})
+        record = json.loads(caplog.records[-1].getMessage())
+        assert record["outcome"] == "refused 403"
+        assert record["data_selection"] == "private"

@@ -57,6 +57,7 @@ def run_devstack(*, api_port: int = 8000, airflow_port: int = 8080, state_dir: s
     from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
     from labcas_workflow_api.devstack.seaweed import start_seaweed
     from labcas_workflow_api.http.app import create_app
+    from labcas_workflow_api.logs import configure_logging
     from labcas_workflow_api.settings import Settings
 
     state = Path(state_dir).resolve()
@@ -112,6 +113,7 @@ def run_devstack(*, api_port: int = 8000, airflow_port: int = 8080, state_dir: s
                 "AWS_DEFAULT_REGION": s3.region,
             }
         )
+        configure_logging()
         app = create_app(settings)
         token = mint_token(jwt_secret, EXAMPLE_USER, ttl=12 * 3600)
         api_url = f"http://127.0.0.1:{api_port}"

@@ -26,6 +26,11 @@ def principal(request: Request) -> Principal:
     return container(request).verifier.verify(request.headers.get("authorization"))
 
 
+def request_id(request: Request) -> str:
+    """The id given to this request by the edge middleware (echoed as X-Request-ID)."""
+    return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
 def base_url(request: Request) -> str:
     """Absolute base for links, including the stage prefix when the request used it."""
     settings = container(request).settings

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from labcas_workflow_api.audit import audited
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import BadRequest
-from labcas_workflow_api.http.deps import container, link, output_link, principal
+from labcas_workflow_api.http.deps import container, link, output_link, principal, request_id
 from labcas_workflow_api.http.html import render_listing
 from labcas_workflow_api.http.routes.workflows import read_body
 
@@ -71,9 +72,12 @@ async def annotate(
     c: Container = Depends(container),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    clean = c.outputs.normalize_path(path)
-    files = parse_annotation(await read_body(request))
-    updated = await run_in_threadpool(c.outputs.annotate, who.username, clean, files)
+    body = await read_body(request)
+    with audited("metadata.update", who.username, request_id(request), path=path) as audit:
+        clean = c.outputs.normalize_path(path)
+        files = parse_annotation(body)
+        audit["files"] = sorted(files)
+        updated = await run_in_threadpool(c.outputs.annotate, who.username, clean, files)
     return {"updated": updated}
 
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from labcas_workflow_api.audit import audited
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import LabcasError
 from labcas_workflow_api.domain.models import Run
-from labcas_workflow_api.http.deps import container, output_link, principal
+from labcas_workflow_api.http.deps import container, output_link, principal, request_id
 from labcas_workflow_api.http.routes.data_selections import entries
 from labcas_workflow_api.service.runs import output_path, parse_run_request, public_conf
 
@@ -90,15 +91,19 @@ async def start_run(
     who: Principal = Depends(principal),
 ) -> JSONResponse:
     body = await read_body(request)
-    run_request = parse_run_request(body, workflow_id)
-    started = await run_in_threadpool(
-        c.runs.start,
-        who.username,
-        workflow_id,
-        run_request,
-        idempotency_key=idempotency_key,
-        dry_run=dry_run,
-    )
+    action = "run.validate" if dry_run else "run.start"
+    with audited(action, who.username, request_id(request), workflow=workflow_id) as audit:
+        run_request = parse_run_request(body, workflow_id)
+        audit["data_selection"] = run_request.data_selection
+        started = await run_in_threadpool(
+            c.runs.start,
+            who.username,
+            workflow_id,
+            run_request,
+            idempotency_key=idempotency_key,
+            dry_run=dry_run,
+        )
+        audit.update(run_id=started.run.run_id, replayed=started.replayed)
     answer = run_json(request, started.run)
     if dry_run:
         return JSONResponse({**answer, "dry_run": True, "conf": started.conf}, status_code=200)
