@@ -4,7 +4,7 @@ Starts SeaweedFS, Airflow 3 and the API (`labcas-workflow-api serve`, its own pr
 127.0.0.1, triggers a few runs, then times interleaved pairs of calls with keep-alive clients:
 
 - GET /workflows/nebraska_demo            vs  GET /api/v2/dags/nebraska_demo/details
-- GET /workflows/nebraska_demo/runs       vs  GET /api/v2/dags/nebraska_demo/dagRuns?run_id_pattern=...
+- GET /workflows/nebraska_demo/runs  vs  GET /api/v2/dags/nebraska_demo/dagRuns?run_id_pattern=.
 
 and prints medians, p95s and the median overhead (target: at most 5 ms).
 
@@ -70,15 +70,25 @@ def main() -> int:
             "LABCAS_ENGINE_PASSWORD": airflow.password,
             "LABCAS_JWT_SECRET": SECRET,
         }
-        api_process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "labcas_workflow_api.cli", "serve", "--port", str(port),
-             "--log-level", "warning"],
+        api_process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labcas_workflow_api.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
             env=env,
             start_new_session=True,
         )
         api_url = f"http://127.0.0.1:{port}"
         token = mint_token(SECRET, "thomas")
-        api = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        api = httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

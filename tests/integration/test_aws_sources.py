@@ -25,7 +25,7 @@ def aws_client(service: str, moto_server: Any) -> Any:
         endpoint_url=moto_server.endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106
+        aws_secret_access_key="testing",
     )
 
 
@@ -34,10 +34,17 @@ def test_config_from_ssm_with_ttl_and_last_good(moto_server: Any) -> None:
     ssm.put_parameter(Name=NAME, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
     source = AccessConfigSource(f"ssm:{NAME}", ttl=0, ssm_client=ssm)
     assert set(source.get().collections) == {"nebraska_images", "eve_images"}
-    ssm.put_parameter(Name=NAME, Value="collections: {x: {prefix: p}}", Type="SecureString", Overwrite=True)
+    ssm.put_parameter(
+        Name=NAME, Value="collections: {x: {prefix: p}}", Type="SecureString", Overwrite=True
+    )
     assert set(source.get().collections) == {"nebraska_images", "eve_images"}
-    assert source.last_error is not None and "collections.x.bucket: field required" in source.last_error
-    ssm.put_parameter(Name=NAME, Value="collections: {x: {bucket: b}}", Type="SecureString", Overwrite=True)
+    assert (
+        source.last_error is not None
+        and "collections.x.bucket: field required" in source.last_error
+    )
+    ssm.put_parameter(
+        Name=NAME, Value="collections: {x: {bucket: b}}", Type="SecureString", Overwrite=True
+    )
     assert set(source.get().collections) == {"x"}
 
 

@@ -17,7 +17,9 @@ DEMO = "nebraska_demo"
 def wait_for_run(api: ApiServer, user: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers(user)).json()["runs"]
+        runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers(user)).json()[
+            "runs"
+        ]
         run = next(r for r in runs if r["run_id"] == run_id)
         if run["status"] in ("success", "failed"):
             return run
@@ -35,7 +37,9 @@ def test_scientist_runs_the_demo_and_annotates_its_outputs(api_server: ApiServer
         detail = http.get(f"/workflows/{DEMO}").json()
         assert detail["parameters"]["tile_size"]["schema"]["minimum"] == 8
 
-        bad = http.post(f"/workflows/{DEMO}/runs", json={"in_data_selection": "nebraska_images", "tile_size": 2})
+        bad = http.post(
+            f"/workflows/{DEMO}/runs", json={"in_data_selection": "nebraska_images", "tile_size": 2}
+        )
         assert bad.status_code == 422 and "tile_size" in bad.json()["detail"]
 
         started = http.post(
@@ -68,21 +72,31 @@ def test_scientist_runs_the_demo_and_annotates_its_outputs(api_server: ApiServer
 
         saved = http.put(
             run["output_url"],
-            json={"files": {"nuclei_00_bw.png": {"properties": {"reviewed_by": "thomas", "quality": "good"}}}},
+            json={
+                "files": {
+                    "nuclei_00_bw.png": {"properties": {"reviewed_by": "thomas", "quality": "good"}}
+                }
+            },
         )
         assert saved.json() == {"updated": ["nuclei_00_bw.png"]}
         props = http.get(run["output_url"]).json()["files"]["nuclei_00_bw.png"]["properties"]
         assert props == {"reviewed_by": "thomas", "quality": "good"}
 
     stranger = api.headers("mallory")
-    assert httpx.get(f"{api.url}/data-selections", headers=stranger).json() == {"data_selections": []}
+    assert httpx.get(f"{api.url}/data-selections", headers=stranger).json() == {
+        "data_selections": []
+    }
     assert httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=stranger).status_code == 404
     outsider = httpx.get(run["output_url"], headers=stranger)
     assert outsider.status_code == 404
-    eve_runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers("eve")).json()["runs"]
+    eve_runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers("eve")).json()[
+        "runs"
+    ]
     assert run_id not in [r["run_id"] for r in eve_runs]
     eve_try = httpx.post(
-        f"{api.url}/workflows/{DEMO}/runs", json={"in_data_selection": "nebraska_images"}, headers=api.headers("eve")
+        f"{api.url}/workflows/{DEMO}/runs",
+        json={"in_data_selection": "nebraska_images"},
+        headers=api.headers("eve"),
     )
     assert eve_try.status_code == 403
 

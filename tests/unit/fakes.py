@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from labcas_workflow_api.domain.errors import Conflict, NotFound
-from labcas_workflow_api.domain.models import Listing, ObjectInfo, Parameter, Run, RunStatus, Workflow
+from labcas_workflow_api.domain.models import (
+    Listing,
+    ObjectInfo,
+    Parameter,
+    Run,
+    RunStatus,
+    Workflow,
+)
 
 SECRET = "unit-test-secret-0123456789abcdef-0123456789abcdef"
 

@@ -26,9 +26,12 @@ def test_valid_config() -> None:
     ("text", "message"),
     [
         ("collections:\n  c1:\n    prefix: x/\n", "collections.c1.bucket: field required"),
-        ("collections:\n  c1:\n    bucket: b\n    colour: red\n", "collections.c1.colour: unknown key"),
         (
-            "collections:\n  c1:\n    bucket: b\n    workflows:\n      w:\n        authorized_users: []\n",
+            "collections:\n  c1:\n    bucket: b\n    colour: red\n",
+            "collections.c1.colour: unknown key",
+        ),
+        (
+            "collections: {c1: {bucket: b, workflows: {w: {authorized_users: []}}}}\n",
             "collections.c1.workflows.w.authorized_users",
         ),
         ("collections:\n  - c1\n", "collections"),

@@ -11,7 +11,9 @@ Auth = Callable[[str], dict[str, str]]
 
 
 class TestDataSelections:
-    def test_lists_collections_with_a_runnable_workflow(self, client: TestClient, auth: Auth) -> None:
+    def test_lists_collections_with_a_runnable_workflow(
+        self, client: TestClient, auth: Auth
+    ) -> None:
         answer = client.get("/data-selections", headers=auth("thomas"))
         assert answer.status_code == 200
         assert answer.json() == {
@@ -22,11 +24,16 @@ class TestDataSelections:
         }
 
     def test_undeployed_workflow_grants_nothing(self, client: TestClient, auth: Auth) -> None:
-        ids = [d["id"] for d in client.get("/data-selections", headers=auth("dliu")).json()["data_selections"]]
+        ids = [
+            d["id"]
+            for d in client.get("/data-selections", headers=auth("dliu")).json()["data_selections"]
+        ]
         assert ids == ["nebraska_images", "other/images"]
 
     def test_user_in_no_list_sees_nothing(self, client: TestClient, auth: Auth) -> None:
-        assert client.get("/data-selections", headers=auth("mallory")).json() == {"data_selections": []}
+        assert client.get("/data-selections", headers=auth("mallory")).json() == {
+            "data_selections": []
+        }
 
     def test_unauthenticated(self, client: TestClient) -> None:
         answer = client.get("/data-selections")
@@ -42,16 +49,27 @@ class TestDataSelections:
 class TestWorkflowsOfSelection:
     @pytest.mark.parametrize(
         "url",
-        ["/data-selections/workflows?data_id=nebraska_images", "/data-selections/nebraska_images/workflows"],
+        [
+            "/data-selections/workflows?data_id=nebraska_images",
+            "/data-selections/nebraska_images/workflows",
+        ],
     )
     def test_both_forms(self, client: TestClient, auth: Auth, url: str) -> None:
         answer = client.get(url, headers=auth("thomas"))
         assert answer.status_code == 200
-        assert answer.json() == {"workflows": [{"id": "nebraska_demo", "description": "Nuclei detection demo"}]}
+        assert answer.json() == {
+            "workflows": [{"id": "nebraska_demo", "description": "Nuclei detection demo"}]
+        }
 
     def test_ids_with_slashes(self, client: TestClient, auth: Auth) -> None:
-        for url in ("/data-selections/workflows?data_id=other/images", "/data-selections/other/images/workflows"):
-            assert client.get(url, headers=auth("dliu")).json()["workflows"][0]["id"] == "nebraska_demo"
+        for url in (
+            "/data-selections/workflows?data_id=other/images",
+            "/data-selections/other/images/workflows",
+        ):
+            assert (
+                client.get(url, headers=auth("dliu")).json()["workflows"][0]["id"]
+                == "nebraska_demo"
+            )
 
     def test_paused_workflow_is_still_listed(self, client: TestClient, auth: Auth) -> None:
         answer = client.get("/data-selections/other/images/workflows", headers=auth("thomas"))
@@ -63,7 +81,10 @@ class TestWorkflowsOfSelection:
         assert "nope" in answer.json()["detail"]
 
     def test_selection_of_others_is_404(self, client: TestClient, auth: Auth) -> None:
-        assert client.get("/data-selections/private/workflows", headers=auth("thomas")).status_code == 404
+        assert (
+            client.get("/data-selections/private/workflows", headers=auth("thomas")).status_code
+            == 404
+        )
 
     def test_missing_data_id_is_400(self, client: TestClient, auth: Auth) -> None:
         answer = client.get("/data-selections/workflows", headers=auth("thomas"))
@@ -90,7 +111,9 @@ class TestWorkflows:
         assert answer["paused"] is False
 
     @pytest.mark.parametrize("workflow", ["unlisted_dag", "no_such_dag", "undeployed_dag"])
-    def test_invisible_workflows_are_404(self, client: TestClient, auth: Auth, workflow: str) -> None:
+    def test_invisible_workflows_are_404(
+        self, client: TestClient, auth: Auth, workflow: str
+    ) -> None:
         assert client.get(f"/workflows/{workflow}", headers=auth("thomas")).status_code == 404
 
     def test_hostile_id_is_rejected(self, client: TestClient, auth: Auth) -> None:
@@ -134,8 +157,13 @@ class TestEdges:
         assert client.options("/nowhere").status_code == 404
 
     def test_request_id_echoed_or_made(self, client: TestClient) -> None:
-        assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
-        made = client.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"}).headers["x-request-id"]
+        assert (
+            client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+            == "abc-123"
+        )
+        made = client.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"}).headers[
+            "x-request-id"
+        ]
         assert made != "bad id\twith junk" and len(made) == 32
 
     def test_unknown_path_is_problem_json(self, client: TestClient) -> None:

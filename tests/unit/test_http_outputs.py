@@ -33,14 +33,20 @@ class TestBrowse:
         assert set(body["files"]) == {"cells.csv", "mask.png"}
         assert body["files"]["cells.csv"]["properties"] == {"quality": "good"}
         assert body["files"]["cells.csv"]["size"] == 8
-        assert body["files"]["mask.png"]["href"].startswith("https://s3.example/labcas-staging/thomas/run1/mask.png")
+        assert body["files"]["mask.png"]["href"].startswith(
+            "https://s3.example/labcas-staging/thomas/run1/mask.png"
+        )
 
-    def test_root_lists_my_runs_only(self, client: TestClient, auth: Auth, outputs: FakeStore) -> None:
+    def test_root_lists_my_runs_only(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
         for url in ("/output-data", "/output-data/"):
             body = client.get(url, headers=auth("thomas")).json()
             assert list(body["folders"]) == ["run1/"]
 
-    def test_other_users_area_is_not_reachable(self, client: TestClient, auth: Auth, outputs: FakeStore) -> None:
+    def test_other_users_area_is_not_reachable(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
         answer = client.get("/output-data/run9/", headers=auth("thomas"))
         assert answer.status_code == 404
         assert "private" not in answer.text
@@ -49,7 +55,9 @@ class TestBrowse:
         body = client.get("/dev/output-data/run1", headers=auth("thomas")).json()
         assert body["folders"]["sub/"]["href"] == "http://testserver/dev/output-data/run1/sub/"
 
-    def test_paging_with_next_link(self, client: TestClient, auth: Auth, outputs: FakeStore) -> None:
+    def test_paging_with_next_link(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
         first = client.get("/output-data/run1/?limit=1", headers=auth("thomas")).json()
         assert "next" in first
         names = set(first["files"]) | set(first["folders"])
@@ -60,7 +68,9 @@ class TestBrowse:
             url = page.get("next", "").replace("http://testserver", "")
         assert names == {"cells.csv", "mask.png", "sub/"}
 
-    def test_html_listing_is_escaped(self, client: TestClient, auth: Auth, store: FakeStore) -> None:
+    def test_html_listing_is_escaped(
+        self, client: TestClient, auth: Auth, store: FakeStore
+    ) -> None:
         store.put(BUCKET, "thomas/r/<script>alert(1)</script>.txt", b"x")
         answer = client.get("/output-data/r/", headers={**auth("thomas"), "Accept": "text/html"})
         assert answer.headers["content-type"].startswith("text/html")
@@ -80,7 +90,9 @@ class TestBrowse:
             "/output-data/" + "a/" * 600,
         ],
     )
-    def test_hostile_paths_are_400(self, client: TestClient, auth: Auth, outputs: FakeStore, path: str) -> None:
+    def test_hostile_paths_are_400(
+        self, client: TestClient, auth: Auth, outputs: FakeStore, path: str
+    ) -> None:
         answer = client.get(path, headers=auth("thomas"))
         assert answer.status_code == 400, (path, answer.status_code, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
@@ -113,11 +125,22 @@ class TestAnnotate:
             (b'{"files": {"cells.csv.cfg": {"properties": {"k": "v"}}}}', 400, "cfg"),
             (b'{"files": {"../x": {"properties": {"k": "v"}}}}', 400, "x"),
             (b'{"files": {"ghost.png": {"properties": {"k": "v"}}}}', 404, "ghost.png"),
-            (b'{"files": {"mask.png": {"properties": {"k": "v"}}, "ghost.png": {"properties": {}}}}', 404, "ghost.png"),
+            (
+                b'{"files": {"mask.png": {"properties": {"k": "v"}}, '
+                b'"ghost.png": {"properties": {}}}}',
+                404,
+                "ghost.png",
+            ),
         ],
     )
     def test_invalid_annotations_write_nothing(
-        self, client: TestClient, auth: Auth, outputs: FakeStore, body: bytes, status: int, words: str
+        self,
+        client: TestClient,
+        auth: Auth,
+        outputs: FakeStore,
+        body: bytes,
+        status: int,
+        words: str,
     ) -> None:
         before = dict(outputs.objects[BUCKET])
         answer = client.put("/output-data/run1/", content=body, headers=auth("thomas"))
@@ -125,6 +148,10 @@ class TestAnnotate:
         assert words in answer.json()["detail"]
         assert outputs.objects[BUCKET] == before
 
-    def test_cannot_annotate_other_users_files(self, client: TestClient, auth: Auth, outputs: FakeStore) -> None:
+    def test_cannot_annotate_other_users_files(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
         body = {"files": {"secret.csv": {"properties": {"k": "v"}}}}
-        assert client.put("/output-data/run9/", json=body, headers=auth("thomas")).status_code == 404
+        assert (
+            client.put("/output-data/run9/", json=body, headers=auth("thomas")).status_code == 404
+        )

@@ -21,7 +21,9 @@ def start(client: TestClient, auth: Auth, body: object, user: str = "thomas", **
 
 
 class TestStartRun:
-    def test_conf_is_built_by_the_server(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+    def test_conf_is_built_by_the_server(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
         answer = start(client, auth, {"in_data_selection": "nebraska_images", "tile_size": 32})
         assert answer.status_code == 201
         body = answer.json()
@@ -38,14 +40,22 @@ class TestStartRun:
         assert owner == "thomas" and len(stamp) == len("20261128T101010123456")
         assert body["output_url"] == f"http://testserver/output-data/{stamp}/"
 
-    def test_params_nested_and_text_plain(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
-        body = {"in_data_selection": "nebraska_images", "workflow_id": "nebraska_demo", "params": {"tile_size": 16}}
+    def test_params_nested_and_text_plain(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
+        body = {
+            "in_data_selection": "nebraska_images",
+            "workflow_id": "nebraska_demo",
+            "params": {"tile_size": 16},
+        }
         answer = start(client, auth, body, **{"Content-Type": "text/plain"})
         assert answer.status_code == 201
         assert engine.runs[("nebraska_demo", answer.json()["run_id"])].conf["tile_size"] == 16
 
     def test_stage_path_gives_stage_links(self, client: TestClient, auth: Auth) -> None:
-        answer = client.post("/dev" + URL, json={"in_data_selection": "nebraska_images"}, headers=auth("thomas"))
+        answer = client.post(
+            "/dev" + URL, json={"in_data_selection": "nebraska_images"}, headers=auth("thomas")
+        )
         assert answer.json()["output_url"].startswith("http://testserver/dev/output-data/")
 
     @pytest.mark.parametrize(
@@ -57,18 +67,34 @@ class TestStartRun:
             ({"tile_size": 32}, 400, "in_data_selection"),
             ({"in_data_selection": 5}, 400, "in_data_selection"),
             ({"in_data_selection": "nebraska_images", "out_prefix": "eve/x"}, 400, "out_prefix"),
-            ({"in_data_selection": "nebraska_images", "params": {"username": "eve"}}, 400, "username"),
+            (
+                {"in_data_selection": "nebraska_images", "params": {"username": "eve"}},
+                400,
+                "username",
+            ),
             ({"in_data_selection": "nebraska_images", "workflow_id": "other"}, 400, "workflow_id"),
             ({"in_data_selection": "nebraska_images", "params": [1]}, 400, "params"),
             ({"in_data_selection": "nope"}, 404, "nope"),
             ({"in_data_selection": "private"}, 403, "private"),
             ({"in_data_selection": "nebraska_images", "tile_size": 4}, 422, "tile_size"),
             ({"in_data_selection": "nebraska_images", "tile_size": "big"}, 422, "tile_size"),
-            ({"in_data_selection": "nebraska_images", "threshold_method": "magic"}, 422, "threshold_method"),
+            (
+                {"in_data_selection": "nebraska_images", "threshold_method": "magic"},
+                422,
+                "threshold_method",
+            ),
             ({"in_data_selection": "nebraska_images", "colour": "red"}, 422, "colour"),
         ],
     )
-    def test_bad_requests(self, client: TestClient, auth: Auth, engine: FakeEngine, body: object, status: int, words: str) -> None:
+    def test_bad_requests(
+        self,
+        client: TestClient,
+        auth: Auth,
+        engine: FakeEngine,
+        body: object,
+        status: int,
+        words: str,
+    ) -> None:
         answer = start(client, auth, body)
         assert answer.status_code == status, answer.text
         assert answer.headers["content-type"] == "application/problem+json"
@@ -76,11 +102,19 @@ class TestStartRun:
         assert not engine.runs
 
     def test_paused_workflow_is_409(self, client: TestClient, auth: Auth) -> None:
-        answer = client.post("/workflows/paused_dag/runs", json={"in_data_selection": "other/images"}, headers=auth("thomas"))
+        answer = client.post(
+            "/workflows/paused_dag/runs",
+            json={"in_data_selection": "other/images"},
+            headers=auth("thomas"),
+        )
         assert answer.status_code == 409
 
     def test_unknown_workflow_is_404(self, client: TestClient, auth: Auth) -> None:
-        answer = client.post("/workflows/ghost/runs", json={"in_data_selection": "nebraska_images"}, headers=auth("thomas"))
+        answer = client.post(
+            "/workflows/ghost/runs",
+            json={"in_data_selection": "nebraska_images"},
+            headers=auth("thomas"),
+        )
         assert answer.status_code == 404
 
     def test_unauthenticated(self, client: TestClient, engine: FakeEngine) -> None:
@@ -91,7 +125,9 @@ class TestStartRun:
         answer = start(client, auth, {"in_data_selection": "nebraska_images", "x": "a" * 300_000})
         assert answer.status_code == 413
 
-    def test_idempotency_key_returns_the_first_run(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+    def test_idempotency_key_returns_the_first_run(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
         body = {"in_data_selection": "nebraska_images"}
         first = start(client, auth, body, **{"Idempotency-Key": "abc"})
         second = start(client, auth, body, **{"Idempotency-Key": "abc"})
@@ -100,21 +136,40 @@ class TestStartRun:
         assert second.headers["idempotency-replayed"] == "true"
         assert len(engine.runs) == 1
 
-    def test_same_key_for_another_user_is_another_run(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+    def test_same_key_for_another_user_is_another_run(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
         start(client, auth, {"in_data_selection": "nebraska_images"}, **{"Idempotency-Key": "abc"})
-        start(client, auth, {"in_data_selection": "nebraska_images"}, user="dliu", **{"Idempotency-Key": "abc"})
+        start(
+            client,
+            auth,
+            {"in_data_selection": "nebraska_images"},
+            user="dliu",
+            **{"Idempotency-Key": "abc"},
+        )
         assert len(engine.runs) == 2
 
-    def test_dry_run_starts_nothing(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
-        answer = client.post(URL + "?dry_run=true", json={"in_data_selection": "nebraska_images"}, headers=auth("thomas"))
+    def test_dry_run_starts_nothing(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
+        answer = client.post(
+            URL + "?dry_run=true",
+            json={"in_data_selection": "nebraska_images"},
+            headers=auth("thomas"),
+        )
         assert answer.status_code == 200
         assert answer.json()["conf"]["in_bucket"] == "edrn-data"
         assert not engine.runs
 
 
 class TestListRuns:
-    def test_only_my_runs_newest_first(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
-        mine = [start(client, auth, {"in_data_selection": "nebraska_images"}).json()["run_id"] for _ in range(3)]
+    def test_only_my_runs_newest_first(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
+        mine = [
+            start(client, auth, {"in_data_selection": "nebraska_images"}).json()["run_id"]
+            for _ in range(3)
+        ]
         start(client, auth, {"in_data_selection": "nebraska_images"}, user="dliu")
         engine.finish("nebraska_demo", mine[0], RunStatus.SUCCESS)
         runs = client.get(URL, headers=auth("thomas")).json()["runs"]
@@ -124,7 +179,9 @@ class TestListRuns:
         assert runs[0]["conf"]["in_data_selection"] == "nebraska_images"
         assert runs[0]["output_url"].startswith("http://testserver/output-data/")
 
-    def test_runs_of_a_prefix_sharing_user_are_not_mine(self, client: TestClient, auth: Auth, engine: FakeEngine) -> None:
+    def test_runs_of_a_prefix_sharing_user_are_not_mine(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
         engine.trigger_run("nebraska_demo", "labcas__thomas__x", {"username": "thomas_"})
         assert client.get(URL, headers=auth("thomas")).json() == {"runs": []}
 
@@ -133,10 +190,18 @@ class TestListRuns:
 
 
 class TestAudit:
-    def test_run_start_is_audited(self, client: TestClient, auth: Auth, caplog: pytest.LogCaptureFixture) -> None:
+    def test_run_start_is_audited(
+        self, client: TestClient, auth: Auth, caplog: pytest.LogCaptureFixture
+    ) -> None:
         caplog.set_level("INFO", logger="labcas_workflow_api.audit")
-        answer = start(client, auth, {"in_data_selection": "nebraska_images"}, **{"X-Request-ID": "req-42"})
-        records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "labcas_workflow_api.audit"]
+        answer = start(
+            client, auth, {"in_data_selection": "nebraska_images"}, **{"X-Request-ID": "req-42"}
+        )
+        records = [
+            json.loads(r.getMessage())
+            for r in caplog.records
+            if r.name == "labcas_workflow_api.audit"
+        ]
         assert records == [
             {
                 "audit": "run.start",
@@ -151,7 +216,9 @@ class TestAudit:
             }
         ]
 
-    def test_refusal_is_audited(self, client: TestClient, auth: Auth, caplog: pytest.LogCaptureFixture) -> None:
+    def test_refusal_is_audited(
+        self, client: TestClient, auth: Auth, caplog: pytest.LogCaptureFixture
+    ) -> None:
         caplog.set_level("INFO", logger="labcas_workflow_api.audit")
         start(client, auth, {"in_data_selection": "private"})
         record = json.loads(caplog.records[-1].getMessage())

@@ -49,7 +49,9 @@ def seed_demo_images(s3: Any, bucket: str = DATA_BUCKET, prefix: str = "nebraska
     return len(images)
 
 
-def run_devstack(*, api_port: int = 8000, airflow_port: int = 8080, state_dir: str = ".devstack") -> int:
+def run_devstack(
+    *, api_port: int = 8000, airflow_port: int = 8080, state_dir: str = ".devstack"
+) -> int:
     """Start everything, print the API URL and a token, serve until Ctrl-C, stop everything."""
     import uvicorn
 

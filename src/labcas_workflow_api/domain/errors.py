@@ -1,17 +1,17 @@
 """The one error tree of the service; edges (HTTP, Lambda) map it to problem+json.
 
-    LabcasError                      base; ``status`` is the HTTP status it maps to
-    ├── BadRequest (400)             malformed input: bad JSON, hostile path, reserved key
-    ├── Unauthenticated (401)        missing, malformed, expired or badly signed token
-    ├── Forbidden (403)              valid caller, no right to the resource
-    ├── NotFound (404)               unknown, or not visible to the caller
-    ├── Conflict (409)               paused workflow, finished run, ...
-    ├── InvalidParameters (422)      run parameters failing the workflow's param schema
-    ├── ConfigError (503)            an access config or secret that does not load (names the key)
-    └── UpstreamError                the engine, storage or an AWS service failed
-        ├── UpstreamBadResponse (502)
-        ├── UpstreamUnavailable (503)
-        └── UpstreamTimeout (504)
+LabcasError                      base; ``status`` is the HTTP status it maps to
+├── BadRequest (400)             malformed input: bad JSON, hostile path, reserved key
+├── Unauthenticated (401)        missing, malformed, expired or badly signed token
+├── Forbidden (403)              valid caller, no right to the resource
+├── NotFound (404)               unknown, or not visible to the caller
+├── Conflict (409)               paused workflow, finished run, ...
+├── InvalidParameters (422)      run parameters failing the workflow's param schema
+├── ConfigError (503)            an access config or secret that does not load (names the key)
+└── UpstreamError                the engine, storage or an AWS service failed
+    ├── UpstreamBadResponse (502)
+    ├── UpstreamUnavailable (503)
+    └── UpstreamTimeout (504)
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 def _methods_for(app: FastAPI, path: str) -> list[str]:
     """The methods some route serves at ``path`` (HEAD aside), for ``OPTIONS`` answers."""
+
     def served(method: str) -> bool:
         scope = {"type": "http", "path": path, "method": method, "root_path": ""}
         return any(route.matches(scope)[0] == Match.FULL for route in app.router.routes)

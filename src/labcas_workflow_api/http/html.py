@@ -20,7 +20,9 @@ def render_listing(answer: dict[str, Any], parent: str | None) -> str:
     title = escape("/" + answer["prefix"])
     rows = []
     if parent is not None:
-        rows.append(f'<tr><td><a href="{escape(parent)}">../</a></td><td></td><td></td><td></td></tr>')
+        rows.append(
+            f'<tr><td><a href="{escape(parent)}">../</a></td><td></td><td></td><td></td></tr>'
+        )
     for name, folder in answer["folders"].items():
         rows.append(
             f'<tr><td><a href="{escape(folder["href"])}">{escape(name)}</a></td>'

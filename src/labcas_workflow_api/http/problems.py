@@ -121,10 +121,13 @@ class RequestContextMiddleware:
                 status, body = problem_for(exc)
             else:
                 log.exception("unexpected error (request id %s)", request_id)
-                status, body = 500, problem_body(
+                status, body = (
                     500,
-                    "Internal error",
-                    f"unexpected error; quote request id {request_id} to the operators",
+                    problem_body(
+                        500,
+                        "Internal error",
+                        f"unexpected error; quote request id {request_id} to the operators",
+                    ),
                 )
             await _send(send_with_id, status, body, problem_headers(status))
 
@@ -139,9 +142,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

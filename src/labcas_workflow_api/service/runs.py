@@ -181,7 +181,10 @@ class RunService:
     def _suffix(workflow_id: str, stamp: str, idempotency_key: str | None) -> str:
         if idempotency_key is None:
             return stamp
-        if not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY or not idempotency_key.isprintable():
+        if (
+            not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY
+            or not idempotency_key.isprintable()
+        ):
             raise BadRequest("Idempotency-Key must be 1 to 255 printable characters")
         digest = hashlib.sha256(f"{workflow_id}\0{idempotency_key}".encode()).hexdigest()
         return f"k{digest[:24]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
 from labcas_workflow_api.domain.models import Listing, ObjectInfo
@@ -40,7 +41,7 @@ class StagingStore(Protocol):
         """A small object's body; ``NotFound`` when missing."""
         ...
 
-    def get_many(self, bucket: str, keys: list[str]) -> dict[str, bytes]:
+    def get_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, bytes]:
         """Bodies of several small objects, fetched concurrently; missing ones are left out."""
         ...
 

@@ -99,6 +99,8 @@ def parse_annotation(body: bytes) -> dict[str, dict[str, Any]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("properties"), dict):
             raise BadRequest(f"files.{name}: expected {{'properties': {{...}}}}")
         if set(entry) - {"properties"}:
-            raise BadRequest(f"files.{name}: unknown field {sorted(set(entry) - {'properties'})[0]}")
+            raise BadRequest(
+                f"files.{name}: unknown field {sorted(set(entry) - {'properties'})[0]}"
+            )
         files[name] = entry["properties"]
     return files

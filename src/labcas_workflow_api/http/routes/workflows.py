@@ -120,5 +120,3 @@ def list_runs(
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     return {"runs": [run_json(request, r) for r in c.runs.list(who.username, workflow_id)]}
-
-
