@@ -14,8 +14,8 @@ pytestmark = pytest.mark.integration
 RUN_TIMEOUT_MS = 240_000
 
 
-def sign_in(page: Any, api: ApiServer, user: str = "thomas") -> None:
-    page.goto(f"{api.url}/ui/")
+def sign_in(page: Any, api: ApiServer, user: str = "thomas", prefix: str = "") -> None:
+    page.goto(f"{api.url}{prefix}/ui/")
     page.get_by_label("LabCAS token").fill(api.token(user))
     page.get_by_role("button", name="Sign in").click()
     page.locator("#signed-in-user").wait_for()
@@ -154,8 +154,13 @@ def test_keyboard_reaches_the_form_and_runs_table(page: Any, api_server: ApiServ
     assert "Run" in focused
 
 
-def test_an_outsider_sees_no_data_selection(page: Any, api_server: ApiServer) -> None:
+def test_an_outsider_sees_no_data_selection_under_the_stage_prefix(
+    page: Any, api_server: ApiServer
+) -> None:
     from playwright.sync_api import expect
 
-    sign_in(page, api_server, user="mallory")
+    calls: list[str] = []
+    page.on("request", lambda request: calls.append(request.url))
+    sign_in(page, api_server, user="mallory", prefix="/dev")
     expect(page.get_by_text("There is no data selection you may use yet")).to_be_visible()
+    assert f"{api_server.url}/dev/data-selections" in calls

@@ -85,7 +85,7 @@ export function outputPath(path) {
  * Call the API. Answers parsed JSON (or text with {text: true}); throws ApiError with the
  * problem+json detail, status 0 when the API cannot be reached.
  */
-export async function call(method, path, { query, body, text = false, headers = {}, signal } = {}) {
+export async function call(method, path, { query, body, text = false, headers = {}, signal, signingIn = false } = {}) {
   const base = apiBase();
   const url = new URL(path.startsWith("http") ? path : base + path);
   for (const [key, value] of Object.entries(query || {})) {
@@ -117,6 +117,9 @@ export async function call(method, path, { query, body, text = false, headers = 
       problem = await response.json();
     } catch {
       problem = null;
+    }
+    if (response.status === 401 && !signingIn) {
+      window.dispatchEvent(new CustomEvent("labcas:unauthorized"));
     }
     let detail = problem && problem.detail;
     if (Array.isArray(detail)) detail = detail.map((d) => d.msg || JSON.stringify(d)).join("; ");

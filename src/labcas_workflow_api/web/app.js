@@ -66,6 +66,11 @@ function guard(err) {
   }
   return false;
 }
+window.addEventListener("labcas:unauthorized", () => {
+  if (getToken()) {
+    signOut("The service did not accept your token: it may have expired or be meant for another server. Paste a fresh LabCAS token.");
+  }
+});
 window.addEventListener("unhandledrejection", (event) => {
   if (guard(event.reason)) event.preventDefault();
 });
@@ -99,7 +104,7 @@ function signInView(view) {
     button.disabled = true;
     fill(status, loading("Checking your token"));
     try {
-      await call("GET", "/data-selections");
+      await call("GET", "/data-selections", { signingIn: true });
     } catch (err) {
       setToken(null);
       button.disabled = false;

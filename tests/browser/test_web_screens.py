@@ -1,0 +1,270 @@
+"""Web app screens the demo stack cannot show yet (task details, logs, cancel, server-side 422,
+TIFF previews, hostile text), in Chromium against a small scripted API (Playwright routes)."""
+
+from __future__ import annotations
+
+import io
+import json
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from PIL import Image
+
+import labcas_workflow_api
+
+WEB = Path(labcas_workflow_api.__file__).parent / "web"
+ORIGIN = "http://labcas.test"
+EVIL = '<img src=x onerror="window.pwned=1">'
+# a token whose payload says uid=thomas and expires in 2100 (the scripted API does not verify it)
+TOKEN = (
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1aWQ9dGhvbWFzLGRjPWVkcm4iLCJleHAiOjQxMDI0NDQ4MDB9.c2lnbmF0dXJl"
+)
+
+
+def tiff(compression: str, mode: str = "L") -> bytes:
+    image = Image.new(mode, (64, 48))
+    for x in range(64):
+        for y in range(48):
+            value = x * 4 if mode == "L" else x * 1000
+            image.putpixel((x, y), value if mode != "RGB" else (x * 4, 0, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF", compression=compression)
+    return buffer.getvalue()
+
+
+TIFFS = {
+    "raw.tif": tiff("raw"),
+    "lzw.tif": tiff("tiff_lzw"),
+    "deflate.tif": tiff("tiff_adobe_deflate"),
+    "packbits.tif": tiff("packbits"),
+    "deep.tif": tiff("raw", "I;16"),
+    "rgb.tif": tiff("tiff_lzw", "RGB"),
+}
+
+
+class ScriptedApi:
+    def __init__(self) -> None:
+        self.run_status = "running"
+        self.posts: list[dict[str, Any]] = []
+
+    def answer(self, route: Any, request: Any) -> None:
+        url = urlsplit(request.url)
+        path = unquote(url.path)
+        if path.startswith("/ui/"):
+            name = path.removeprefix("/ui/") or "index.html"
+            file = WEB / name
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            if name.endswith(".js"):
+                kind = "text/javascript"
+            route.fulfill(status=200, body=file.read_bytes(), content_type=kind)
+            return
+        if path.startswith("/s3/"):
+            route.fulfill(
+                status=200, body=TIFFS[path.removeprefix("/s3/")], content_type="image/tiff"
+            )
+            return
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            self.problem(route, 401, "token expired")
+            return
+        method = request.method
+        if path == "/data-selections":
+            self.json(route, {"data_selections": [{"id": "imgs", "description": EVIL}]})
+        elif path == "/data-selections/workflows":
+            self.json(route, {"workflows": [{"id": "demo", "description": EVIL}]})
+        elif path == "/workflows/demo":
+            self.json(
+                route,
+                {
+                    "id": "demo",
+                    "description": EVIL,
+                    "parameters": {
+                        "tile_size": {
+                            "default": 64,
+                            "description": EVIL,
+                            "schema": {"type": "integer", "minimum": 8},
+                        },
+                        "smooth": {"default": False, "schema": {"type": "boolean"}},
+                        "labels": {"default": ["a"], "schema": {"type": "array"}},
+                    },
+                    "data_selections": ["imgs"],
+                },
+            )
+        elif path == "/workflows/demo/runs" and method == "POST":
+            body = json.loads(request.post_data)
+            self.posts.append(body)
+            if body["params"]["tile_size"] < 100:
+                self.problem(route, 422, "tile_size: 50 is less than the minimum of 100")
+            else:
+                self.json(route, {"run_id": "r2", "workflow_id": "demo", "status": "queued"}, 201)
+        elif path == "/workflows/demo/runs":
+            self.json(route, {"runs": [self.run()]})
+        elif path == "/workflows/demo/runs/r1":
+            self.json(
+                route, {**self.run(), "tasks": self.tasks(), "progress": {"done": 1, "total": 2}}
+            )
+        elif path == "/workflows/demo/runs/r1/tasks/segment/logs":
+            assert parse_qs(url.query) == {"try": ["1"]}
+            route.fulfill(status=200, body=f"segmenting\n{EVIL}\n", content_type="text/plain")
+        elif path == "/workflows/demo/runs/r1/cancel" and method == "POST":
+            self.run_status = "failed"
+            self.json(route, self.run())
+        elif path == "/output-data/":
+            files = {
+                name: {"href": f"{ORIGIN}/s3/{name}", "size": len(data), "properties": {}}
+                for name, data in TIFFS.items()
+            }
+            self.json(route, {"prefix": "thomas/", "folders": {}, "files": files})
+        else:
+            self.problem(route, 404, f"no such resource: {path}")
+
+    def run(self) -> dict[str, Any]:
+        return {
+            "run_id": "r1",
+            "workflow_id": "demo",
+            "status": self.run_status,
+            "start_time": "2024-05-01T12:00:00Z",
+            "end_time": None,
+            "output_url": f"{ORIGIN}/output-data/",
+            "conf": {"in_data_selection": "imgs", "tile_size": 64},
+        }
+
+    def tasks(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "task_id": "fetch",
+                "state": "success",
+                "try_number": 1,
+                "duration": 2.0,
+                "start_time": "2024-05-01T12:00:00Z",
+                "end_time": "2024-05-01T12:00:02Z",
+            },
+            {
+                "task_id": "segment",
+                "state": self.run_status,
+                "try_number": 1,
+                "start_time": "2024-05-01T12:00:02Z",
+            },
+        ]
+
+    @staticmethod
+    def json(route: Any, body: Any, status: int = 200) -> None:
+        route.fulfill(status=status, body=json.dumps(body), content_type="application/json")
+
+    @staticmethod
+    def problem(route: Any, status: int, detail: str) -> None:
+        body = {"type": "about:blank", "title": "Error", "status": status, "detail": detail}
+        route.fulfill(status=status, body=json.dumps(body), content_type="application/problem+json")
+
+
+@pytest.fixture
+def api(page: Any) -> ScriptedApi:
+    scripted = ScriptedApi()
+    page.route(f"{ORIGIN}/**", scripted.answer)
+    page.goto(f"{ORIGIN}/ui/index.html")
+    page.get_by_label("LabCAS token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#signed-in-user").wait_for()
+    return scripted
+
+
+def test_text_from_the_api_is_never_markup(page: Any, api: ScriptedApi) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(EVIL)).to_be_visible()
+    page.goto(f"{ORIGIN}/ui/index.html#/wf/demo?ds=imgs")
+    expect(page.locator("p.lead")).to_have_text(EVIL)
+    expect(page.locator(".help").filter(has_text=EVIL)).to_be_visible()
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("main img").count() == 0
+
+
+def test_server_side_422_is_shown_at_the_field(page: Any, api: ScriptedApi) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{ORIGIN}/ui/index.html#/wf/demo?ds=imgs")
+    form = page.locator("form.run-form")
+    form.get_by_label("tile_size").fill("50")
+    form.get_by_label("smooth").check()
+    form.get_by_label("labels").fill("x, y")
+    form.get_by_role("button", name="Run", exact=True).click()
+    error = form.locator(".field.invalid .field-error")
+    expect(error).to_have_text("tile_size: 50 is less than the minimum of 100")
+    assert api.posts[-1] == {
+        "in_data_selection": "imgs",
+        "params": {"tile_size": 50, "smooth": True, "labels": ["x", "y"]},
+    }
+    form.get_by_label("tile_size").fill("128")
+    form.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#new-run-link")).to_have_text("r2")
+
+
+def test_run_detail_shows_tasks_logs_and_cancels_after_confirmation(
+    page: Any, api: ScriptedApi, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{ORIGIN}/ui/index.html#/run/demo/r1")
+    expect(page.get_by_text("1 of 2 tasks done")).to_be_visible()
+    expect(page.locator("table").get_by_text("segment")).to_be_visible()
+    page.get_by_role("button", name="View log").last.click()
+    expect(page.locator("pre.log")).to_contain_text(EVIL)
+    page.screenshot(path=screenshots / "20-run-tasks-and-log.png", full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Cancel run").click()
+    assert api.run_status == "running"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_text("The run was cancelled.")).to_be_visible()
+    expect(page.locator("dl.facts .badge").first).to_have_text("Failed")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+
+
+@pytest.mark.parametrize("name", sorted(TIFFS))
+def test_tiff_previews(page: Any, api: ScriptedApi, name: str, screenshots: Path) -> None:
+    page.goto(f"{ORIGIN}/ui/index.html#/outputs?file={name}")
+    canvas = page.locator("figure.preview canvas")
+    canvas.wait_for()
+    pixels = page.evaluate(
+        """() => { const c = document.querySelector('figure.preview canvas');
+        const d = c.getContext('2d').getImageData(0, 10, 64, 1).data;
+        return [c.width, c.height, d[0], d[4 * 32], d[4 * 63], d[4 * 32 + 2]]; }"""
+    )
+    width, height, left, middle, right, blue = pixels
+    assert (width, height) == (64, 48)
+    assert left == 0 and right in (252, 255) and 120 <= middle <= 132
+    if name == "rgb.tif":
+        assert blue == 255
+    if name == "lzw.tif":
+        page.screenshot(path=screenshots / "21-tiff-preview.png", full_page=True)
+
+
+def test_a_refused_token_leads_back_to_sign_in(page: Any, api: ScriptedApi) -> None:
+    from playwright.sync_api import expect
+
+    page.evaluate("sessionStorage.setItem('labcas.token', 'x.eyJzdWIiOiJ0aG9tYXMifQ.y')")
+    page.evaluate("location.hash = '#/outputs'")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("did not accept your token")
+
+
+def test_api_url_from_the_query_string(page: Any) -> None:
+    seen: list[str] = []
+
+    def other(route: Any, request: Any) -> None:
+        seen.append(request.url)
+        route.fulfill(status=200, body='{"data_selections": []}', content_type="application/json")
+
+    page.route("http://api.elsewhere.test/**", other)
+    page.route(f"{ORIGIN}/**", ScriptedApi().answer)
+    page.goto(f"{ORIGIN}/ui/index.html?api=http://api.elsewhere.test/dev")
+    page.get_by_label("LabCAS token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("There is no data selection").wait_for()
+    assert seen and all(
+        re.match(r"http://api\.elsewhere\.test/dev/data-selections", u) for u in seen
+    )
