@@ -1,0 +1,363 @@
+"""Both Lambda handlers, chained as API Gateway chains them, on the real local stack.
+
+The handlers are built from the environment exactly as on AWS (``LABCAS_*`` variables, the
+access config in an SSM parameter and the JWT secret in Secrets Manager, both served by moto
+server), over real Airflow 3 and SeaweedFS S3. Events are the captured API Gateway shapes from
+``tests/fixtures/events/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from labcas_workflow_api.auth.jwt import mint_token
+from labcas_workflow_api.aws import api, authorizer
+from labcas_workflow_api.devstack.stack import seed_demo_images
+from tests.integration.api_fixtures import ACCESS_CONFIG
+from tests.unit.test_aws_events import body_of, header_of, load_event, proxy_event, set_header
+
+pytestmark = pytest.mark.integration
+
+DEMO = "nebraska_demo"
+PARAMETER = "/labcas/workflow/api/config"
+ORIGIN = "https://edrn-labcas.jpl.nasa.gov"
+HOST = "https://k7xq2v9m1d.execute-api.us-west-2.amazonaws.com"
+SECRET = "lambda-integration-secret-" + uuid.uuid4().hex
+
+
+@dataclass
+class Gateway:
+    """API Gateway in miniature: the authorizer first, then the API function with its answer."""
+
+    s3: Any
+    airflow: Any
+
+    def token(self, user: str, **kwargs: Any) -> str:
+        return mint_token(SECRET, user, **kwargs)
+
+    def authorize(self, event: dict[str, Any]) -> dict[str, Any]:
+        context = event["requestContext"]
+        method_arn = (
+            f"arn:aws:execute-api:us-west-2:{context['accountId']}:{context['apiId']}/"
+            f"{context['stage']}/{event['httpMethod']}{event['resource']}"
+        )
+        request = copy.deepcopy(load_event("authorizer_request.json"))
+        request.update(
+            methodArn=method_arn,
+            resource=event["resource"],
+            path=event["path"],
+            httpMethod=event["httpMethod"],
+            headers=event["headers"],
+            multiValueHeaders=event["multiValueHeaders"],
+        )
+        return authorizer.handler(request, None)
+
+    def call(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The answer the client gets: 403 on Deny (API Gateway's ACCESS_DENIED)."""
+        event = copy.deepcopy(event)
+        answer = self.authorize(event)
+        statement = answer["policyDocument"]["Statement"][0]
+        if statement["Effect"] != "Allow":
+            return {"statusCode": 403, "multiValueHeaders": {}, "body": '{"status": 403}'}
+        event["requestContext"]["authorizer"] = {
+            "principalId": answer["principalId"],
+            "integrationLatency": 120,
+            **answer["context"],
+        }
+        return api.handler(event, None)
+
+    def request(self, method: str, path: str, user: str, **kwargs: Any) -> dict[str, Any]:
+        return self.call(proxy_event(method, path, username=None, token=self.token(user), **kwargs))
+
+
+@pytest.fixture(scope="module")
+def gateway(airflow3: Any, s3_server: Any, moto_server: Any) -> Iterator[Gateway]:
+    seed_demo_images(s3_server)
+    region = s3_server.region
+    aws = {"region_name": region, "endpoint_url": moto_server.endpoint_url}
+    credentials = {"aws_access_key_id": "moto", "aws_secret_access_key": "moto"}
+    ssm = boto3.client("ssm", **aws, **credentials)
+    ssm.put_parameter(Name=PARAMETER, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
+    secrets = boto3.client("secretsmanager", **aws, **credentials)
+    name = "labcas/jwt-" + uuid.uuid4().hex[:8]
+    secret_arn = secrets.create_secret(Name=name, SecretString=SECRET)["ARN"]
+    environment = {
+        **s3_server.env(),
+        "AWS_ENDPOINT_URL_SSM": moto_server.endpoint_url,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_server.endpoint_url,
+        "LABCAS_CONFIG": f"ssm:{PARAMETER}",
+        "LABCAS_CONFIG_TTL": "60",
+        "LABCAS_JWT_SECRET_ARN": secret_arn,
+        "LABCAS_ENGINE": "airflow3",
+        "LABCAS_ENGINE_URL": airflow3.url,
+        "LABCAS_ENGINE_USERNAME": airflow3.username,
+        "LABCAS_ENGINE_PASSWORD": airflow3.password,
+        "LABCAS_STAGING_BUCKET": "labcas-staging",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("LABCAS_JWT_SECRET", "LABCAS_JWT_SECRET_FILE", "LABCAS_PUBLIC_URL"):
+            patch.delenv(key, raising=False)
+        for key, value in environment.items():
+            patch.setenv(key, value)
+        patch.setattr(api, "_runtime", None)
+        patch.setattr(authorizer, "_authorizer", None)
+        yield Gateway(s3_server, airflow3)
+        if api._runtime is not None:
+            api._runtime.close()
+
+
+class TestAuthorizer:
+    def test_allow_carries_the_username(self, gateway: Gateway) -> None:
+        event = proxy_event("GET", "/workflows", username=None, token=gateway.token("dliu"))
+        answer = gateway.authorize(event)
+        assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+        assert answer["context"] == {"username": "dliu"}
+        assert answer["policyDocument"]["Statement"][0]["Resource"].endswith("/dev/*/*")
+
+    @pytest.mark.parametrize(
+        "token",
+        [
+            None,
+            "garbage",
+            mint_token("not-the-secret-0123456789abcdef0123456", "thomas"),
+            mint_token(SECRET, "thomas", ttl=-300),
+            mint_token(SECRET, "mallory"),
+        ],
+        ids=["missing", "malformed", "bad-signature", "expired", "user-in-no-list"],
+    )
+    def test_deny(self, gateway: Gateway, token: str | None) -> None:
+        event = proxy_event("GET", "/workflows", username=None, token=token)
+        answer = gateway.authorize(event)
+        assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+        assert "context" not in answer
+        assert gateway.call(event)["statusCode"] == 403
+
+
+class TestRoutes:
+    def test_health_without_authorizer(self, gateway: Gateway) -> None:
+        healthz = api.handler(load_event("api_get_healthz.json"), None)
+        assert healthz["statusCode"] == 200
+        readyz = api.handler(proxy_event("GET", "/readyz", username=None), None)
+        assert readyz["statusCode"] == 200, readyz
+
+    def test_data_selections(self, gateway: Gateway) -> None:
+        event = load_event("api_get_data_selections.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        result = gateway.call(event)
+        assert result["statusCode"] == 200
+        assert [s["id"] for s in body_of(result)["data_selections"]] == ["nebraska_images"]
+        assert header_of(result, "access-control-allow-origin") == ORIGIN
+        eve = gateway.request("GET", "/data-selections", "eve")
+        assert [s["id"] for s in body_of(eve)["data_selections"]] == ["eve_images"]
+
+    def test_workflows_of_a_data_selection_both_forms(self, gateway: Gateway) -> None:
+        query = gateway.request(
+            "GET", "/data-selections/workflows", "thomas", query={"data_id": "nebraska_images"}
+        )
+        path = gateway.request("GET", "/data-selections/nebraska_images/workflows", "thomas")
+        assert body_of(query) == body_of(path)
+        assert [w["id"] for w in body_of(query)["workflows"]] == [DEMO]
+        missing = gateway.request("GET", "/data-selections/workflows", "thomas")
+        assert missing["statusCode"] == 400
+        unknown = gateway.request(
+            "GET", "/data-selections/workflows", "thomas", query={"data_id": "nope"}
+        )
+        assert unknown["statusCode"] == 404
+
+    def test_workflows_and_one_workflow(self, gateway: Gateway) -> None:
+        listing = gateway.request("GET", "/workflows", "thomas")
+        assert [w["id"] for w in body_of(listing)["workflows"]] == [DEMO]
+        detail = gateway.request("GET", f"/workflows/{DEMO}", "thomas")
+        assert body_of(detail)["parameters"]["tile_size"]["schema"]["minimum"] == 8
+        assert gateway.request("GET", "/workflows/no_such_dag", "thomas")["statusCode"] == 404
+
+    def test_start_a_run_from_the_captured_text_plain_event_and_list_it(
+        self, gateway: Gateway
+    ) -> None:
+        event = load_event("api_post_run_text_plain.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        set_header(event, "Idempotency-Key", "lambda-" + uuid.uuid4().hex)
+        started = gateway.call(event)
+        assert started["statusCode"] == 201, started
+        run = body_of(started)
+        assert run["output_url"].startswith(f"{HOST}/dev/output-data/")
+        assert gateway.call(event)["statusCode"] in (200, 201)
+        assert body_of(gateway.call(event))["run_id"] == run["run_id"]
+        runs = body_of(gateway.request("GET", f"/workflows/{DEMO}/runs", "thomas"))["runs"]
+        mine = next(r for r in runs if r["run_id"] == run["run_id"])
+        assert mine["conf"]["in_data_selection"] == "nebraska_images"
+        assert "username" not in mine["conf"]
+        assert mine["output_url"] == run["output_url"]
+        others = body_of(gateway.request("GET", f"/workflows/{DEMO}/runs", "dliu"))["runs"]
+        assert run["run_id"] not in {r["run_id"] for r in others}
+
+    def test_base64_body(self, gateway: Gateway) -> None:
+        event = load_event("api_post_run_base64.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('dliu')}")
+        set_header(event, "Idempotency-Key", "lambda-" + uuid.uuid4().hex)
+        result = gateway.call(event)
+        assert result["statusCode"] == 201, result
+
+
+@pytest.fixture(scope="module")
+def outputs(gateway: Gateway) -> str:
+    """A run folder of thomas's with two data files, put straight into the staging bucket."""
+    folder = "20250312T170211123456"
+    client = gateway.s3.client()
+    client.put_object(
+        Bucket="labcas-staging", Key=f"thomas/{folder}/image01.csv", Body=b"x,y\n1,2\n"
+    )
+    client.put_object(
+        Bucket="labcas-staging", Key=f"thomas/{folder}/image01_bw.png", Body=b"\x89PNG"
+    )
+    client.put_object(
+        Bucket="labcas-staging",
+        Key=f"thomas/{folder}/image01.csv.cfg",
+        Body=b"[image01.csv]\nobjects = 1\n",
+    )
+    return folder
+
+
+class TestOutputs:
+    def test_browse_json_with_stage_links_and_working_presigned_urls(
+        self, gateway: Gateway, outputs: str
+    ) -> None:
+        root = body_of(gateway.request("GET", "/output-data", "thomas"))
+        assert root["folders"][f"{outputs}/"]["href"] == f"{HOST}/dev/output-data/{outputs}/"
+        folder = body_of(gateway.request("GET", f"/output-data/{outputs}/", "thomas"))
+        assert set(folder["files"]) == {"image01.csv", "image01_bw.png"}
+        assert folder["files"]["image01.csv"]["properties"] == {"objects": "1"}
+        download = httpx.get(folder["files"]["image01.csv"]["href"], timeout=10)
+        assert download.status_code == 200 and download.content == b"x,y\n1,2\n"
+
+    def test_browse_html_from_the_captured_event(self, gateway: Gateway, outputs: str) -> None:
+        event = load_event("api_get_output_data_html.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        result = gateway.call(event)
+        assert result["statusCode"] == 200
+        assert (header_of(result, "content-type") or "").startswith("text/html")
+        assert "image01_bw.png" in result["body"]
+
+    def test_annotate_from_the_captured_event_and_read_back(
+        self, gateway: Gateway, outputs: str
+    ) -> None:
+        event = load_event("api_put_output_data.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        result = gateway.call(event)
+        assert result["statusCode"] == 200, result
+        assert body_of(result) == {"updated": ["image01.csv"]}
+        folder = body_of(gateway.request("GET", f"/output-data/{outputs}", "thomas"))
+        assert folder["files"]["image01.csv"]["properties"] == {
+            "reviewed_by": "thomas",
+            "quality": "good",
+        }
+
+    def test_another_user_sees_only_their_own_area(self, gateway: Gateway, outputs: str) -> None:
+        result = gateway.request("GET", f"/output-data/{outputs}/", "dliu")
+        assert result["statusCode"] == 404
+
+
+class TestBadInputs:
+    """The bad inputs of the core issue, through both handlers: a clear 4xx problem each."""
+
+    @pytest.mark.parametrize(
+        ("user", "body", "status"),
+        [
+            ("thomas", "{not json", 400),
+            ("thomas", '["a list"]', 400),
+            ("thomas", '{"tile_size": 64}', 400),
+            ("thomas", '{"in_data_selection": "nebraska_images", "in_bucket": "x"}', 400),
+            ("thomas", '{"in_data_selection": "nebraska_images", "username": "eve"}', 400),
+            ("thomas", '{"in_data_selection": "nebraska_images", "workflow_id": "other"}', 400),
+            ("thomas", '{"in_data_selection": "no_such_selection"}', 404),
+            ("eve", '{"in_data_selection": "nebraska_images"}', 403),
+            ("thomas", '{"in_data_selection": "nebraska_images", "tile_size": 2}', 422),
+        ],
+        ids=[
+            "invalid-json", "not-an-object", "no-data-selection", "reserved-in_bucket",
+            "reserved-username", "other-workflow-id", "unknown-selection", "not-authorized",
+            "param-schema",
+        ],
+    )  # fmt: skip
+    def test_start_run(self, gateway: Gateway, user: str, body: str, status: int) -> None:
+        result = gateway.request(
+            "POST", f"/workflows/{DEMO}/runs", user, body=body, content_type="text/plain"
+        )
+        assert result["statusCode"] == status, result
+        assert header_of(result, "content-type") == "application/problem+json"
+        assert body_of(result)["status"] == status
+
+    def test_unknown_workflow(self, gateway: Gateway) -> None:
+        body = '{"in_data_selection": "nebraska_images"}'
+        result = gateway.request("POST", "/workflows/no_such_dag/runs", "thomas", body=body)
+        assert result["statusCode"] == 404
+
+    def test_paused_workflow(self, gateway: Gateway) -> None:
+        airflow = gateway.airflow
+        token = httpx.post(
+            f"{airflow.url}/auth/token",
+            json={"username": airflow.username, "password": airflow.password},
+            timeout=30,
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def pause(paused: bool) -> None:
+            httpx.patch(
+                f"{airflow.url}/api/v2/dags/{DEMO}",
+                json={"is_paused": paused},
+                headers=headers,
+                timeout=30,
+            ).raise_for_status()
+
+        pause(True)
+        try:
+            time.sleep(0.5)
+            result = gateway.request(
+                "POST",
+                f"/workflows/{DEMO}/runs",
+                "thomas",
+                body='{"in_data_selection": "nebraska_images"}',
+            )
+            assert result["statusCode"] == 409, result
+        finally:
+            pause(False)
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/output-data/../dliu",
+            "/output-data/a/%2e%2e/%2e%2e/dliu",
+            "/output-data/%2fetc",
+            "/output-data/a\\b",
+        ],
+        ids=["dotdot", "encoded-dotdot", "encoded-absolute", "backslash"],
+    )
+    def test_hostile_output_paths(self, gateway: Gateway, path: str) -> None:
+        result = gateway.request("GET", path, "thomas")
+        assert result["statusCode"] == 400, result
+
+    @pytest.mark.parametrize(
+        ("body", "status"),
+        [
+            ('{"files": {"missing.csv": {"properties": {"a": "b"}}}}', 404),
+            ('{"files": {"image01.csv": {"properties": {"not an id": "b"}}}}', 400),
+            ('{"files": {"image01.csv": {"properties": {"a": "two\\nlines"}}}}', 400),
+            ("{not json", 400),
+        ],
+        ids=["missing-file", "bad-key", "multi-line-value", "invalid-json"],
+    )
+    def test_annotate(self, gateway: Gateway, outputs: str, body: str, status: int) -> None:
+        result = gateway.request(
+            "PUT", f"/output-data/{outputs}", "thomas", body=body, content_type="text/plain"
+        )
+        assert result["statusCode"] == status, result
+        assert header_of(result, "content-type") == "application/problem+json"
