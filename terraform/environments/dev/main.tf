@@ -47,6 +47,8 @@ locals {
     LABCAS_CONFIG         = "ssm:${var.config_parameter_name}"
     LABCAS_CONFIG_TTL     = tostring(var.config_ttl_seconds)
     LABCAS_JWT_SECRET_ARN = var.jwt_secret_arn
+    # Cold start: pydantic would otherwise scan every installed distribution for plugins.
+    PYDANTIC_DISABLE_PLUGINS = "__all__"
   }
 
   api_environment = merge(local.common_environment, {
