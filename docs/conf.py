@@ -14,7 +14,7 @@ from labcas_workflow_api import __version__  # noqa: E402
 
 project = "LabCAS Workflow API"
 author = "EDRN LabCAS"
-copyright = "EDRN LabCAS"  # noqa: A001
+copyright = "EDRN LabCAS"
 version = release = __version__
 
 extensions = [

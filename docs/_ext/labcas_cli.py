@@ -10,17 +10,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 from docutils import nodes
 from docutils.statemachine import StringList
+from labcas_rst import inline
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
-from labcas_rst import inline
+# typer may ship its own copy of click, so objects are used by their attributes only.
 
 
-def _load(spec: str) -> click.Command:
+def _load(spec: str) -> Any:
     import typer
 
     module_name, _, attr = spec.partition(":")
@@ -28,50 +28,19 @@ def _load(spec: str) -> click.Command:
     return typer.main.get_command(getattr(module, attr))
 
 
-def _param_line(ctx: click.Context, param: click.Parameter) -> str:
-    if isinstance(param, click.Argument):
-        name = param.human_readable_name.upper()
-        text = f"- ``{name}``" + ("" if param.required else " (optional)")
-    else:
-        assert isinstance(param, click.Option)
-        names = [*param.opts, *param.secondary_opts]
-        shown = ", ".join(f"``{n}``" for n in names)
-        if not param.is_flag and not param.count:
-            shown += f" ``{param.make_metavar(ctx)}``" if _metavar_ok(ctx, param) else ""
-        text = f"- {shown}"
-    help_text = getattr(param, "help", None)
+def _param_line(ctx: Any, param: Any) -> str:
+    """One bullet: the option's names and metavar, then its help with default and bounds."""
+    record = param.get_help_record(ctx)
+    if not record:
+        return ""
+    names, help_text = record
+    line = f"- ``{names}``"
     if help_text:
-        text += f": {inline(' '.join(help_text.split()))}"
-    facts = []
-    if isinstance(param, click.Option):
-        if param.required:
-            facts.append("required")
-        if param.multiple:
-            facts.append("repeatable")
-        default = param.default
-        if (
-            default not in (None, False, (), [])
-            and not callable(default)
-            and not param.is_flag
-            and str(default) != ""
-        ):
-            facts.append(f"default ``{default}``")
-        if param.envvar:
-            envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
-            facts.append("environment " + ", ".join(f"``{e}``" for e in envvars))
-    if facts:
-        text += f" ({'; '.join(facts)})"
-    return text
+        line += f": {inline(' '.join(help_text.split()))}"
+    return line
 
 
-def _metavar_ok(ctx: click.Context, param: click.Option) -> bool:
-    try:
-        return bool(param.make_metavar(ctx))
-    except TypeError:
-        return False
-
-
-def _usage(ctx: click.Context, command: click.Command, prog: str) -> str:
+def _usage(ctx: Any, command: Any, prog: str) -> str:
     pieces = command.collect_usage_pieces(ctx)
     return " ".join([prog, *pieces])
 
@@ -86,7 +55,7 @@ class TyperCommands(SphinxDirective):
         module = importlib.import_module(spec.partition(":")[0])
         if module.__file__:
             self.env.note_dependency(module.__file__)
-        root_ctx = click.Context(group, info_name=prog)
+        root_ctx = group.context_class(group, info_name=prog)
         heading = self.options.get("heading", "-")
         lines: list[str] = []
         if group.help:
@@ -94,14 +63,14 @@ class TyperCommands(SphinxDirective):
         global_params = [p for p in group.get_params(root_ctx) if p.name != "help"]
         if global_params:
             lines += ["Options of the command itself (before the subcommand):", ""]
-            lines += [_param_line(root_ctx, p) for p in global_params]
+            lines += [line for p in global_params if (line := _param_line(root_ctx, p))]
             lines.append("")
-        commands = group.commands if isinstance(group, click.Group) else {}
+        commands = getattr(group, "commands", {})
         for name in sorted(commands):
             command = commands[name]
             if command.hidden:
                 continue
-            ctx = click.Context(command, info_name=f"{prog} {name}", parent=root_ctx)
+            ctx = command.context_class(command, info_name=f"{prog} {name}", parent=root_ctx)
             usage = _usage(ctx, command, f"{prog} {name}")
             lines += [f".. _cli-{prog}-{name}:", "", f"``{name}``", heading * (len(name) + 4), ""]
             lines += [".. code-block:: text", "", f"   {usage}", ""]
@@ -110,7 +79,7 @@ class TyperCommands(SphinxDirective):
                 lines += [inline(" ".join(doc.split("\n\n")[0].split())), ""]
             params = [p for p in command.get_params(ctx) if p.name != "help"]
             if params:
-                lines += [_param_line(ctx, p) for p in params]
+                lines += [line for p in params if (line := _param_line(ctx, p))]
                 lines.append("")
         container = nodes.container()
         nested_parse_with_titles(self.state, StringList(lines, source=spec), container)

@@ -38,7 +38,7 @@ SCRIPT = "mermaid.tiny.js"
 INIT_SCRIPT = "labcas-mermaid-init.js"
 
 
-class mermaid_diagram(nodes.General, nodes.Element):  # noqa: N801 (docutils node naming)
+class mermaid_diagram(nodes.General, nodes.Element):
     """A diagram: its Mermaid source and an optional caption."""
 
 

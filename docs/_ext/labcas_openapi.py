@@ -23,12 +23,11 @@ import yaml
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
+from labcas_rst import block, inline
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
-
-from labcas_rst import block, inline
 
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 _MAX_DEPTH = 6
@@ -172,7 +171,7 @@ class Spec:
         for key in ("example", "default"):
             if key in schema:
                 return schema[key]
-        if "enum" in schema and schema["enum"]:
+        if schema.get("enum"):
             return schema["enum"][0]
         if "allOf" in schema:
             merged: dict[str, Any] = {}
@@ -382,7 +381,9 @@ class OpenAPIReference(SphinxDirective):
         ]
         for (name, where), param in merged.items():
             desc = inline(" ".join(str(param.get("description", "")).split()))
-            example = param.get("example", self.spec.resolve(param.get("schema", {})).get("example"))
+            example = param.get(
+                "example", self.spec.resolve(param.get("schema", {})).get("example")
+            )
             if example is not None:
                 desc = (desc + " " if desc else "") + f"Example: ``{example}``"
             required = "yes" if param.get("required") or where == "path" else "no"

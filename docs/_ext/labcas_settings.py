@@ -15,14 +15,14 @@ from typing import Any
 import annotated_types
 from docutils import nodes
 from docutils.statemachine import StringList
+from labcas_rst import inline
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
-from labcas_rst import inline
-
 log = logging.getLogger(__name__)
+
 
 def type_name(annotation: Any) -> str:
     """A reader's name for a field type: ``string``, ``number``, ``one of ...``."""

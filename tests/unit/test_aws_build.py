@@ -1,0 +1,80 @@
+"""scripts/build_lambda.py: reproducible function zip, and a layer lock in step with pyproject."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def build() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_lambda", ROOT / "scripts/build_lambda.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_function_zip_is_reproducible(build: ModuleType, tmp_path: Path) -> None:
+    first = build.build_function(tmp_path / "a")
+    second = build.build_function(tmp_path / "b")
+    assert _sha(first) == _sha(second)
+    with zipfile.ZipFile(first) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert "labcas_workflow_api/aws/api.py" in names
+    assert "labcas_workflow_api/aws/authorizer.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.startswith("labcas_workflow_api/devstack/")]
+
+
+def test_the_handlers_import_from_the_function_zip_alone(build: ModuleType, tmp_path: Path) -> None:
+    archive = build.build_function(tmp_path)
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(archive) as handle:
+        handle.extractall(unpacked)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import labcas_workflow_api.aws.api as a, labcas_workflow_api.aws.authorizer as z; "
+        "assert a.__file__.startswith(sys.argv[1]) and z.__file__.startswith(sys.argv[1]); "
+        "print(a.handler({}, None)['statusCode'], "
+        "z.handler({}, None)['policyDocument']['Statement'][0]['Effect'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(unpacked)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "LABCAS_JWT_SECRET": "x" * 32},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["400", "Deny"]
+
+
+def test_the_layer_lock_pins_every_runtime_dependency_with_a_hash(build: ModuleType) -> None:
+    locked = {}
+    for line in build.LOCK.read_text().splitlines():
+        if line and not line.startswith("#"):
+            match = re.fullmatch(r"([a-z0-9-]+)==(\S+) --hash=sha256:[0-9a-f]{64}", line)
+            assert match, line
+            locked[match.group(1)] = match.group(2)
+    wanted = {build._name(r) for r in build.runtime_requirements()}
+    assert wanted - set(locked) == set(), "re-pin with: python scripts/build_lambda.py --lock"
+    assert not {"uvicorn", "typer", "rich"} & set(locked)
