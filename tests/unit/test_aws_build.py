@@ -78,3 +78,24 @@ def test_the_layer_lock_pins_every_runtime_dependency_with_a_hash(build: ModuleT
     wanted = {build._name(r) for r in build.runtime_requirements()}
     assert wanted - set(locked) == set(), "re-pin with: python scripts/build_lambda.py --lock"
     assert not {"uvicorn", "typer", "rich"} & set(locked)
+
+
+def test_compiled_bytecode_is_deterministic(
+    build: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "layer" / "python" / "pkg"
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text("VALUE = 1\n")
+    (source / "mod.py").write_text("def f():\n    return 2\n")
+    with pytest.raises(SystemExit, match="needs Python"):
+        build._compile(source, sys.executable)
+    monkeypatch.setattr(build, "PYTHON_VERSION", f"{sys.version_info[0]}.{sys.version_info[1]}")
+    build._compile(source, sys.executable)
+    build.deterministic_zip(tmp_path / "layer", tmp_path / "a.zip", keep_pyc=True)
+    for pyc in source.rglob("*.pyc"):
+        pyc.unlink()
+    build._compile(source, sys.executable)
+    build.deterministic_zip(tmp_path / "layer", tmp_path / "b.zip", keep_pyc=True)
+    assert _sha(tmp_path / "a.zip") == _sha(tmp_path / "b.zip")
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert sum(n.endswith(".pyc") for n in archive.namelist()) == 2
