@@ -1,8 +1,6 @@
 """Browser fixtures: Debian's chromium driven by Playwright, against the real local stack.
 
-The stack fixtures (``api_server`` over Airflow 3 and SeaweedFS) come from tests/integration.
-They are imported here only while no tests/conftest.py shares them: two conftest files that
-import the same session fixtures make pytest start two stacks in one session.
+The stack fixtures (``api_server`` over Airflow 3 and SeaweedFS) come from tests/conftest.py.
 Without chromium the browser tests are skipped, except under CI (``CI`` set) where that fails.
 """
 
@@ -15,11 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-if not (Path(__file__).resolve().parents[1] / "conftest.py").exists():
-    from tests.integration.airflow_fixtures import *  # noqa: F403
-    from tests.integration.api_fixtures import *  # noqa: F403
-    from tests.integration.storage_fixtures import *  # noqa: F403
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
