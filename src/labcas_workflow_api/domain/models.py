@@ -52,6 +52,31 @@ class Run:
     queued_at: datetime | None = None
 
 
+#: Airflow task states after which a task instance will not change on its own.
+FINISHED_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+
+
+@dataclass(frozen=True)
+class TaskInstance:
+    """One task of a run as the engine reports it (one per map index for a mapped task).
+
+    ``state`` is the engine's own task state (``None`` before the task is scheduled);
+    ``try_number`` is 0 until the task first starts.
+    """
+
+    task_id: str
+    state: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration: float | None = None
+    try_number: int = 0
+    map_index: int = -1
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_TASK_STATES
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One object of a storage listing."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
 import logging
 import re
@@ -33,7 +34,7 @@ from labcas_workflow_api.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, Workflow
+from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 # Usernames whose JSON form is the same in every database's text rendering of a JSON column.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 _MAX_PAGES = 10_000
+#: The note a cancelled run carries; a finished run with it is one we cancelled (idempotency).
+CANCEL_NOTE = "Cancelled through the LabCAS Workflow API"
 
 Params = dict[str, str | int | list[str]]
 
@@ -131,6 +134,12 @@ class Dialect:
     runs_key: str = "dag_runs"
     server_side_run_filters: bool = False
     trigger_needs_logical_date: bool = False
+    tasks_key: str = "tasks"
+    task_instances_key: str = "task_instances"
+    #: ``ndjson``: Airflow 3's structured log records, one JSON object a line; ``text``: plain.
+    log_format: str = "text"
+    #: Whether ``PATCH dagRun`` takes a ``note`` with the ``state`` (else ``.../setNote``).
+    note_in_patch: bool = False
 
     def dag_path(self, dag_id: str) -> str:
         return f"/dags/{_quote(dag_id)}"
@@ -140,6 +149,26 @@ class Dialect:
 
     def run_path(self, dag_id: str, run_id: str) -> str:
         return f"/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}"
+
+    def tasks_path(self, dag_id: str) -> str:
+        return f"/dags/{_quote(dag_id)}/tasks"
+
+    def task_instances_path(self, dag_id: str, run_id: str) -> str:
+        return self.run_path(dag_id, run_id) + "/taskInstances"
+
+    def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        return self.task_instances_path(dag_id, run_id) + f"/{_quote(task_id)}/logs/{try_number}"
+
+    def log_request(self, map_index: int) -> tuple[Params, dict[str, str]]:
+        """Query parameters and headers asking for a whole log as ``log_format``."""
+        accept = "application/x-ndjson" if self.log_format == "ndjson" else "text/plain"
+        return {"full_content": "true", "map_index": map_index}, {"Accept": accept}
+
+    def cancel_bodies(self, note: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(path suffix, body)`` of the PATCHes that mark a run failed with ``note``."""
+        if self.note_in_patch:
+            return [("", {"state": "failed", "note": note})]
+        return [("/setNote", {"note": note}), ("", {"state": "failed"})]
 
     def trigger_body(self, run_id: str, conf: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
@@ -171,6 +200,8 @@ V2 = Dialect(
     health_path="/monitor/health",
     server_side_run_filters=True,
     trigger_needs_logical_date=True,
+    log_format="ndjson",
+    note_in_patch=True,
 )
 
 
@@ -256,19 +287,72 @@ class AirflowEngine:
             raise InvalidParameters(f"Airflow refused the run parameters: {detail}")
         return _run(_mapping(_answer(response, "DAG"), "DAG run"))
 
-    def list_runs(self, workflow_id: str, *, username: str, run_id_prefix: str) -> list[Run]:
+    def list_runs(
+        self,
+        workflow_id: str,
+        *,
+        username: str,
+        run_id_prefix: str,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
         params: Params = {"order_by": "-id", **self._dialect.run_filters(username, run_id_prefix)}
+        if status is not None:
+            params["state"] = status.value
         runs: dict[str, Run] = {}
         path, key = self._dialect.runs_path(workflow_id), self._dialect.runs_key
         for item in self._pages(path, key, params, what="DAG"):
             run = _run(item)
-            if run.run_id.startswith(run_id_prefix) and run.conf.get("username") == username:
+            if (
+                run.run_id.startswith(run_id_prefix)
+                and run.conf.get("username") == username
+                and status in (None, run.status)
+            ):
                 runs.setdefault(run.run_id, run)
         return list(runs.values())
 
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         body = self._get(self._dialect.run_path(workflow_id, run_id), what="DAG run")
         return _run(_mapping(body, "DAG run"))
+
+    def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
+        dialect = self._dialect
+        path = dialect.task_instances_path(workflow_id, run_id)
+        items = self._pages(path, dialect.task_instances_key, {}, what="DAG run")
+        instances = [_task_instance(item) for item in items]
+        body = _mapping(self._get(dialect.tasks_path(workflow_id), what="DAG"), "task list")
+        tasks = body.get(dialect.tasks_key)
+        if not isinstance(tasks, list):
+            raise UpstreamBadResponse(f"Airflow task list has no {dialect.tasks_key!r} list")
+        return _in_dag_order(_dag_order([_mapping(t, "task") for t in tasks]), instances)
+
+    def task_log(
+        self, workflow_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
+    ) -> Iterator[bytes]:
+        dialect = self._dialect
+        params, headers = dialect.log_request(map_index)
+        path = dialect.log_path(workflow_id, run_id, task_id, try_number)
+        response = self._call("GET", path, params=params, headers=headers, retry=True, stream=True)
+        if response.status_code != 200:
+            try:
+                response.read()
+            finally:
+                response.close()
+            _answer(response, "task log")
+            raise UpstreamBadResponse(f"Airflow answered {response.status_code} (task log)")
+        return self._log_chunks(response)
+
+    def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
+        path = self._dialect.run_path(workflow_id, run_id)
+        body = _mapping(self._get(path, what="DAG run"), "DAG run")
+        run = _run(body)
+        if run.status.finished:
+            note = body.get("note")
+            if isinstance(note, str) and note.startswith(CANCEL_NOTE):
+                return run
+            raise Conflict(f"run {run_id!r} already finished ({run.status.value})")
+        for suffix, patch in self._dialect.cancel_bodies(f"{CANCEL_NOTE} by {by}"[:1000]):
+            answer = _answer(self._call("PATCH", path + suffix, json=patch), "DAG run")
+        return _run(_mapping(answer, "DAG run"))
 
     def ping(self) -> None:
         health = _mapping(self._get(self._dialect.health_path, auth=False), "health")
@@ -279,6 +363,21 @@ class AirflowEngine:
         self._auth.headers()
 
     # -- HTTP -----------------------------------------------------------------------------
+
+    def _log_chunks(self, response: httpx.Response) -> Iterator[bytes]:
+        """The log text of a streamed answer, converted from ``log_format``; closes it."""
+        try:
+            if self._dialect.log_format == "ndjson":
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield _log_line(line).encode()
+            else:
+                yield from response.iter_bytes()
+        except httpx.HTTPError as exc:
+            log.warning("task log stream from Airflow broke off: %s", exc)
+            yield f"\n[LabCAS: the log stream from Airflow broke off: {exc}]\n".encode()
+        finally:
+            response.close()
 
     def _pages(self, path: str, key: str, params: Params, *, what: str) -> Iterator[dict[str, Any]]:
         offset = 0
@@ -309,19 +408,22 @@ class AirflowEngine:
         *,
         params: Params | None = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
         retry: bool = False,
         auth: bool = True,
+        stream: bool = False,
     ) -> httpx.Response:
         """Send with auth; renew the token once on a 401."""
         url = f"{self.base_url}{self._dialect.prefix}{path}"
         renewed = False
         while True:
-            headers = self._auth.headers() if auth else {}
+            sent = {**(headers or {}), **(self._auth.headers() if auth else {})}
             response = self._send(
-                method, url, params=params, json=json, headers=headers, retry=retry
+                method, url, params=params, json=json, headers=sent, retry=retry, stream=stream
             )
             if response.status_code == 401 and auth and not renewed:
                 log.info("Airflow answered 401; renewing the token")
+                response.close()
                 self._auth.invalidate()
                 renewed = True
                 continue
@@ -336,15 +438,18 @@ class AirflowEngine:
         json: Any = None,
         headers: dict[str, str] | None = None,
         retry: bool = True,
+        stream: bool = False,
     ) -> httpx.Response:
-        """One request, retried (if ``retry``) on connection errors and 502/503/504."""
+        """One request, retried (if ``retry``) on connection errors and 502/503/504. With
+        ``stream``, the body is left unread (the caller closes the response)."""
         attempts = 1 + (self._retries if retry else 0)
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                response = self._http.request(
+                request = self._http.build_request(
                     method, url, params=params, json=json, headers=headers
                 )
+                response = self._http.send(request, stream=stream)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if last:
                     raise UpstreamUnavailable(
@@ -358,6 +463,7 @@ class AirflowEngine:
             else:
                 if response.status_code not in RETRY_STATUSES or last:
                     return response
+                response.close()
             log.info("retrying %s %s (attempt %d of %d)", method, url, attempt + 1, attempts)
             self._sleep(self._backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
@@ -457,3 +563,113 @@ def _run(item: dict[str, Any]) -> Run:
         conf=dict(conf) if isinstance(conf, dict) else {},
         queued_at=_time(item.get("queued_at")),
     )
+
+
+def _task_instance(item: dict[str, Any]) -> TaskInstance:
+    state = item.get("state")
+    if state is not None and not isinstance(state, str):
+        raise UpstreamBadResponse(f"Airflow sent an unreadable task state {state!r}")
+    duration = item.get("duration")
+    try_number = item.get("try_number")
+    map_index = item.get("map_index")
+    return TaskInstance(
+        task_id=_text(item.get("task_id"), "task instance"),
+        state=state or None,
+        start_time=_time(item.get("start_date")),
+        end_time=_time(item.get("end_date")),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        try_number=try_number if isinstance(try_number, int) else 0,
+        map_index=map_index if isinstance(map_index, int) else -1,
+    )
+
+
+def _dag_order(tasks: list[dict[str, Any]]) -> list[str]:
+    """Task ids in topological order (upstream first), ties broken by task id."""
+    ids = sorted(_text(t.get("task_id"), "task") for t in tasks)
+    downstream: dict[str, list[str]] = {}
+    upstream_count = dict.fromkeys(ids, 0)
+    for task in tasks:
+        targets = task.get("downstream_task_ids")
+        following = [t for t in targets if t in upstream_count] if isinstance(targets, list) else []
+        downstream[task["task_id"]] = following
+        for target in following:
+            upstream_count[target] += 1
+    ready = [task_id for task_id in ids if upstream_count[task_id] == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        task_id = heapq.heappop(ready)
+        order.append(task_id)
+        for target in downstream.get(task_id, []):
+            upstream_count[target] -= 1
+            if upstream_count[target] == 0:
+                heapq.heappush(ready, target)
+    placed = set(order)
+    return order + [task_id for task_id in ids if task_id not in placed]  # a cycle: by id
+
+
+def _in_dag_order(order: list[str], instances: list[TaskInstance]) -> list[TaskInstance]:
+    """The instances sorted by ``order`` (unknown tasks last), plus a placeholder for each task
+    of the DAG that has no instance yet."""
+    rank = {task_id: i for i, task_id in enumerate(order)}
+    present = {ti.task_id for ti in instances}
+    waiting = [TaskInstance(task_id) for task_id in order if task_id not in present]
+    return sorted(
+        instances + waiting,
+        key=lambda ti: (rank.get(ti.task_id, len(rank)), ti.task_id, ti.map_index),
+    )
+
+
+# Keys of a structured record shown in the line's head, or repeated on every line (context).
+_LOG_HEAD = frozenset({"timestamp", "event", "level", "logger", "filename", "lineno"})
+_LOG_CONTEXT = frozenset({"dag_id", "run_id", "task_id", "try_number", "map_index", "ti_id"})
+_LOG_SKIPPED = _LOG_HEAD | _LOG_CONTEXT | {"error_detail", "sources"}
+
+
+def _log_line(line: str) -> str:
+    """One Airflow 3 structured log record as a line in Airflow's classic text format,
+    ``[time] {file.py:12} INFO - event key=value``, followed by a traceback for an error."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line + "\n"
+    if not isinstance(record, dict):
+        return line + "\n"
+    head = []
+    if record.get("timestamp"):
+        head.append(f"[{record['timestamp']}]")
+    if record.get("filename"):
+        where = f"{record['filename']}:{record['lineno']}" if record.get("lineno") else ""
+        head.append("{" + (where or str(record["filename"])) + "}")
+    if record.get("level"):
+        head.append(str(record["level"]).upper())
+    event = str(record.get("event", ""))
+    extras = [
+        f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}"
+        for k, v in record.items()
+        if k not in _LOG_SKIPPED
+    ]
+    text = " ".join([f"{' '.join(head)} - {event}" if head else event, *extras]) + "\n"
+    sources = record.get("sources")
+    if isinstance(sources, list):
+        text += "".join(f"  {source}\n" for source in sources)
+    return text + _traceback(record.get("error_detail"))
+
+
+def _traceback(detail: Any) -> str:
+    """Airflow 3's ``error_detail`` (a list of exceptions with frames) as a Python traceback."""
+    if not isinstance(detail, list):
+        return ""
+    text = ""
+    for exc in detail:
+        if not isinstance(exc, dict):
+            continue
+        text += "Traceback (most recent call last):\n"
+        for frame in exc.get("frames") or []:
+            if isinstance(frame, dict):
+                text += (
+                    f'  File "{frame.get("filename")}", line {frame.get("lineno")}, '
+                    f"in {frame.get('name')}\n"
+                )
+        text += f"{exc.get('exc_type', 'Error')}: {exc.get('exc_value', '')}\n"
+    return text

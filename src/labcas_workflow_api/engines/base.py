@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
-from labcas_workflow_api.domain.models import Run, Workflow
+from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance, Workflow
 
 
 class WorkflowEngine(Protocol):
@@ -27,15 +28,48 @@ class WorkflowEngine(Protocol):
         """Start a run with this id and conf; ``Conflict`` if ``run_id`` already exists."""
         ...
 
-    def list_runs(self, workflow_id: str, *, username: str, run_id_prefix: str) -> list[Run]:
-        """All runs of the workflow started for ``username`` (ids start with ``run_id_prefix``).
+    def list_runs(
+        self,
+        workflow_id: str,
+        *,
+        username: str,
+        run_id_prefix: str,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
+        """All runs of the workflow started for ``username`` (ids start with ``run_id_prefix``),
+        only those in ``status`` when it is given.
 
-        Adapters narrow server-side where the engine can; callers still check ``conf``.
+        Adapters narrow server-side where the engine can; callers still check ``conf`` and
+        ``status``, and put the runs in their own order (for paging).
         """
         ...
 
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         """One run."""
+        ...
+
+    def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
+        """The run's task instances in DAG order: upstream tasks first (ties by task id), the
+        map indexes of a mapped task in order. Tasks the run has not created yet are listed
+        with state ``None`` and try 0. ``NotFound`` for an unknown run."""
+        ...
+
+    def task_log(
+        self, workflow_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
+    ) -> Iterator[bytes]:
+        """The text of one try of a task instance's log, as UTF-8 chunks.
+
+        The engine is asked at call time, so ``NotFound`` (no such task instance or try) and
+        the ``UpstreamError`` subclasses are raised here, before anything is streamed; a
+        failure in the middle of the stream ends it with a note in the text. Consume or
+        ``close()`` the iterator to release the connection.
+        """
+        ...
+
+    def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
+        """Stop a queued or running run: the engine marks it failed (its running tasks stop),
+        noting that ``by`` cancelled it. Idempotent: a run this method already cancelled is
+        returned as it is. ``Conflict`` when the run had finished otherwise."""
         ...
 
     def ping(self) -> None:
