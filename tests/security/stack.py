@@ -1,0 +1,217 @@
+"""The local stack shared by the security and fault suites, and helpers to serve the API on it.
+
+One Airflow 3 (cached virtualenv, the cheap DAGs of ``dags/``), one SeaweedFS and, on demand,
+one moto server, all on 127.0.0.1, each behind a ``FaultProxy`` so the fault suite can cut,
+slow or restart them. Started once per pytest session by whichever suite asks first (both
+conftests call ``shared_stack``) and stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Match
+
+from labcas_workflow_api.auth.jwt import mint_token
+from labcas_workflow_api.bootstrap import Container, build_container
+from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
+from labcas_workflow_api.devstack.moto import MotoServer, start_moto
+from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
+from labcas_workflow_api.http.app import create_app
+from labcas_workflow_api.settings import Settings
+from labcas_workflow_api.storage.s3 import S3Store
+from tests.faults.proxy import FaultProxy
+from tests.integration.api_fixtures import serve_app
+
+DAGS = Path(__file__).resolve().parent / "dags"
+DEPLOYED = ("alpha", "beta", "gamma", "frozen")
+PAUSED = ("frozen",)
+STAGING = "labcas-staging"
+DATA = "edrn-data"
+SECRET = "hardening-secret-0123456789abcdef-0123456789abcdef"
+
+
+@dataclass
+class Stack:
+    work: Path
+    airflow: AirflowServer
+    s3: SeaweedS3
+    airflow_proxy: FaultProxy
+    s3_proxy: FaultProxy
+    _moto: MotoServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def moto(self) -> MotoServer:
+        with self._lock:
+            if self._moto is None:
+                self._moto = start_moto(log_path=self.work / "moto.log")
+            return self._moto
+
+    def s3_client(self, *, direct: bool = False) -> Any:
+        """boto3 S3 client; through the proxy (as the API sees S3) unless ``direct``."""
+        if direct:
+            return self.s3.client()
+        return dataclasses.replace(self.s3, endpoint_url=self.s3_proxy.url).client(
+            retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5
+        )
+
+    def settings(self, config: str, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "config": config,
+            "config_ttl": 1,
+            "engine": "airflow3",
+            "engine_url": self.airflow_proxy.url,
+            "engine_username": self.airflow.username,
+            "engine_password": self.airflow.password,
+            "engine_timeout": 3,
+            "staging_bucket": STAGING,
+            "s3_endpoint_url": self.s3_proxy.url,
+            "jwt_secret": SECRET,
+            "allowed_origins": "http://127.0.0.1",
+            "stage": "dev",
+        }
+        values.update(overrides)
+        return Settings(**values, _env_file=None)  # type: ignore[call-arg]
+
+    def store(self) -> S3Store:
+        return S3Store(
+            s3_client=self.s3_client(), connect_timeout=2, read_timeout=5, max_attempts=2
+        )
+
+    def restart_s3(self) -> None:
+        """Stop SeaweedFS and start it again on the same data (new ports behind the proxy)."""
+        self.s3.stop()
+        self.s3 = start_seaweed(
+            self.work / "s3", access_key=self.s3.access_key, secret_key=self.s3.secret_key
+        )
+        self.s3_proxy.retarget(int(self.s3.endpoint_url.rsplit(":", 1)[1]))
+
+    def stop(self) -> None:
+        for proxy in (self.airflow_proxy, self.s3_proxy):
+            proxy.stop()
+        self.airflow.stop()
+        self.s3.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+
+_stack: Stack | None = None
+_stack_lock = threading.Lock()
+
+
+def shared_stack(config: pytest.Config, work: Path) -> Stack:
+    """The session's stack, started on first use and stopped when the session ends."""
+    global _stack
+    with _stack_lock:
+        if _stack is None:
+            _stack = _start(work)
+            config.add_cleanup(_stop_shared)
+        return _stack
+
+
+def _stop_shared() -> None:
+    global _stack
+    if _stack is not None:
+        _stack.stop()
+        _stack = None
+
+
+def _start(work: Path) -> Stack:
+    s3 = start_seaweed(work / "s3", buckets=(STAGING, DATA))
+    s3_proxy = FaultProxy(int(s3.endpoint_url.rsplit(":", 1)[1]))
+    airflow = AirflowServer(
+        ensure_airflow_venv(),
+        dags_folder=DAGS,
+        home=work / "airflow",
+        extra_env={**s3.env(), "LABCAS_S3_ENDPOINT_URL": s3_proxy.url},
+    )
+    airflow_proxy = FaultProxy(airflow.port)
+    stack = Stack(work, airflow, s3, airflow_proxy, s3_proxy)
+    try:
+        airflow.start()
+        airflow.wait_ready(timeout=240)
+        for dag_id in DEPLOYED:
+            airflow.wait_for_dag(dag_id, timeout=180)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@dataclass
+class Api:
+    """The API served over real HTTP (uvicorn in a thread) on the shared stack."""
+
+    url: str
+    settings: Settings
+    container: Container
+    app: Any
+    secret: str = SECRET
+
+    def routes(self) -> list[tuple[str, str]]:
+        """Every (method, path template) the app serves at the root (HEAD aside)."""
+        found: set[tuple[str, str]] = set()
+
+        def walk(routes: list[Any]) -> None:
+            for route in routes:
+                inner = getattr(route, "original_router", None)
+                if inner is not None:
+                    walk(inner.routes)
+                elif isinstance(getattr(route, "methods", None), set):
+                    found.update((m, route.path) for m in route.methods - {"HEAD"})
+
+        walk(self.app.router.routes)
+        return sorted(found)
+
+    def serves(self, method: str, path: str) -> bool:
+        """Whether some route of the app answers ``method path`` (routes differ by issue)."""
+        scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+        return any(route.matches(scope)[0] == Match.FULL for route in self.app.router.routes)
+
+    def token(self, user: str, ttl: int = 3600) -> str:
+        return mint_token(self.secret, user, ttl=ttl)
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+
+@contextmanager
+def serve_api(stack: Stack, settings: Settings, **ports: Any) -> Iterator[Api]:
+    container = build_container(settings, store=stack.store(), **ports)
+    app = create_app(container=container)
+    served = serve_app(app)
+    try:
+        yield Api(served.url, settings, container, app)
+    finally:
+        served.stop()
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something truthy; ``TimeoutError`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def problem(response: httpx.Response) -> dict[str, Any]:
+    """The problem+json body of an error answer (asserting its shape)."""
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] == response.status_code
+    assert {"type", "title", "detail"} <= body.keys()
+    return body

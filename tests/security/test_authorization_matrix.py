@@ -1,0 +1,169 @@
+"""Every (user, endpoint, collection, workflow) answer agrees with the rule, over real HTTP.
+
+The rule is written out independently in ``matrix.py``; each test walks the whole product of
+users, collections and workflows of a generated config and reports every disagreement at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import yaml
+
+from labcas_workflow_api.aws.authorizer import build_authorizer
+from tests.security.matrix import (
+    COLLECTIONS,
+    UNKNOWN_COLLECTION,
+    USERS,
+    WORKFLOWS,
+    may_run,
+    selections_of,
+    start_status,
+    workflows_of,
+)
+from tests.security.stack import DEPLOYED, SECRET, Api, problem
+
+pytestmark = pytest.mark.integration
+
+ALL_COLLECTIONS = (*COLLECTIONS, UNKNOWN_COLLECTION)
+
+
+@pytest.fixture(scope="module")
+def config(config_path: Path) -> dict:
+    return yaml.safe_load(config_path.read_text())
+
+
+@pytest.fixture(scope="module")
+def http(api: Api) -> httpx.Client:
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        yield client
+
+
+@pytest.mark.parametrize("user", USERS)
+class TestMatrix:
+    def test_listings(self, user: str, config: dict, api: Api, http: httpx.Client) -> None:
+        headers = api.headers(user)
+        wrong: list[str] = []
+        got = http.get("/data-selections", headers=headers).json()["data_selections"]
+        if {e["id"] for e in got} != selections_of(config, user):
+            wrong.append(f"/data-selections: {sorted(e['id'] for e in got)}")
+        got = http.get("/workflows", headers=headers).json()["workflows"]
+        if {e["id"] for e in got} != workflows_of(config, user):
+            wrong.append(f"/workflows: {sorted(e['id'] for e in got)}")
+        assert not wrong, f"{user}: {wrong}"
+
+    def test_workflows_of_each_selection(
+        self, user: str, config: dict, api: Api, http: httpx.Client
+    ) -> None:
+        headers = api.headers(user)
+        wrong: list[str] = []
+        for collection in ALL_COLLECTIONS:
+            expected = {w for w in WORKFLOWS if may_run(config, user, collection, w)}
+            for url, params in (
+                ("/data-selections/workflows", {"data_id": collection}),
+                (f"/data-selections/{collection}/workflows", None),
+                (f"/dev/data-selections/{collection}/workflows", None),
+            ):
+                answer = http.get(url, params=params, headers=headers)
+                if not expected:
+                    if answer.status_code != 404:
+                        wrong.append(f"{url} {params}: {answer.status_code}, expected 404")
+                    else:
+                        problem(answer)
+                    continue
+                got = {e["id"] for e in answer.json().get("workflows", [])}
+                if answer.status_code != 200 or got != expected:
+                    wrong.append(f"{url} {params}: {answer.status_code} {sorted(got)}")
+        assert not wrong, f"{user}: {wrong}"
+
+    def test_workflow_details_and_run_lists(
+        self, user: str, config: dict, api: Api, http: httpx.Client
+    ) -> None:
+        headers = api.headers(user)
+        wrong: list[str] = []
+        for workflow in WORKFLOWS:
+            expected = sorted(c for c in COLLECTIONS if may_run(config, user, c, workflow))
+            detail = http.get(f"/workflows/{workflow}", headers=headers)
+            runs = http.get(f"/workflows/{workflow}/runs", headers=headers)
+            if not expected:
+                for answer in (detail, runs):
+                    if answer.status_code != 404:
+                        wrong.append(f"{answer.url.path}: {answer.status_code}, expected 404")
+                continue
+            if detail.status_code != 200 or sorted(detail.json()["data_selections"]) != expected:
+                wrong.append(f"/workflows/{workflow}: {detail.status_code} {detail.text[:200]}")
+            if runs.status_code != 200:
+                wrong.append(f"/workflows/{workflow}/runs: {runs.status_code}")
+            elif any(r["conf"].get("username", user) != user for r in runs.json()["runs"]):
+                wrong.append(f"/workflows/{workflow}/runs lists someone else's run")
+        assert not wrong, f"{user}: {wrong}"
+
+    def test_starting_every_pair(
+        self, user: str, config: dict, api: Api, http: httpx.Client
+    ) -> None:
+        headers = api.headers(user)
+        wrong: list[str] = []
+        for collection in ALL_COLLECTIONS:
+            for workflow in WORKFLOWS:
+                answer = http.post(
+                    f"/workflows/{workflow}/runs",
+                    params={"dry_run": "true"},
+                    json={"in_data_selection": collection, "tile_size": 16},
+                    headers=headers,
+                )
+                expected = start_status(config, user, collection, workflow)
+                if answer.status_code != expected:
+                    wrong.append(f"{collection}/{workflow}: {answer.status_code} != {expected}")
+                elif expected == 200:
+                    conf = answer.json()["conf"]
+                    entry = config["collections"][collection]
+                    if (conf["username"], conf["in_prefix"]) != (user, entry["prefix"]):
+                        wrong.append(f"{collection}/{workflow}: conf {conf}")
+                else:
+                    problem(answer)
+        assert not wrong, f"{user}: {wrong}"
+
+    def test_authorizer_agrees(self, user: str, config: dict, config_path: Path) -> None:
+        """The Lambda authorizer's gate: Allow exactly the users named in some list."""
+        from labcas_workflow_api.settings import Settings
+
+        settings = Settings(config=str(config_path), jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
+        authorizer = build_authorizer(settings)
+        from labcas_workflow_api.auth.jwt import mint_token
+
+        event = {
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/GET/workflows",
+            "headers": {"Authorization": f"Bearer {mint_token(SECRET, user)}"},
+        }
+        listed = any(
+            user in access["authorized_users"]
+            for entry in config["collections"].values()
+            for access in entry["workflows"].values()
+        )
+        effect = authorizer.authorize(event)["policyDocument"]["Statement"][0]["Effect"]
+        assert effect == ("Allow" if listed else "Deny")
+
+
+def test_the_generated_config_exercises_every_branch(config: dict) -> None:
+    """Guards the generator: the matrix must contain each kind of answer."""
+    statuses = {
+        start_status(config, u, c, w) for u in USERS for c in ALL_COLLECTIONS for w in WORKFLOWS
+    }
+    assert statuses == {200, 403, 404, 409}
+    assert "ghost" not in DEPLOYED
+    assert any(not workflows_of(config, u) for u in USERS)
+    assert any("/" in c and selections_of(config, u) >= {c} for u in USERS for c in COLLECTIONS)
+
+
+def test_path_escaped_ids_do_not_widen_access(api: Api, http: httpx.Client) -> None:
+    for user in USERS:
+        headers = api.headers(user)
+        for data_id in ("..", "%2e%2e", "*", "", " ", quote("nebraska_images/", safe="")):
+            answer = http.get(
+                "/data-selections/workflows", params={"data_id": data_id}, headers=headers
+            )
+            assert answer.status_code in (400, 404), (user, data_id, answer.status_code)
