@@ -168,7 +168,7 @@ def _decode_cursor(cursor: str) -> tuple[str | None, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         document = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise BadRequest("invalid cursor") from None
     if not isinstance(document, dict):
         raise BadRequest("invalid cursor")

@@ -85,7 +85,7 @@ def parse_annotation(body: bytes) -> dict[str, dict[str, Any]]:
     """``{"files": {name: {"properties": {key: value}}}}`` -> ``{name: {key: value}}``."""
     try:
         document = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("request body is not valid JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
         raise BadRequest('body must be {"files": {"<name>": {"properties": {...}}}}')
