@@ -1,10 +1,13 @@
-"""Starting and listing runs: conf building, parameter validation, ownership of runs."""
+"""Starting, listing, following and cancelling runs: conf building, parameter validation,
+ownership of runs, paging."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +19,10 @@ from labcas_workflow_api.domain.errors import (
     BadRequest,
     Conflict,
     InvalidParameters,
+    LabcasError,
     NotFound,
 )
-from labcas_workflow_api.domain.models import Run, RunStatus, Workflow
+from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
 from labcas_workflow_api.service.catalog import Catalog
 
 RESERVED_KEYS = frozenset({"in_bucket", "in_prefix", "out_bucket", "out_prefix", "username"})
@@ -54,6 +58,27 @@ class RunRequest:
 
     data_selection: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """A run with its task instances (in DAG order)."""
+
+    run: Run
+    tasks: list[TaskInstance]
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Task instances finished (in any way) and in all."""
+        return sum(1 for t in self.tasks if t.finished), len(self.tasks)
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of a run listing; ``next_cursor`` is None on the last page."""
+
+    runs: list[Run]
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,14 +134,15 @@ def validate_params(workflow: Workflow, params: dict[str, Any]) -> None:
         except jsonschema.SchemaError:
             continue
     for name, parameter in workflow.parameters.items():
-        if name not in params and parameter.default is None and _requires_value(parameter.schema):
+        if name not in params and requires_value(parameter):
             raise InvalidParameters(f"parameter {name!r} is required", parameter=name)
 
 
-def _requires_value(schema: dict[str, Any]) -> bool:
-    kind = schema.get("type")
+def requires_value(parameter: Parameter) -> bool:
+    """Whether a run must give this parameter: no default, and its schema refuses null."""
+    kind = parameter.schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind]
-    return bool(schema) and kind is not None and "null" not in kinds
+    return parameter.default is None and kind is not None and "null" not in kinds
 
 
 class RunService:
@@ -189,16 +215,42 @@ class RunService:
         digest = hashlib.sha256(f"{workflow_id}\0{idempotency_key}".encode()).hexdigest()
         return f"k{digest[:24]}"
 
-    def list(self, username: str, workflow_id: str) -> list[Run]:
-        """The caller's runs of the workflow, newest first; NotFound if not visible."""
+    def list(
+        self, username: str, workflow_id: str, *, status: RunStatus | None = None
+    ) -> list[Run]:
+        """The caller's runs of the workflow (in ``status`` when given), newest first;
+        NotFound if the workflow is not visible."""
         policy.require_visible_workflow(
             self.catalog.config(), self.catalog.deployed(), username, workflow_id
         )
         runs = self.engine.list_runs(
-            workflow_id, username=username, run_id_prefix=run_id_prefix(username)
+            workflow_id, username=username, run_id_prefix=run_id_prefix(username), status=status
         )
-        mine = [r for r in runs if r.conf.get("username") == username]
+        mine = [
+            r for r in runs if r.conf.get("username") == username and status in (None, r.status)
+        ]
         return sorted(mine, key=_newest_first_key, reverse=True)
+
+    def page(
+        self,
+        username: str,
+        workflow_id: str,
+        *,
+        status: RunStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """The runs of ``list`` after ``cursor`` (all of them, or ``limit``), with the cursor
+        of the next page. The cursor marks a place in the order, so runs started meanwhile do
+        not shift the pages. BadRequest for a cursor this service did not make."""
+        after = _decode_cursor(cursor) if cursor is not None else None
+        runs = self.list(username, workflow_id, status=status)
+        if after is not None:
+            runs = [r for r in runs if _newest_first_key(r) < after]
+        if limit is None or len(runs) <= limit:
+            return RunPage(runs)
+        shown = runs[:limit]
+        return RunPage(shown, _encode_cursor(_newest_first_key(shown[-1])))
 
     def get(self, username: str, workflow_id: str, run_id: str) -> Run:
         """One of the caller's runs; NotFound when absent or someone else's."""
@@ -212,8 +264,96 @@ class RunService:
             raise NotFound(f"run {run_id!r} not found")
         return run
 
+    def detail(self, username: str, workflow_id: str, run_id: str) -> RunDetail:
+        """One of the caller's runs with its tasks; NotFound as ``get``."""
+        run = self.get(username, workflow_id, run_id)
+        return RunDetail(run, self.engine.list_tasks(workflow_id, run_id))
+
+    def log(
+        self,
+        username: str,
+        workflow_id: str,
+        run_id: str,
+        task_id: str,
+        *,
+        try_number: int | None = None,
+        map_index: int | None = None,
+    ) -> Iterator[bytes]:
+        """The text of a task's log: the latest try unless ``try_number`` is given. A mapped
+        task gives each map index's log in turn unless ``map_index`` picks one. NotFound (as
+        ``get``, or for an unknown task, map index or try) is raised before anything is read.
+        """
+        self.get(username, workflow_id, run_id)
+        instances = [t for t in self.engine.list_tasks(workflow_id, run_id) if t.task_id == task_id]
+        if not instances:
+            raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+        if map_index is not None:
+            instances = [t for t in instances if t.map_index == map_index]
+            if not instances:
+                raise NotFound(f"task {task_id!r} has no map index {map_index}")
+        if try_number is not None:
+            instances = [t for t in instances if t.try_number >= try_number]
+            if not instances:
+                raise NotFound(f"task {task_id!r} has no try {try_number}")
+        parts = [(t, try_number if try_number is not None else t.try_number) for t in instances]
+        if all(t.state is None and number == 0 for t, number in parts):
+            raise NotFound(f"task {task_id!r} has not started: there is no log yet")
+        task, number = parts[0]
+        first = self.engine.task_log(workflow_id, run_id, task_id, number, map_index=task.map_index)
+        return first if len(parts) == 1 else self._mapped_log(workflow_id, run_id, parts, first)
+
+    def _mapped_log(
+        self,
+        workflow_id: str,
+        run_id: str,
+        parts: Sequence[tuple[TaskInstance, int]],
+        first: Iterator[bytes],
+    ) -> Iterator[bytes]:
+        """The logs of several map indexes of a task (the first one already opened), each
+        after a heading line; a log that cannot be read is noted in the text."""
+        for i, (task, number) in enumerate(parts):
+            yield f"--- {task.task_id}, map index {task.map_index}, try {number} ---\n".encode()
+            if i == 0:
+                yield from first
+                continue
+            try:
+                chunks = self.engine.task_log(
+                    workflow_id, run_id, task.task_id, number, map_index=task.map_index
+                )
+            except LabcasError as exc:
+                yield f"[no log: {exc.detail}]\n".encode()
+                continue
+            yield from chunks
+
+    def cancel(self, username: str, workflow_id: str, run_id: str) -> Run:
+        """Stop one of the caller's queued or running runs (NotFound as ``get``). Idempotent;
+        Conflict when the run already finished otherwise."""
+        self.get(username, workflow_id, run_id)
+        return self.engine.cancel_run(workflow_id, run_id, by=username)
+
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+_MAX_CURSOR = 1024
+
+
+def _encode_cursor(key: tuple[datetime, str]) -> str:
+    raw = json.dumps([key[0].isoformat(), key[1]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The place a cursor marks; BadRequest for anything ``_encode_cursor`` did not make."""
+    try:
+        if not 0 < len(cursor) <= _MAX_CURSOR:
+            raise ValueError(cursor)
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, run_id = json.loads(raw)
+        when = datetime.fromisoformat(moment)
+        if when.tzinfo is None or not isinstance(run_id, str):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("invalid cursor: use the next link of a previous page") from None
+    return when, run_id
 
 
 def _newest_first_key(run: Run) -> tuple[datetime, str]:
