@@ -22,7 +22,7 @@ from labcas_workflow_api.http.problems import (
     problem_for,
     problem_headers,
 )
-from labcas_workflow_api.http.routes import data_selections, health, outputs, workflows
+from labcas_workflow_api.http.routes import data_selections, health, outputs, runs, workflows
 from labcas_workflow_api.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     prefixes = [""] + ([f"/{settings.stage}"] if settings.stage else [])
     for prefix in prefixes:
-        for module in (health, data_selections, workflows, outputs):
+        for module in (health, data_selections, workflows, runs, outputs):
             app.include_router(module.router, prefix=prefix)
     if (WEB_DIR / "index.html").exists():
         for prefix in prefixes:

@@ -1,4 +1,4 @@
-"""Workflows the caller may run, their parameters, and starting and listing runs."""
+"""Workflows the caller may run, their parameters, and starting runs."""
 
 from __future__ import annotations
 
@@ -12,15 +12,36 @@ from labcas_workflow_api.audit import audited
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import LabcasError
-from labcas_workflow_api.domain.models import Run
+from labcas_workflow_api.domain.models import Parameter, Run
 from labcas_workflow_api.http.deps import container, output_link, principal, request_id
 from labcas_workflow_api.http.routes.data_selections import entries
-from labcas_workflow_api.service.runs import output_path, parse_run_request, public_conf
+from labcas_workflow_api.service.runs import (
+    output_path,
+    parse_run_request,
+    public_conf,
+    requires_value,
+)
 
 router = APIRouter(tags=["workflows"])
 
 WORKFLOW_ID = Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Workflow (DAG) id")
 MAX_BODY = 256 * 1024
+FORM_KEYS = (
+    "type",
+    "title",
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "items",
+    "minItems",
+    "maxItems",
+)
 
 
 class PayloadTooLarge(LabcasError):
@@ -38,6 +59,19 @@ def run_json(request: Request, run: Run) -> dict[str, Any]:
         "end_time": run.end_time.isoformat() if run.end_time else None,
         "output_url": output_link(request, folder) if folder else None,
         "conf": public_conf(run.conf),
+    }
+
+
+def parameter_json(parameter: Parameter) -> dict[str, Any]:
+    """A parameter for form building: its default, description and JSON Schema, with the
+    schema's type, title, enum, bounds and format also at the top level when it has them."""
+    lifted = {k: parameter.schema[k] for k in FORM_KEYS if k in parameter.schema}
+    return {
+        **lifted,
+        "default": parameter.default,
+        "description": parameter.description,
+        "required": requires_value(parameter),
+        "schema": parameter.schema,
     }
 
 
@@ -59,10 +93,7 @@ def get_workflow(
     return {
         "id": workflow.id,
         "description": workflow.description,
-        "parameters": {
-            name: {"default": p.default, "description": p.description, "schema": p.schema}
-            for name, p in workflow.parameters.items()
-        },
+        "parameters": {name: parameter_json(p) for name, p in workflow.parameters.items()},
         "schedule": workflow.schedule,
         "paused": workflow.paused,
         "data_selections": view.data_selections,
@@ -110,13 +141,3 @@ async def start_run(
     answer = {k: answer[k] for k in ("run_id", "workflow_id", "status", "output_url")}
     headers = {"Idempotency-Replayed": "true"} if started.replayed else {}
     return JSONResponse(answer, status_code=201, headers=headers)
-
-
-@router.get("/workflows/{workflow_id}/runs")
-def list_runs(
-    request: Request,
-    workflow_id: str = WORKFLOW_ID,
-    c: Container = Depends(container),
-    who: Principal = Depends(principal),
-) -> dict[str, Any]:
-    return {"runs": [run_json(request, r) for r in c.runs.list(who.username, workflow_id)]}
