@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from labcas_workflow_api.domain.models import (
     Parameter,
     Run,
     RunStatus,
+    TaskInstance,
     Workflow,
 )
 
@@ -69,6 +71,9 @@ class FakeEngine:
             or [DEMO, Workflow("paused_dag", paused=True), Workflow("unlisted_dag")]
         }
         self.runs: dict[tuple[str, str], Run] = {}
+        self.tasks: dict[tuple[str, str], list[TaskInstance]] = {}
+        self.logs: dict[tuple[str, str, str, int, int], bytes] = {}
+        self.cancelled: set[tuple[str, str]] = set()
         self.calls: list[tuple[Any, ...]] = []
         self.lock = threading.Lock()
 
@@ -93,9 +98,18 @@ class FakeEngine:
             self.runs[(workflow_id, run_id)] = run
             return run
 
-    def list_runs(self, workflow_id: str, *, username: str, run_id_prefix: str) -> list[Run]:
-        self.calls.append(("list_runs", workflow_id, run_id_prefix))
-        return [r for (w, _), r in self.runs.items() if w == workflow_id]
+    def list_runs(
+        self,
+        workflow_id: str,
+        *,
+        username: str,
+        run_id_prefix: str,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
+        self.calls.append(("list_runs", workflow_id, run_id_prefix, status))
+        return [
+            r for (w, _), r in self.runs.items() if w == workflow_id and status in (None, r.status)
+        ]
 
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         self.calls.append(("get_run", workflow_id, run_id))
@@ -103,6 +117,31 @@ class FakeEngine:
             return self.runs[(workflow_id, run_id)]
         except KeyError:
             raise NotFound(f"run {run_id} not found") from None
+
+    def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
+        self.calls.append(("list_tasks", workflow_id, run_id))
+        self.get_run(workflow_id, run_id)
+        return list(self.tasks.get((workflow_id, run_id), []))
+
+    def task_log(
+        self, workflow_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
+    ) -> Iterator[bytes]:
+        self.calls.append(("task_log", workflow_id, run_id, task_id, try_number, map_index))
+        text = self.logs.get((workflow_id, run_id, task_id, try_number, map_index))
+        if text is None:
+            raise NotFound(f"no log of {task_id} try {try_number}")
+        return iter([text[: len(text) // 2], text[len(text) // 2 :]])
+
+    def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
+        self.calls.append(("cancel_run", workflow_id, run_id, by))
+        run = self.get_run(workflow_id, run_id)
+        if run.status.finished:
+            if (workflow_id, run_id) in self.cancelled:
+                return run
+            raise Conflict(f"run {run_id} already finished")
+        self.cancelled.add((workflow_id, run_id))
+        self.finish(workflow_id, run_id, RunStatus.FAILED)
+        return self.runs[(workflow_id, run_id)]
 
     def finish(self, workflow_id: str, run_id: str, status: RunStatus) -> None:
         run = self.runs[(workflow_id, run_id)]

@@ -106,8 +106,12 @@ class TestWorkflows:
         assert answer["parameters"]["tile_size"] == {
             "default": 64,
             "description": "Tile edge in pixels",
+            "required": False,
+            "type": "integer",
+            "minimum": 8,
             "schema": {"type": "integer", "minimum": 8},
         }
+        assert answer["parameters"]["threshold_method"]["enum"] == ["otsu", "li", "yen"]
         assert answer["paused"] is False
 
     @pytest.mark.parametrize("workflow", ["unlisted_dag", "no_such_dag", "undeployed_dag"])
