@@ -71,15 +71,13 @@ def wait_finished(engine: AirflowEngine, run_id: str, timeout: float = 120) -> R
 
 @pytest.fixture(scope="module")
 def runs(engine: AirflowEngine, in_prefix: str) -> dict[str, Any]:
-    """One finished run for thomas and one for dliu, started together."""
+    """One finished run for avery and one for blake, started together."""
     started = time.monotonic()
-    thomas = engine.trigger_run(
-        DAG, run_id_for("thomas"), conf_for("thomas", in_prefix, tile_size=32)
-    )
-    dliu = engine.trigger_run(DAG, run_id_for("dliu"), conf_for("dliu", in_prefix))
+    first = engine.trigger_run(DAG, run_id_for("avery"), conf_for("avery", in_prefix, tile_size=32))
+    second = engine.trigger_run(DAG, run_id_for("blake"), conf_for("blake", in_prefix))
     finished = {
-        "thomas": wait_finished(engine, thomas.run_id),
-        "dliu": wait_finished(engine, dliu.run_id),
+        "avery": wait_finished(engine, first.run_id),
+        "blake": wait_finished(engine, second.run_id),
         "seconds": time.monotonic() - started,
     }
     print(f"two demo runs finished in {finished['seconds']:.1f}s")
@@ -114,7 +112,7 @@ class TestWorkflows:
 
 class TestRuns:
     def test_runs_succeed_and_write_outputs(self, runs: dict[str, Any], s3_server: Any) -> None:
-        thomas: Run = runs["thomas"]
+        thomas: Run = runs["avery"]
         assert thomas.status is RunStatus.SUCCESS, thomas
         assert thomas.start_time is not None and thomas.end_time is not None
         prefix = thomas.conf["out_prefix"] + "/"
@@ -136,12 +134,12 @@ class TestRuns:
     def test_list_runs_shows_only_the_users_runs(
         self, engine: AirflowEngine, runs: dict[str, Any]
     ) -> None:
-        mine = engine.list_runs(DAG, username="thomas", run_id_prefix="labcas__thomas__")
-        assert [r.run_id for r in mine] == [runs["thomas"].run_id]
+        mine = engine.list_runs(DAG, username="avery", run_id_prefix="labcas__avery__")
+        assert [r.run_id for r in mine] == [runs["avery"].run_id]
         assert mine[0].status is RunStatus.SUCCESS
         assert mine[0].conf["tile_size"] == 32
-        theirs = engine.list_runs(DAG, username="dliu", run_id_prefix="labcas__dliu__")
-        assert [r.run_id for r in theirs] == [runs["dliu"].run_id]
+        theirs = engine.list_runs(DAG, username="blake", run_id_prefix="labcas__blake__")
+        assert [r.run_id for r in theirs] == [runs["blake"].run_id]
 
     def test_airflow_itself_narrows_the_listing(
         self, airflow3: AirflowServer, runs: dict[str, Any]
@@ -149,30 +147,28 @@ class TestRuns:
         with httpx.Client(timeout=10) as http:
             headers = {"Authorization": f"Bearer {airflow3.token(http)}"}
             for filters in (
-                V2.run_filters("thomas", "labcas__thomas__"),
-                {"conf_contains": V2.run_filters("thomas", "labcas__thomas__")["conf_contains"]},
+                V2.run_filters("avery", "labcas__avery__"),
+                {"conf_contains": V2.run_filters("avery", "labcas__avery__")["conf_contains"]},
             ):
                 response = http.get(
                     f"{airflow3.url}/api/v2/dags/{DAG}/dagRuns", params=filters, headers=headers
                 )
                 ids = [r["dag_run_id"] for r in response.json()["dag_runs"]]
-                assert runs["thomas"].run_id in ids
-                assert runs["dliu"].run_id not in ids
+                assert runs["avery"].run_id in ids
+                assert runs["blake"].run_id not in ids
 
     def test_get_run_of_unknown_id_is_not_found(self, engine: AirflowEngine) -> None:
         with pytest.raises(NotFound):
-            engine.get_run(DAG, "labcas__thomas__never")
+            engine.get_run(DAG, "labcas__avery__never")
 
     def test_reused_run_id_is_a_conflict(
         self, engine: AirflowEngine, runs: dict[str, Any], in_prefix: str
     ) -> None:
         with pytest.raises(Conflict):
-            engine.trigger_run(DAG, runs["thomas"].run_id, conf_for("thomas", in_prefix))
+            engine.trigger_run(DAG, runs["avery"].run_id, conf_for("avery", in_prefix))
 
     def test_params_failing_the_schema_are_refused_by_airflow(
         self, engine: AirflowEngine, in_prefix: str
     ) -> None:
         with pytest.raises(InvalidParameters, match="tile_size"):
-            engine.trigger_run(
-                DAG, run_id_for("thomas"), conf_for("thomas", in_prefix, tile_size=2)
-            )
+            engine.trigger_run(DAG, run_id_for("avery"), conf_for("avery", in_prefix, tile_size=2))

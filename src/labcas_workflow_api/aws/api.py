@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from labcas_workflow_api.aws.events import event_headers
@@ -31,7 +32,17 @@ class ApiRuntime:
         self.app = app
         self.loop = asyncio.new_event_loop()
         self.lifespan = Lifespan(app)
-        self.loop.run_until_complete(self.lifespan.startup())
+        self._run(self.lifespan.startup())
+
+    def _run(self, coroutine: Any) -> Any:
+        """Run on this runtime's loop; from a worker thread when the calling thread already runs
+        an event loop (never on Lambda; happens when the handler is called from async code)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self.loop.run_until_complete(coroutine)
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            return worker.submit(self.loop.run_until_complete, coroutine).result()
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """Answer one proxy event; never raises."""
@@ -41,7 +52,7 @@ class ApiRuntime:
             return problem_result(400, "Bad request", str(exc))
         try:
             answer = call_app(self.app, request, self.lifespan.state)
-            response = self.loop.run_until_complete(answer)
+            response = self._run(answer)
         except Exception:
             request_id = _request_id(event)
             log.exception("unexpected error (request id %s)", request_id)
@@ -51,12 +62,13 @@ class ApiRuntime:
                 f"unexpected error; quote request id {request_id} to the operators",
                 allow_origin=_allow_origin(event),
             )
-        return response.to_proxy_result()
+        result: dict[str, Any] = response.to_proxy_result()
+        return result
 
     def close(self) -> None:
         """Shut the app's lifespan down and close the loop (tests, benchmarks)."""
         if not self.loop.is_closed():
-            self.loop.run_until_complete(self.lifespan.shutdown())
+            self._run(self.lifespan.shutdown())
             self.loop.close()
 
 
