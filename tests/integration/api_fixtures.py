@@ -3,7 +3,8 @@
 ``api_server``: attributes ``url``, ``settings``, ``container``, ``config_path``, ``secret`` and
 ``token(user)`` / ``headers(user)``. Its access config lets ``thomas`` and ``dliu`` run
 ``nebraska_demo`` on ``nebraska_images`` (seeded with the demo images) and ``eve`` on
-``eve_images``; ``mallory`` is in no list.
+``eve_images``; ``ada`` and ``bob`` may run ``labcas_sleep`` (run control tests) on
+``sleep_inputs``; ``mallory`` is in no list.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ collections:
     workflows:
       nebraska_demo:
         authorized_users: [eve]
+  sleep_inputs:
+    bucket: edrn-data
+    prefix: sleep_inputs/
+    workflows:
+      labcas_sleep:
+        authorized_users: [ada, bob]
 """
 
 
