@@ -188,6 +188,13 @@ def cancelled(ada: httpx.Client, api_server: ApiServer) -> dict[str, Any]:
         return run if task_state(run, "wait") != "running" else None
 
     stopped = wait_for("the wait task to stop", stopped_run, timeout=90)
+    log_url = f"/workflows/{SLEEP}/runs/{run_id}/tasks/wait/logs"
+    killed = wait_for(
+        "Airflow to kill the wait task's process",
+        lambda: "Task killed!" in (text := ada.get(log_url).text) and text,
+        timeout=120,
+        every=2,
+    )
     return {
         "run_id": run_id,
         "refused": refused,
@@ -195,6 +202,7 @@ def cancelled(ada: httpx.Client, api_server: ApiServer) -> dict[str, Any]:
         "first": first,
         "second": second,
         "stopped": stopped,
+        "killed_log": killed,
         "stop_seconds": time.monotonic() - started,
     }
 
@@ -212,7 +220,7 @@ class TestCancel:
 
     def test_its_tasks_stop(self, cancelled: dict[str, Any]) -> None:
         run = cancelled["stopped"]
-        print(f"wait task stopped {cancelled['stop_seconds']:.1f}s after the cancel")
+        print(f"wait task's process killed {cancelled['stop_seconds']:.1f}s after the cancel")
         assert run["status"] == "failed"
         assert task_state(run, "begin") == "success"
         assert task_state(run, "wait") in ("failed", "skipped", "upstream_failed")
@@ -225,6 +233,7 @@ class TestCancel:
         answer = ada.get(f"/workflows/{SLEEP}/runs/{cancelled['run_id']}/tasks/wait/logs")
         assert answer.status_code == 200
         assert "waited 0 of 600 seconds" in answer.text
+        assert "Server indicated the task shouldn't be running anymore" in cancelled["killed_log"]
 
     @pytest.mark.parametrize("user", ["bob", "thomas", "mallory"])
     def test_other_users_see_neither_it_nor_its_logs(
