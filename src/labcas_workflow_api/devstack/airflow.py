@@ -4,14 +4,17 @@
 ``AirflowServer`` runs it on 127.0.0.1 with its own ``AIRFLOW_HOME``, the repo's ``dags/``, no
 example DAGs, DAGs unpaused at creation and a preset admin password.
 
-The server runs what ``airflow standalone`` runs (database migration, scheduler, DAG processor,
-API server) under one supervising shell in its own process group, but starts each component
-itself: ``standalone`` gives no way to keep the scheduler's and triggerer's log servers off
+The server runs what ``airflow standalone`` runs under one supervising shell in its own process
+group, but starts each component itself: ``standalone`` gives no way to keep the log servers off
 ``0.0.0.0`` or to spare the triggerer, which these DAGs do not use, on a 2-core machine.
+Airflow 3: database migration, scheduler, DAG processor, API server (``/api/v2``, JWT).
+Airflow 2: database migration, admin user, scheduler (which parses DAGs), web server
+(``/api/v1`` with basic auth and session cookies), with the LocalExecutor on SQLite.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -36,10 +39,16 @@ import httpx
 log = logging.getLogger(__name__)
 
 DEFAULT_VERSION = "3.3.2"
+AIRFLOW2_VERSION = "2.10.5"
 EXTRA_PACKAGES = ("boto3", "scikit-image", "pillow")
+CONSTRAINTS_DIR = Path(__file__).resolve().parent / "constraints"
 READY_MARKER = ".labcas-ready"
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+AIRFLOW2_API_AUTH = (
+    "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
+    "airflow.api.auth.backend.session"
 )
 REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
 
@@ -102,13 +111,25 @@ def ensure_airflow_venv(
     return venv
 
 
+def constraints_file(version: str) -> Path | None:
+    """The pinned working set for ``version`` kept beside this module, if any.
+
+    Airflow's own constraint files live on GitHub, which CI cannot reach; without pins, pip
+    would resolve Airflow 2's dependencies against whatever PyPI holds today.
+    """
+    path = CONSTRAINTS_DIR / f"airflow-{version}.txt"
+    return path if path.is_file() else None
+
+
 def _install(venv: Path, version: str, python: str, log_path: Path) -> None:
     log.info("installing apache-airflow==%s into %s (log: %s)", version, venv, log_path)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    constraints = constraints_file(version)
+    pinned = ["--constraint", str(constraints)] if constraints else []
     steps = [
         [python, "-m", "venv", str(venv)],
         [*pip, "install", "--upgrade", "pip"],
-        [*pip, "install", f"apache-airflow=={version}", *EXTRA_PACKAGES],
+        [*pip, "install", *pinned, f"apache-airflow=={version}", *EXTRA_PACKAGES],
     ]
     with log_path.open("a") as out:
         for step in steps:
@@ -123,12 +144,30 @@ def _install(venv: Path, version: str, python: str, log_path: Path) -> None:
         raise RuntimeError(f"Airflow {version} not importable in {venv}; see {log_path}")
 
 
-class AirflowServer:
-    """One local Airflow 3 on 127.0.0.1: start it, wait for it, stop it (or use ``with``).
+def venv_airflow_version(venv: Path) -> str:
+    """The Airflow version of a virtualenv made by ``ensure_airflow_venv`` (its ready marker),
+    else asked from its interpreter."""
+    marker = venv / READY_MARKER
+    if marker.is_file() and marker.read_text().strip():
+        return marker.read_text().strip()
+    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [str(venv / "bin" / "python"), "-c", "import airflow; print(airflow.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.strip()
 
-    ``extra_env`` reaches every component and task (e.g. ``LABCAS_S3_ENDPOINT_URL`` and
-    ``AWS_*``) and may override any ``AIRFLOW__*`` setting chosen here.
-    ``home`` defaults to a temporary directory removed by ``stop()``.
+
+class AirflowServer:
+    """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it (or ``with``).
+
+    The version is the virtualenv's (``version`` saves asking it). ``extra_env`` reaches every
+    component and task (e.g. ``LABCAS_S3_ENDPOINT_URL`` and ``AWS_*``) and may override any
+    ``AIRFLOW__*`` setting chosen here. ``home`` defaults to a temporary directory removed by
+    ``stop()``. ``api_prefix`` is ``/api/v2`` (Airflow 3) or ``/api/v1`` (Airflow 2);
+    ``auth_headers()`` authenticates a request to it.
     """
 
     def __init__(
@@ -142,8 +181,12 @@ class AirflowServer:
         password: str = "admin",  # noqa: S107 - a local development stack
         extra_env: Mapping[str, str] | None = None,
         parallelism: int = 4,
+        version: str | None = None,
+        web_workers: int = 2,
     ) -> None:
         self.venv = venv
+        self.version = version or venv_airflow_version(venv)
+        self.major = int(self.version.split(".", 1)[0])
         self.dags_folder = dags_folder
         self._own_home = home is None
         self.home = home or Path(tempfile.mkdtemp(prefix="labcas-airflow-"))
@@ -152,6 +195,7 @@ class AirflowServer:
         self.password = password
         self.extra_env = dict(extra_env or {})
         self.parallelism = parallelism
+        self.web_workers = web_workers
         self.log_path = self.home / "airflow-server.log"
         self.started_at: float | None = None
         self.ready_after: float | None = None
@@ -161,9 +205,17 @@ class AirflowServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def api_prefix(self) -> str:
+        return "/api/v2" if self.major >= 3 else "/api/v1"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + self.api_prefix
+
     def environment(self) -> dict[str, str]:
         """The environment of every Airflow component (and so of every task)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
         env.pop("PYTHONPATH", None)
         bin_dir = str(self.venv / "bin")
         env.update(
@@ -176,25 +228,49 @@ class AirflowServer:
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
-                "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self._passwords_file),
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.port),
-                "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
-                "AIRFLOW__API__SECRET_KEY": self._secret("secret_key"),
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             }
         )
+        env.update(self._environment_3() if self.major >= 3 else self._environment_2())
         env.update(self.extra_env)
         return env
+
+    def _environment_3(self) -> dict[str, str]:
+        return {
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self._passwords_file),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
+            "AIRFLOW__API__SECRET_KEY": self._secret("secret_key"),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        }
+
+    def _environment_2(self) -> dict[str, str]:
+        return {
+            # Tasks of the LocalExecutor write to SQLite themselves; Airflow 2 refuses that
+            # pairing unless told (as its own tests do). Fine for a few test runs.
+            "_AIRFLOW__SKIP_DATABASE_EXECUTOR_COMPATIBILITY_CHECK": "1",
+            "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+            "AIRFLOW__API__AUTH_BACKENDS": AIRFLOW2_API_AUTH,
+            "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.port),
+            "AIRFLOW__WEBSERVER__WORKERS": str(self.web_workers),
+            "AIRFLOW__WEBSERVER__SECRET_KEY": self._secret("secret_key"),
+            "AIRFLOW__WEBSERVER__BASE_URL": self.url,
+            "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
+            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
+            "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
+        }
 
     @property
     def _passwords_file(self) -> Path:
@@ -209,14 +285,33 @@ class AirflowServer:
         return path.read_text().strip()
 
     def _script(self) -> str:
-        api = f"airflow api-server --host 127.0.0.1 --port {self.port} --workers 1"
-        return "\n".join(
-            [
-                "set -u",
-                "airflow db migrate || exit 1",
+        if self.major >= 3:
+            api = f"airflow api-server --host 127.0.0.1 --port {self.port} --workers 1"
+            components = [
                 "airflow scheduler --skip-serve-logs &",
                 "airflow dag-processor &",
                 f"{api} &",
+            ]
+            setup = ["airflow db migrate || exit 1"]
+        else:
+            user = shlex.join(
+                [
+                    *("airflow", "users", "create", "--role", "Admin"),
+                    *("--username", self.username, "--password", self.password),
+                    *("--firstname", "LabCAS", "--lastname", "Admin", "--email", "admin@localhost"),
+                ]
+            )
+            web = f"airflow webserver --hostname 127.0.0.1 --port {self.port}"
+            components = [
+                "airflow scheduler --skip-serve-logs &",
+                f"{web} --workers {self.web_workers} &",
+            ]
+            setup = ["airflow db migrate || exit 1", f"{user} >/dev/null || exit 1"]
+        return "\n".join(
+            [
+                "set -u",
+                *setup,
+                *components,
                 "wait -n",
                 'echo "labcas: an Airflow component exited; stopping the others" >&2',
                 "kill -TERM 0",
@@ -230,17 +325,24 @@ class AirflowServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self._passwords_file.write_text(json.dumps({self.username: self.password}) + "\n")
         self.started_at = time.monotonic()
+        env = self.environment()
         with self.log_path.open("ab") as out:
             self._process = subprocess.Popen(  # noqa: S603 - fixed command, our own script
                 ["/bin/bash", "-c", self._script()],
                 cwd=self.home,
-                env=self.environment(),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        log.info("Airflow starting on %s (home %s, log %s)", self.url, self.home, self.log_path)
+        log.info(
+            "Airflow %s starting on %s (home %s, log %s)",
+            self.version,
+            self.url,
+            self.home,
+            self.log_path,
+        )
         return self
 
     def log_tail(self, lines: int = 40) -> str:
@@ -259,7 +361,9 @@ class AirflowServer:
             )
 
     def token(self, client: httpx.Client | None = None) -> str:
-        """A fresh API token for the admin user."""
+        """A fresh API token for the admin user (Airflow 3)."""
+        if self.major < 3:
+            raise RuntimeError(f"Airflow {self.version} has no token endpoint (basic auth)")
         body = {"username": self.username, "password": self.password}
         with contextlib.ExitStack() as stack:
             http = client or stack.enter_context(httpx.Client(timeout=10))
@@ -267,9 +371,16 @@ class AirflowServer:
             response.raise_for_status()
             return str(response.json()["access_token"])
 
+    def auth_headers(self, client: httpx.Client | None = None) -> dict[str, str]:
+        """Headers authenticating the admin to the REST API (bearer token, or basic auth)."""
+        if self.major >= 3:
+            return {"Authorization": f"Bearer {self.token(client)}"}
+        pair = f"{self.username}:{self.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
     def wait_ready(self, timeout: float = 180) -> float:
-        """Block until the API answers, the scheduler and DAG processor are healthy and a token
-        can be had; return the seconds since ``start()``. Raises ``TimeoutError``."""
+        """Block until the API answers, the scheduler (and DAG processor) are healthy and the
+        admin is let in; return the seconds since ``start()``. Raises ``TimeoutError``."""
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=5) as http:
             while True:
@@ -284,19 +395,26 @@ class AirflowServer:
                 time.sleep(0.5)
         assert self.started_at is not None
         self.ready_after = time.monotonic() - self.started_at
-        log.info("Airflow ready on %s after %.1fs", self.url, self.ready_after)
+        log.info("Airflow %s ready on %s after %.1fs", self.version, self.url, self.ready_after)
         return self.ready_after
 
     def _healthy(self, http: httpx.Client) -> bool:
+        health_path = "/monitor/health" if self.major >= 3 else "/health"
+        components = ["metadatabase", "scheduler"]
+        if self.major >= 3:
+            components.append("dag_processor")
         try:
-            health = http.get(f"{self.url}/api/v2/monitor/health")
+            health = http.get(self.api_url + health_path)
             if health.status_code != 200:
                 return False
             status = health.json()
-            components = ("metadatabase", "scheduler", "dag_processor")
             if any((status.get(c) or {}).get("status") != "healthy" for c in components):
                 return False
-            self.token(http)
+            probe = http.get(
+                self.api_url + "/dags", params={"limit": 1}, headers=self.auth_headers(http)
+            )
+            if probe.status_code != 200:
+                return False
         except (httpx.HTTPError, ValueError):
             return False
         return True
@@ -310,10 +428,10 @@ class AirflowServer:
         """
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=10) as http:
-            headers = {"Authorization": f"Bearer {self.token(http)}"}
+            headers = self.auth_headers(http)
             while True:
                 self._check_alive()
-                response = http.get(f"{self.url}/api/v2/dags/{dag_id}", headers=headers)
+                response = http.get(f"{self.api_url}/dags/{dag_id}", headers=headers)
                 if response.status_code == 200:
                     dag: dict[str, Any] = response.json()
                     return dag
@@ -330,7 +448,7 @@ class AirflowServer:
                 time.sleep(1)
 
     def _import_errors(self, http: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
-        response = http.get(f"{self.url}/api/v2/importErrors", headers=headers)
+        response = http.get(f"{self.api_url}/importErrors", headers=headers)
         if response.status_code != 200:
             return []
         errors = response.json().get("import_errors")
