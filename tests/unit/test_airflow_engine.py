@@ -593,6 +593,6 @@ class TestPing:
             engine.ping()
 
 
-def test_only_the_v2_api_is_supported_for_now() -> None:
-    with pytest.raises(ConfigError, match="v1"):
-        AirflowEngine(BASE, "admin", "secret", api_version="v1")
+def test_an_unknown_api_version_is_a_config_error_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="v1 or v2"):
+        AirflowEngine(BASE, "admin", "secret", api_version="v3")

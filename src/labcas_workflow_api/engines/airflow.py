@@ -1,9 +1,10 @@
 """Airflow adapter of the ``WorkflowEngine`` port, over Airflow's stable REST API.
 
-Airflow 3 (``/api/v2``, JWT from ``POST /auth/token``) is implemented. What differs between
-API versions is kept in two small places so the Airflow 2 ``/api/v1`` dialect (basic auth) can
-be added beside it: the ``Auth`` strategy (how a request is authenticated) and the ``Dialect``
-(paths, list keys, run filters and trigger body).
+Airflow 3 (``/api/v2``, JWT from ``POST /auth/token``) and Airflow 2 (``/api/v1``, basic auth).
+What differs between them is kept in two small places: the ``Auth`` strategy (how a request is
+authenticated) and the ``Dialect`` (paths, list keys, run filters, trigger body, how runs are
+listed). The HTTP transport is the third seam: the MWAA adapters (``mwaa.py``) reuse this engine
+over a transport that goes through AWS instead of straight to the web server.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 # Usernames whose JSON form is the same in every database's text rendering of a JSON column.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 _MAX_PAGES = 10_000
+#: Batch listings (``POST .../list``) take any page size; Airflow 2 caps GET pages at 100.
+BATCH_PAGE_SIZE = 1000
+BATCH_TASK_INSTANCES = "/dags/~/dagRuns/~/taskInstances/list"
 #: The note a cancelled run carries; a finished run with it is one we cancelled (idempotency).
 CANCEL_NOTE = "Cancelled through the LabCAS Workflow API"
 
@@ -70,6 +74,30 @@ class Auth(Protocol):
     def invalidate(self) -> None:
         """Forget cached credentials after a 401 so ``headers`` renews them."""
         ...
+
+
+class BasicAuth:
+    """Airflow 2 basic auth (``[api] auth_backends`` with the FAB ``basic_auth`` backend)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+    def invalidate(self) -> None:
+        """Nothing cached to renew: a second 401 is reported as refused credentials."""
+
+
+class NoAuth:
+    """No credentials in the request: the transport authenticates it (MWAA)."""
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def invalidate(self) -> None:
+        return None
 
 
 class JwtAuth:
@@ -140,6 +168,17 @@ class Dialect:
     log_format: str = "text"
     #: Whether ``PATCH dagRun`` takes a ``note`` with the ``state`` (else ``.../setNote``).
     note_in_patch: bool = False
+    #: Where runs are listed with the DAG id, state filter and paging in a JSON body
+    #: (Airflow 2's ``POST /dags/~/dagRuns/list``, uncapped page size); else ``GET dagRuns``.
+    batch_runs_path: str | None = None
+    #: Whether the task instances of an unknown run are an empty list (Airflow 2), not a 404.
+    unknown_run_lists_empty: bool = False
+    #: The longest path the transport accepts (MWAA's ``InvokeRestApi`` takes 64 characters);
+    #: reads with longer paths go through listings with the ids in the query or body.
+    max_path: int | None = None
+
+    def fits(self, path: str) -> bool:
+        return self.max_path is None or len(path) <= self.max_path
 
     def dag_path(self, dag_id: str) -> str:
         return f"/dags/{_quote(dag_id)}"
@@ -203,16 +242,39 @@ V2 = Dialect(
     log_format="ndjson",
     note_in_patch=True,
 )
+V1 = Dialect(
+    prefix="/api/v1",
+    health_path="/health",
+    batch_runs_path="/dags/~/dagRuns/list",
+    unknown_run_lists_empty=True,
+)
+DIALECTS = {"v1": V1, "v2": V2}
+
+
+def dialect_for(api_version: str) -> Dialect:
+    """The dialect of ``v1`` (Airflow 2) or ``v2`` (Airflow 3); ``ConfigError`` otherwise."""
+    try:
+        return DIALECTS[api_version]
+    except KeyError:
+        raise ConfigError(
+            f"Airflow API version {api_version!r} is not supported (use v1 or v2)"
+        ) from None
 
 
 class AirflowEngine:
-    """``WorkflowEngine`` over the Airflow REST API (Airflow 3, ``api_version="v2"``).
+    """``WorkflowEngine`` over the Airflow REST API: ``api_version="v2"`` (Airflow 3, JWT) or
+    ``"v1"`` (Airflow 2, basic auth).
 
     One pooled ``httpx.Client`` (built here unless ``http`` is given) with connect and read
     timeouts; GETs are retried ``retries`` times on connection errors and 502/503/504. A 401
     renews the token and retries once. Errors: ``NotFound`` (404), ``Conflict`` (409 on
     trigger), ``InvalidParameters`` (conf refused by the DAG's params), and
     ``UpstreamUnavailable`` / ``UpstreamTimeout`` / ``UpstreamBadResponse`` otherwise.
+
+    ``dialect`` (a ``Dialect``, or a function giving one on first use) and ``auth`` replace
+    what ``api_version`` and the credentials choose, and ``transport`` carries the requests of
+    the client built here: the MWAA adapters learn the API version from AWS and send requests
+    through a transport that authenticates them.
     """
 
     def __init__(
@@ -228,24 +290,47 @@ class AirflowEngine:
         backoff: float = 0.2,
         page_size: int = 100,
         sleep: Callable[[float], None] = time.sleep,
+        batch_page_size: int = BATCH_PAGE_SIZE,
+        dialect: Dialect | Callable[[], Dialect] | None = None,
+        auth: Auth | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if api_version != "v2":
-            raise ConfigError(f"Airflow API version {api_version!r} is not supported (use v2)")
         self.base_url = base_url.rstrip("/")
-        self._dialect = V2
+        if dialect is None:
+            dialect = dialect_for(api_version)
+        self._chosen: Dialect | None = dialect if isinstance(dialect, Dialect) else None
+        self._choose = dialect if callable(dialect) else None
+        self._choosing = threading.Lock()
         self._own_http = http is None
         self._http = http or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            transport=transport,
         )
         self._retries = max(0, retries)
         self._backoff = backoff
         self._page_size = page_size
+        self._batch_page_size = batch_page_size
         self._sleep = sleep
+        if auth is None and self._chosen is V1:
+            auth = BasicAuth(username, password)
         credentials = {"username": username, "password": password}
-        self._auth: Auth = JwtAuth(
+        self._auth: Auth = auth or JwtAuth(
             lambda: self._send("POST", f"{self.base_url}/auth/token", json=credentials)
         )
+
+    @property
+    def _dialect(self) -> Dialect:
+        if self._chosen is None:
+            with self._choosing:
+                if self._chosen is None and self._choose is not None:
+                    self._chosen = self._choose()
+        assert self._chosen is not None
+        return self._chosen
+
+    @_dialect.setter
+    def _dialect(self, dialect: Dialect) -> None:
+        self._chosen = dialect
 
     def close(self) -> None:
         if self._own_http:
@@ -295,12 +380,8 @@ class AirflowEngine:
         run_id_prefix: str,
         status: RunStatus | None = None,
     ) -> list[Run]:
-        params: Params = {"order_by": "-id", **self._dialect.run_filters(username, run_id_prefix)}
-        if status is not None:
-            params["state"] = status.value
         runs: dict[str, Run] = {}
-        path, key = self._dialect.runs_path(workflow_id), self._dialect.runs_key
-        for item in self._pages(path, key, params, what="DAG"):
+        for item in self._run_items(workflow_id, username, run_id_prefix, status):
             run = _run(item)
             if (
                 run.run_id.startswith(run_id_prefix)
@@ -310,15 +391,68 @@ class AirflowEngine:
                 runs.setdefault(run.run_id, run)
         return list(runs.values())
 
+    def _run_items(
+        self, workflow_id: str, username: str, run_id_prefix: str, status: RunStatus | None
+    ) -> Iterator[dict[str, Any]]:
+        """The DAG's runs, newest first, narrowed server-side as far as the dialect can."""
+        dialect = self._dialect
+        if dialect.batch_runs_path is not None:
+            # Airflow 2 cannot filter by run id or conf: read the DAG's runs in large pages.
+            body: dict[str, Any] = {"dag_ids": [workflow_id], "order_by": "-id"}
+            if status is not None:
+                body["states"] = [status.value]
+            empty = True
+            for item in self._batch_pages(dialect.batch_runs_path, dialect.runs_key, body):
+                empty = False
+                yield item
+            if empty:
+                self._dag_exists(workflow_id)
+            return
+        params: Params = {"order_by": "-id", **dialect.run_filters(username, run_id_prefix)}
+        if status is not None:
+            params["state"] = status.value
+        yield from self._pages(dialect.runs_path(workflow_id), dialect.runs_key, params, what="DAG")
+
+    def _dag_exists(self, workflow_id: str) -> None:
+        """``NotFound`` for an unknown DAG (batch listings answer it with an empty list)."""
+        self._get(self._dialect.dag_path(workflow_id), what="DAG")
+
     def get_run(self, workflow_id: str, run_id: str) -> Run:
-        body = self._get(self._dialect.run_path(workflow_id, run_id), what="DAG run")
+        path = self._dialect.run_path(workflow_id, run_id)
+        if not self._dialect.fits(path):
+            return self._find_run(workflow_id, run_id)
+        body = self._get(path, what="DAG run")
         return _run(_mapping(body, "DAG run"))
+
+    def _find_run(self, workflow_id: str, run_id: str) -> Run:
+        """One run looked up through a listing, for transports with short paths (MWAA)."""
+        dialect = self._dialect
+        items: Iterator[dict[str, Any]]
+        if dialect.batch_runs_path is not None:
+            body = {"dag_ids": [workflow_id], "order_by": "-id"}
+            items = self._batch_pages(dialect.batch_runs_path, dialect.runs_key, body)
+        else:
+            params: Params = {"run_id_prefix_pattern": run_id}
+            path = dialect.runs_path(workflow_id)
+            items = self._pages(path, dialect.runs_key, params, what="DAG")
+        for item in items:
+            if item.get("dag_run_id") == run_id:
+                return _run(item)
+        raise NotFound(f"DAG run {run_id!r} of {workflow_id!r} not found in Airflow")
 
     def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
         dialect = self._dialect
         path = dialect.task_instances_path(workflow_id, run_id)
-        items = self._pages(path, dialect.task_instances_key, {}, what="DAG run")
+        items: Iterator[dict[str, Any]]
+        direct = dialect.fits(path)
+        if direct:
+            items = self._pages(path, dialect.task_instances_key, {}, what="DAG run")
+        else:
+            body = {"dag_ids": [workflow_id], "dag_run_ids": [run_id]}
+            items = self._batch_pages(BATCH_TASK_INSTANCES, dialect.task_instances_key, body)
         instances = [_task_instance(item) for item in items]
+        if not instances and (dialect.unknown_run_lists_empty or not direct):
+            self.get_run(workflow_id, run_id)  # NotFound for an unknown run
         body = _mapping(self._get(dialect.tasks_path(workflow_id), what="DAG"), "task list")
         tasks = body.get(dialect.tasks_key)
         if not isinstance(tasks, list):
@@ -378,6 +512,24 @@ class AirflowEngine:
             yield f"\n[LabCAS: the log stream from Airflow broke off: {exc}]\n".encode()
         finally:
             response.close()
+
+    def _batch_pages(self, path: str, key: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The items of a ``POST .../list`` batch listing, page by page (``page_offset``)."""
+        offset = 0
+        for _ in range(_MAX_PAGES):
+            page = {**body, "page_offset": offset, "page_limit": self._batch_page_size}
+            response = self._call("POST", path, json=page, retry=True)
+            answer = _mapping(_answer(response, "list"), "list")
+            items = answer.get(key)
+            if not isinstance(items, list):
+                raise UpstreamBadResponse(f"Airflow list answer has no {key!r} list")
+            for item in items:
+                yield _mapping(item, key)
+            offset += len(items)
+            total = answer.get("total_entries")
+            if not items or not isinstance(total, int) or offset >= total:
+                return
+        raise UpstreamBadResponse(f"Airflow listing of {path} does not end")
 
     def _pages(self, path: str, key: str, params: Params, *, what: str) -> Iterator[dict[str, Any]]:
         offset = 0
@@ -539,7 +691,10 @@ def _workflow(dag: dict[str, Any], *, with_params: bool = False) -> Workflow:
     if params is not None and not isinstance(params, dict):
         raise UpstreamBadResponse("Airflow sent malformed DAG params")
     description = dag.get("description")
-    schedule = dag.get("timetable_summary")
+    schedule = dag.get("timetable_summary")  # Airflow 3; Airflow 2 has schedule_interval
+    interval = dag.get("schedule_interval")
+    if schedule is None and isinstance(interval, dict):
+        schedule = interval.get("value")
     return Workflow(
         id=_text(dag.get("dag_id"), "DAG"),
         description=description if isinstance(description, str) else None,
