@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,17 @@ def build_engine(settings: Settings) -> WorkflowEngine:
             timeout=settings.engine_timeout,
             api_version="v2" if settings.engine == "airflow3" else "v1",
         )
-    raise ConfigError(f"LABCAS_ENGINE: engine {settings.engine!r} is not available yet")
+    if settings.engine in ("mwaa", "mwaa-web-login"):
+        from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
+
+        build = mwaa_engine if settings.engine == "mwaa" else mwaa_web_login_engine
+        return build(
+            settings.mwaa_env_name,
+            region=os.environ.get("AWS_REGION") or None,
+            api_version=settings.mwaa_api,
+            timeout=settings.engine_timeout,
+        )
+    raise ConfigError(f"LABCAS_ENGINE: engine {settings.engine!r} is not available")
 
 
 def build_store(settings: Settings) -> StagingStore:
