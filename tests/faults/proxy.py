@@ -37,6 +37,7 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._server: asyncio.Server | None = None
+        self._unhang = self._run(_new_event())
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self._run(self._listen())
@@ -62,12 +63,19 @@ class FaultProxy:
         self._drop.append(re.compile(pattern.encode()))
 
     def reset(self) -> None:
+        """Back to forwarding; connections held by ``hang`` are closed."""
         self.delay, self.hang, self._drop = 0.0, False, []
+        self._loop.call_soon_threadsafe(self._release)
         self.up()
+
+    def _release(self) -> None:
+        self._unhang.set()
+        self._unhang = asyncio.Event()
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self._run(self._close_all())
+            self._run(asyncio.sleep(0.2))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
 
@@ -91,12 +99,13 @@ class FaultProxy:
         for writer in list(self._writers):
             _abort(writer)
         self._writers.clear()
+        self._release()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
             if self.hang:
-                await reader.read()  # never answer; ends when the client gives up
+                await self._unhang.wait()  # never answer
                 return
             try:
                 up_reader, up_writer = await asyncio.open_connection(*self.upstream)
@@ -142,7 +151,8 @@ class FaultProxy:
                         _abort(sink)
                         return
                     if self.hang:
-                        await asyncio.sleep(3600)
+                        await self._unhang.wait()
+                        return
                     if self.delay:
                         await asyncio.sleep(self.delay)
                 sink.write(chunk)
@@ -151,6 +161,10 @@ class FaultProxy:
             pass
         finally:
             _abort(sink)
+
+
+async def _new_event() -> asyncio.Event:
+    return asyncio.Event()
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,103 @@
+"""schemathesis in stateful mode against ``docs/openapi.yml`` and the server on the real stack.
+
+Scenarios follow the spec's links (discover a workflow, start a run, read it, its task logs,
+cancel it, list runs) with generated data in between; every answer must be in the spec and
+none may be a 5xx. The run also counts which operations were exercised, so a spec that stops
+linking an operation fails here instead of silently testing less.
+
+Not checked: that schema-valid requests are accepted (``positive_data_acceptance``). The spec
+cannot say that a body's ``workflow_id`` must equal the path's, that a ``text/plain`` body
+holds JSON, or which params each DAG accepts (422), so "valid by the schema" is not "valid".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests.security.stack import Api
+
+pytestmark = pytest.mark.integration
+
+SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yml"
+USER = "thomas"
+
+
+def test_stateful_scenarios_conform(api: Api) -> None:
+    schema = schemathesis.openapi.from_path(SPEC).exclude(method="OPTIONS")
+    token = api.token(USER)
+
+    @schema.auth()
+    class Bearer:
+        def get(self, case: schemathesis.Case, context: Any) -> str:
+            return token
+
+        def set(self, case: schemathesis.Case, data: str, context: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+    @schema.hook
+    def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
+        """Two thirds of the generated run requests are plausible ones (a data selection and a
+        known param), so that scenarios also start runs and follow them."""
+        operation = context.operation
+        if operation is None or operation.label != "POST /workflows/{workflow_id}/runs":
+            return st.just(body)
+        if not isinstance(body, dict) or not isinstance(body.get("in_data_selection"), str):
+            return st.just(body)
+        plausible = {"in_data_selection": body["in_data_selection"], "note": "stateful"}
+        return st.sampled_from([body, plausible, plausible])
+
+    machine = schema.as_state_machine()
+    seen: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+
+    class Scenarios(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"base_url": api.url, "timeout": 30}
+
+        def validate_response(
+            self,
+            response: Any,
+            case: schemathesis.Case,
+            additional_checks: Any = None,
+            **kwargs: Any,
+        ) -> None:
+            case.validate_response(
+                response,
+                additional_checks=additional_checks,
+                excluded_checks=[positive_data_acceptance],
+                transport_kwargs=kwargs or None,
+                recorder=self.recorder,
+            )
+
+        def after_call(self, response: Any, case: schemathesis.Case) -> None:
+            super().after_call(response, case)
+            seen[f"{case.operation.method.upper()} {case.operation.path}"] += 1
+            statuses[response.status_code] += 1
+
+    Scenarios.run(
+        settings=settings(
+            max_examples=300,
+            stateful_step_count=8,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    print(f"\nstateful: {sum(seen.values())} calls, statuses {dict(sorted(statuses.items()))}")
+    for operation, count in sorted(seen.items()):
+        print(f"  {count:4d}  {operation}")
+    assert not [s for s in statuses if s >= 500]
+    every = {
+        f"{result.ok().method.upper()} {result.ok().path}"
+        for result in schema.get_all_operations()
+        if result.ok().method.upper() != "OPTIONS"
+    }
+    assert every - set(seen) == set(), "operations no scenario reached"
