@@ -158,6 +158,8 @@ class Dialect:
 
     prefix: str
     health_path: str
+    #: How the engine's credentials are sent: ``jwt`` (``POST /auth/token``) or ``basic``.
+    credentials: str = "jwt"
     dags_key: str = "dags"
     runs_key: str = "dag_runs"
     server_side_run_filters: bool = False
@@ -245,6 +247,7 @@ V2 = Dialect(
 V1 = Dialect(
     prefix="/api/v1",
     health_path="/health",
+    credentials="basic",
     batch_runs_path="/dags/~/dagRuns/list",
     unknown_run_lists_empty=True,
 )
@@ -312,7 +315,7 @@ class AirflowEngine:
         self._page_size = page_size
         self._batch_page_size = batch_page_size
         self._sleep = sleep
-        if auth is None and self._chosen is V1:
+        if auth is None and self._chosen is not None and self._chosen.credentials == "basic":
             auth = BasicAuth(username, password)
         credentials = {"username": username, "password": password}
         self._auth: Auth = auth or JwtAuth(
