@@ -46,13 +46,17 @@ def mwaa_client(region: str | None = None, *, timeout: float = 10.0) -> Any:
     """A boto3 MWAA client with bounded timeouts and standard retries (throttling included)."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import NoRegionError
 
     config = Config(
         connect_timeout=min(timeout, 5.0),
         read_timeout=timeout,
         retries={"mode": "standard", "max_attempts": 3},
     )
-    return boto3.client("mwaa", region_name=region or None, config=config)
+    try:
+        return boto3.client("mwaa", region_name=region or None, config=config)
+    except NoRegionError as exc:
+        raise ConfigError("AWS_REGION: set the region of the MWAA environment") from exc
 
 
 class MwaaEnvironment:
@@ -377,6 +381,16 @@ def _refused(response: httpx.Response) -> bool:
     return False
 
 
+def _environment(
+    name: str, client: Any, region: str | None, api_version: str, timeout: float
+) -> MwaaEnvironment:
+    if not name:  # before the client: a missing region is the lesser news
+        raise ConfigError("LABCAS_MWAA_ENV_NAME must name the MWAA environment")
+    return MwaaEnvironment(
+        client or mwaa_client(region, timeout=timeout), name, api_version=api_version
+    )
+
+
 def mwaa_engine(
     env_name: str,
     *,
@@ -387,9 +401,7 @@ def mwaa_engine(
     **engine_options: Any,
 ) -> AirflowEngine:
     """The ``mwaa`` engine: the Airflow REST API through ``InvokeRestApi``."""
-    environment = MwaaEnvironment(
-        client or mwaa_client(region, timeout=timeout), env_name, api_version=api_version
-    )
+    environment = _environment(env_name, client, region, api_version, timeout)
     return AirflowEngine(
         f"mwaa://{env_name}",
         "",
@@ -414,9 +426,7 @@ def mwaa_web_login_engine(
     **engine_options: Any,
 ) -> AirflowEngine:
     """The ``mwaa-web-login`` engine: the web server's REST API with a web-login session."""
-    environment = MwaaEnvironment(
-        client or mwaa_client(region, timeout=timeout), env_name, api_version=api_version
-    )
+    environment = _environment(env_name, client, region, api_version, timeout)
     return AirflowEngine(
         f"mwaa://{env_name}",
         "",
