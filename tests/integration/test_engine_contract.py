@@ -4,7 +4,8 @@ Each kind is the engine LabCAS builds for a ``LABCAS_ENGINE``: ``airflow3`` (Air
 ``/api/v2``), ``airflow2`` (Airflow 2.10, ``/api/v1``), ``mwaa`` on either (boto3 calls answered
 from the local Airflow by ``LocalMwaa``), ``mwaa-web-login`` on either (web login through the
 ``WebLoginProxy`` in front of it). Both Airflows are session fixtures; the demo runs once per
-Airflow for two users, and each kind starts two short ``labcas_sleep`` runs of its own.
+Airflow for two users, and each kind starts two ``labcas_sleep`` runs of its own (one that
+finishes in a second, one to cancel).
 
 ``InvokeRestApi`` takes paths of at most 64 characters (the service model's ``RestApiPath``),
 which a run's task log or cancel path exceeds: through ``mwaa`` those calls fail with a 502 that
