@@ -25,7 +25,8 @@ from pathlib import Path
 import httpx
 
 from labcas_workflow_api.auth.jwt import mint_token
-from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv, free_port
+from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
+from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.seaweed import start_seaweed
 from labcas_workflow_api.devstack.stack import EXAMPLE_CONFIG, seed_demo_images
 

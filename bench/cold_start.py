@@ -27,8 +27,8 @@ from pathlib import Path
 import boto3
 
 from labcas_workflow_api.auth.jwt import mint_token
-from labcas_workflow_api.devstack.airflow import free_port
 from labcas_workflow_api.devstack.moto import start_moto
+from labcas_workflow_api.devstack.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "fixtures" / "events"

@@ -36,7 +36,8 @@ from typing import Any
 import httpx
 
 from labcas_workflow_api.auth.jwt import mint_token
-from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv, free_port
+from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
+from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.engines.airflow import AirflowEngine
 from labcas_workflow_api.service.runs import run_id_prefix
 

@@ -22,7 +22,7 @@ import uvicorn
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.bootstrap import Container, build_container
-from labcas_workflow_api.devstack.airflow import free_port
+from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.stack import seed_demo_images
 from labcas_workflow_api.http.app import create_app
 from labcas_workflow_api.settings import Settings

@@ -566,7 +566,7 @@ class TestUpstreamFailures:
             engine.get_workflow("nebraska_demo")
 
     def test_connection_refused_by_a_real_socket_is_unavailable(self) -> None:
-        from labcas_workflow_api.devstack.airflow import free_port
+        from labcas_workflow_api.devstack.process import free_port
 
         engine = AirflowEngine(
             f"http://127.0.0.1:{free_port()}", "admin", "secret", retries=0, timeout=2

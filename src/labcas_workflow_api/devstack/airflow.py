@@ -23,8 +23,6 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from labcas_workflow_api.devstack.process import free_port, stop_process_tree
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,6 @@ REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
 def default_cache_dir() -> Path:
     """``$LABCAS_CACHE_DIR``, else ``~/.cache/labcas``."""
     return Path(os.environ.get("LABCAS_CACHE_DIR") or Path.home() / ".cache" / "labcas")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -458,7 +451,7 @@ class AirflowServer:
         """SIGTERM the process group, SIGKILL it after ``grace`` seconds; remove an own home."""
         process, self._process = self._process, None
         if process is not None:
-            _terminate_group(process, grace)
+            stop_process_tree(process, grace, "Airflow")
         if self._own_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
@@ -472,40 +465,3 @@ class AirflowServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (not zombie) process remains in the group."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
-
-
-def _terminate_group(process: subprocess.Popen[bytes], grace: float) -> None:
-    pgid = process.pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        process.poll()
-        if not _group_alive(pgid):
-            break
-        time.sleep(0.2)
-    else:
-        log.warning("Airflow did not stop within %.0fs; killing its process group", grace)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)

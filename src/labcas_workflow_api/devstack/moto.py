@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +11,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from labcas_workflow_api.devstack.process import free_port, stop_process_tree
 
 REGION = "us-east-1"
 
@@ -35,17 +33,7 @@ class MotoServer:
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the process group, SIGKILL after ``grace`` seconds."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_process_tree(self.process, grace, "moto server")
 
     def __enter__(self) -> MotoServer:
         return self
@@ -59,16 +47,10 @@ class MotoServer:
         self.stop()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_moto(*, timeout: float = 30.0, log_path: Path | str | None = None) -> MotoServer:
     """Start ``python -m moto.server`` on a free 127.0.0.1 port and wait until it answers."""
     began = time.monotonic()
-    port = _free_port()
+    port = free_port()
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="labcas-moto-")) / "moto.log"
     log_file = Path(log_path)

@@ -6,10 +6,8 @@ import contextlib
 import importlib.metadata
 import json
 import logging
-import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sysconfig
@@ -19,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from labcas_workflow_api.devstack.process import stop_process_tree
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -138,17 +138,7 @@ class SeaweedS3:
 
     def stop(self, grace: float = 8.0) -> None:
         """Stop the whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_process_tree(self.process, grace, "SeaweedFS")
         if self.owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

@@ -1,0 +1,88 @@
+"""Local server processes: free ports, and stopping a server with everything it started."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+_PROC = Path("/proc")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, process group, state) of every process, from /proc."""
+    table = {}
+    for stat in _PROC.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), fields[0])
+        except (OSError, IndexError, ValueError):
+            continue
+    return table
+
+
+def _tree(root: int) -> set[int]:
+    """``root``, its process group and all their descendants, even in other sessions
+    (Airflow runs each task in a session of its own)."""
+    table = _table()
+    found = {pid for pid, (_, group, _) in table.items() if group == root} | {root}
+    frontier = set(found)
+    while frontier:
+        frontier = {pid for pid, (parent, _, _) in table.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    table = _table()
+    return {pid for pid in pids if pid in table and table[pid][2] != "Z"}
+
+
+def _signal(pids: set[int], pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str) -> float:
+    """SIGTERM the server's process group and every descendant, SIGKILL what is left after
+    ``grace`` seconds; return how long it took. The server must lead its own group
+    (``start_new_session=True``)."""
+    began = time.monotonic()
+    if not _PROC.is_dir():  # no /proc: the group is all we can reach
+        _signal(set(), process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal(set(), process.pid, signal.SIGKILL)
+        return time.monotonic() - began
+    pids = _tree(process.pid)
+    _signal(pids, process.pid, signal.SIGTERM)
+    deadline = began + grace
+    while time.monotonic() < deadline:
+        process.poll()
+        pids |= _tree(process.pid) if process.returncode is None else set()
+        if not _alive(pids):
+            break
+        time.sleep(0.2)
+    else:
+        log.warning("%s did not stop within %.0f s; killing what is left", name, grace)
+        _signal(_alive(pids), process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    return time.monotonic() - began
