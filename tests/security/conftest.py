@@ -9,7 +9,15 @@ import pytest
 import yaml
 
 from tests.security.matrix import generated_config
-from tests.security.stack import Api, Stack, serve_api, shared_stack
+from tests.security.stack import Api, Stack, release_after, serve_api, shared_stack
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        release_after(item)  # after the test's own fixtures are torn down
 
 
 @pytest.fixture(scope="session")

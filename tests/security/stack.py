@@ -3,7 +3,7 @@
 One Airflow 3 (cached virtualenv, the cheap DAGs of ``dags/``), one SeaweedFS and, on demand,
 one moto server, all on 127.0.0.1, each behind a ``FaultProxy`` so the fault suite can cut,
 slow or restart them. Started once per pytest session by whichever suite asks first (both
-conftests call ``shared_stack``) and stopped at the end of the session.
+conftests call ``shared_stack``) and stopped after the last test that uses it.
 """
 
 from __future__ import annotations
@@ -88,9 +88,13 @@ class Stack:
             s3_client=self.s3_client(), connect_timeout=2, read_timeout=5, max_attempts=2
         )
 
-    def restart_s3(self) -> None:
-        """Stop SeaweedFS and start it again on the same data (new ports behind the proxy)."""
+    def stop_s3(self) -> None:
         self.s3.stop()
+
+    def start_s3(self) -> None:
+        """Start SeaweedFS again on the same data (on new ports, behind the same proxy)."""
+        if self.s3.running:
+            return
         self.s3 = start_seaweed(
             self.work / "s3", access_key=self.s3.access_key, secret_key=self.s3.secret_key
         )
@@ -117,6 +121,17 @@ def shared_stack(config: pytest.Config, work: Path) -> Stack:
             _stack = _start(work)
             config.add_cleanup(_stop_shared)
         return _stack
+
+
+def release_after(item: pytest.Item) -> None:
+    """Stop the stack once the last collected test that uses it has run (instead of holding
+    an Airflow until the end of a session that goes on with other suites)."""
+    if _stack is None:
+        return
+    items = item.session.items
+    users = [i for i, it in enumerate(items) if "stack" in getattr(it, "fixturenames", ())]
+    if not users or items.index(item) >= users[-1]:
+        _stop_shared()
 
 
 def _stop_shared() -> None:

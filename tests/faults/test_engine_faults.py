@@ -1,0 +1,83 @@
+"""Airflow stopped, slow or silent while the API is under steady requests.
+
+During each fault every answer is a 2xx (served without Airflow) or a 503/504 problem+json,
+none takes longer than the API's own timeouts allow, and afterwards the API recovers by itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.faults.conftest import ENGINE_CALLS, MIX, STORAGE_CALLS
+from tests.faults.steady import Steady, bad_answers, summary
+from tests.security.stack import Api, Stack
+
+pytestmark = pytest.mark.integration
+
+# engine_timeout is 3 s: one timed-out call, a token renewal or retries must stay below this
+LIMIT = 10.0
+
+
+def test_airflow_stopped_then_started_again(api: Api, stack: Stack) -> None:
+    with Steady(api.url, api.headers("thomas"), MIX) as load:
+        time.sleep(1.5)
+        assert not [o for o in load.between(0) if not o.ok], summary(load.between(0))
+        down = time.monotonic()
+        try:
+            stack.airflow.stop(grace=3)
+            load.wait_for(lambda o: o.name in ENGINE_CALLS and o.status == 503, 30, since=down)
+            time.sleep(3)
+            ready = httpx.get(api.url + "/readyz", timeout=LIMIT)
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["engine"] != "ok"
+            assert ready.json()["checks"]["storage"] == "ok"
+        finally:
+            back = time.monotonic()
+            stack.airflow.start()
+            stack.airflow.wait_ready(timeout=180)
+        during = load.between(down, back)
+        recovered_after = load.wait_recovered(60, since=time.monotonic())
+    print(
+        f"\nAirflow down {back - down:.1f}s: {summary(during)}; recovered in {recovered_after:.1f}s"
+    )
+    assert not bad_answers(during, limit=LIMIT), bad_answers(during, limit=LIMIT)
+    assert all(o.ok for o in during if o.name in STORAGE_CALLS), "outputs need no Airflow"
+    assert httpx.get(api.url + "/readyz", timeout=LIMIT).status_code == 200
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.5])
+def test_slow_airflow_is_slow_but_fine(api: Api, stack: Stack, delay: float) -> None:
+    with Steady(api.url, api.headers("thomas"), MIX) as load:
+        start = time.monotonic()
+        stack.airflow_proxy.delay = delay
+        time.sleep(6)
+        stack.airflow_proxy.delay = 0
+        during = load.between(start)
+        load.wait_recovered(30, since=time.monotonic())
+    print(f"\nAirflow {delay}s slower: {summary(during)}")
+    assert not bad_answers(during, allowed=frozenset(), limit=LIMIT)
+    slow = [o.elapsed for o in during if o.name in ENGINE_CALLS]
+    assert slow and max(slow) >= delay
+
+
+@pytest.mark.parametrize("mode", ["slower than the timeout", "silent"])
+def test_airflow_too_slow_or_silent_is_a_timely_504(api: Api, stack: Stack, mode: str) -> None:
+    with Steady(api.url, api.headers("thomas"), MIX) as load:
+        start = time.monotonic()
+        if mode == "silent":
+            stack.airflow_proxy.hang = True
+        else:
+            stack.airflow_proxy.delay = 5
+        load.wait_for(lambda o: o.name in ENGINE_CALLS and o.status == 504, 30, since=start)
+        time.sleep(4)
+        stack.airflow_proxy.reset()
+        end = time.monotonic()
+        during = load.between(start, end)
+        recovered_after = load.wait_recovered(30, since=end)
+    print(f"\nAirflow {mode}: {summary(during)}; recovered in {recovered_after:.1f}s")
+    assert not bad_answers(during, limit=LIMIT), bad_answers(during, limit=LIMIT)
+    engine = [o for o in during if o.name in ENGINE_CALLS and not o.ok]
+    assert engine and all(o.status == 504 for o in engine), summary(engine)
