@@ -149,8 +149,14 @@ class ConnectionPool:
         return conn
 
     def get(self, path_and_query: str, attempts: int = 3) -> tuple[int, bytes]:
-        """``GET`` with bounded retries on connection errors and 5xx answers."""
-        for attempt in range(1, attempts + 1):
+        """``GET`` with bounded retries on connection errors and 5xx answers.
+
+        A kept-alive connection that fails does not use up an attempt: after a server restart
+        or a network cut every idle connection is stale, so they are all dropped and the
+        request is sent again on a new one.
+        """
+        attempt, stale = 1, 0
+        while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             reused = conn is not None
@@ -167,10 +173,14 @@ class ConnectionPool:
             except (OSError, http.client.HTTPException):
                 if conn is not None:
                     conn.close()
+                if reused and stale <= self.size:
+                    stale += 1
+                    self.close()
+                    continue
                 if attempt == attempts:
                     raise
-                if not reused:
-                    time.sleep(0.05 * attempt)
+                time.sleep(0.05 * attempt)
+                attempt += 1
                 continue
             if response.will_close:
                 conn.close()
@@ -183,9 +193,9 @@ class ConnectionPool:
                     conn.close()
             if response.status >= 500 and attempt < attempts:
                 time.sleep(0.05 * attempt)
+                attempt += 1
                 continue
             return response.status, body
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         with self._lock:
