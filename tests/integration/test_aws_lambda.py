@@ -361,3 +361,48 @@ class TestBadInputs:
         )
         assert result["statusCode"] == status, result
         assert header_of(result, "content-type") == "application/problem+json"
+
+
+class TestRunLife:
+    """Run detail, task log and cancel through both handlers, from captured events."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def finished_run(cls, gateway: Gateway) -> str:
+        event = load_event("api_post_run_text_plain.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        set_header(event, "Idempotency-Key", "lambda-life-" + uuid.uuid4().hex)
+        run_id = str(body_of(gateway.call(event))["run_id"])
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            detail = body_of(gateway.request("GET", f"/workflows/{DEMO}/runs/{run_id}", "thomas"))
+            if detail["status"] in ("success", "failed"):
+                return run_id
+            time.sleep(2)
+        raise AssertionError(f"run {run_id} did not finish")
+
+    @staticmethod
+    def event(gateway: Gateway, name: str, run_id: str, user: str) -> dict[str, Any]:
+        """A captured event, aimed at ``run_id`` with ``user``'s token."""
+        event = load_event(name)
+        old = event["pathParameters"]["run_id"]
+        event["path"] = event["path"].replace(old, run_id)
+        event["requestContext"]["path"] = event["requestContext"]["path"].replace(old, run_id)
+        event["pathParameters"]["run_id"] = run_id
+        set_header(event, "Authorization", f"Bearer {gateway.token(user)}")
+        return event
+
+    def test_detail_log_and_cancel(self, gateway: Gateway, finished_run: str) -> None:
+        detail = gateway.call(self.event(gateway, "api_get_run.json", finished_run, "thomas"))
+        assert detail["statusCode"] == 200, detail
+        body = body_of(detail)
+        assert body["progress"]["done"] == body["progress"]["total"] > 0
+        assert "/dev/output-data/" in body["output_url"]
+        log = gateway.call(self.event(gateway, "api_get_task_log.json", finished_run, "thomas"))
+        assert log["statusCode"] == 200, log
+        assert header_of(log, "content-type").startswith("text/plain")
+        cancel = gateway.call(self.event(gateway, "api_post_cancel.json", finished_run, "thomas"))
+        assert cancel["statusCode"] == 409, cancel
+        for name in ("api_get_run.json", "api_get_task_log.json", "api_post_cancel.json"):
+            outsider = gateway.call(self.event(gateway, name, finished_run, "dliu"))
+            assert outsider["statusCode"] == 404, (name, outsider)
