@@ -1,4 +1,7 @@
-"""Logging set-up for the standalone server: one line per record on stderr."""
+"""Logging set-up: our loggers (audit records included) at INFO or ``LABCAS_LOG_LEVEL``.
+
+On Lambda the runtime has already put its handler on the root logger (at WARNING), so only
+our loggers' level is set; elsewhere a one-line-per-record stderr handler is added too."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 
 
 def configure_logging() -> None:
-    """INFO (or ``LABCAS_LOG_LEVEL``) for our loggers, audit records included."""
+    """INFO (or ``LABCAS_LOG_LEVEL``) for our loggers; a root handler only if none exists."""
     level = os.environ.get("LABCAS_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
         level=logging.WARNING,

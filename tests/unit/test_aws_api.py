@@ -267,3 +267,10 @@ class TestModuleHandler:
         assert "LABCAS_ENGINE" in body_of(result)["detail"]
         assert header_of(result, "access-control-allow-origin") == ORIGIN
         assert api_module._runtime is None
+
+
+def test_audit_records_reach_the_lambda_log() -> None:
+    """The Lambda runtime leaves the root logger at WARNING: our loggers must say INFO."""
+    import logging
+
+    assert logging.getLogger("labcas_workflow_api.audit").getEffectiveLevel() == logging.INFO

@@ -21,8 +21,10 @@ from labcas_workflow_api.aws.proxy import (
     problem_result,
     to_request,
 )
+from labcas_workflow_api.logs import configure_logging
 
 log = logging.getLogger(__name__)
+configure_logging()
 
 
 class ApiRuntime:

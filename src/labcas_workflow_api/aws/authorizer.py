@@ -12,11 +12,13 @@ import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labcas_workflow_api.aws.events import event_headers
+from labcas_workflow_api.logs import configure_logging
 
 if TYPE_CHECKING:
     from labcas_workflow_api.settings import Settings
 
 log = logging.getLogger(__name__)
+configure_logging()
 
 _METHOD_ARN_RE = re.compile(
     r"^(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+/[A-Za-z0-9._-]+)/[A-Z*]+(/.*)?$"
