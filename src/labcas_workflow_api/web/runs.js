@@ -140,11 +140,15 @@ export function runView(view, main, workflowId, runId) {
   async function showLog(task) {
     logBox.hidden = false;
     const tryNo = task.try_number;
+    const mapped = task.map_index >= 0;
     fill(logBox, el("h2", { id: "log-title" }, "Log of ", el("code", {}, task.task_id),
-      tryNo ? ` (try ${tryNo})` : ""), loading("Loading the log"));
+      mapped ? ` [${task.map_index}]` : "", tryNo ? ` (try ${tryNo})` : ""), loading("Loading the log"));
+    const query = {};
+    if (tryNo) query.try = tryNo;
+    if (mapped) query.map_index = task.map_index;
     try {
       const text = await call("GET", pathOf("workflows", workflowId, "runs", runId, "tasks", task.task_id, "logs"), {
-        text: true, query: tryNo ? { try: tryNo } : {},
+        text: true, query,
       });
       if (!view.alive()) return;
       fill(logBox, logBox.firstChild, el("pre", { class: "log", tabindex: "0" }, text || "(empty log)"));
@@ -189,7 +193,8 @@ export function runView(view, main, workflowId, runId) {
       scroller("Tasks", el("table", {},
         el("thead", {}, el("tr", {}, ["Task", "State", "Started", "Ended", "Duration", "Try", ""].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, run.tasks.map((task) => el("tr", {},
-          el("td", {}, el("code", {}, task.task_id)),
+          el("td", {}, el("code", {}, task.task_id),
+            task.map_index >= 0 ? el("span", { class: "muted" }, ` [${task.map_index}]`) : ""),
           el("td", {}, badge(task.state || "queued")),
           el("td", {}, timeEl(task.start_time)),
           el("td", {}, timeEl(task.end_time)),
