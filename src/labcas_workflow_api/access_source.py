@@ -13,6 +13,13 @@ from labcas_workflow_api.domain.errors import ConfigError, LabcasError, Upstream
 
 log = logging.getLogger(__name__)
 
+#: botocore settings for reads on the request path: a slow AWS service fails fast
+AWS_TIMEOUTS: dict[str, Any] = {
+    "connect_timeout": 3,
+    "read_timeout": 5,
+    "retries": {"max_attempts": 2, "mode": "standard"},
+}
+
 
 def read_access_text(location: str, *, ssm_client: Any = None) -> str:
     """The raw YAML at ``location``: a file path or ``ssm:/parameter/name`` (decrypted)."""
@@ -21,8 +28,9 @@ def read_access_text(location: str, *, ssm_client: Any = None) -> str:
         try:
             if ssm_client is None:
                 import boto3
+                from botocore.config import Config
 
-                ssm_client = boto3.client("ssm")
+                ssm_client = boto3.client("ssm", config=Config(**AWS_TIMEOUTS))
             answer = ssm_client.get_parameter(Name=name, WithDecryption=True)
         except Exception as exc:
             raise UpstreamUnavailable(f"cannot read SSM parameter {name}: {exc}") from None
@@ -42,7 +50,8 @@ class AccessConfigSource:
     """The current access config, re-read after ``ttl`` seconds.
 
     When a re-read fails, the last good config keeps being served and the error is logged.
-    ``get`` raises only when no config was ever loaded.
+    While one thread re-reads, the others keep being served the last good config instead of
+    waiting for a slow source. ``get`` raises only when no config was ever loaded.
     """
 
     def __init__(self, location: str, ttl: float = 60, *, ssm_client: Any = None) -> None:
@@ -58,7 +67,11 @@ class AccessConfigSource:
         config = self._config
         if config is not None and time.monotonic() - self._loaded_at < self._ttl:
             return config
-        with self._lock:
+        if config is not None and not self._lock.acquire(blocking=False):
+            return config  # another thread is re-reading it
+        if config is None:
+            self._lock.acquire()
+        try:
             if self._config is not None and time.monotonic() - self._loaded_at < self._ttl:
                 return self._config
             try:
@@ -71,3 +84,5 @@ class AccessConfigSource:
                 log.error("access config re-read failed, keeping the last good one: %s", exc)
             self._loaded_at = time.monotonic()
             return self._config
+        finally:
+            self._lock.release()

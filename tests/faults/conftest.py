@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
+from tests.faults.proxy import FaultProxy
 from tests.faults.steady import Call
 from tests.security.stack import STAGING, Api, Stack, release_after, serve_api, shared_stack
 
@@ -30,6 +35,8 @@ MIX = [
     Call("dry-run", "POST", "/workflows/alpha/runs?dry_run=true", {"in_data_selection": "tiny"}),
     Call("outputs", "GET", "/output-data/steady/"),
 ]
+PARAMETER = "/labcas/faults/config"
+SECRET_ID = "labcas/faults/jwt"
 ENGINE_CALLS = {"workflow", "runs", "dry-run"}  # always ask Airflow (no cache in between)
 STORAGE_CALLS = {"outputs"}
 
@@ -54,11 +61,16 @@ def fault_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def api(stack: Stack, fault_config: Path) -> Iterator[Api]:
+@pytest.fixture(scope="session", autouse=True)
+def steady_outputs(stack: Stack) -> None:
+    """The folder the steady mix browses."""
     s3 = stack.s3_client(direct=True)
     s3.put_object(Bucket=STAGING, Key="thomas/steady/data.csv", Body=b"1,2\n")
     s3.put_object(Bucket=STAGING, Key="thomas/steady/data.csv.cfg", Body=b"[data.csv]\nk = v\n")
+
+
+@pytest.fixture(scope="module")
+def api(stack: Stack, fault_config: Path) -> Iterator[Api]:
     with serve_api(stack, stack.settings(str(fault_config))) as served:
         yield served
 
@@ -71,3 +83,34 @@ def healthy_stack(stack: Stack) -> Iterator[None]:
     yield
     for proxy in (stack.airflow_proxy, stack.s3_proxy):
         proxy.reset()
+
+
+@pytest.fixture(scope="module")
+def moto_proxy(stack: Stack) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(int(stack.moto.endpoint_url.rsplit(":", 1)[1]))
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def aws(moto_proxy: FaultProxy) -> Iterator[dict[str, Any]]:
+    moto_proxy.reset()
+    options = {
+        "endpoint_url": moto_proxy.url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "config": Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}),
+    }
+    clients = {
+        "ssm": boto3.client("ssm", **options),
+        "sm": boto3.client("secretsmanager", **options),
+    }
+    yield clients
+    moto_proxy.reset()
+    for call in (
+        lambda: clients["ssm"].delete_parameter(Name=PARAMETER),
+        lambda: clients["sm"].delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True),
+    ):
+        with contextlib.suppress(Exception):  # not created by every test
+            call()

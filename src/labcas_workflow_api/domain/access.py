@@ -31,9 +31,13 @@ class Collection(_Strict):
 
 
 class AccessConfig(_Strict):
-    """The whole access document (``collections:`` at the top)."""
+    """The whole access document (``collections:`` at the top).
 
-    collections: dict[str, Collection] = Field(default_factory=dict)
+    ``collections`` is required: an empty document is far more often a truncated write than
+    a wish to lock everyone out (say ``collections: {}`` for that).
+    """
+
+    collections: dict[str, Collection]
 
     def users(self) -> set[str]:
         """Every user named anywhere in the config."""
