@@ -8,7 +8,7 @@ from typing import Any
 
 from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth.jwt import TokenVerifier
-from labcas_workflow_api.auth.secrets import jwt_secret_provider
+from labcas_workflow_api.auth.secrets import SecretSource, jwt_secret_provider
 from labcas_workflow_api.domain.errors import ConfigError
 from labcas_workflow_api.engines.base import WorkflowEngine
 from labcas_workflow_api.service.catalog import Catalog
@@ -63,16 +63,25 @@ def build_store(settings: Settings) -> StagingStore:
     return S3Store(endpoint_url=settings.s3_endpoint_url or None)
 
 
-def _lazy_secret(settings: Settings, secretsmanager_client: Any) -> Any:
-    provider: Any = None
+class _LazySecret:
+    """The JWT secret source, built on first use (a missing setting fails requests, not
+    start-up)."""
 
-    def secret() -> str:
-        nonlocal provider
-        if provider is None:
-            provider = jwt_secret_provider(settings, secretsmanager_client=secretsmanager_client)
-        return str(provider())
+    def __init__(self, settings: Settings, secretsmanager_client: Any) -> None:
+        self._settings = settings
+        self._client = secretsmanager_client
+        self._source: SecretSource | None = None
 
-    return secret
+    def _get_source(self) -> SecretSource:
+        if self._source is None:
+            self._source = jwt_secret_provider(self._settings, secretsmanager_client=self._client)
+        return self._source
+
+    def __call__(self) -> str:
+        return self._get_source()()
+
+    def refresh(self) -> str:
+        return self._get_source().refresh()
 
 
 def build_container(
@@ -89,7 +98,7 @@ def build_container(
     store = store or build_store(settings)
     access = AccessConfigSource(settings.config, settings.config_ttl, ssm_client=ssm_client)
     verifier = TokenVerifier(
-        _lazy_secret(settings, secretsmanager_client),
+        _LazySecret(settings, secretsmanager_client),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         algorithms=settings.algorithms,

@@ -62,11 +62,16 @@ class TokenVerifier:
         self._algorithms = [a for a in algorithms if a.lower() != "none"]
         self._leeway = leeway
 
-    def _key(self) -> str:
-        secret = self._secret() if callable(self._secret) else self._secret
+    def _key(self, *, fresh: bool = False) -> str:
+        if not callable(self._secret):
+            secret = self._secret
+        elif fresh and callable(getattr(self._secret, "refresh", None)):
+            secret = self._secret.refresh()  # type: ignore[attr-defined]
+        else:
+            secret = self._secret()
         if not secret:
             raise Unauthenticated("token verification is not configured")
-        return secret
+        return str(secret)
 
     def verify(self, authorization: str | None) -> Principal:
         token = _token_from_header(authorization)
@@ -76,10 +81,24 @@ class TokenVerifier:
             raise Unauthenticated("malformed token") from None
         if header.get("alg") not in self._algorithms:
             raise Unauthenticated(f"token algorithm {header.get('alg')!r} is not accepted")
+        key = self._key()
         try:
-            claims = jwt.decode(
+            claims = self._decode(token, key)
+        except jwt.InvalidSignatureError:
+            # The secret may just have been rotated: re-read it (rate-limited by its source).
+            fresh = self._key(fresh=True)
+            if fresh == key:
+                raise Unauthenticated("token signature is invalid") from None
+            claims = self._decode(token, fresh)
+        return Principal(username_from_claims(claims))
+
+    def _decode(self, token: str, key: str) -> dict[str, Any]:
+        """The verified claims; Unauthenticated for anything wrong but the signature, which
+        raises ``jwt.InvalidSignatureError`` for the caller to decide."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key(),
+                key,
                 algorithms=self._algorithms,
                 issuer=self._issuer,
                 audience=self._audience,
@@ -97,10 +116,10 @@ class TokenVerifier:
         except jwt.MissingRequiredClaimError as exc:
             raise Unauthenticated(f"token lacks the {exc.claim!r} claim") from None
         except jwt.InvalidSignatureError:
-            raise Unauthenticated("token signature is invalid") from None
+            raise
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthenticated("malformed token") from None
-        return Principal(username_from_claims(claims))
+        return claims
 
 
 def _token_from_header(authorization: str | None) -> str:

@@ -4,46 +4,73 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from labcas_workflow_api.domain.errors import ConfigError, UpstreamUnavailable
 from labcas_workflow_api.settings import Settings
 
 _SECRET_CACHE_SECONDS = 300
+_REFRESH_MIN_SECONDS = 5
 
 
-def jwt_secret_provider(
-    settings: Settings, *, secretsmanager_client: Any = None
-) -> Callable[[], str]:
-    """A function returning the current JWT secret.
+class SecretSource(Protocol):
+    """The current JWT secret; ``refresh()`` re-reads it now (when a token's signature does
+    not match, the secret may just have been rotated) and returns it."""
 
-    ``LABCAS_JWT_SECRET`` wins, then ``LABCAS_JWT_SECRET_FILE``, then ``LABCAS_JWT_SECRET_ARN``
-    (re-read every few minutes so a rotated secret is picked up). Raises ConfigError when none
-    is set, UpstreamUnavailable when Secrets Manager cannot be read and nothing is cached.
+    def __call__(self) -> str: ...
+
+    def refresh(self) -> str: ...
+
+
+def jwt_secret_provider(settings: Settings, *, secretsmanager_client: Any = None) -> SecretSource:
+    """The JWT secret's source.
+
+    ``LABCAS_JWT_SECRET`` wins, then ``LABCAS_JWT_SECRET_FILE`` (read at each use), then
+    ``LABCAS_JWT_SECRET_ARN`` (cached a few minutes, re-read at once on ``refresh``). Raises
+    ConfigError when none is set; reading raises UpstreamUnavailable when Secrets Manager
+    cannot be read and nothing is cached.
     """
     if settings.jwt_secret:
-        secret = settings.jwt_secret
-        return lambda: secret
+        return _Fixed(settings.jwt_secret)
     if settings.jwt_secret_file:
-        path = Path(settings.jwt_secret_file)
-        return lambda: _read_file(path)
+        return _File(Path(settings.jwt_secret_file))
     if settings.jwt_secret_arn:
-        return _SecretsManagerSecret(settings.jwt_secret_arn, secretsmanager_client).get
+        return _SecretsManagerSecret(settings.jwt_secret_arn, secretsmanager_client)
     raise ConfigError(
         "no JWT secret: set LABCAS_JWT_SECRET, LABCAS_JWT_SECRET_FILE or LABCAS_JWT_SECRET_ARN"
     )
 
 
-def _read_file(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"LABCAS_JWT_SECRET_FILE: cannot read {path}: {exc.strerror}") from None
+class _Fixed:
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self) -> str:
+        return self._value
+
+    refresh = __call__
+
+
+class _File:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __call__(self) -> str:
+        try:
+            return self._path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"LABCAS_JWT_SECRET_FILE: cannot read {self._path}: {exc.strerror}"
+            ) from None
+
+    refresh = __call__
 
 
 class _SecretsManagerSecret:
+    """The secret from Secrets Manager, cached; while one thread re-reads it, the others keep
+    using the cached value rather than wait for a slow service."""
+
     def __init__(self, secret_id: str, client: Any) -> None:
         self._secret_id = secret_id
         self._client = client
@@ -51,20 +78,38 @@ class _SecretsManagerSecret:
         self._read_at = 0.0
         self._lock = threading.Lock()
 
-    def get(self) -> str:
-        if self._value and time.monotonic() - self._read_at < _SECRET_CACHE_SECONDS:
+    def __call__(self) -> str:
+        return self._get(_SECRET_CACHE_SECONDS)
+
+    def refresh(self) -> str:
+        return self._get(_REFRESH_MIN_SECONDS)
+
+    def _get(self, max_age: float) -> str:
+        if self._value and time.monotonic() - self._read_at < max_age:
             return self._value
-        with self._lock:
+        if self._value and not self._lock.acquire(blocking=False):
+            return self._value
+        if not self._value:
+            self._lock.acquire()
+        try:
+            if self._value and time.monotonic() - self._read_at < max_age:
+                return self._value
             try:
                 if self._client is None:
                     import boto3
+                    from botocore.config import Config
 
-                    self._client = boto3.client("secretsmanager")
+                    from labcas_workflow_api.access_source import AWS_TIMEOUTS
+
+                    self._client = boto3.client("secretsmanager", config=Config(**AWS_TIMEOUTS))
                 answer = self._client.get_secret_value(SecretId=self._secret_id)
             except Exception as exc:
                 if self._value:
+                    self._read_at = time.monotonic()  # try again after max_age, not at once
                     return self._value
                 raise UpstreamUnavailable(f"cannot read the JWT secret: {exc}") from None
             self._value = str(answer.get("SecretString") or "")
             self._read_at = time.monotonic()
             return self._value
+        finally:
+            self._lock.release()
