@@ -9,7 +9,8 @@ Runs an asyncio loop in a daemon thread. Modes, switchable at any time:
 - ``hang = True`` accepts connections and requests but never answers;
 - ``drop_response(pattern)`` forwards the next request whose first line matches ``pattern``,
   lets the server handle it, then closes the client connection instead of relaying the answer
-  (a fault between the server accepting and the client hearing of it).
+  (a fault between the server accepting and the client hearing of it); ``delay_response``
+  holds that answer instead.
 
 ``retarget(port)`` points new connections at another upstream port (a restarted server).
 """
@@ -32,7 +33,7 @@ class FaultProxy:
         self.delay = 0.0
         self.hang = False
         self.dropped = 0
-        self._drop: list[re.Pattern[bytes]] = []
+        self._drop: list[tuple[re.Pattern[bytes], float | None]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -60,7 +61,11 @@ class FaultProxy:
 
     def drop_response(self, pattern: str) -> None:
         """Swallow the answer to the next request whose request line matches ``pattern``."""
-        self._drop.append(re.compile(pattern.encode()))
+        self._drop.append((re.compile(pattern.encode()), None))
+
+    def delay_response(self, pattern: str, seconds: float) -> None:
+        """Hold the answer to the next request whose request line matches ``pattern``."""
+        self._drop.append((re.compile(pattern.encode()), seconds))
 
     def reset(self) -> None:
         """Back to forwarding; connections held by ``hang`` are closed."""
@@ -113,10 +118,10 @@ class FaultProxy:
                 _abort(writer)
                 return
             self._writers.add(up_writer)
-            swallow = asyncio.Event()
+            held: list[float | None] = []  # per connection: what to do with the next answer
             await asyncio.gather(
-                self._pipe(reader, up_writer, swallow, upstream=True),
-                self._pipe(up_reader, writer, swallow, upstream=False),
+                self._pipe(reader, up_writer, held, upstream=True),
+                self._pipe(up_reader, writer, held, upstream=False),
                 return_exceptions=True,
             )
             self._writers.discard(up_writer)
@@ -129,7 +134,7 @@ class FaultProxy:
         self,
         source: asyncio.StreamReader,
         sink: asyncio.StreamWriter,
-        swallow: asyncio.Event,
+        held: list[float | None],
         *,
         upstream: bool,
     ) -> None:
@@ -140,16 +145,19 @@ class FaultProxy:
                     break
                 if upstream:
                     line = chunk.split(b"\r\n", 1)[0]
-                    for pattern in list(self._drop):
-                        if pattern.search(line):
-                            self._drop.remove(pattern)
-                            swallow.set()
+                    for rule in list(self._drop):
+                        if rule[0].search(line):
+                            self._drop.remove(rule)
+                            held.append(rule[1])
                             break
                 else:
-                    if swallow.is_set():
-                        self.dropped += 1
-                        _abort(sink)
-                        return
+                    if held:
+                        action = held.pop(0)
+                        if action is None:
+                            self.dropped += 1
+                            _abort(sink)
+                            return
+                        await asyncio.sleep(action)
                     if self.hang:
                         await self._unhang.wait()
                         return
