@@ -94,7 +94,7 @@ def parse_run_request(body: bytes, workflow_id: str) -> RunRequest:
     """Parse a POST body (top-level params, or under ``params``); BadRequest on any misuse."""
     try:
         document = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("request body is not valid JSON") from None
     if not isinstance(document, dict):
         raise BadRequest("request body must be a JSON object")
