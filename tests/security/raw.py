@@ -47,7 +47,8 @@ def request(
     ]
     for name, value in headers or []:
         lines.append(_b(name) + b": " + _b(value))
-    if body or method in ("POST", "PUT"):
+    given = {_b(name).lower() for name, _ in headers or []}
+    if (body or method in ("POST", "PUT")) and b"content-length" not in given:
         lines.append(f"Content-Length: {len(body)}".encode())
     payload = b"\r\n".join(lines) + b"\r\n\r\n" + body
     with socket.create_connection((host, port), timeout=timeout) as sock:
