@@ -81,3 +81,21 @@ def test_airflow_too_slow_or_silent_is_a_timely_504(api: Api, stack: Stack, mode
     assert not bad_answers(during, limit=LIMIT), bad_answers(during, limit=LIMIT)
     engine = [o for o in during if o.name in ENGINE_CALLS and not o.ok]
     assert engine and all(o.status == 504 for o in engine), summary(engine)
+
+
+def test_slow_airflow_does_not_stall_cached_answers(api: Api, stack: Stack) -> None:
+    """Listings and workflow details come from a short-lived cache: while Airflow is slow,
+    only the request that refreshes an entry waits for it; the others get the previous value."""
+    cached = [c for c in MIX if c.name in ("data-selections", "workflows", "workflow")]
+    with Steady(api.url, api.headers("thomas"), cached, clients=4) as load:
+        time.sleep(1)
+        start = time.monotonic()
+        stack.airflow_proxy.delay = 1.5
+        time.sleep(14)  # the 10 s cache entries expire and are refreshed at least once
+        stack.airflow_proxy.delay = 0
+        during = load.between(start)
+    slow = [o for o in during if o.elapsed > 1.0]
+    print(f"\nAirflow slow, cached answers: {summary(during)}; {len(slow)} waited for a refresh")
+    assert not bad_answers(during, allowed=frozenset(), limit=LIMIT)
+    assert len(during) > 200
+    assert len(slow) <= 8, summary(slow)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth import policy
@@ -12,6 +14,8 @@ from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.domain.models import Workflow
 from labcas_workflow_api.engines.base import WorkflowEngine
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,12 +34,43 @@ class WorkflowView:
     data_selections: list[str]
 
 
+class _Cached(Generic[T]):
+    """A value fetched again after ``ttl`` seconds. While one thread fetches it again, the
+    others keep getting the previous value instead of queueing behind a slow engine; only
+    the first fetch is waited for. A failed fetch raises and is retried by the next call."""
+
+    def __init__(self, fetch: Callable[[], T], ttl: float) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._value: T | None = None
+        self._at = -float("inf")
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        value = self._value
+        if value is not None and time.monotonic() - self._at < self._ttl:
+            return value
+        if value is not None and not self._lock.acquire(blocking=False):
+            return value  # another thread is fetching it
+        if value is None:
+            self._lock.acquire()
+        try:
+            if self._value is None or time.monotonic() - self._at >= self._ttl:
+                self._value = self._fetch()
+                self._at = time.monotonic()
+            return self._value
+        finally:
+            self._lock.release()
+
+
 class Catalog:
     """Data selections and workflows visible to a caller.
 
-    Deployed workflows are cached for ``deployed_ttl`` seconds so that listing endpoints do not
-    page through the engine on every request. Methods raise NotFound for what the caller may not
-    see, and the engine's UpstreamError subclasses.
+    Deployed workflows, and the details of each visible workflow, are cached for
+    ``deployed_ttl`` seconds so that listing and detail endpoints do not ask the engine on
+    every request (a paused flag or a param schema may so be a few seconds old; starting a
+    run reads them fresh). Methods raise NotFound for what the caller may not see, and the
+    engine's UpstreamError subclasses.
     """
 
     def __init__(
@@ -44,19 +79,25 @@ class Catalog:
         self.engine = engine
         self.access = access
         self._deployed_ttl = deployed_ttl
-        self._deployed: dict[str, Workflow] = {}
-        self._deployed_at = -float("inf")
+        self._deployed = _Cached(
+            lambda: {w.id: w for w in self.engine.list_workflows()}, deployed_ttl
+        )
+        self._details: dict[str, _Cached[Workflow]] = {}
         self._lock = threading.Lock()
 
     def deployed(self) -> dict[str, Workflow]:
         """Workflows deployed in the engine by id (briefly cached)."""
-        if time.monotonic() - self._deployed_at < self._deployed_ttl:
-            return self._deployed
+        return self._deployed.get()
+
+    def details(self, workflow_id: str) -> Workflow:
+        """One deployed workflow with its parameters (briefly cached); call it only for
+        workflows the caller may see, so that the cache holds deployed ones only."""
         with self._lock:
-            if time.monotonic() - self._deployed_at >= self._deployed_ttl:
-                self._deployed = {w.id: w for w in self.engine.list_workflows()}
-                self._deployed_at = time.monotonic()
-            return self._deployed
+            cached = self._details.get(workflow_id)
+            if cached is None:
+                cached = _Cached(lambda: self.engine.get_workflow(workflow_id), self._deployed_ttl)
+                self._details[workflow_id] = cached
+        return cached.get()
 
     def config(self) -> AccessConfig:
         return self.access.get()
@@ -89,4 +130,4 @@ class Catalog:
         deployed = self.deployed()
         policy.require_visible_workflow(config, deployed, username, workflow_id)
         selections = policy.collections_for_workflow(config, deployed, username, workflow_id)
-        return WorkflowView(self.engine.get_workflow(workflow_id), selections)
+        return WorkflowView(self.details(workflow_id), selections)
