@@ -33,6 +33,7 @@ class FaultProxy:
         self.delay = 0.0
         self.hang = False
         self.dropped = 0
+        self.request_lines: list[str] = []  # first line of each chunk sent upstream
         self._drop: list[tuple[re.Pattern[bytes], float | None]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -145,6 +146,7 @@ class FaultProxy:
                     break
                 if upstream:
                     line = chunk.split(b"\r\n", 1)[0]
+                    self.request_lines.append(line.decode("latin-1"))
                     for rule in list(self._drop):
                         if rule[0].search(line):
                             self._drop.remove(rule)

@@ -9,6 +9,7 @@ conftests call ``shared_stack``) and stopped after the last test that uses it.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -155,6 +156,10 @@ def _start(work: Path) -> Stack:
     try:
         airflow.start()
         airflow.wait_ready(timeout=240)
+        with sqlite3.connect(airflow.home / "airflow.db", timeout=30) as db:
+            # readers no longer block writers: the scheduler does not die of "database is
+            # locked" while the API server answers bursts of requests (kept in the file)
+            db.execute("PRAGMA journal_mode=WAL")
         for dag_id in DEPLOYED:
             airflow.wait_for_dag(dag_id, timeout=180)
     except BaseException:

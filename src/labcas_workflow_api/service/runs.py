@@ -7,6 +7,8 @@ import base64
 import binascii
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from labcas_workflow_api.service.catalog import Catalog
 RESERVED_KEYS = frozenset({"in_bucket", "in_prefix", "out_bucket", "out_prefix", "username"})
 _ENVELOPE_KEYS = frozenset({"in_data_selection", "workflow_id", "params"})
 _MAX_IDEMPOTENCY_KEY = 255
+_MAX_CACHED_LISTS = 10_000
 
 
 def run_id_prefix(username: str) -> str:
@@ -146,7 +149,12 @@ def requires_value(parameter: Parameter) -> bool:
 
 
 class RunService:
-    """Start, list and fetch a caller's runs. Raises the domain errors documented per method."""
+    """Start, list and fetch a caller's runs. Raises the domain errors documented per method.
+
+    A caller's run list is kept ``list_ttl`` seconds (a client polling for status asks the
+    engine at most that often); starting or cancelling a run drops it at once in this
+    process. Single runs, details and logs are always read from the engine.
+    """
 
     def __init__(
         self,
@@ -154,11 +162,41 @@ class RunService:
         staging_bucket: str,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        list_ttl: float = 1.0,
     ) -> None:
         self.catalog = catalog
         self.engine = catalog.engine
         self.staging_bucket = staging_bucket
         self._clock = clock
+        self._list_ttl = list_ttl
+        self._lists: dict[tuple[str, str, RunStatus | None], tuple[float, list[Run]]] = {}
+        self._generations: dict[tuple[str, str], int] = {}
+        self._lists_lock = threading.Lock()
+
+    def _engine_runs(self, username: str, workflow_id: str, status: RunStatus | None) -> list[Run]:
+        key = (workflow_id, username, status)
+        with self._lists_lock:
+            hit = self._lists.get(key)
+            generation = self._generations.get((workflow_id, username), 0)
+        if hit is not None and time.monotonic() - hit[0] < self._list_ttl:
+            return hit[1]
+        runs = self.engine.list_runs(
+            workflow_id, username=username, run_id_prefix=run_id_prefix(username), status=status
+        )
+        with self._lists_lock:
+            if self._generations.get((workflow_id, username), 0) == generation:
+                if len(self._lists) >= _MAX_CACHED_LISTS:
+                    self._lists.clear()
+                self._lists[key] = (time.monotonic(), runs)
+        return runs
+
+    def _forget_runs(self, username: str, workflow_id: str) -> None:
+        """The caller's runs changed: drop their cached lists (and any list being fetched)."""
+        with self._lists_lock:
+            owner = (workflow_id, username)
+            self._generations[owner] = self._generations.get(owner, 0) + 1
+            for key in [k for k in self._lists if k[:2] == owner]:
+                del self._lists[key]
 
     def start(
         self,
@@ -193,12 +231,15 @@ class RunService:
         run_id = run_id_prefix(username) + self._suffix(workflow_id, stamp, idempotency_key)
         if dry_run:
             return Started(Run(run_id, workflow_id, RunStatus.QUEUED, conf=conf), conf)
+        self._forget_runs(username, workflow_id)
         try:
             run = self.engine.trigger_run(workflow_id, run_id, conf)
         except Conflict:
             if idempotency_key is None:
                 raise
             return Started(self.get(username, workflow_id, run_id), conf, replayed=True)
+        finally:
+            self._forget_runs(username, workflow_id)  # also when the answer was lost
         if not run.conf:
             run = Run(run.run_id, run.workflow_id, run.status, run.start_time, run.end_time, conf)
         return Started(run, conf)
@@ -223,9 +264,7 @@ class RunService:
         policy.require_visible_workflow(
             self.catalog.config(), self.catalog.deployed(), username, workflow_id
         )
-        runs = self.engine.list_runs(
-            workflow_id, username=username, run_id_prefix=run_id_prefix(username), status=status
-        )
+        runs = self._engine_runs(username, workflow_id, status)
         mine = [
             r for r in runs if r.conf.get("username") == username and status in (None, r.status)
         ]
@@ -329,7 +368,11 @@ class RunService:
         """Stop one of the caller's queued or running runs (NotFound as ``get``). Idempotent;
         Conflict when the run already finished otherwise."""
         self.get(username, workflow_id, run_id)
-        return self.engine.cancel_run(workflow_id, run_id, by=username)
+        self._forget_runs(username, workflow_id)
+        try:
+            return self.engine.cancel_run(workflow_id, run_id, by=username)
+        finally:
+            self._forget_runs(username, workflow_id)
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
