@@ -3,7 +3,9 @@
 Scenarios follow the spec's links (discover a workflow, start a run, read it, its task logs,
 cancel it, list runs) with generated data in between; every answer must be in the spec and
 none may be a 5xx. The run also counts which operations were exercised, so a spec that stops
-linking an operation fails here instead of silently testing less.
+linking an operation fails here instead of silently testing less. Two shorter passes over
+the workflow and the output operations alone make sure their deeper links (a run, its task
+log; a folder, then annotating it) are walked whatever state earlier tests left.
 
 Not checked: that schema-valid requests are accepted (``positive_data_acceptance``). The spec
 cannot say that a body's ``workflow_id`` must equal the path's, that a ``text/plain`` body
@@ -30,8 +32,9 @@ SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yml"
 USER = "thomas"
 
 
-def test_stateful_scenarios_conform(api: Api) -> None:
-    schema = schemathesis.openapi.from_path(SPEC).exclude(method="OPTIONS")
+def run_scenarios(
+    api: Api, schema: Any, examples: int, seen: Counter[str], statuses: Counter[int]
+) -> None:
     token = api.token(USER)
 
     @schema.auth()
@@ -54,11 +57,7 @@ def test_stateful_scenarios_conform(api: Api) -> None:
         plausible = {"in_data_selection": body["in_data_selection"], "note": "stateful"}
         return st.sampled_from([body, plausible, plausible])
 
-    machine = schema.as_state_machine()
-    seen: Counter[str] = Counter()
-    statuses: Counter[int] = Counter()
-
-    class Scenarios(machine):  # type: ignore[misc, valid-type]
+    class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"base_url": api.url, "timeout": 30}
 
@@ -84,20 +83,32 @@ def test_stateful_scenarios_conform(api: Api) -> None:
 
     Scenarios.run(
         settings=settings(
-            max_examples=300,
+            max_examples=examples,
             stateful_step_count=8,
             deadline=None,
             derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
     )
+
+
+def test_stateful_scenarios_conform(api: Api) -> None:
+    seen: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    whole = schemathesis.openapi.from_path(SPEC).exclude(method="OPTIONS")
+    run_scenarios(api, whole, 300, seen, statuses)
+    for part in ("^/workflows", "^/output-data"):
+        focused = (
+            schemathesis.openapi.from_path(SPEC).exclude(method="OPTIONS").include(path_regex=part)
+        )
+        run_scenarios(api, focused, 60, seen, statuses)
     print(f"\nstateful: {sum(seen.values())} calls, statuses {dict(sorted(statuses.items()))}")
     for operation, count in sorted(seen.items()):
         print(f"  {count:4d}  {operation}")
     assert not [s for s in statuses if s >= 500]
     every = {
         f"{result.ok().method.upper()} {result.ok().path}"
-        for result in schema.get_all_operations()
+        for result in whole.get_all_operations()
         if result.ok().method.upper() != "OPTIONS"
     }
     assert every - set(seen) == set(), "operations no scenario reached"
