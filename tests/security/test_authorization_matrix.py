@@ -13,7 +13,9 @@ import httpx
 import pytest
 import yaml
 
+from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.aws.authorizer import build_authorizer
+from labcas_workflow_api.settings import Settings
 from tests.security.matrix import (
     COLLECTIONS,
     UNKNOWN_COLLECTION,
@@ -128,12 +130,8 @@ class TestMatrix:
 
     def test_authorizer_agrees(self, user: str, config: dict, config_path: Path) -> None:
         """The Lambda authorizer's gate: Allow exactly the users named in some list."""
-        from labcas_workflow_api.settings import Settings
-
         settings = Settings(config=str(config_path), jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
         authorizer = build_authorizer(settings)
-        from labcas_workflow_api.auth.jwt import mint_token
-
         event = {
             "type": "REQUEST",
             "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/GET/workflows",

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from labcas_workflow_api.auth.jwt import mint_token
+from labcas_workflow_api.aws.authorizer import Authorizer, build_authorizer
+from labcas_workflow_api.settings import Settings
 from tests.security import raw
 from tests.security.stack import SECRET, Api
 from tests.security.tokens import Bad, corpus
@@ -76,10 +78,7 @@ def test_oversized_authorization_headers_are_refused_by_the_server(api: Api, siz
 
 
 @pytest.fixture(scope="module")
-def authorizer(config_path: Path):
-    from labcas_workflow_api.aws.authorizer import build_authorizer
-    from labcas_workflow_api.settings import Settings
-
+def authorizer(config_path: Path) -> Authorizer:
     settings = Settings(config=str(config_path), jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
     return build_authorizer(settings)
 
@@ -88,7 +87,7 @@ ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/GET/workflows"
 
 
 @pytest.mark.parametrize("bad", CORPUS, ids=[b.name for b in CORPUS])
-def test_the_authorizer_denies_every_bad_token(authorizer, bad) -> None:
+def test_the_authorizer_denies_every_bad_token(authorizer: Authorizer, bad: Bad) -> None:
     header = bad.header.decode("latin-1") if isinstance(bad.header, bytes) else bad.header
     events = [
         {
@@ -115,7 +114,9 @@ def test_the_authorizer_denies_every_bad_token(authorizer, bad) -> None:
         assert "context" not in answer or not answer["context"].get("username")
 
 
-def test_the_authorizer_allows_a_listed_user_and_denies_an_unlisted_one(authorizer) -> None:
+def test_the_authorizer_allows_a_listed_user_and_denies_an_unlisted_one(
+    authorizer: Authorizer,
+) -> None:
     def effect(user: str) -> str:
         event = {
             "type": "REQUEST",
