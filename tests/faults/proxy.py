@@ -34,6 +34,8 @@ class FaultProxy:
         self.hang = False
         self.dropped = 0
         self.request_lines: list[str] = []  # first line of each chunk sent upstream
+        self.open_upstream = 0  # connections open to the server now, and at most
+        self.most_upstream = 0
         self._drop: list[tuple[re.Pattern[bytes], float | None]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -119,6 +121,8 @@ class FaultProxy:
                 _abort(writer)
                 return
             self._writers.add(up_writer)
+            self.open_upstream += 1
+            self.most_upstream = max(self.most_upstream, self.open_upstream)
             held: list[float | None] = []  # per connection: what to do with the next answer
             await asyncio.gather(
                 self._pipe(reader, up_writer, held, upstream=True),
@@ -126,6 +130,7 @@ class FaultProxy:
                 return_exceptions=True,
             )
             self._writers.discard(up_writer)
+            self.open_upstream -= 1
             _abort(up_writer)
         finally:
             self._writers.discard(writer)

@@ -99,3 +99,28 @@ def test_slow_airflow_does_not_stall_cached_answers(api: Api, stack: Stack) -> N
     assert not bad_answers(during, allowed=frozenset(), limit=LIMIT)
     assert len(during) > 200
     assert len(slow) <= 8, summary(slow)
+
+
+def test_a_burst_opens_few_connections_to_airflow(api: Api, stack: Stack) -> None:
+    """Thirty clients at once, each reading a run (always asked of Airflow): the API keeps at
+    most MAX_CONNECTIONS requests open on Airflow and queues the rest, instead of moving the
+    whole burst onto Airflow's small database pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from labcas_workflow_api.engines.airflow import MAX_CONNECTIONS
+
+    with httpx.Client(base_url=api.url, headers=api.headers("thomas"), timeout=30) as http:
+        started = http.post("/workflows/alpha/runs", json={"in_data_selection": "tiny"})
+        assert started.status_code == 201, started.text
+        path = f"/workflows/alpha/runs/{started.json()['run_id']}"
+    stack.airflow_proxy.most_upstream = stack.airflow_proxy.open_upstream
+
+    def read(_: int) -> int:
+        with httpx.Client(base_url=api.url, headers=api.headers("thomas"), timeout=30) as http:
+            return max(http.get(path).status_code for _ in range(5))
+
+    with ThreadPoolExecutor(30) as pool:
+        statuses = set(pool.map(read, range(30)))
+    print(f"\n150 run reads from 30 clients: at most {stack.airflow_proxy.most_upstream} open")
+    assert statuses == {200}
+    assert stack.airflow_proxy.most_upstream <= MAX_CONNECTIONS

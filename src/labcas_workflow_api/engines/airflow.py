@@ -53,6 +53,10 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 _MAX_PAGES = 10_000
 #: Batch listings (``POST .../list``) take any page size; Airflow 2 caps GET pages at 100.
 BATCH_PAGE_SIZE = 1000
+#: Requests one process has open on Airflow at most; more wait for a connection (within the
+#: timeout). Airflow's API server answers from a small database pool (5 + 10 by default), so
+#: letting every request through at once only moves the queue there, where it times out.
+MAX_CONNECTIONS = 10
 BATCH_TASK_INSTANCES = "/dags/~/dagRuns/~/taskInstances/list"
 #: The note a cancelled run carries; a finished run with it is one we cancelled (idempotency).
 CANCEL_NOTE = "Cancelled through the LabCAS Workflow API"
@@ -307,7 +311,9 @@ class AirflowEngine:
         self._own_http = http is None
         self._http = http or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
             transport=transport,
         )
         self._retries = max(0, retries)
