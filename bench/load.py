@@ -317,6 +317,16 @@ def wal(database: Path) -> str:
         return str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
 
 
+def airflow_healthy(url: str) -> bool:
+    try:
+        health = httpx.get(url + "/api/v2/monitor/health", timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return all(
+        (health.get(c) or {}).get("status") == "healthy" for c in ("metadatabase", "scheduler")
+    )
+
+
 def loadavg() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
@@ -336,7 +346,10 @@ def main() -> int:
     (work / "access.yml").write_text(access_config(users))
     s3 = start_seaweed(work / "s3", buckets=(STAGING, DATA))
     airflow = AirflowServer(
-        ensure_airflow_venv(), dags_folder=work / "dags", home=work / "airflow", extra_env=s3.env()
+        ensure_airflow_venv(),
+        dags_folder=work / "dags",
+        home=work / "airflow",
+        extra_env=s3.env(),
     )
     results: dict[str, Any] = {}
     try:
@@ -363,6 +376,14 @@ def main() -> int:
         if args.only_duration > 0:
             runs.append(("GET /data-selections alone, 1 worker", 1, MIX[:1], args.only_duration))
         for title, workers, mix, seconds in runs:
+            if not airflow_healthy(airflow.url):
+                print(f"\n(Airflow's scheduler died before '{title}'; see {airflow.log_path}.")
+                print(
+                    " Restarting it: on SQLite it cannot take long lock waits on a busy machine.)"
+                )
+                airflow.stop()
+                airflow.start()
+                airflow.wait_ready()
             process, url = start_api(env, workers, work / "api.log")
             try:
                 asyncio.run(drive(url, users, args.clients, 3, mix))  # warm-up
