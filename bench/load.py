@@ -5,7 +5,8 @@ Airflow 3 with one cheap DAG (empty tasks), and ``labcas-workflow-api serve --wo
 a subprocess, all on 127.0.0.1. Each client is its own user with its own token and keep-alive
 connection (a small asyncio HTTP/1.1 client, so that the driver costs little CPU next to the
 server on a 2-core machine). The mix: list data selections and workflows, a workflow's
-details, the caller's runs, browse the output root and a folder, and a few run creations.
+details, the caller's runs, browse the output root and a folder, and a few run creations (6 per
+run, evenly spaced; none in the 3-second warm-up).
 Then ``GET /data-selections`` alone with one worker. Airflow's SQLite database is put in WAL
 mode first: with the default journal, a stream of API reads starves the scheduler's writes
 until it dies of "database is locked" (a limit of the local stack, not of the API).
@@ -48,7 +49,7 @@ STAGING, DATA = "labcas-staging", "edrn-data"
 COLLECTIONS = [f"collection_{i}" for i in range(5)]
 FOLDER = "20260101T000000000000"
 FILES_PER_FOLDER = 20
-RUN_CREATIONS = int(os.environ.get("LOAD_RUN_CREATIONS", "10"))  # spread over the first clients
+RUN_CREATIONS = int(os.environ.get("LOAD_RUN_CREATIONS", "6"))  # evenly spread over a run
 
 DAG = """
 from datetime import datetime
@@ -195,7 +196,13 @@ def target(name: str, user: str) -> tuple[str, str, bytes]:
 
 
 async def client(
-    index: int, url: str, user: str, deadline: float, stats: Stats, mix: list[tuple[str, int]]
+    index: int,
+    url: str,
+    user: str,
+    deadline: float,
+    stats: Stats,
+    mix: list[tuple[str, int]],
+    create_at: float | None,
 ) -> None:
     host, port = url.removeprefix("http://").split(":")
     conn = Connection(host, int(port))
@@ -203,9 +210,6 @@ async def client(
     rng = random.Random(index)
     names = [n for n, _ in mix]
     weights = [w for _, w in mix]
-    create_at = None
-    if index < RUN_CREATIONS and len(mix) > 1:
-        create_at = time.monotonic() + rng.uniform(1, max(2.0, deadline - time.monotonic() - 5))
     while time.monotonic() < deadline:
         name = rng.choices(names, weights)[0]
         if create_at is not None and time.monotonic() >= create_at:
@@ -259,12 +263,27 @@ def report(title: str, stats: Stats, seconds: float) -> dict[str, Any]:
 
 
 async def drive(
-    url: str, users: list[str], clients: int, seconds: float, mix: list[tuple[str, int]]
+    url: str,
+    users: list[str],
+    clients: int,
+    seconds: float,
+    mix: list[tuple[str, int]],
+    creations: int = 0,
 ) -> Stats:
+    """``clients`` clients for ``seconds``; ``creations`` of them each start one run, at
+    evenly spaced times."""
     stats = Stats()
-    deadline = time.monotonic() + seconds
+    start = time.monotonic()
+    deadline = start + seconds
+    step = clients // creations if creations else 0
+    when = {
+        i * step: start + (k + 0.5) * seconds / creations for k, i in enumerate(range(creations))
+    }
     await asyncio.gather(
-        *(client(i, url, users[i % len(users)], deadline, stats, mix) for i in range(clients))
+        *(
+            client(i, url, users[i % len(users)], deadline, stats, mix, when.get(i))
+            for i in range(clients)
+        )
     )
     return stats
 
@@ -389,7 +408,8 @@ def main() -> int:
                 asyncio.run(drive(url, users, args.clients, 3, mix))  # warm-up
                 before = loadavg()
                 began = time.monotonic()
-                stats = asyncio.run(drive(url, users, args.clients, seconds, mix))
+                creations = RUN_CREATIONS if len(mix) > 1 else 0
+                stats = asyncio.run(drive(url, users, args.clients, seconds, mix, creations))
                 elapsed = time.monotonic() - began
                 results[title] = report(
                     f"{title}: load average before {before}, after {loadavg()}", stats, elapsed
