@@ -14,7 +14,8 @@ until it dies of "database is locked" (a limit of the local stack, not of the AP
 Prints requests/s, p50/p95/p99 latency and errors per kind of call and in total, with the
 load average before and after (other work on the machine skews the figures).
 
-    python bench/load.py [--clients 50] [--duration 60] [--workers 1 2] [--only-duration 30]
+    python bench/load.py [--clients 50] [--duration 60] [--workers 1 2]
+                         [--only-duration 30] [--keep]
 
 Targets on the 2-core machine: no errors, p99 under 500 ms for the read endpoints, and at
 least 500 requests/s for ``GET /data-selections`` with one worker.
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -357,6 +359,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--only-duration", type=float, default=30)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args()
     users = [f"user{i:02d}" for i in range(args.clients)]
     work = Path(tempfile.mkdtemp(prefix="labcas-load-"))
@@ -423,6 +426,8 @@ def main() -> int:
     finally:
         airflow.stop()
         s3.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
