@@ -1,8 +1,9 @@
-"""Airflow fixtures (owned by the Airflow engine work).
+"""Airflow fixtures: real Airflow servers on 127.0.0.1 whose tasks reach ``s3_server``.
 
-``airflow3``: a real Airflow 3.3.2 on 127.0.0.1 (cached virtualenv, SQLite, the repo's ``dags/``)
-whose tasks reach ``s3_server``; DAG ``nebraska_demo`` is parsed before it is yielded.
-Attributes: ``url``, ``username``, ``password``, ``home``, ``log_path``, ``ready_after``.
+``airflow3``: Airflow 3.3.2 (``/api/v2``, JWT). ``airflow2``: Airflow 2.10 (``/api/v1``, basic
+auth and session cookies, LocalExecutor). Both: cached virtualenv, SQLite, the repo's ``dags/``,
+DAG ``nebraska_demo`` parsed before they are yielded. Attributes: ``url``, ``api_url``,
+``username``, ``password``, ``home``, ``log_path``, ``ready_after``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,28 @@ from typing import Any
 
 import pytest
 
-from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
+from labcas_workflow_api.devstack.airflow import (
+    AIRFLOW2_VERSION,
+    DEFAULT_VERSION,
+    AirflowServer,
+    ensure_airflow_venv,
+)
 
-__all__ = ["AIRFLOW_VERSION", "airflow3"]
+__all__ = ["AIRFLOW2_VERSION", "AIRFLOW_VERSION", "airflow2", "airflow3"]
 
-AIRFLOW_VERSION = "3.3.2"
+AIRFLOW_VERSION = DEFAULT_VERSION
 log = logging.getLogger(__name__)
 
 
-@pytest.fixture(scope="session")
-def airflow3(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
-    venv = ensure_airflow_venv(AIRFLOW_VERSION)
+def running_airflow(version: str, s3_server: Any, home: Any) -> Iterator[AirflowServer]:
+    """Install (once), start and wait for an Airflow; stop it when the generator closes."""
+    began = time.monotonic()
+    venv = ensure_airflow_venv(version)
+    installed = time.monotonic() - began
     server = AirflowServer(
         venv,
-        home=tmp_path_factory.mktemp("airflow3"),
+        version=version,
+        home=home,
         extra_env={
             "LABCAS_S3_ENDPOINT_URL": s3_server.endpoint_url,
             "AWS_ACCESS_KEY_ID": s3_server.access_key,
@@ -38,15 +47,26 @@ def airflow3(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     server.start()
     try:
         server.wait_ready(timeout=180)
-        started = time.monotonic()
+        ready = time.monotonic()
         server.wait_for_dag("nebraska_demo", timeout=120)
         log.warning(
-            "Airflow %s ready in %.1fs, nebraska_demo parsed %.1fs later (log %s)",
-            AIRFLOW_VERSION,
+            "Airflow %s: venv %.1fs, ready in %.1fs, nebraska_demo parsed %.1fs later (log %s)",
+            version,
+            installed,
             server.ready_after,
-            time.monotonic() - started,
+            time.monotonic() - ready,
             server.log_path,
         )
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow3(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+    yield from running_airflow(AIRFLOW_VERSION, s3_server, tmp_path_factory.mktemp("airflow3"))
+
+
+@pytest.fixture(scope="session")
+def airflow2(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+    yield from running_airflow(AIRFLOW2_VERSION, s3_server, tmp_path_factory.mktemp("airflow2"))
