@@ -13,7 +13,9 @@ from botocore.config import Config
 
 from tests.faults.proxy import FaultProxy
 from tests.faults.steady import Call
-from tests.security.stack import STAGING, Api, Stack, release_after, serve_api, shared_stack
+from tests.security.stack import STAGING, Api, Stack, pytest_runtest_teardown, serve_api, stack
+
+__all__ = ["pytest_runtest_teardown", "stack"]  # the shared stack and its release hook
 
 CONFIG = """
 collections:
@@ -39,19 +41,6 @@ PARAMETER = "/labcas/faults/config"
 SECRET_ID = "labcas/faults/jwt"
 ENGINE_CALLS = {"workflow", "runs", "dry-run"}  # always ask Airflow (no cache in between)
 STORAGE_CALLS = {"outputs"}
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    try:
-        return (yield)
-    finally:
-        release_after(item)  # after the test's own fixtures are torn down
-
-
-@pytest.fixture(scope="session")
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    return shared_stack(request.config, tmp_path_factory.mktemp("hardening"))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -37,7 +36,8 @@ from labcas_workflow_api.domain.errors import (
 from labcas_workflow_api.domain.models import Run, RunStatus
 from labcas_workflow_api.engines.airflow import AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
-from tests.integration.storage_fixtures import DATA_BUCKET, STAGING_BUCKET
+from tests.integration.storage_fixtures import DATA_BUCKET
+from tests.integration.test_airflow_engine import conf_for, run_id_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,22 +45,6 @@ DEMO = "nebraska_demo"
 SLEEP = "labcas_sleep"
 IMAGES = make_images(n=3, size=160, seed=11)
 WAIT = 240.0
-
-
-def run_id_for(user: str) -> str:
-    return f"labcas__{user}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-
-
-def conf_for(user: str, in_prefix: str, **params: Any) -> dict[str, Any]:
-    return {
-        "in_data_selection": "nebraska_images",
-        "in_bucket": DATA_BUCKET,
-        "in_prefix": in_prefix,
-        "out_bucket": STAGING_BUCKET,
-        "out_prefix": f"{user}/{datetime.now(UTC):%Y%m%dT%H%M%S%f}",
-        "username": user,
-        **params,
-    }
 
 
 def wait_finished(engine: AirflowEngine, workflow_id: str, run_id: str) -> Run:

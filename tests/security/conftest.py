@@ -9,20 +9,9 @@ import pytest
 import yaml
 
 from tests.security.matrix import generated_config
-from tests.security.stack import Api, Stack, release_after, serve_api, shared_stack
+from tests.security.stack import Api, Stack, pytest_runtest_teardown, serve_api, stack
 
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    try:
-        return (yield)
-    finally:
-        release_after(item)  # after the test's own fixtures are torn down
-
-
-@pytest.fixture(scope="session")
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    return shared_stack(request.config, tmp_path_factory.mktemp("hardening"))
+__all__ = ["pytest_runtest_teardown", "stack"]  # the shared stack and its release hook
 
 
 @pytest.fixture(scope="session")

@@ -235,3 +235,18 @@ def problem(response: httpx.Response) -> dict[str, Any]:
     assert body["status"] == response.status_code
     assert {"type", "title", "detail"} <= body.keys()
     return body
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Release the shared stack after the test's own fixtures are torn down (imported by the
+    conftest of each suite that uses the stack)."""
+    try:
+        return (yield)
+    finally:
+        release_after(item)
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    return shared_stack(request.config, tmp_path_factory.mktemp("hardening"))
