@@ -13,9 +13,9 @@ from botocore.config import Config
 
 from tests.faults.proxy import FaultProxy
 from tests.faults.steady import Call
-from tests.security.stack import STAGING, Api, Stack, pytest_runtest_teardown, serve_api, stack
+from tests.security.stack import STAGING, Api, Stack, serve_api, stack
 
-__all__ = ["pytest_runtest_teardown", "stack"]  # the shared stack and its release hook
+__all__ = ["stack"]  # the shared stack
 
 CONFIG = """
 collections:
@@ -66,9 +66,12 @@ def api(stack: Stack, fault_config: Path) -> Iterator[Api]:
 
 @pytest.fixture(autouse=True)
 def healthy_stack(stack: Stack) -> Iterator[None]:
-    """Every fault test starts and ends with every proxy forwarding."""
+    """Every fault test starts with every proxy forwarding and Airflow healthy (a test that
+    overloads Airflow does not leave the next one a scheduler still restarting), and ends with
+    every proxy forwarding."""
     for proxy in (stack.airflow_proxy, stack.s3_proxy):
         proxy.reset()
+    stack.airflow.wait_ready(timeout=120)
     yield
     for proxy in (stack.airflow_proxy, stack.s3_proxy):
         proxy.reset()

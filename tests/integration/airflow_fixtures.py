@@ -21,6 +21,7 @@ from labcas_workflow_api.devstack.airflow import (
     AirflowServer,
     ensure_airflow_venv,
 )
+from tests.release import track
 
 __all__ = ["AIRFLOW2_VERSION", "AIRFLOW_VERSION", "airflow2", "airflow3"]
 
@@ -28,8 +29,9 @@ AIRFLOW_VERSION = DEFAULT_VERSION
 log = logging.getLogger(__name__)
 
 
-def running_airflow(version: str, s3_server: Any, home: Any) -> Iterator[AirflowServer]:
-    """Install (once), start and wait for an Airflow; stop it when the generator closes."""
+def running_airflow(name: str, version: str, s3_server: Any, home: Any) -> Iterator[AirflowServer]:
+    """Install (once), start and wait for an Airflow; stop it when the generator closes, or
+    once no later test uses fixture ``name``."""
     began = time.monotonic()
     venv = ensure_airflow_venv(version)
     installed = time.monotonic() - began
@@ -44,6 +46,7 @@ def running_airflow(version: str, s3_server: Any, home: Any) -> Iterator[Airflow
             "AWS_DEFAULT_REGION": s3_server.region,
         },
     )
+    stop = track(name, server.stop)
     server.start()
     try:
         server.wait_ready(timeout=180)
@@ -59,14 +62,16 @@ def running_airflow(version: str, s3_server: Any, home: Any) -> Iterator[Airflow
         )
         yield server
     finally:
-        server.stop()
+        stop()
 
 
 @pytest.fixture(scope="session")
 def airflow3(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
-    yield from running_airflow(AIRFLOW_VERSION, s3_server, tmp_path_factory.mktemp("airflow3"))
+    home = tmp_path_factory.mktemp("airflow3")
+    yield from running_airflow("airflow3", AIRFLOW_VERSION, s3_server, home)
 
 
 @pytest.fixture(scope="session")
 def airflow2(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
-    yield from running_airflow(AIRFLOW2_VERSION, s3_server, tmp_path_factory.mktemp("airflow2"))
+    home = tmp_path_factory.mktemp("airflow2")
+    yield from running_airflow("airflow2", AIRFLOW2_VERSION, s3_server, home)

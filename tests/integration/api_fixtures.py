@@ -26,6 +26,7 @@ from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.stack import seed_demo_images
 from labcas_workflow_api.http.app import create_app
 from labcas_workflow_api.settings import Settings
+from tests.release import track
 
 __all__ = ["ACCESS_CONFIG", "ApiServer", "api_server", "serve_app"]
 
@@ -127,7 +128,8 @@ def api_server(
     store = S3Store(s3_client=s3_server.client())
     container = build_container(settings, store=store)
     served = serve_app(create_app(container=container))
+    stop = track("api_server", served.stop)
     try:
         yield ApiServer(served.url, settings, container, config_path, SECRET)
     finally:
-        served.stop()
+        stop()

@@ -14,6 +14,7 @@ import pytest
 
 from labcas_workflow_api.devstack.moto import MotoServer, start_moto
 from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
+from tests.release import track
 
 STAGING_BUCKET = "labcas-staging"
 DATA_BUCKET = "edrn-data"
@@ -26,16 +27,18 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     server = start_seaweed(
         tmp_path_factory.mktemp("seaweed"), buckets=(STAGING_BUCKET, DATA_BUCKET)
     )
+    stop = track("s3_server", server.stop)
     try:
         yield server
     finally:
-        server.stop()
+        stop()
 
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     server = start_moto(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
+    stop = track("moto_server", server.stop)
     try:
         yield server
     finally:
-        server.stop()
+        stop()

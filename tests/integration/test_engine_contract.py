@@ -153,7 +153,12 @@ KINDS: dict[str, tuple[str, Builder]] = {
 }
 
 
-@pytest.fixture(scope="module", params=list(KINDS))
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(kind, marks=pytest.mark.uses(server)) for kind, (server, _) in KINDS.items()
+    ],
+)
 def subject(request: pytest.FixtureRequest, airflows: Airflows) -> Iterator[Subject]:
     server_fixture, build = KINDS[request.param]
     airflow: AirflowServer = request.getfixturevalue(server_fixture)

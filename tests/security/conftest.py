@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from tests.security.matrix import generated_config
-from tests.security.stack import Api, Stack, pytest_runtest_teardown, serve_api, stack
+from tests.security.stack import Api, Stack, serve_api, stack
 
-__all__ = ["pytest_runtest_teardown", "stack"]  # the shared stack and its release hook
+__all__ = ["stack"]  # the shared stack
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,12 @@
 One Airflow 3 (cached virtualenv, the cheap DAGs of ``dags/``), one SeaweedFS and, on demand,
 one moto server, all on 127.0.0.1, each behind a ``FaultProxy`` so the fault suite can cut,
 slow or restart them. Started once per pytest session by whichever suite asks first (both
-conftests call ``shared_stack``) and stopped after the last test that uses it.
+conftests call ``shared_stack``) and stopped after the last test that uses it (tests/release.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from labcas_workflow_api.settings import Settings
 from labcas_workflow_api.storage.s3 import S3Store
 from tests.faults.proxy import FaultProxy
 from tests.integration.api_fixtures import serve_app
+from tests.release import track
 
 DAGS = Path(__file__).resolve().parent / "dags"
 DEPLOYED = ("alpha", "beta", "gamma", "frozen")
@@ -115,24 +115,13 @@ _stack_lock = threading.Lock()
 
 
 def shared_stack(config: pytest.Config, work: Path) -> Stack:
-    """The session's stack, started on first use and stopped when the session ends."""
+    """The session's stack, started on first use and stopped after the last test using it."""
     global _stack
     with _stack_lock:
         if _stack is None:
             _stack = _start(work)
-            config.add_cleanup(_stop_shared)
+            config.add_cleanup(track("stack", _stop_shared))
         return _stack
-
-
-def release_after(item: pytest.Item) -> None:
-    """Stop the stack once the last collected test that uses it has run (instead of holding
-    an Airflow until the end of a session that goes on with other suites)."""
-    if _stack is None:
-        return
-    items = item.session.items
-    users = [i for i, it in enumerate(items) if "stack" in getattr(it, "fixturenames", ())]
-    if not users or items.index(item) >= users[-1]:
-        _stop_shared()
 
 
 def _stop_shared() -> None:
@@ -156,10 +145,6 @@ def _start(work: Path) -> Stack:
     try:
         airflow.start()
         airflow.wait_ready(timeout=240)
-        with sqlite3.connect(airflow.home / "airflow.db", timeout=30) as db:
-            # readers no longer block writers: the scheduler does not die of "database is
-            # locked" while the API server answers bursts of requests (kept in the file)
-            db.execute("PRAGMA journal_mode=WAL")
         for dag_id in DEPLOYED:
             airflow.wait_for_dag(dag_id, timeout=180)
     except BaseException:
@@ -235,16 +220,6 @@ def problem(response: httpx.Response) -> dict[str, Any]:
     assert body["status"] == response.status_code
     assert {"type", "title", "detail"} <= body.keys()
     return body
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    """Release the shared stack after the test's own fixtures are torn down (imported by the
-    conftest of each suite that uses the stack)."""
-    try:
-        return (yield)
-    finally:
-        release_after(item)
 
 
 @pytest.fixture(scope="session")
