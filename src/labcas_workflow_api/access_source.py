@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from labcas_workflow_api.domain.access import AccessConfig, parse_access_config
 from labcas_workflow_api.domain.errors import ConfigError, LabcasError, UpstreamUnavailable
+from labcas_workflow_api.renewal import Renewal
 
 log = logging.getLogger(__name__)
 
@@ -60,29 +60,28 @@ class AccessConfigSource:
         self._ssm_client = ssm_client
         self._config: AccessConfig | None = None
         self._loaded_at = 0.0
-        self._lock = threading.Lock()
+        self._renewal: Renewal[AccessConfig] = Renewal()
         self.last_error: str | None = None
 
     def get(self) -> AccessConfig:
+        """The config, re-read after ``ttl`` seconds by one thread while the others keep the
+        current one."""
+        return self._renewal.get(self._fresh, self._reload, stale=self._config)
+
+    def _fresh(self) -> AccessConfig | None:
         config = self._config
         if config is not None and time.monotonic() - self._loaded_at < self._ttl:
             return config
-        if config is not None and not self._lock.acquire(blocking=False):
-            return config  # another thread is re-reading it
-        if config is None:
-            self._lock.acquire()
+        return None
+
+    def _reload(self) -> AccessConfig:
         try:
-            if self._config is not None and time.monotonic() - self._loaded_at < self._ttl:
-                return self._config
-            try:
-                self._config = load_access_config(self.location, ssm_client=self._ssm_client)
-                self.last_error = None
-            except LabcasError as exc:
-                self.last_error = exc.detail
-                if self._config is None:
-                    raise
-                log.error("access config re-read failed, keeping the last good one: %s", exc)
-            self._loaded_at = time.monotonic()
-            return self._config
-        finally:
-            self._lock.release()
+            self._config = load_access_config(self.location, ssm_client=self._ssm_client)
+            self.last_error = None
+        except LabcasError as exc:
+            self.last_error = exc.detail
+            if self._config is None:
+                raise
+            log.error("access config re-read failed, keeping the last good one: %s", exc)
+        self._loaded_at = time.monotonic()
+        return self._config

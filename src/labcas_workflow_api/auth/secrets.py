@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from labcas_workflow_api.domain.errors import ConfigError, UpstreamUnavailable
+from labcas_workflow_api.renewal import Renewal
 from labcas_workflow_api.settings import Settings
 
 _SECRET_CACHE_SECONDS = 300
@@ -76,7 +76,7 @@ class _SecretsManagerSecret:
         self._client = client
         self._value = ""
         self._read_at = 0.0
-        self._lock = threading.Lock()
+        self._renewal: Renewal[str] = Renewal()
 
     def __call__(self) -> str:
         return self._get(_SECRET_CACHE_SECONDS)
@@ -85,31 +85,27 @@ class _SecretsManagerSecret:
         return self._get(_REFRESH_MIN_SECONDS)
 
     def _get(self, max_age: float) -> str:
-        if self._value and time.monotonic() - self._read_at < max_age:
-            return self._value
-        if self._value and not self._lock.acquire(blocking=False):
-            return self._value
-        if not self._value:
-            self._lock.acquire()
+        def fresh() -> str | None:
+            value = self._value
+            return value if value and time.monotonic() - self._read_at < max_age else None
+
+        return self._renewal.get(fresh, self._read, stale=self._value or None)
+
+    def _read(self) -> str:
         try:
-            if self._value and time.monotonic() - self._read_at < max_age:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                from labcas_workflow_api.access_source import AWS_TIMEOUTS
+
+                self._client = boto3.client("secretsmanager", config=Config(**AWS_TIMEOUTS))
+            answer = self._client.get_secret_value(SecretId=self._secret_id)
+        except Exception as exc:
+            if self._value:
+                self._read_at = time.monotonic()  # try again after max_age, not at once
                 return self._value
-            try:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    from labcas_workflow_api.access_source import AWS_TIMEOUTS
-
-                    self._client = boto3.client("secretsmanager", config=Config(**AWS_TIMEOUTS))
-                answer = self._client.get_secret_value(SecretId=self._secret_id)
-            except Exception as exc:
-                if self._value:
-                    self._read_at = time.monotonic()  # try again after max_age, not at once
-                    return self._value
-                raise UpstreamUnavailable(f"cannot read the JWT secret: {exc}") from None
-            self._value = str(answer.get("SecretString") or "")
-            self._read_at = time.monotonic()
-            return self._value
-        finally:
-            self._lock.release()
+            raise UpstreamUnavailable(f"cannot read the JWT secret: {exc}") from None
+        self._value = str(answer.get("SecretString") or "")
+        self._read_at = time.monotonic()
+        return self._value

@@ -36,6 +36,7 @@ from labcas_workflow_api.domain.errors import (
     UpstreamUnavailable,
 )
 from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
+from labcas_workflow_api.renewal import Renewal
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +122,22 @@ class JwtAuth:
         self._clock = clock
         self._token: str | None = None
         self._expires_at = 0.0
-        self._lock = threading.Lock()
+        self._renewal: Renewal[str] = Renewal()
 
     def headers(self) -> dict[str, str]:
-        with self._lock:
-            if self._token is None or self._clock() >= self._expires_at:
-                self._token = self._fetch()
-                self._expires_at = self._expiry(self._token) - self._leeway
-            return {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": f"Bearer {self._renewal.get(self._cached, self._renew)}"}
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
+        self._token = None
+
+    def _cached(self) -> str | None:
+        token = self._token
+        return token if token is not None and self._clock() < self._expires_at else None
+
+    def _renew(self) -> str:
+        token = self._fetch()
+        self._token, self._expires_at = token, self._expiry(token) - self._leeway
+        return token
 
     def _fetch(self) -> str:
         response = self._login()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import threading
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +30,7 @@ from labcas_workflow_api.domain.errors import (
     UpstreamUnavailable,
 )
 from labcas_workflow_api.engines.airflow import AirflowEngine, Dialect, NoAuth, dialect_for
+from labcas_workflow_api.renewal import Renewal
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +71,19 @@ class MwaaEnvironment:
         self.name = name
         self.api_version = api_version
         self._environment: dict[str, Any] | None = None
-        self._lock = threading.Lock()
+        self._renewal: Renewal[dict[str, Any]] = Renewal()
 
     def describe(self) -> dict[str, Any]:
         """The ``Environment`` of ``GetEnvironment`` (cached once it has been read)."""
-        with self._lock:
-            if self._environment is None:
-                answer = aws_call(self, "GetEnvironment", self.client.get_environment)
-                environment = answer.get("Environment")
-                if not isinstance(environment, dict):
-                    raise UpstreamBadResponse("MWAA GetEnvironment answer has no Environment")
-                self._environment = environment
-            return self._environment
+        return self._renewal.get(lambda: self._environment, self._read)
+
+    def _read(self) -> dict[str, Any]:
+        answer = aws_call(self, "GetEnvironment", self.client.get_environment)
+        environment = answer.get("Environment")
+        if not isinstance(environment, dict):
+            raise UpstreamBadResponse("MWAA GetEnvironment answer has no Environment")
+        self._environment = environment
+        return environment
 
     def dialect(self, *, max_path: int | None = None) -> Dialect:
         """The REST API dialect: forced by ``api_version``, else by the Airflow version."""
@@ -288,7 +289,7 @@ class WebLoginTransport(httpx.BaseTransport):
         self._inner = inner or httpx.HTTPTransport()
         self._cookie: str | None = None
         self._origin: httpx.URL | None = None
-        self._lock = threading.Lock()
+        self._renewal: Renewal[str] = Renewal()
         self.logins = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -332,10 +333,15 @@ class WebLoginTransport(httpx.BaseTransport):
         return self._inner.handle_request(forwarded)
 
     def _session(self, request: httpx.Request, *, stale: str | None = None) -> str:
-        with self._lock:
-            if self._cookie is None or self._cookie == stale:
-                self._cookie = self._login(request)
+        def cached() -> str | None:
+            cookie = self._cookie
+            return cookie if cookie is not None and cookie != stale else None
+
+        def login() -> str:
+            self._cookie = self._login(request)
             return self._cookie
+
+        return self._renewal.get(cached, login)
 
     def _login(self, request: httpx.Request) -> str:
         create = self.environment.client.create_web_login_token

@@ -14,6 +14,7 @@ from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.domain.models import Workflow
 from labcas_workflow_api.engines.base import WorkflowEngine
+from labcas_workflow_api.renewal import Renewal
 
 T = TypeVar("T")
 
@@ -37,30 +38,26 @@ class WorkflowView:
 class _Cached(Generic[T]):
     """A value fetched again after ``ttl`` seconds. While one thread fetches it again, the
     others keep getting the previous value instead of queueing behind a slow engine; only
-    the first fetch is waited for. A failed fetch raises and is retried by the next call."""
+    the first fetch is waited for, and a failed one answers all who waited (``Renewal``)."""
 
     def __init__(self, fetch: Callable[[], T], ttl: float) -> None:
         self._fetch = fetch
         self._ttl = ttl
         self._value: T | None = None
         self._at = -float("inf")
-        self._lock = threading.Lock()
+        self._renewal: Renewal[T] = Renewal()
 
     def get(self) -> T:
+        return self._renewal.get(self._fresh, self._renew, stale=self._value)
+
+    def _fresh(self) -> T | None:
         value = self._value
-        if value is not None and time.monotonic() - self._at < self._ttl:
-            return value
-        if value is not None and not self._lock.acquire(blocking=False):
-            return value  # another thread is fetching it
-        if value is None:
-            self._lock.acquire()
-        try:
-            if self._value is None or time.monotonic() - self._at >= self._ttl:
-                self._value = self._fetch()
-                self._at = time.monotonic()
-            return self._value
-        finally:
-            self._lock.release()
+        return value if value is not None and time.monotonic() - self._at < self._ttl else None
+
+    def _renew(self) -> T:
+        value = self._value = self._fetch()
+        self._at = time.monotonic()
+        return value
 
 
 class Catalog:

@@ -1,0 +1,61 @@
+"""One renewal at a time of something many requests need (an engine token or session, the
+deployed workflows, the access config, the JWT secret), and one answer for all who waited.
+
+Without this, when the upstream is silent, the requests that queue behind a renewal would each
+try it again in turn, each for a full timeout: the sixtieth would wait minutes for its 504.
+Here a caller that waited on a renewal that failed gets the same error at once; the next caller
+that comes along tries again. While a renewal runs, callers that can make do with a stale value
+get it instead of waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from labcas_workflow_api.domain.errors import LabcasError
+
+T = TypeVar("T")
+
+
+class Renewal(Generic[T]):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts = 0
+        self._failure: LabcasError | None = None
+
+    def get(
+        self, fresh: Callable[[], T | None], renew: Callable[[], T], stale: T | None = None
+    ) -> T:
+        """``fresh()`` when it has a value; else ``stale`` when given and another thread is
+        renewing; else ``renew()``, one thread at a time."""
+        value = fresh()
+        if value is not None:
+            return value
+        seen = self._attempts
+        if stale is not None:
+            if not self._lock.acquire(blocking=False):
+                return stale
+        else:
+            self._lock.acquire()
+        try:
+            value = fresh()
+            if value is not None:
+                return value
+            failure = self._failure
+            if failure is not None and self._attempts != seen:
+                # the renewal this caller waited on failed: its answer, not another wait
+                raise type(failure)(failure.detail, **failure.extra)
+            try:
+                value = renew()
+            except LabcasError as exc:
+                self._failure = exc
+                raise
+            else:
+                self._failure = None
+            finally:
+                self._attempts += 1  # after: whoever arrived meanwhile waited on this one
+            return value
+        finally:
+            self._lock.release()
