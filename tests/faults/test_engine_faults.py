@@ -124,3 +124,35 @@ def test_a_burst_opens_few_connections_to_airflow(api: Api, stack: Stack) -> Non
     print(f"\n150 run reads from 30 clients: at most {stack.airflow_proxy.most_upstream} open")
     assert statuses == {200}
     assert stack.airflow_proxy.most_upstream <= MAX_CONNECTIONS
+
+
+def test_a_stalled_airflow_does_not_starve_output_browsing(api: Api, stack: Stack) -> None:
+    """Sixty requests wait on a silent Airflow, more than the default pool's 40 threads: they
+    wait in the engine's own threads, and browsing outputs (S3 only) still answers at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read_run(n: int) -> int:
+        with httpx.Client(base_url=api.url, headers=api.headers("thomas"), timeout=30) as http:
+            return http.get(f"/workflows/alpha/runs/labcas__thomas__stalled{n}").status_code
+
+    stack.airflow_proxy.hang = True
+    try:
+        with ThreadPoolExecutor(60) as pool:
+            waiting = [pool.submit(read_run, n) for n in range(60)]
+            time.sleep(1)
+            browsed = []
+            with httpx.Client(base_url=api.url, headers=api.headers("thomas"), timeout=30) as http:
+                for _ in range(5):
+                    began = time.monotonic()
+                    answer = http.get("/output-data/steady/")
+                    browsed.append((answer.status_code, time.monotonic() - began))
+            stalled = sum(not f.done() for f in waiting)
+            statuses = {f.result() for f in waiting}
+    finally:
+        stack.airflow_proxy.reset()
+    slowest = max(seconds for _, seconds in browsed)
+    print(f"\n{stalled} of 60 run reads stalled on Airflow; outputs answered in {slowest:.3f} s")
+    assert stalled >= 40, "the stall did not hold enough requests to fill the default pool"
+    assert {status for status, _ in browsed} == {200}
+    assert slowest < 1.0, browsed
+    assert statuses <= {503, 504}, statuses

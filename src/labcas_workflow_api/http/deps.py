@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 from fastapi import Request
 
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 
 TRUSTED_USERNAME_KEY = "labcas.username"
+#: Threads that may wait on the workflow engine at once, per event loop. Apart from the default
+#: pool (40 threads) that serves everything else: a stalled Airflow fills this one only, and
+#: browsing outputs, health checks and the rest still get threads.
+ENGINE_THREADS = 40
+
+T = TypeVar("T")
+_engine_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def engine_bound(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``call``, which may wait on the engine, in a thread of the engine's own pool."""
+    loop = asyncio.get_running_loop()
+    limiter = _engine_limiters.get(loop)
+    if limiter is None:
+        limiter = _engine_limiters[loop] = anyio.CapacityLimiter(ENGINE_THREADS)
+    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs), limiter=limiter)
 
 
 def container(request: Request) -> Container:

@@ -6,14 +6,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from labcas_workflow_api.audit import audited
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.models import RunStatus, TaskInstance
-from labcas_workflow_api.http.deps import container, link, principal, request_id
+from labcas_workflow_api.http.deps import container, engine_bound, link, principal, request_id
 from labcas_workflow_api.http.routes.workflows import WORKFLOW_ID, run_json
 from labcas_workflow_api.service.runs import RunDetail
 
@@ -49,7 +48,7 @@ def detail_json(request: Request, detail: RunDetail) -> dict[str, Any]:
 
 
 @router.get("/workflows/{workflow_id}/runs")
-def list_runs(
+async def list_runs(
     request: Request,
     workflow_id: str = WORKFLOW_ID,
     status: RunStatus | None = Query(None, description="Only runs in this status"),
@@ -58,7 +57,9 @@ def list_runs(
     c: Container = Depends(container),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    page = c.runs.page(who.username, workflow_id, status=status, limit=limit, cursor=cursor)
+    page = await engine_bound(
+        c.runs.page, who.username, workflow_id, status=status, limit=limit, cursor=cursor
+    )
     answer: dict[str, Any] = {"runs": [run_json(request, r) for r in page.runs]}
     if page.next_cursor:
         answer["next"] = link(
@@ -72,18 +73,19 @@ def list_runs(
 
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}")
-def get_run(
+async def get_run(
     request: Request,
     workflow_id: str = WORKFLOW_ID,
     run_id: str = RUN_ID,
     c: Container = Depends(container),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    return detail_json(request, c.runs.detail(who.username, workflow_id, run_id))
+    detail = await engine_bound(c.runs.detail, who.username, workflow_id, run_id)
+    return detail_json(request, detail)
 
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}/tasks/{task_id}/logs")
-def get_task_log(
+async def get_task_log(
     workflow_id: str = WORKFLOW_ID,
     run_id: str = RUN_ID,
     task_id: str = TASK_ID,
@@ -92,8 +94,14 @@ def get_task_log(
     c: Container = Depends(container),
     who: Principal = Depends(principal),
 ) -> StreamingResponse:
-    chunks = c.runs.log(
-        who.username, workflow_id, run_id, task_id, try_number=try_number, map_index=map_index
+    chunks = await engine_bound(
+        c.runs.log,
+        who.username,
+        workflow_id,
+        run_id,
+        task_id,
+        try_number=try_number,
+        map_index=map_index,
     )
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     return StreamingResponse(chunks, media_type="text/plain; charset=utf-8", headers=headers)
@@ -109,6 +117,6 @@ async def cancel_run(
 ) -> dict[str, Any]:
     rid = request_id(request)
     with audited("run.cancel", who.username, rid, workflow=workflow_id, run_id=run_id) as audit:
-        run = await run_in_threadpool(c.runs.cancel, who.username, workflow_id, run_id)
+        run = await engine_bound(c.runs.cancel, who.username, workflow_id, run_id)
         audit["status"] = run.status.value
     return run_json(request, run)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from labcas_workflow_api.audit import audited
@@ -13,7 +12,13 @@ from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import LabcasError
 from labcas_workflow_api.domain.models import Parameter, Run
-from labcas_workflow_api.http.deps import container, output_link, principal, request_id
+from labcas_workflow_api.http.deps import (
+    container,
+    engine_bound,
+    output_link,
+    principal,
+    request_id,
+)
 from labcas_workflow_api.http.routes.data_selections import entries
 from labcas_workflow_api.service.runs import (
     output_path,
@@ -76,19 +81,19 @@ def parameter_json(parameter: Parameter) -> dict[str, Any]:
 
 
 @router.get("/workflows")
-def list_workflows(
+async def list_workflows(
     c: Container = Depends(container), who: Principal = Depends(principal)
 ) -> dict[str, Any]:
-    return {"workflows": entries(c.catalog.workflows(who.username))}
+    return {"workflows": entries(await engine_bound(c.catalog.workflows, who.username))}
 
 
 @router.get("/workflows/{workflow_id}")
-def get_workflow(
+async def get_workflow(
     workflow_id: str = WORKFLOW_ID,
     c: Container = Depends(container),
     who: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    view = c.catalog.workflow(who.username, workflow_id)
+    view = await engine_bound(c.catalog.workflow, who.username, workflow_id)
     workflow = view.workflow
     return {
         "id": workflow.id,
@@ -126,7 +131,7 @@ async def start_run(
     with audited(action, who.username, request_id(request), workflow=workflow_id) as audit:
         run_request = parse_run_request(body, workflow_id)
         audit["data_selection"] = run_request.data_selection
-        started = await run_in_threadpool(
+        started = await engine_bound(
             c.runs.start,
             who.username,
             workflow_id,
