@@ -8,11 +8,12 @@ The server runs what ``airflow standalone`` runs under one supervising shell in 
 group, but starts each component itself: ``standalone`` gives no way to keep the log servers off
 ``0.0.0.0`` or to spare the triggerer, which these DAGs do not use, on a 2-core machine.
 
-SQLite is what makes a local Airflow fragile under bursts of run creations: writers wait on each
-other, and a scheduler that waits longer than SQLite's 5 s busy timeout dies of "database is
-locked". So the database is put in WAL mode (readers no longer block writers), every Airflow
-connection waits up to ``SQLITE_BUSY_TIMEOUT`` seconds for a lock, and a component that exits
-anyway is restarted (at most ``RESTARTS`` times, each logged) instead of taking the others down.
+SQLite is what makes a local Airflow fragile under bursts of requests: there is one writer at a
+time (Airflow 3 writes an audit row even for many reads), and a scheduler that cannot write its
+heartbeat dies of "database is locked". So the database is put in WAL mode (readers no longer
+block writers), and a component that exits is restarted (at most ``RESTARTS`` times, each
+logged) instead of taking the others down. SQLite's busy timeout stays at its 5 s: a longer one
+(60 s was tried) lets a burst pile up behind the lock for minutes instead of failing fast.
 Airflow 3: database migration, scheduler, DAG processor, API server (``/api/v2``, JWT).
 Airflow 2: database migration, admin user, scheduler (which parses DAGs), web server
 (``/api/v1`` with basic auth and session cookies), with the LocalExecutor on SQLite.
@@ -57,10 +58,7 @@ AIRFLOW2_API_AUTH = (
     "airflow.api.auth.backend.session"
 )
 REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
-SQLITE_BUSY_TIMEOUT = 60
 RESTARTS = 5
-# Imported by Airflow (``[database] sql_alchemy_connect_args`` names a dict by import path).
-CONNECT_ARGS_MODULE = "labcas_airflow_sqlite"
 
 
 def default_cache_dir() -> Path:
@@ -219,12 +217,11 @@ class AirflowServer:
     def environment(self) -> dict[str, str]:
         """The environment of every Airflow component (and so of every task)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
+        env.pop("PYTHONPATH", None)
         bin_dir = str(self.venv / "bin")
         env.update(
             {
                 "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)]),
-                "PYTHONPATH": str(self._support_dir),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": CONNECT_ARGS_MODULE + ".SYNC",
                 "VIRTUAL_ENV": str(self.venv),
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
@@ -255,7 +252,6 @@ class AirflowServer:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": CONNECT_ARGS_MODULE + ".ASYNC",
         }
 
     def _environment_2(self) -> dict[str, str]:
@@ -276,19 +272,6 @@ class AirflowServer:
             "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
         }
-
-    @property
-    def _support_dir(self) -> Path:
-        return self.home / "labcas-support"
-
-    def _write_support_module(self) -> None:
-        """The module ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS*`` point at."""
-        self._support_dir.mkdir(parents=True, exist_ok=True)
-        (self._support_dir / f"{CONNECT_ARGS_MODULE}.py").write_text(
-            '"""SQLite connection arguments of the local Airflow (written by LabCAS)."""\n'
-            f"SYNC = {{'timeout': {SQLITE_BUSY_TIMEOUT}}}\n"
-            f"ASYNC = {{'timeout': {SQLITE_BUSY_TIMEOUT}}}\n"
-        )
 
     @property
     def _passwords_file(self) -> Path:
@@ -358,7 +341,6 @@ class AirflowServer:
             raise RuntimeError("Airflow is already started")
         self.home.mkdir(parents=True, exist_ok=True)
         self._passwords_file.write_text(json.dumps({self.username: self.password}) + "\n")
-        self._write_support_module()
         self.started_at = time.monotonic()
         env = self.environment()
         with self.log_path.open("ab") as out:
