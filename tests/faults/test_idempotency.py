@@ -103,7 +103,8 @@ def test_airflow_unreachable_then_back(api: Api, stack: Stack, http: httpx.Clien
 def test_concurrent_retries_start_one_run(api: Api, stack: Stack) -> None:
     """Ten clients send the same request at once and retry on 5xx, as a client should. Airflow
     on SQLite may be too slow for some of them (a 504 after the 3 s timeout); in the end they
-    all hold the same run, and Airflow has exactly one."""
+    all hold the same run, and Airflow has exactly one. (Within one API process the ten share
+    one trigger; across processes, Airflow's unique run id decides and the others replay.)"""
     key = str(uuid.uuid4())
     before = airflow_runs(stack)
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from labcas_workflow_api.bootstrap import Container
+from labcas_workflow_api.domain.errors import UpstreamTimeout
 from labcas_workflow_api.domain.models import RunStatus
+from labcas_workflow_api.service.runs import Started, parse_run_request
 from tests.unit.fakes import FakeEngine
 
 Auth = Callable[[str], dict[str, str]]
@@ -224,3 +231,64 @@ class TestAudit:
         record = json.loads(caplog.records[-1].getMessage())
         assert record["outcome"] == "refused 403"
         assert record["data_selection"] == "private"
+
+
+class TestConcurrentKeyedStarts:
+    """Identical keyed starts in flight at once share one trigger (a double click, a client
+    retrying after its own timeout); the other answers are replays of it."""
+
+    def test_ten_at_once_send_one_trigger(
+        self, container: Container, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        release = threading.Event()
+        trigger = engine.trigger_run
+
+        def slow_trigger(*args: Any) -> Any:
+            release.wait(5)
+            return trigger(*args)
+
+        monkeypatch.setattr(engine, "trigger_run", slow_trigger)
+        request = parse_run_request(b'{"in_data_selection": "nebraska_images"}', "nebraska_demo")
+
+        def start_one(_: int) -> Started:
+            return container.runs.start("thomas", "nebraska_demo", request, idempotency_key="k1")
+
+        with ThreadPoolExecutor(10) as pool:
+            pending = [pool.submit(start_one, n) for n in range(10)]
+            time.sleep(0.3)
+            release.set()
+            started = [f.result() for f in pending]
+        assert [c[0] for c in engine.calls].count("trigger_run") == 1
+        assert len({s.run.run_id for s in started}) == 1
+        assert sorted(s.replayed for s in started) == [False] + [True] * 9
+
+    def test_a_failed_first_start_answers_the_waiting_ones_and_the_next_tries_again(
+        self, container: Container, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        release = threading.Event()
+        trigger = engine.trigger_run
+
+        def timing_out(*args: Any) -> Any:
+            release.wait(5)
+            raise UpstreamTimeout("Airflow did not answer in time (POST .../dagRuns)")
+
+        monkeypatch.setattr(engine, "trigger_run", timing_out)
+        request = parse_run_request(b'{"in_data_selection": "nebraska_images"}', "nebraska_demo")
+
+        def start_one(_: int) -> str:
+            try:
+                container.runs.start("thomas", "nebraska_demo", request, idempotency_key="k2")
+            except UpstreamTimeout as exc:
+                return exc.detail
+            return "started"
+
+        with ThreadPoolExecutor(5) as pool:
+            pending = [pool.submit(start_one, n) for n in range(5)]
+            time.sleep(0.3)
+            release.set()
+            answers = {f.result() for f in pending}
+        assert answers == {"Airflow did not answer in time (POST .../dagRuns)"}
+        assert [c[0] for c in engine.calls].count("get_workflow") == 1
+        monkeypatch.setattr(engine, "trigger_run", trigger)
+        again = container.runs.start("thomas", "nebraska_demo", request, idempotency_key="k2")
+        assert not again.replayed

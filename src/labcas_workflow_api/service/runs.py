@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from labcas_workflow_api.auth import policy
+from labcas_workflow_api.domain.access import Collection
 from labcas_workflow_api.domain.errors import (
     BadRequest,
     Conflict,
@@ -91,6 +92,45 @@ class Started:
     run: Run
     conf: dict[str, Any]
     replayed: bool = False
+
+
+class _Starts:
+    """Starts of one run id in flight in this process. The first runs; identical ones that
+    arrive meanwhile (a double click, a client retrying after its timeout) wait for its outcome
+    instead of sending Airflow the same trigger again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[str, tuple[threading.Event, list[Started | LabcasError]]] = {}
+
+    def once(self, run_id: str, start: Callable[[], Started]) -> Started:
+        with self._lock:
+            flight = self._flights.get(run_id)
+            if flight is None:
+                flight = self._flights[run_id] = (threading.Event(), [])
+                leader = True
+            else:
+                leader = False
+        done, outcome = flight
+        if not leader:
+            done.wait()
+            if not outcome:  # the first start failed unexpectedly: try on our own
+                return start()
+            first = outcome[0]
+            if isinstance(first, LabcasError):
+                raise type(first)(first.detail, **first.extra)
+            return Started(first.run, first.conf, replayed=True)
+        try:
+            started = start()
+            outcome.append(started)
+            return started
+        except LabcasError as exc:
+            outcome.append(exc)
+            raise
+        finally:
+            with self._lock:
+                del self._flights[run_id]
+            done.set()
 
 
 def parse_run_request(body: bytes, workflow_id: str) -> RunRequest:
@@ -172,6 +212,7 @@ class RunService:
         self._lists: dict[tuple[str, str, RunStatus | None], tuple[float, list[Run]]] = {}
         self._generations: dict[tuple[str, str], int] = {}
         self._lists_lock = threading.Lock()
+        self._starts = _Starts()
 
     def _engine_runs(self, username: str, workflow_id: str, status: RunStatus | None) -> list[Run]:
         key = (workflow_id, username, status)
@@ -208,12 +249,31 @@ class RunService:
         dry_run: bool = False,
     ) -> Started:
         """Authorize, validate and trigger. NotFound/Forbidden per the policy; Conflict when
-        the workflow is paused; InvalidParameters for bad params; BadRequest for a bad key."""
+        the workflow is paused; InvalidParameters for bad params; BadRequest for a bad key.
+        Identical keyed starts in flight at once share one trigger."""
         config = self.catalog.config()
         deployed = self.catalog.deployed()
         collection = policy.require_run(
             config, deployed, username, request.data_selection, workflow_id
         )
+
+        def start() -> Started:
+            return self._start(username, workflow_id, request, collection, idempotency_key, dry_run)
+
+        if idempotency_key is None or dry_run:
+            return start()
+        keyed_run_id = run_id_prefix(username) + self._suffix(workflow_id, "", idempotency_key)
+        return self._starts.once(keyed_run_id, start)
+
+    def _start(
+        self,
+        username: str,
+        workflow_id: str,
+        request: RunRequest,
+        collection: Collection,
+        idempotency_key: str | None,
+        dry_run: bool,
+    ) -> Started:
         workflow = self.engine.get_workflow(workflow_id)
         validate_params(workflow, request.params)
         if workflow.paused:
