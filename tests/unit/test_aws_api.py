@@ -177,6 +177,16 @@ class TestHandler:
         assert header_of(result, "access-control-allow-origin") == ORIGIN
         assert body_of(result)["status"] == 404
 
+    def test_the_request_id_is_api_gateways_unless_the_caller_sent_one(
+        self, runtime: ApiRuntime
+    ) -> None:
+        event = load_event("api_get_workflows.json")
+        gateway_id = event["requestContext"]["requestId"]
+        assert header_of(runtime.handle(event, None), "x-request-id") == gateway_id
+        event["headers"]["X-Request-ID"] = "client-chosen-1"
+        event.pop("multiValueHeaders", None)
+        assert header_of(runtime.handle(event, None), "x-request-id") == "client-chosen-1"
+
     def test_without_authorizer_context_the_token_is_verified(self, runtime: ApiRuntime) -> None:
         no_token = runtime.handle(proxy_event("GET", "/data-selections", username=None), None)
         assert no_token["statusCode"] == 401

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 TRUSTED_USERNAME_KEY = "labcas.username"
 ALLOW_ORIGIN_KEY = "labcas.allow_origin"
+REQUEST_ID_KEY = "labcas.request_id"
 PROBLEM_JSON = "application/problem+json"
 
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -167,7 +168,9 @@ def to_request(event: Any, context: Any = None) -> HttpRequest:
     """Translate a REST proxy event; raise BadEvent when it is not one.
 
     ``scope["labcas.username"]`` is set only from the authorizer context of an API Gateway
-    event; ``scope["labcas.allow_origin"]`` from the ``allowOrigin`` stage variable.
+    event; ``scope["labcas.allow_origin"]`` from the ``allowOrigin`` stage variable;
+    ``scope["labcas.request_id"]`` from API Gateway's ``requestId`` (the request id of the
+    answer when the caller sent no ``X-Request-ID``, so records match the access log).
     """
     if not is_api_gateway_event(event):
         raise BadEvent("not an API Gateway REST proxy event")
@@ -215,6 +218,8 @@ def to_request(event: Any, context: Any = None) -> HttpRequest:
     stage_variables = event.get("stageVariables")
     if isinstance(stage_variables, dict) and isinstance(stage_variables.get("allowOrigin"), str):
         scope[ALLOW_ORIGIN_KEY] = stage_variables["allowOrigin"]
+    if isinstance(context_info.get("requestId"), str):
+        scope[REQUEST_ID_KEY] = context_info["requestId"]
     return HttpRequest(scope=scope, body=body)
 
 

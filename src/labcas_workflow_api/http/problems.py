@@ -19,6 +19,15 @@ PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when valid; else API Gateway's request id (set in the scope by
+    the Lambda adapter, so the answer matches the access log); else a new one."""
+    for candidate in (_header(scope, b"x-request-id"), scope.get("labcas.request_id")):
+        if isinstance(candidate, str) and _REQUEST_ID_RE.match(candidate):
+            return candidate
+    return uuid.uuid4().hex
+
+
 def problem_body(status: int, title: str, detail: str, **extra: Any) -> bytes:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return json.dumps(body).encode()
@@ -82,8 +91,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         extra_headers = [(b"x-request-id", request_id.encode()), *self._cors(scope)]
         started = False
