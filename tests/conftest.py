@@ -4,4 +4,4 @@ pytest session starts one Airflow of each version, one SeaweedFS and one moto se
 from tests.integration.airflow_fixtures import *  # noqa: F403
 from tests.integration.api_fixtures import *  # noqa: F403
 from tests.integration.storage_fixtures import *  # noqa: F403
-from tests.release import pytest_configure, pytest_runtest_teardown  # noqa: F401 - hooks
+from tests.release import pytest_configure, pytest_runtest_setup  # noqa: F401 - hooks

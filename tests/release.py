@@ -3,8 +3,8 @@
 Session fixtures live until the session ends, so by default every Airflow started by the
 integration suite would keep its scheduler busy through the security, fault and browser suites,
 on a 2-core machine. A fixture registers its stop with ``track(name, stop)`` (and calls the
-returned function in its own teardown too: it stops once). After each test, every tracked
-server that no later test uses is stopped.
+returned function in its own teardown too: it stops once). Each tracked server that no test
+from the current one on uses is stopped.
 
 A test uses ``name`` when ``name`` is among its fixtures (directly or through other fixtures),
 or when it carries ``@pytest.mark.uses(name)``: the way to declare a fixture reached through
@@ -67,14 +67,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    """After the test's own fixtures are torn down, stop what no later test needs."""
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Once the next test is set up, stop what neither it nor any later test uses. (Not at the
+    teardown of the last user: a module-scoped fixture built on the server, such as one
+    parametrized per engine, is torn down only while the next test is set up.)"""
     try:
         return (yield)
     finally:
         index, last = _positions(item.session)
-        here = index.get(item.nodeid, len(index))
+        here = index.get(item.nodeid, -1)
         for name, stop in list(_tracked.items()):
-            if last.get(name, -1) <= here:
+            if last.get(name, -1) < here:
                 log.info("stopping %s: no later test uses it", name)
                 stop()
