@@ -103,7 +103,7 @@ def build_container(
         audience=settings.jwt_audience,
         algorithms=settings.algorithms,
     )
-    catalog = Catalog(engine, access)
+    catalog = Catalog(engine, access, deployed_ttl=settings.engine_cache_ttl)
     return Container(
         settings=settings,
         engine=engine,
@@ -111,6 +111,8 @@ def build_container(
         access=access,
         verifier=verifier,
         catalog=catalog,
-        runs=RunService(catalog, settings.staging_bucket),
+        runs=RunService(
+            catalog, settings.staging_bucket, list_ttl=min(1.0, settings.engine_cache_ttl)
+        ),
         outputs=OutputService(store, settings.staging_bucket, settings.presign_ttl),
     )

@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     engine_username: str = Field("admin", description="Airflow user for the engine API.")
     engine_password: str = Field("", description="Password of that Airflow user.")
     engine_timeout: float = Field(10, gt=0, description="Read timeout (s) of engine calls.")
+    engine_cache_ttl: float = Field(
+        10,
+        ge=0,
+        description=(
+            "Seconds the deployed workflows and their details are reused (run lists: at most "
+            "1 s, and dropped on the user's own start or cancel); 0 asks the engine every time."
+        ),
+    )
     mwaa_env_name: str = Field("", description="MWAA environment name (`mwaa*` engines).")
     mwaa_api: Literal["", "v1", "v2"] = Field(
         "", description="Force the MWAA REST API version; empty: ask the environment."
