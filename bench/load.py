@@ -7,9 +7,10 @@ connection (a small asyncio HTTP/1.1 client, so that the driver costs little CPU
 server on a 2-core machine). The mix: list data selections and workflows, a workflow's
 details, the caller's runs, browse the output root and a folder, and a few run creations (6 per
 run, evenly spaced; none in the 3-second warm-up).
-Then ``GET /data-selections`` alone with one worker. Airflow's SQLite database is put in WAL
-mode first: with the default journal, a stream of API reads starves the scheduler's writes
-until it dies of "database is locked" (a limit of the local stack, not of the API).
+Then ``GET /data-selections`` alone with one worker. The local Airflow's SQLite database is in
+WAL mode (the harness sets it): with the default journal, a stream of API reads starves the
+scheduler's writes until it dies of "database is locked" (a limit of the local stack, not of
+the API).
 
 Prints requests/s, p50/p95/p99 latency and errors per kind of call and in total, with the
 load average before and after (other work on the machine skews the figures).
