@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from tests.security.matrix import generated_config, selections_of
 from tests.security.stack import Api
 
 pytestmark = pytest.mark.integration
@@ -45,17 +46,23 @@ def run_scenarios(
         def set(self, case: schemathesis.Case, data: str, context: Any) -> None:
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
+    usable = sorted(selections_of(generated_config(), USER))
+
     @schema.hook
     def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
-        """Two thirds of the generated run requests are plausible ones (a data selection and a
-        known param), so that scenarios also start runs and follow them."""
+        """Most generated run requests are plausible ones (the data selection given, or one
+        the user may use, and a known param), so that scenarios also start runs and follow
+        them whatever the generated sequence looks like."""
         operation = context.operation
         if operation is None or operation.label != "POST /workflows/{workflow_id}/runs":
             return st.just(body)
         if not isinstance(body, dict) or not isinstance(body.get("in_data_selection"), str):
             return st.just(body)
-        plausible = {"in_data_selection": body["in_data_selection"], "note": "stateful"}
-        return st.sampled_from([body, plausible, plausible])
+        given = {"in_data_selection": body["in_data_selection"], "note": "stateful"}
+        known = st.sampled_from(usable).map(
+            lambda selection: {"in_data_selection": selection, "note": "stateful"}
+        )
+        return st.one_of(st.sampled_from([body, given]), known, known)
 
     class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
