@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: the container, the caller, and link building."""
+"""Request-scoped dependencies: the container, the caller, link building, and the thread pool
+of calls that wait on the engine."""
 
 from __future__ import annotations
 
