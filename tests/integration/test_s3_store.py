@@ -128,8 +128,18 @@ class TestObjects:
         keys = [f"{area}{i}.cfg" for i in range(40)] + [area + n for n in ODD_NAMES]
         for key in keys:
             store.put(STAGING_BUCKET, key, key.encode())
-        bodies = store.get_many(STAGING_BUCKET, [*keys, area + "missing", area + "gone/x"])
-        assert bodies == {k: k.encode() for k in keys}
+        fetched = store.get_many(STAGING_BUCKET, [*keys, area + "missing", area + "gone/x"])
+        assert {k: f.body for k, f in fetched.items()} == {k: k.encode() for k in keys}
+
+    def test_get_many_gives_the_etag_the_listing_shows(self, store: S3Store, area: str) -> None:
+        """What the sidecar cache relies on: an unchanged object is read with its listed ETag."""
+        keys = [f"{area}etag{i}.cfg" for i in range(3)]
+        for key in keys:
+            store.put(STAGING_BUCKET, key, b"[x]\nk = " + key.encode())
+        listed = {o.key: o.etag for o in store.list(STAGING_BUCKET, area + "etag").objects}
+        fetched = store.get_many(STAGING_BUCKET, keys)
+        assert {k: f.etag for k, f in fetched.items()} == listed
+        assert all(listed.values())
 
     def test_ping(self, store: S3Store) -> None:
         store.ping(STAGING_BUCKET)
@@ -218,7 +228,7 @@ class TestFailures:
             fast_reads=False,
         )
         fast.put("doomed", "k", b"v")
-        assert fast.get_many("doomed", ["k"]) == {"k": b"v"}
+        assert fast.get_many("doomed", ["k"])["k"].body == b"v"
         server.stop()
         for store in (fast, slow):
             with pytest.raises(UpstreamUnavailable):

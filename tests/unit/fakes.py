@@ -11,6 +11,7 @@ from typing import Any
 
 from labcas_workflow_api.domain.errors import Conflict, NotFound
 from labcas_workflow_api.domain.models import (
+    Fetched,
     Listing,
     ObjectInfo,
     Parameter,
@@ -197,10 +198,14 @@ class FakeStore:
             raise NotFound(f"no object {key}")
         return found[0]
 
-    def get_many(self, bucket: str, keys: list[str]) -> dict[str, bytes]:
+    def get_many(self, bucket: str, keys: list[str]) -> dict[str, Fetched]:
         self.calls.append(("get_many", bucket, len(keys)))
         bucket_objects = self.objects.get(bucket, {})
-        return {k: bucket_objects[k][0] for k in keys if k in bucket_objects}
+        return {
+            k: Fetched(bucket_objects[k][0], str(hash(bucket_objects[k][0])))
+            for k in keys
+            if k in bucket_objects
+        }
 
     def ping(self, bucket: str) -> None:
         self.calls.append(("ping", bucket))

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from labcas_workflow_api.domain import sidecar
 from labcas_workflow_api.domain.errors import BadRequest, NotFound
-from labcas_workflow_api.domain.models import Listing, ObjectInfo
+from labcas_workflow_api.domain.models import Fetched, Listing, ObjectInfo
 from labcas_workflow_api.service.outputs import LRUCache, OutputService, normalize_path
 
 BUCKET = "labcas-staging"
@@ -24,6 +25,7 @@ class MemoryStore:
     """A StagingStore in memory with S3 listing semantics (delimiter, placeholders, paging)."""
 
     def __init__(self) -> None:
+        self.before_reads: list[Callable[[], None]] = []
         self.objects: dict[str, bytes] = {}
         self.calls: Counter[str] = Counter()
         self.fetched: list[str] = []
@@ -74,10 +76,12 @@ class MemoryStore:
             raise NotFound(key)
         return self.objects[key]
 
-    def get_many(self, bucket: str, keys: list[str]) -> dict[str, bytes]:
+    def get_many(self, bucket: str, keys: list[str]) -> dict[str, Fetched]:
         self.calls["get_many"] += 1
         self.fetched += keys
-        return {k: self.objects[k] for k in keys if k in self.objects}
+        while self.before_reads:  # writers that come between a listing and the reads
+            self.before_reads.pop(0)()
+        return {k: Fetched(self.objects[k], self._info(k).etag) for k in keys if k in self.objects}
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str = "text/plain") -> None:
         self.calls["put"] += 1
@@ -379,6 +383,20 @@ class TestCaching:
         view = service.browse("thomas", "r")
         assert store.fetched == ["thomas/r/f01.png.cfg"]
         assert view.files[1].properties == {"i": "changed"}
+
+    def test_a_sidecar_replaced_between_listing_and_read_is_cached_under_its_own_etag(
+        self, service: OutputService, store: MemoryStore
+    ) -> None:
+        """Listed as v1, read as v2 (a writer came in between): v2 is shown, and v1's ETag
+        must not name v2's properties when v1 is written back later."""
+        self._seed(store, 1)
+        key = "thomas/r/f00.png.cfg"
+        v1, v2 = _cfg("f00.png", v="1"), _cfg("f00.png", v="2")
+        store.add(key, v1)
+        store.before_reads.append(lambda: store.add(key, v2))
+        assert service.browse("thomas", "r").files[0].properties == {"v": "2"}
+        store.add(key, v1)
+        assert service.browse("thomas", "r").files[0].properties == {"v": "1"}
 
     def test_presigned_urls_are_renewed_after_half_their_lifetime(
         self, service: OutputService, store: MemoryStore, clock: Clock

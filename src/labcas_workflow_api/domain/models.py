@@ -88,6 +88,14 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """A small object's body, with the ETag of that very body (a listing's may be older)."""
+
+    body: bytes
+    etag: str = ""
+
+
+@dataclass(frozen=True)
 class Listing:
     """One level of a storage prefix: sub-prefixes (ending with ``/``) and objects."""
 

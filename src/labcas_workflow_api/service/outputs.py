@@ -316,7 +316,7 @@ class OutputService:
     ) -> dict[str, dict[str, str]]:
         """Sidecar properties per data key: cached by ETag, else fetched concurrently."""
         result: dict[str, dict[str, str]] = {}
-        to_fetch: dict[str, tuple[str, str]] = {}  # sidecar key -> (data key, etag)
+        to_fetch: dict[str, str] = {}  # sidecar key -> data key
         beyond: dict[str, str] = {}  # sidecar key -> data key, not seen in the listing
         for info in data:
             key = sidecar.sidecar_key(info.key)
@@ -329,21 +329,19 @@ class OutputService:
             if cached is not None:
                 result[info.key] = cached
             else:
-                to_fetch[key] = (info.key, found.etag)
+                to_fetch[key] = info.key
         if to_fetch or beyond:
-            bodies = self.store.get_many(self.bucket, [*to_fetch, *beyond])
-            for key, (data_key, etag) in to_fetch.items():
-                body = bodies.get(key)
-                if body is None:
+            fetched = self.store.get_many(self.bucket, [*to_fetch, *beyond])
+            for key, data_key in [*to_fetch.items(), *beyond.items()]:
+                read = fetched.get(key)
+                if read is None:
                     continue
-                props = sidecar.parse(body, data_key.rpartition("/")[2], where=key)
-                if etag:
-                    self.sidecars.put((key, etag), props)
+                props = sidecar.parse(read.body, data_key.rpartition("/")[2], where=key)
+                if read.etag:
+                    # under the ETag of what was read: a writer may have replaced the sidecar
+                    # since the listing, and its old ETag must not name the new content
+                    self.sidecars.put((key, read.etag), props)
                 result[data_key] = props
-            for key, data_key in beyond.items():
-                body = bodies.get(key)
-                if body is not None:
-                    result[data_key] = sidecar.parse(body, data_key.rpartition("/")[2], where=key)
         return result
 
     def _url(self, key: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Protocol
 
-from labcas_workflow_api.domain.models import Listing, ObjectInfo
+from labcas_workflow_api.domain.models import Fetched, Listing, ObjectInfo
 
 
 class StagingStore(Protocol):
@@ -41,8 +41,9 @@ class StagingStore(Protocol):
         """A small object's body; ``NotFound`` when missing."""
         ...
 
-    def get_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, bytes]:
-        """Bodies of several small objects, fetched concurrently; missing ones are left out."""
+    def get_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, Fetched]:
+        """Several small objects with their ETags, fetched concurrently; missing ones are
+        left out."""
         ...
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str = "text/plain") -> None:

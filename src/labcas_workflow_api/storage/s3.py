@@ -32,7 +32,7 @@ from labcas_workflow_api.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.domain.models import Listing, ObjectInfo
+from labcas_workflow_api.domain.models import Fetched, Listing, ObjectInfo
 from labcas_workflow_api.storage.s3_http import (
     ConnectionPool,
     Credentials,
@@ -179,15 +179,15 @@ class S3Store:
                     self._pools[base_url] = pool
         return pool
 
-    def _signed_get(self, bucket: str, key: str, query: dict[str, str] | None = None) -> bytes:
+    def _signed_get(self, bucket: str, key: str, query: dict[str, str] | None = None) -> Fetched:
         """A ``GET`` signed by us; raises ``HttpError`` for non-2xx answers."""
         base, path = self.object_url(bucket, key)
         url = self.presigner.presign("GET", base, path, self.credentials(), 300, query=query)
-        status, body = self._pool(base).get(url[len(base) :], self.max_attempts)
+        status, body, etag = self._pool(base).get(url[len(base) :], self.max_attempts)
         if status >= 300:
             code, message = error_code(body, status)
             raise HttpError(status, code, message)
-        return body
+        return Fetched(body, etag.strip('"'))
 
     def _pool_executor(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -252,7 +252,7 @@ class S3Store:
                 query["continuation-token"] = token
             elif start_after:
                 query["start-after"] = start_after
-            return parse_list(self._signed_get(bucket, "", query))
+            return parse_list(self._signed_get(bucket, "", query).body)
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
         if token:
             kwargs["ContinuationToken"] = token
@@ -282,30 +282,32 @@ class S3Store:
         with _mapped(f"s3://{bucket}/{key}"):
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    def get_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, bytes]:
+    def get_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, Fetched]:
         if not keys:
             return {}
-        fetch: Callable[[str], bytes | None] = (
+        fetch: Callable[[str], Fetched | None] = (
             (lambda key: self._get_fast(bucket, key))
             if self.fast_reads
             else (lambda key: self._get_or_none(bucket, key))
         )
         if len(keys) == 1:
-            body = fetch(keys[0])
-            return {} if body is None else {keys[0]: body}
-        bodies = self._pool_executor().map(fetch, keys)
-        return {key: body for key, body in zip(keys, bodies, strict=True) if body is not None}
+            found = fetch(keys[0])
+            return {} if found is None else {keys[0]: found}
+        fetched = self._pool_executor().map(fetch, keys)
+        return {key: found for key, found in zip(keys, fetched, strict=True) if found is not None}
 
-    def _get_fast(self, bucket: str, key: str) -> bytes | None:
+    def _get_fast(self, bucket: str, key: str) -> Fetched | None:
         try:
             with _mapped(f"s3://{bucket}/{key}"):
                 return self._signed_get(bucket, key)
         except NotFound:
             return None
 
-    def _get_or_none(self, bucket: str, key: str) -> bytes | None:
+    def _get_or_none(self, bucket: str, key: str) -> Fetched | None:
         try:
-            return self.get(bucket, key)
+            with _mapped(f"s3://{bucket}/{key}"):
+                answer = self.client.get_object(Bucket=bucket, Key=key)
+                return Fetched(answer["Body"].read(), str(answer.get("ETag") or "").strip('"'))
         except NotFound:
             return None
 

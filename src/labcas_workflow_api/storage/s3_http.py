@@ -148,8 +148,9 @@ class ConnectionPool:
             conn.sock.settimeout(self.read_timeout)
         return conn
 
-    def get(self, path_and_query: str, attempts: int = 3) -> tuple[int, bytes]:
-        """``GET`` with bounded retries on connection errors and 5xx answers.
+    def get(self, path_and_query: str, attempts: int = 3) -> tuple[int, bytes, str]:
+        """``GET`` with bounded retries on connection errors and 5xx answers: the status, the
+        body and the ``ETag`` header (empty when absent).
 
         A kept-alive connection that fails does not use up an attempt: after a server restart
         or a network cut every idle connection is stale, so they are all dropped and the
@@ -195,7 +196,7 @@ class ConnectionPool:
                 time.sleep(0.05 * attempt)
                 attempt += 1
                 continue
-            return response.status, body
+            return response.status, body, response.getheader("ETag") or ""
 
     def close(self) -> None:
         with self._lock:
