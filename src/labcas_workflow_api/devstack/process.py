@@ -22,33 +22,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _table() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, process group, state) of every process, from /proc."""
+def _table() -> dict[int, tuple[int, int, int, str]]:
+    """pid -> (parent pid, process group, session, state) of every process, from /proc."""
     table = {}
     for stat in _PROC.glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), fields[0])
+            table[int(stat.parent.name)] = (
+                int(fields[1]),
+                int(fields[2]),
+                int(fields[3]),
+                fields[0],
+            )
         except (OSError, IndexError, ValueError):
             continue
     return table
 
 
 def _tree(root: int) -> set[int]:
-    """``root``, its process group and all their descendants, even in other sessions
-    (Airflow runs each task in a session of its own)."""
+    """``root``, its session and process group, and all their descendants: even processes
+    in other sessions (Airflow runs each task in a session of its own), and processes left
+    in the session by a parent that died (Airflow 2's DAG processor manager, in a group of
+    its own, outlives a killed scheduler)."""
     table = _table()
-    found = {pid for pid, (_, group, _) in table.items() if group == root} | {root}
+    found = {pid for pid, (_, group, session, _) in table.items() if root in (group, session)}
+    found.add(root)
     frontier = set(found)
     while frontier:
-        frontier = {pid for pid, (parent, _, _) in table.items() if parent in frontier} - found
+        frontier = {pid for pid, (parent, *_) in table.items() if parent in frontier} - found
         found |= frontier
     return found
 
 
 def _alive(pids: set[int]) -> set[int]:
     table = _table()
-    return {pid for pid in pids if pid in table and table[pid][2] != "Z"}
+    return {pid for pid in pids if pid in table and table[pid][3] != "Z"}
 
 
 def _signal(pids: set[int], pgid: int, sig: signal.Signals) -> None:
