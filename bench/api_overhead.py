@@ -18,7 +18,6 @@ overhead is taken over the same two calls made directly; the single direct call 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -27,10 +26,10 @@ import time
 from pathlib import Path
 
 import httpx
+from served import engine_env, serve_api, stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
-from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.seaweed import start_seaweed
 from labcas_workflow_api.devstack.stack import EXAMPLE_CONFIG, seed_demo_images
 
@@ -62,34 +61,11 @@ def summary(values: list[float]) -> str:
 
 def start_api(env: dict[str, str], cache_ttl: str) -> tuple[subprocess.Popen[bytes], httpx.Client]:
     """``labcas-workflow-api serve`` with this engine cache TTL; its process and a client."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "labcas_workflow_api.cli", "serve"),
-            *("--port", str(port), "--log-level", "warning"),
-        ],
-        env={**env, "LABCAS_ENGINE_CACHE_TTL": cache_ttl},
-        start_new_session=True,
-    )
+    process, url = serve_api({**env, "LABCAS_ENGINE_CACHE_TTL": cache_ttl})
     token = mint_token(SECRET, "thomas")
-    api = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
+    return process, httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if api.get("/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    return process, api
-
-
-def stop_api(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(10)
 
 
 def main() -> int:
@@ -106,15 +82,7 @@ def main() -> int:
         airflow.wait_ready()
         airflow.wait_for_dag("nebraska_demo")
         (work / "access.yml").write_text(EXAMPLE_CONFIG)
-        env = {
-            **os.environ,
-            **s3.env(),
-            "LABCAS_CONFIG": str(work / "access.yml"),
-            "LABCAS_ENGINE_URL": airflow.url,
-            "LABCAS_ENGINE_USERNAME": airflow.username,
-            "LABCAS_ENGINE_PASSWORD": airflow.password,
-            "LABCAS_JWT_SECRET": SECRET,
-        }
+        env = engine_env(airflow, work / "access.yml", SECRET, **s3.env())
         api_process, api = start_api(env, "0")
         for _ in range(5):
             api.post("/workflows/nebraska_demo/runs", json={"in_data_selection": "nebraska_images"})

@@ -30,7 +30,6 @@ import os
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from served import engine_env, serve_api, stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
-from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
 
 SECRET = "load-bench-secret-0123456789abcdef-0123456789abcdef"
@@ -291,46 +290,6 @@ async def drive(
     return stats
 
 
-def start_api(
-    env: dict[str, str], workers: int, log_path: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "labcas_workflow_api.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    process.terminate()
-    raise RuntimeError(f"API did not become ready; see {log_path}")
-
-
-def stop_api(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
 def journal_mode(database: Path) -> str:
     """The journal mode of Airflow's SQLite database (the harness puts it in WAL mode)."""
     with sqlite3.connect(database, timeout=30) as db:
@@ -379,17 +338,14 @@ def main() -> int:
         airflow.wait_ready()
         airflow.wait_for_dag("bench_cheap")
         print(f"Airflow SQLite journal: {journal_mode(airflow.home / 'airflow.db')}")
-        env = {
-            **os.environ,
+        env = engine_env(
+            airflow,
+            work / "access.yml",
+            SECRET,
             **s3.env(),
-            "LABCAS_CONFIG": str(work / "access.yml"),
-            "LABCAS_ENGINE_URL": airflow.url,
-            "LABCAS_ENGINE_USERNAME": airflow.username,
-            "LABCAS_ENGINE_PASSWORD": airflow.password,
-            "LABCAS_STAGING_BUCKET": STAGING,
-            "LABCAS_JWT_SECRET": SECRET,
-            "LABCAS_LOG_LEVEL": "WARNING",
-        }
+            LABCAS_STAGING_BUCKET=STAGING,
+            LABCAS_LOG_LEVEL="WARNING",
+        )
         print(f"{args.clients} clients, {args.duration:.0f} s per run; {os.cpu_count()} CPUs")
         runs: list[tuple[str, int, list[tuple[str, int]], float]] = [
             (f"mix, {n} worker{'s' if n > 1 else ''}", n, MIX, args.duration) for n in args.workers
@@ -405,7 +361,9 @@ def main() -> int:
                 airflow.stop()
                 airflow.start()
                 airflow.wait_ready()
-            process, url = start_api(env, workers, work / "api.log")
+            process, url = serve_api(
+                env, workers=workers, log_path=work / "api.log", ready="/readyz"
+            )
             try:
                 asyncio.run(drive(url, users, args.clients, 3, mix))  # warm-up
                 before = loadavg()

@@ -46,7 +46,7 @@ class Renewal(Generic[T]):
             failure = self._failure
             if failure is not None and self._attempts != seen:
                 # the renewal this caller waited on failed: its answer, not another wait
-                raise type(failure)(failure.detail, **failure.extra)
+                raise failure.again()
             try:
                 value = renew()
             except LabcasError as exc:

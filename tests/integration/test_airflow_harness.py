@@ -8,12 +8,12 @@ import signal
 import sqlite3
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
 from labcas_workflow_api.devstack.airflow import AirflowServer
+from labcas_workflow_api.devstack.process import command_line, process_table
 
 pytestmark = pytest.mark.integration
 
@@ -28,19 +28,8 @@ def airflow(request: pytest.FixtureRequest) -> AirflowServer:
 
 def group_processes(leader: int) -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command line) of every process in ``leader``'s process group."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:
-            continue  # gone meanwhile
-        parent, group = int(fields[1]), int(fields[2])
-        if group == leader:
-            found[int(entry.name)] = (parent, command)
-    return found
+    table = process_table()
+    return {pid: (p.parent, command_line(pid)) for pid, p in table.items() if p.group == leader}
 
 
 def scheduler_pid(server: AirflowServer) -> int:

@@ -233,62 +233,61 @@ class TestAudit:
         assert record["data_selection"] == "private"
 
 
+REQUEST = b'{"in_data_selection": "nebraska_images"}'
+TIMEOUT = "Airflow did not answer in time (POST .../dagRuns)"
+
+
+def held_starts(
+    container: Container, engine: FakeEngine, key: str, callers: int, *, fail: bool = False
+) -> list[Started | str]:
+    """``callers`` keyed starts at once, Airflow's trigger held until they are all waiting,
+    then answering (or timing out with ``fail``): each start's outcome, or its 504 detail."""
+    release = threading.Event()
+    trigger = engine.trigger_run
+
+    def held_trigger(*args: Any) -> Any:
+        release.wait(5)
+        if fail:
+            raise UpstreamTimeout(TIMEOUT)
+        return trigger(*args)
+
+    request = parse_run_request(REQUEST, "nebraska_demo")
+
+    def start_one(_: int) -> Started | str:
+        try:
+            return container.runs.start("thomas", "nebraska_demo", request, idempotency_key=key)
+        except UpstreamTimeout as exc:
+            return exc.detail
+
+    engine.trigger_run = held_trigger  # type: ignore[method-assign]
+    try:
+        with ThreadPoolExecutor(callers) as pool:
+            pending = [pool.submit(start_one, n) for n in range(callers)]
+            time.sleep(0.3)
+            release.set()
+            return [f.result() for f in pending]
+    finally:
+        engine.trigger_run = trigger  # type: ignore[method-assign]
+
+
 class TestConcurrentKeyedStarts:
     """Identical keyed starts in flight at once share one trigger (a double click, a client
     retrying after its own timeout); the other answers are replays of it."""
 
-    def test_ten_at_once_send_one_trigger(
-        self, container: Container, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        release = threading.Event()
-        trigger = engine.trigger_run
-
-        def slow_trigger(*args: Any) -> Any:
-            release.wait(5)
-            return trigger(*args)
-
-        monkeypatch.setattr(engine, "trigger_run", slow_trigger)
-        request = parse_run_request(b'{"in_data_selection": "nebraska_images"}', "nebraska_demo")
-
-        def start_one(_: int) -> Started:
-            return container.runs.start("thomas", "nebraska_demo", request, idempotency_key="k1")
-
-        with ThreadPoolExecutor(10) as pool:
-            pending = [pool.submit(start_one, n) for n in range(10)]
-            time.sleep(0.3)
-            release.set()
-            started = [f.result() for f in pending]
+    def test_ten_at_once_send_one_trigger(self, container: Container, engine: FakeEngine) -> None:
+        started = held_starts(container, engine, "k1", 10)
+        assert all(isinstance(s, Started) for s in started)
         assert [c[0] for c in engine.calls].count("trigger_run") == 1
-        assert len({s.run.run_id for s in started}) == 1
-        assert sorted(s.replayed for s in started) == [False] + [True] * 9
+        assert len({s.run.run_id for s in started if isinstance(s, Started)}) == 1
+        assert sorted(s.replayed for s in started if isinstance(s, Started)) == [False] + [True] * 9
 
     def test_a_failed_first_start_answers_the_waiting_ones_and_the_next_tries_again(
-        self, container: Container, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+        self, container: Container, engine: FakeEngine
     ) -> None:
-        release = threading.Event()
-        trigger = engine.trigger_run
-
-        def timing_out(*args: Any) -> Any:
-            release.wait(5)
-            raise UpstreamTimeout("Airflow did not answer in time (POST .../dagRuns)")
-
-        monkeypatch.setattr(engine, "trigger_run", timing_out)
-        request = parse_run_request(b'{"in_data_selection": "nebraska_images"}', "nebraska_demo")
-
-        def start_one(_: int) -> str:
-            try:
-                container.runs.start("thomas", "nebraska_demo", request, idempotency_key="k2")
-            except UpstreamTimeout as exc:
-                return exc.detail
-            return "started"
-
-        with ThreadPoolExecutor(5) as pool:
-            pending = [pool.submit(start_one, n) for n in range(5)]
-            time.sleep(0.3)
-            release.set()
-            answers = {f.result() for f in pending}
-        assert answers == {"Airflow did not answer in time (POST .../dagRuns)"}
+        outcomes = held_starts(container, engine, "k2", 5, fail=True)
+        answers = {a if isinstance(a, str) else "started" for a in outcomes}
+        assert answers == {TIMEOUT}
         assert [c[0] for c in engine.calls].count("get_workflow") == 1
-        monkeypatch.setattr(engine, "trigger_run", trigger)
+        request = parse_run_request(REQUEST, "nebraska_demo")
         again = container.runs.start("thomas", "nebraska_demo", request, idempotency_key="k2")
         assert not again.replayed

@@ -8,15 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from labcas_workflow_api.devstack.process import stop_process_tree
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+from labcas_workflow_api.devstack.process import alive, stop_process_tree
 
 
 def test_an_orphan_in_a_group_of_its_own_is_stopped_with_the_session(tmp_path: Path) -> None:
@@ -37,6 +29,6 @@ def test_an_orphan_in_a_group_of_its_own_is_stopped_with_the_session(tmp_path: P
     assert os.getpgid(pid) == pid and os.getsid(pid) == server.pid
     stop_process_tree(server, 5, "test server")
     deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
+    while alive({pid}) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(pid)
+    assert not alive({pid})

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 _PROC = Path("/proc")
@@ -22,21 +23,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _table() -> dict[int, tuple[int, int, int, str]]:
-    """pid -> (parent pid, process group, session, state) of every process, from /proc."""
+class Proc(NamedTuple):
+    parent: int
+    group: int
+    session: int
+    state: str  # ``Z`` for a zombie
+
+
+def process_table() -> dict[int, Proc]:
+    """Every process by pid, from /proc."""
     table = {}
     for stat in _PROC.glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            table[int(stat.parent.name)] = (
-                int(fields[1]),
-                int(fields[2]),
-                int(fields[3]),
-                fields[0],
+            table[int(stat.parent.name)] = Proc(
+                int(fields[1]), int(fields[2]), int(fields[3]), fields[0]
             )
         except (OSError, IndexError, ValueError):
             continue
     return table
+
+
+def command_line(pid: int) -> str:
+    """The process's command line, words joined by spaces ("" once it is gone)."""
+    try:
+        return (_PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
 
 
 def _tree(root: int) -> set[int]:
@@ -44,19 +57,20 @@ def _tree(root: int) -> set[int]:
     in other sessions (Airflow runs each task in a session of its own), and processes left
     in the session by a parent that died (Airflow 2's DAG processor manager, in a group of
     its own, outlives a killed scheduler)."""
-    table = _table()
-    found = {pid for pid, (_, group, session, _) in table.items() if root in (group, session)}
+    table = process_table()
+    found = {pid for pid, p in table.items() if root in (p.group, p.session)}
     found.add(root)
     frontier = set(found)
     while frontier:
-        frontier = {pid for pid, (parent, *_) in table.items() if parent in frontier} - found
+        frontier = {pid for pid, p in table.items() if p.parent in frontier} - found
         found |= frontier
     return found
 
 
-def _alive(pids: set[int]) -> set[int]:
-    table = _table()
-    return {pid for pid in pids if pid in table and table[pid][3] != "Z"}
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (zombies count as gone)."""
+    table = process_table()
+    return {pid for pid in pids if pid in table and table[pid].state != "Z"}
 
 
 def _signal(pids: set[int], pgid: int, sig: signal.Signals) -> None:
@@ -85,12 +99,12 @@ def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str)
     while time.monotonic() < deadline:
         process.poll()
         pids |= _tree(process.pid) if process.returncode is None else set()
-        if not _alive(pids):
+        if not alive(pids):
             break
         time.sleep(0.2)
     else:
         log.warning("%s did not stop within %.0f s; killing what is left", name, grace)
-        _signal(_alive(pids), process.pid, signal.SIGKILL)
+        _signal(alive(pids), process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
     return time.monotonic() - began

@@ -16,7 +16,7 @@ LabcasError                      base; ``status`` is the HTTP status it maps to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class LabcasError(Exception):
@@ -29,6 +29,11 @@ class LabcasError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+
+    def again(self) -> Self:
+        """The same error anew, for another thread to raise (one exception object raised in
+        several threads would share, and keep growing, one traceback)."""
+        return type(self)(self.detail, **self.extra)
 
 
 class BadRequest(LabcasError):

@@ -118,7 +118,7 @@ class _Starts:
                 return start()
             first = outcome[0]
             if isinstance(first, LabcasError):
-                raise type(first)(first.detail, **first.extra)
+                raise first.again()
             return Started(first.run, first.conf, replayed=True)
         try:
             started = start()
@@ -262,8 +262,7 @@ class RunService:
 
         if idempotency_key is None or dry_run:
             return start()
-        keyed_run_id = run_id_prefix(username) + self._suffix(workflow_id, "", idempotency_key)
-        return self._starts.once(keyed_run_id, start)
+        return self._starts.once(self._keyed_run_id(username, workflow_id, idempotency_key), start)
 
     def _start(
         self,
@@ -288,7 +287,11 @@ class RunService:
             "out_prefix": f"{username}/{stamp}",
             "username": username,
         }
-        run_id = run_id_prefix(username) + self._suffix(workflow_id, stamp, idempotency_key)
+        run_id = (
+            run_id_prefix(username) + stamp
+            if idempotency_key is None
+            else self._keyed_run_id(username, workflow_id, idempotency_key)
+        )
         if dry_run:
             return Started(Run(run_id, workflow_id, RunStatus.QUEUED, conf=conf), conf)
         self._forget_runs(username, workflow_id)
@@ -305,16 +308,15 @@ class RunService:
         return Started(run, conf)
 
     @staticmethod
-    def _suffix(workflow_id: str, stamp: str, idempotency_key: str | None) -> str:
-        if idempotency_key is None:
-            return stamp
+    def _keyed_run_id(username: str, workflow_id: str, idempotency_key: str) -> str:
+        """The run id of every start with this key (BadRequest for a bad key)."""
         if (
             not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY
             or not idempotency_key.isprintable()
         ):
             raise BadRequest("Idempotency-Key must be 1 to 255 printable characters")
         digest = hashlib.sha256(f"{workflow_id}\0{idempotency_key}".encode()).hexdigest()
-        return f"k{digest[:24]}"
+        return f"{run_id_prefix(username)}k{digest[:24]}"
 
     def list(
         self, username: str, workflow_id: str, *, status: RunStatus | None = None

@@ -39,6 +39,7 @@ from labcas_workflow_api.storage.s3_http import (
     HttpError,
     Page,
     SigV4Presigner,
+    bare_etag,
     error_code,
     parse_list,
 )
@@ -187,7 +188,7 @@ class S3Store:
         if status >= 300:
             code, message = error_code(body, status)
             raise HttpError(status, code, message)
-        return Fetched(body, etag.strip('"'))
+        return Fetched(body, bare_etag(etag))
 
     def _pool_executor(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -275,12 +276,17 @@ class S3Store:
             key=key,
             size=int(answer.get("ContentLength", 0)),
             last_modified=answer.get("LastModified", datetime.fromtimestamp(0, UTC)),
-            etag=answer.get("ETag", "").strip('"'),
+            etag=bare_etag(answer.get("ETag")),
         )
 
     def get(self, bucket: str, key: str) -> bytes:
+        return self._read(bucket, key).body
+
+    def _read(self, bucket: str, key: str) -> Fetched:
+        """The object and its ETag, through boto3; ``NotFound`` when missing."""
         with _mapped(f"s3://{bucket}/{key}"):
-            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            answer = self.client.get_object(Bucket=bucket, Key=key)
+            return Fetched(answer["Body"].read(), bare_etag(answer.get("ETag")))
 
     def get_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, Fetched]:
         if not keys:
@@ -305,9 +311,7 @@ class S3Store:
 
     def _get_or_none(self, bucket: str, key: str) -> Fetched | None:
         try:
-            with _mapped(f"s3://{bucket}/{key}"):
-                answer = self.client.get_object(Bucket=bucket, Key=key)
-                return Fetched(answer["Body"].read(), str(answer.get("ETag") or "").strip('"'))
+            return self._read(bucket, key)
         except NotFound:
             return None
 
@@ -327,7 +331,7 @@ def _boto_page(answer: ListObjectsV2OutputTypeDef) -> Page:
     for obj in answer.get("Contents", []):
         key = obj.get("Key", "")
         modified = obj.get("LastModified", datetime.fromtimestamp(0, UTC))
-        etag = obj.get("ETag", "").strip('"')
+        etag = bare_etag(obj.get("ETag"))
         entries.append((key, ObjectInfo(key, int(obj.get("Size", 0)), modified, etag)))
     entries.sort(key=lambda e: e[0])
     more = answer.get("IsTruncated", False)

@@ -211,6 +211,11 @@ class Page:
     next_token: str | None
 
 
+def bare_etag(value: str | None) -> str:
+    """An ETag without the quotes S3 puts around it (listings, HEAD and GET alike)."""
+    return (value or "").strip('"')
+
+
 def parse_list(body: bytes) -> Page:
     try:
         root = ET.fromstring(body)  # noqa: S314
@@ -235,7 +240,7 @@ def parse_list(body: bytes) -> Page:
                     key=key,
                     size=int(elem.findtext(f"{_NS}Size") or 0),
                     last_modified=datetime.fromisoformat(modified),
-                    etag=(elem.findtext(f"{_NS}ETag") or "").strip('"'),
+                    etag=bare_etag(elem.findtext(f"{_NS}ETag")),
                 ),
             )
         )
