@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from served import engine_env, serve_api, stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
-from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.engines.airflow import AirflowEngine
 from labcas_workflow_api.service.runs import run_id_prefix
 
@@ -99,38 +98,15 @@ def timed(call: Callable[[], httpx.Response]) -> tuple[float, Any]:
     return elapsed, answer.json()
 
 
-def wait_healthy(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the API did not start")
-
-
 def start_api(work: Path, airflow: AirflowServer) -> tuple[subprocess.Popen[bytes], str]:
     (work / "access.yml").write_text(CONFIG)
-    port = free_port()
-    env = {
-        **os.environ,
-        "LABCAS_CONFIG": str(work / "access.yml"),
-        "LABCAS_ENGINE": "airflow3",
-        "LABCAS_ENGINE_URL": airflow.url,
-        "LABCAS_ENGINE_USERNAME": airflow.username,
-        "LABCAS_ENGINE_PASSWORD": airflow.password,
-        "LABCAS_JWT_SECRET": SECRET,
-        "LABCAS_STAGING_BUCKET": "labcas-staging",
-    }
-    command = [sys.executable, "-m", "labcas_workflow_api.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--log-level", "warning"], env=env, start_new_session=True
+    env = engine_env(
+        airflow,
+        work / "access.yml",
+        SECRET,
+        LABCAS_STAGING_BUCKET="labcas-staging",
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url)
-    return process, url
+    return serve_api(env)
 
 
 def airflow_calls_per_listing(airflow: AirflowServer) -> int:
@@ -237,8 +213,7 @@ def main() -> int:
         return bench(api, direct, args.mine, args.repeat)
     finally:
         if api_process is not None:
-            api_process.terminate()
-            api_process.wait(10)
+            stop_api(api_process)
         airflow.stop()
         shutil.rmtree(work, ignore_errors=True)
 

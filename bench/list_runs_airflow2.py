@@ -21,7 +21,6 @@ medians of interleaved repetitions after warm-ups:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,14 +33,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from list_runs import CONFIG, DAG, SECRET, USER, owners, wait_healthy
+from list_runs import CONFIG, DAG, SECRET, USER, owners
+from served import engine_env, serve_api, stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.devstack.airflow import (
     AIRFLOW2_VERSION,
     AirflowServer,
     ensure_airflow_venv,
-    free_port,
 )
 from labcas_workflow_api.devstack.mwaa import LocalMwaa
 from labcas_workflow_api.engines.airflow import V1, AirflowEngine
@@ -80,24 +79,13 @@ def create_runs(http: httpx.Client, total: int, mine: int) -> float:
 
 def start_api(work: Path, airflow: AirflowServer) -> tuple[subprocess.Popen[bytes], str]:
     (work / "access.yml").write_text(CONFIG)
-    port = free_port()
-    env = {
-        **os.environ,
-        "LABCAS_CONFIG": str(work / "access.yml"),
-        "LABCAS_ENGINE": "airflow2",
-        "LABCAS_ENGINE_URL": airflow.url,
-        "LABCAS_ENGINE_USERNAME": airflow.username,
-        "LABCAS_ENGINE_PASSWORD": airflow.password,
-        "LABCAS_JWT_SECRET": SECRET,
-        "LABCAS_STAGING_BUCKET": "labcas-staging",
-    }
-    command = [sys.executable, "-m", "labcas_workflow_api.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--log-level", "warning"], env=env, start_new_session=True
+    env = engine_env(
+        airflow,
+        work / "access.yml",
+        SECRET,
+        LABCAS_STAGING_BUCKET="labcas-staging",
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, timeout=60)
-    return process, url
+    return serve_api(env)
 
 
 class Counted:
@@ -210,8 +198,7 @@ def main() -> int:
         return 0
     finally:
         if api_process is not None:
-            api_process.terminate()
-            api_process.wait(10)
+            stop_api(api_process)
         airflow.stop()
         shutil.rmtree(work, ignore_errors=True)
 
