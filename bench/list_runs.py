@@ -105,6 +105,7 @@ def start_api(work: Path, airflow: AirflowServer) -> tuple[subprocess.Popen[byte
         work / "access.yml",
         SECRET,
         LABCAS_STAGING_BUCKET="labcas-staging",
+        LABCAS_RUN_LIST_TTL="0",  # every listing asks Airflow: the path being compared
     )
     return serve_api(env)
 

@@ -111,8 +111,6 @@ def build_container(
         access=access,
         verifier=verifier,
         catalog=catalog,
-        runs=RunService(
-            catalog, settings.staging_bucket, list_ttl=min(1.0, settings.engine_cache_ttl)
-        ),
+        runs=RunService(catalog, settings.staging_bucket, list_ttl=settings.run_list_ttl),
         outputs=OutputService(store, settings.staging_bucket, settings.presign_ttl),
     )

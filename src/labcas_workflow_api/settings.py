@@ -30,9 +30,14 @@ class Settings(BaseSettings):
     engine_cache_ttl: float = Field(
         10,
         ge=0,
+        description="Seconds the deployed workflows and their details are reused; 0: not at all.",
+    )
+    run_list_ttl: float = Field(
+        1,
+        ge=0,
         description=(
-            "Seconds the deployed workflows and their details are reused (run lists: at most "
-            "1 s, and dropped on the user's own start or cancel); 0 asks the engine every time."
+            "Seconds a user's run list is reused (dropped at once on their own start or "
+            "cancel); 0: every listing asks the engine."
         ),
     )
     mwaa_env_name: str = Field("", description="MWAA environment name (`mwaa*` engines).")
