@@ -306,6 +306,26 @@ class TestCancel:
         assert first == second
         assert len(patches) == 1
 
+    def test_a_cancelled_run_a_racing_scheduler_finished_as_success_is_failed(
+        self, airflow: FakeAirflow, engine: AirflowEngine
+    ) -> None:
+        # Airflow 2 on SQLite: the scheduler promoting the queued run overwrote the cancel,
+        # then called the run a success because every task had been skipped.
+        patches = self.serve(airflow, "success", f"{CANCEL_NOTE} by thomas")
+        assert engine.get_run("nebraska_demo", RUN).status is RunStatus.FAILED
+        again = engine.cancel_run("nebraska_demo", RUN, by="thomas")
+        assert again.status is RunStatus.FAILED
+        assert airflow.runs[0]["state"] == "failed"
+        assert patches == [(RUN_PATH, {"state": "failed", "note": f"{CANCEL_NOTE} by thomas"})]
+
+    def test_a_run_whose_cancel_stopped_half_way_is_cancelled_again(
+        self, airflow: FakeAirflow, engine: AirflowEngine
+    ) -> None:
+        patches = self.serve(airflow, "running", f"{CANCEL_NOTE} by thomas")
+        assert engine.get_run("nebraska_demo", RUN).status is RunStatus.RUNNING
+        assert engine.cancel_run("nebraska_demo", RUN, by="thomas").status is RunStatus.FAILED
+        assert len(patches) == 1
+
     @pytest.mark.parametrize(
         ("state", "note"), [("success", None), ("failed", None), ("failed", "flaky input")]
     )

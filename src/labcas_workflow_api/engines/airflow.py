@@ -493,11 +493,14 @@ class AirflowEngine:
         path = self._dialect.run_path(workflow_id, run_id)
         body = _mapping(self._get(path, what="DAG run"), "DAG run")
         run = _run(body)
-        if run.status.finished:
-            note = body.get("note")
-            if isinstance(note, str) and note.startswith(CANCEL_NOTE):
-                return run
+        cancelled_here = _cancelled_here(body)
+        if cancelled_here and body.get("state") == "failed":
+            return run
+        if run.status.finished and not cancelled_here:
             raise Conflict(f"run {run_id!r} already finished ({run.status.value})")
+        # An active run, or one cancelled here that Airflow then finished otherwise: on SQLite
+        # an Airflow 2 scheduler promoting a queued run can overwrite the cancel, then call
+        # the run a success because all its tasks were skipped. Cancelling again restores it.
         for suffix, patch in self._dialect.cancel_bodies(f"{CANCEL_NOTE} by {by}"[:1000]):
             answer = _answer(self._call("PATCH", path + suffix, json=patch), "DAG run")
         return _run(_mapping(answer, "DAG run"))
@@ -726,12 +729,18 @@ def _run(item: dict[str, Any]) -> Run:
     return Run(
         run_id=_text(item.get("dag_run_id"), "DAG run"),
         workflow_id=_text(item.get("dag_id"), "DAG run"),
-        status=STATES[state],
+        # A run cancelled here never succeeded, whatever a racing scheduler concluded.
+        status=RunStatus.FAILED if state == "success" and _cancelled_here(item) else STATES[state],
         start_time=_time(item.get("start_date")),
         end_time=_time(item.get("end_date")),
         conf=dict(conf) if isinstance(conf, dict) else {},
         queued_at=_time(item.get("queued_at")),
     )
+
+
+def _cancelled_here(item: dict[str, Any]) -> bool:
+    note = item.get("note")
+    return isinstance(note, str) and note.startswith(CANCEL_NOTE)
 
 
 def _task_instance(item: dict[str, Any]) -> TaskInstance:
