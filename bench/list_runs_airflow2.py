@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from list_runs import CONFIG, DAG, SECRET, USER, owners
-from served import engine_env, serve_api, stop_api
+from list_runs import DAG, SECRET, USER, owners, start_api
+from served import stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.devstack.airflow import (
@@ -75,18 +74,6 @@ def create_runs(http: httpx.Client, total: int, mine: int) -> float:
         if (i + 1) % 500 == 0:
             print(f"  {i + 1} runs created ({time.perf_counter() - began:.0f} s)", flush=True)
     return time.perf_counter() - began
-
-
-def start_api(work: Path, airflow: AirflowServer) -> tuple[subprocess.Popen[bytes], str]:
-    (work / "access.yml").write_text(CONFIG)
-    env = engine_env(
-        airflow,
-        work / "access.yml",
-        SECRET,
-        LABCAS_STAGING_BUCKET="labcas-staging",
-        LABCAS_RUN_LIST_TTL="0",  # every listing asks Airflow: the path being compared
-    )
-    return serve_api(env)
 
 
 class Counted:
