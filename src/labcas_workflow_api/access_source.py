@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
+from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.access import AccessConfig, parse_access_config
-from labcas_workflow_api.domain.errors import ConfigError, LabcasError, UpstreamUnavailable
-from labcas_workflow_api.renewal import Renewal
+from labcas_workflow_api.domain.errors import ConfigError, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,39 +48,26 @@ def load_access_config(location: str, *, ssm_client: Any = None) -> AccessConfig
 class AccessConfigSource:
     """The current access config, re-read after ``ttl`` seconds.
 
-    When a re-read fails, the last good config keeps being served and the error is logged.
-    While one thread re-reads, the others keep being served the last good config instead of
-    waiting for a slow source. ``get`` raises only when no config was ever loaded.
+    When a re-read fails, the last good config keeps being served and the error is logged and
+    kept in ``last_error``. While one thread re-reads, the others keep being served the last
+    good config instead of waiting for a slow source. ``get`` raises only when no config was
+    ever loaded.
     """
 
     def __init__(self, location: str, ttl: float = 60, *, ssm_client: Any = None) -> None:
         self.location = location
-        self._ttl = ttl
         self._ssm_client = ssm_client
-        self._config: AccessConfig | None = None
-        self._loaded_at = 0.0
-        self._renewal: Renewal[AccessConfig] = Renewal()
-        self.last_error: str | None = None
+        self._cached = Cached(self._load, ttl, keep_last_good=True, name="access config")
 
     def get(self) -> AccessConfig:
         """The config, re-read after ``ttl`` seconds by one thread while the others keep the
         current one."""
-        return self._renewal.get(self._fresh, self._reload, stale=self._config)
+        return self._cached.get()
 
-    def _fresh(self) -> AccessConfig | None:
-        config = self._config
-        if config is not None and time.monotonic() - self._loaded_at < self._ttl:
-            return config
-        return None
+    @property
+    def last_error(self) -> str | None:
+        """Why the last re-read failed, while the last good config is served; else None."""
+        return self._cached.last_error
 
-    def _reload(self) -> AccessConfig:
-        try:
-            self._config = load_access_config(self.location, ssm_client=self._ssm_client)
-            self.last_error = None
-        except LabcasError as exc:
-            self.last_error = exc.detail
-            if self._config is None:
-                raise
-            log.error("access config re-read failed, keeping the last good one: %s", exc)
-        self._loaded_at = time.monotonic()
-        return self._config
+    def _load(self) -> AccessConfig:
+        return load_access_config(self.location, ssm_client=self._ssm_client)

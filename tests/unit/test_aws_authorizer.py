@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 
 from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth.jwt import TokenVerifier, mint_token
+from labcas_workflow_api.auth.secrets import FixedSecret
 from labcas_workflow_api.aws import authorizer as authorizer_module
 from labcas_workflow_api.aws.authorizer import Authorizer, api_resource, build_authorizer
 from labcas_workflow_api.settings import Settings
@@ -26,7 +27,7 @@ STAGE_ARN = "arn:aws:execute-api:us-west-2:123456789012:k7xq2v9m1d/dev/*/*"
 @pytest.fixture
 def authorizer(tmp_path: Path) -> Authorizer:
     access = AccessConfigSource(str(write_config(tmp_path)), ttl=60)
-    return Authorizer(TokenVerifier(SECRET), access)
+    return Authorizer(TokenVerifier(FixedSecret(SECRET)), access)
 
 
 def event_with(authorization: str | None, header_name: str = "authorization") -> dict[str, Any]:
@@ -126,7 +127,9 @@ class TestDeny:
         assert answer["policyDocument"]["Statement"][0]["Resource"] == "*"
 
     def test_an_unreadable_access_config(self, tmp_path: Path) -> None:
-        broken = Authorizer(TokenVerifier(SECRET), AccessConfigSource(str(tmp_path / "none.yml")))
+        broken = Authorizer(
+            TokenVerifier(FixedSecret(SECRET)), AccessConfigSource(str(tmp_path / "none.yml"))
+        )
         answer = broken.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
         assert effect(answer) == "Deny"
 

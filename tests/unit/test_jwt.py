@@ -8,10 +8,11 @@ import jwt
 import pytest
 
 from labcas_workflow_api.auth.jwt import TokenVerifier, mint_token, username_from_subject
+from labcas_workflow_api.auth.secrets import FixedSecret
 from labcas_workflow_api.domain.errors import Unauthenticated
 
 SECRET = "unit-test-secret-0123456789abcdef-0123456789abcdef"
-verifier = TokenVerifier(SECRET)
+verifier = TokenVerifier(FixedSecret(SECRET))
 
 
 def claims(**overrides: object) -> dict[str, object]:

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from labcas_workflow_api.auth.jwt import TokenVerifier
+from labcas_workflow_api.auth.secrets import FixedSecret
 from labcas_workflow_api.cli import app
 from tests.unit.fakes import CONFIG, SECRET
 
@@ -42,7 +43,7 @@ def test_token_is_verifiable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABCAS_JWT_SECRET", SECRET)
     result = runner.invoke(app, ["token", "--user", "thomas", "--ttl", "60"])
     assert result.exit_code == 0, result.output
-    assert TokenVerifier(SECRET).verify(result.output.strip()).username == "thomas"
+    assert TokenVerifier(FixedSecret(SECRET)).verify(result.output.strip()).username == "thomas"
 
 
 def test_token_without_secret_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from labcas_workflow_api.auth.secrets import SecretSource
 from labcas_workflow_api.domain.errors import Unauthenticated
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -49,7 +50,7 @@ class TokenVerifier:
 
     def __init__(
         self,
-        secret: str | Callable[[], str],
+        secret: SecretSource,
         *,
         issuer: str = "LabCAS",
         audience: str = "LabCAS",
@@ -63,12 +64,7 @@ class TokenVerifier:
         self._leeway = leeway
 
     def _key(self, *, fresh: bool = False) -> str:
-        if not callable(self._secret):
-            secret = self._secret
-        elif fresh and callable(getattr(self._secret, "refresh", None)):
-            secret = self._secret.refresh()  # type: ignore[attr-defined]
-        else:
-            secret = self._secret()
+        secret = self._secret.refresh() if fresh else self._secret()
         if not secret:
             raise Unauthenticated("token verification is not configured")
         return str(secret)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.errors import ConfigError, UpstreamUnavailable
-from labcas_workflow_api.renewal import Renewal
 from labcas_workflow_api.settings import Settings
 
 _SECRET_CACHE_SECONDS = 300
@@ -32,7 +31,7 @@ def jwt_secret_provider(settings: Settings, *, secretsmanager_client: Any = None
     cannot be read and nothing is cached.
     """
     if settings.jwt_secret:
-        return _Fixed(settings.jwt_secret)
+        return FixedSecret(settings.jwt_secret)
     if settings.jwt_secret_file:
         return _File(Path(settings.jwt_secret_file))
     if settings.jwt_secret_arn:
@@ -42,7 +41,9 @@ def jwt_secret_provider(settings: Settings, *, secretsmanager_client: Any = None
     )
 
 
-class _Fixed:
+class FixedSecret:
+    """A secret given as such (a setting, a test)."""
+
     def __init__(self, value: str) -> None:
         self._value = value
 
@@ -69,27 +70,21 @@ class _File:
 
 class _SecretsManagerSecret:
     """The secret from Secrets Manager, cached; while one thread re-reads it, the others keep
-    using the cached value rather than wait for a slow service."""
+    using the cached value rather than wait for a slow service, and a failed re-read keeps the
+    last good value."""
 
     def __init__(self, secret_id: str, client: Any) -> None:
         self._secret_id = secret_id
         self._client = client
-        self._value = ""
-        self._read_at = 0.0
-        self._renewal: Renewal[str] = Renewal()
+        self._cached = Cached(
+            self._read, _SECRET_CACHE_SECONDS, keep_last_good=True, name="JWT secret"
+        )
 
     def __call__(self) -> str:
-        return self._get(_SECRET_CACHE_SECONDS)
+        return self._cached.get()
 
     def refresh(self) -> str:
-        return self._get(_REFRESH_MIN_SECONDS)
-
-    def _get(self, max_age: float) -> str:
-        def fresh() -> str | None:
-            value = self._value
-            return value if value and time.monotonic() - self._read_at < max_age else None
-
-        return self._renewal.get(fresh, self._read, stale=self._value or None)
+        return self._cached.get(max_age=_REFRESH_MIN_SECONDS)
 
     def _read(self) -> str:
         try:
@@ -102,10 +97,5 @@ class _SecretsManagerSecret:
                 self._client = boto3.client("secretsmanager", config=Config(**AWS_TIMEOUTS))
             answer = self._client.get_secret_value(SecretId=self._secret_id)
         except Exception as exc:
-            if self._value:
-                self._read_at = time.monotonic()  # try again after max_age, not at once
-                return self._value
             raise UpstreamUnavailable(f"cannot read the JWT secret: {exc}") from None
-        self._value = str(answer.get("SecretString") or "")
-        self._read_at = time.monotonic()
-        return self._value
+        return str(answer.get("SecretString") or "")

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
+from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.errors import (
     ConfigError,
     Conflict,
@@ -36,7 +37,6 @@ from labcas_workflow_api.domain.errors import (
     UpstreamUnavailable,
 )
 from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
-from labcas_workflow_api.renewal import Renewal
 
 log = logging.getLogger(__name__)
 
@@ -120,24 +120,18 @@ class JwtAuth:
         self._login = login
         self._leeway = leeway
         self._clock = clock
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._renewal: Renewal[str] = Renewal()
+        self._token = Cached(
+            self._fetch, self._lifetime, serve_stale=False, name="Airflow token", clock=clock
+        )
 
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._renewal.get(self._cached, self._renew)}"}
+        return {"Authorization": f"Bearer {self._token.get()}"}
 
     def invalidate(self) -> None:
-        self._token = None
+        self._token.invalidate()
 
-    def _cached(self) -> str | None:
-        token = self._token
-        return token if token is not None and self._clock() < self._expires_at else None
-
-    def _renew(self) -> str:
-        token = self._fetch()
-        self._token, self._expires_at = token, self._expiry(token) - self._leeway
-        return token
+    def _lifetime(self, token: str) -> float:
+        return self._expiry(token) - self._leeway - self._clock()
 
     def _fetch(self) -> str:
         response = self._login()

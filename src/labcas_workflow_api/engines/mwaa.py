@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from labcas_workflow_api.cache import FOREVER, Cached
 from labcas_workflow_api.domain.errors import (
     ConfigError,
     LabcasError,
@@ -30,7 +31,6 @@ from labcas_workflow_api.domain.errors import (
     UpstreamUnavailable,
 )
 from labcas_workflow_api.engines.airflow import AirflowEngine, Dialect, NoAuth, dialect_for
-from labcas_workflow_api.renewal import Renewal
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +70,17 @@ class MwaaEnvironment:
         self.client = client
         self.name = name
         self.api_version = api_version
-        self._environment: dict[str, Any] | None = None
-        self._renewal: Renewal[dict[str, Any]] = Renewal()
+        self._environment = Cached(self._read, FOREVER, name="MWAA environment")
 
     def describe(self) -> dict[str, Any]:
         """The ``Environment`` of ``GetEnvironment`` (cached once it has been read)."""
-        return self._renewal.get(lambda: self._environment, self._read)
+        return self._environment.get()
 
     def _read(self) -> dict[str, Any]:
         answer = aws_call(self, "GetEnvironment", self.client.get_environment)
         environment = answer.get("Environment")
         if not isinstance(environment, dict):
             raise UpstreamBadResponse("MWAA GetEnvironment answer has no Environment")
-        self._environment = environment
         return environment
 
     def dialect(self, *, max_path: int | None = None) -> Dialect:
@@ -287,9 +285,9 @@ class WebLoginTransport(httpx.BaseTransport):
         self.environment = environment
         self.scheme = scheme
         self._inner = inner or httpx.HTTPTransport()
-        self._cookie: str | None = None
+        self._cookie = Cached(self._login, FOREVER, serve_stale=False, name="MWAA web session")
         self._origin: httpx.URL | None = None
-        self._renewal: Renewal[str] = Renewal()
+        self._request: httpx.Request | None = None
         self.logins = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -333,17 +331,15 @@ class WebLoginTransport(httpx.BaseTransport):
         return self._inner.handle_request(forwarded)
 
     def _session(self, request: httpx.Request, *, stale: str | None = None) -> str:
-        def cached() -> str | None:
-            cookie = self._cookie
-            return cookie if cookie is not None and cookie != stale else None
+        """The session cookie; a new one when ``stale`` (the one just refused) is still held."""
+        if stale is not None:
+            self._cookie.invalidate(stale)
+        self._request = request
+        return self._cookie.get()
 
-        def login() -> str:
-            self._cookie = self._login(request)
-            return self._cookie
-
-        return self._renewal.get(cached, login)
-
-    def _login(self, request: httpx.Request) -> str:
+    def _login(self) -> str:
+        request = self._request
+        assert request is not None
         create = self.environment.client.create_web_login_token
         token = aws_call(self.environment, "CreateWebLoginToken", create)
         host, web_token = token.get("WebServerHostname"), token.get("WebToken")

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth import policy
+from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.domain.models import Workflow
 from labcas_workflow_api.engines.base import WorkflowEngine
-from labcas_workflow_api.renewal import Renewal
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,31 +30,6 @@ class WorkflowView:
     data_selections: list[str]
 
 
-class _Cached(Generic[T]):
-    """A value fetched again after ``ttl`` seconds. While one thread fetches it again, the
-    others keep getting the previous value instead of queueing behind a slow engine; only
-    the first fetch is waited for, and a failed one answers all who waited (``Renewal``)."""
-
-    def __init__(self, fetch: Callable[[], T], ttl: float) -> None:
-        self._fetch = fetch
-        self._ttl = ttl
-        self._value: T | None = None
-        self._at = -float("inf")
-        self._renewal: Renewal[T] = Renewal()
-
-    def get(self) -> T:
-        return self._renewal.get(self._fresh, self._renew, stale=self._value)
-
-    def _fresh(self) -> T | None:
-        value = self._value
-        return value if value is not None and time.monotonic() - self._at < self._ttl else None
-
-    def _renew(self) -> T:
-        value = self._value = self._fetch()
-        self._at = time.monotonic()
-        return value
-
-
 class Catalog:
     """Data selections and workflows visible to a caller.
 
@@ -76,10 +46,12 @@ class Catalog:
         self.engine = engine
         self.access = access
         self._deployed_ttl = deployed_ttl
-        self._deployed = _Cached(
-            lambda: {w.id: w for w in self.engine.list_workflows()}, deployed_ttl
+        self._deployed = Cached(
+            lambda: {w.id: w for w in self.engine.list_workflows()},
+            deployed_ttl,
+            name="deployed workflows",
         )
-        self._details: dict[str, _Cached[Workflow]] = {}
+        self._details: dict[str, Cached[Workflow]] = {}
         self._lock = threading.Lock()
 
     def deployed(self) -> dict[str, Workflow]:
@@ -92,7 +64,11 @@ class Catalog:
         with self._lock:
             cached = self._details.get(workflow_id)
             if cached is None:
-                cached = _Cached(lambda: self.engine.get_workflow(workflow_id), self._deployed_ttl)
+                cached = Cached(
+                    lambda: self.engine.get_workflow(workflow_id),
+                    self._deployed_ttl,
+                    name=f"workflow {workflow_id}",
+                )
                 self._details[workflow_id] = cached
         return cached.get()
 

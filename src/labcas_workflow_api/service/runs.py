@@ -8,7 +8,6 @@ import binascii
 import hashlib
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from labcas_workflow_api.auth import policy
+from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.access import Collection
 from labcas_workflow_api.domain.errors import (
     BadRequest,
@@ -209,35 +209,38 @@ class RunService:
         self.staging_bucket = staging_bucket
         self._clock = clock
         self._list_ttl = list_ttl
-        self._lists: dict[tuple[str, str, RunStatus | None], tuple[float, list[Run]]] = {}
-        self._generations: dict[tuple[str, str], int] = {}
+        self._lists: dict[tuple[str, str, RunStatus | None], Cached[list[Run]]] = {}
         self._lists_lock = threading.Lock()
         self._starts = _Starts()
 
     def _engine_runs(self, username: str, workflow_id: str, status: RunStatus | None) -> list[Run]:
+        def fetch() -> list[Run]:
+            return self.engine.list_runs(
+                workflow_id,
+                username=username,
+                run_id_prefix=run_id_prefix(username),
+                status=status,
+            )
+
+        if self._list_ttl <= 0:
+            return fetch()
         key = (workflow_id, username, status)
         with self._lists_lock:
-            hit = self._lists.get(key)
-            generation = self._generations.get((workflow_id, username), 0)
-        if hit is not None and time.monotonic() - hit[0] < self._list_ttl:
-            return hit[1]
-        runs = self.engine.list_runs(
-            workflow_id, username=username, run_id_prefix=run_id_prefix(username), status=status
-        )
-        with self._lists_lock:
-            if self._generations.get((workflow_id, username), 0) == generation:
+            cached = self._lists.get(key)
+            if cached is None:
                 if len(self._lists) >= _MAX_CACHED_LISTS:
                     self._lists.clear()
-                self._lists[key] = (time.monotonic(), runs)
-        return runs
+                cached = self._lists[key] = Cached(
+                    fetch, self._list_ttl, serve_stale=False, name="run list"
+                )
+        return cached.get()
 
     def _forget_runs(self, username: str, workflow_id: str) -> None:
         """The caller's runs changed: drop their cached lists (and any list being fetched)."""
         with self._lists_lock:
-            owner = (workflow_id, username)
-            self._generations[owner] = self._generations.get(owner, 0) + 1
-            for key in [k for k in self._lists if k[:2] == owner]:
-                del self._lists[key]
+            mine = [c for k, c in self._lists.items() if k[:2] == (workflow_id, username)]
+        for cached in mine:
+            cached.invalidate()
 
     def start(
         self,

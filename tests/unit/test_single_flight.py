@@ -1,4 +1,4 @@
-"""One renewal at a time, and one answer for everyone who waited on it."""
+"""Single flight: one renewal at a time, and one answer for everyone who waited on it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from labcas_workflow_api.domain.errors import UpstreamTimeout
-from labcas_workflow_api.renewal import Renewal
+from labcas_workflow_api.single_flight import SingleFlight
 
 
 class Upstream:
@@ -35,7 +35,7 @@ class Upstream:
         return self.value
 
 
-def outcomes(renewal: Renewal[str], upstream: Upstream, callers: int) -> list[str]:
+def outcomes(renewal: SingleFlight[str], upstream: Upstream, callers: int) -> list[str]:
     def call(_: int) -> str:
         try:
             return renewal.get(upstream.cached, upstream.renew)
@@ -47,7 +47,7 @@ def outcomes(renewal: Renewal[str], upstream: Upstream, callers: int) -> list[st
 
 
 def test_callers_waiting_on_a_failed_renewal_share_its_error() -> None:
-    renewal: Renewal[str] = Renewal()
+    renewal: SingleFlight[str] = SingleFlight()
     upstream = Upstream(seconds=0.3)
     began = time.monotonic()
     answers = outcomes(renewal, upstream, 30)
@@ -58,7 +58,7 @@ def test_callers_waiting_on_a_failed_renewal_share_its_error() -> None:
 
 
 def test_a_later_caller_tries_again_and_everyone_gets_the_fresh_value() -> None:
-    renewal: Renewal[str] = Renewal()
+    renewal: SingleFlight[str] = SingleFlight()
     upstream = Upstream(seconds=0.05)
     with pytest.raises(UpstreamTimeout):
         renewal.get(upstream.cached, upstream.renew)
@@ -68,7 +68,7 @@ def test_a_later_caller_tries_again_and_everyone_gets_the_fresh_value() -> None:
 
 
 def test_a_cached_value_is_returned_without_renewing() -> None:
-    renewal: Renewal[str] = Renewal()
+    renewal: SingleFlight[str] = SingleFlight()
     upstream = Upstream(seconds=0)
     upstream.value = "kept"
     assert renewal.get(upstream.cached, upstream.renew) == "kept"

@@ -1,5 +1,6 @@
-"""One renewal at a time of something many requests need (an engine token or session, the
-deployed workflows, the access config, the JWT secret), and one answer for all who waited.
+"""Single flight: one renewal at a time of something many requests need (an engine token or
+session, the deployed workflows, the access config, the JWT secret), and one answer for all who
+waited. ``cache.Cached`` is built on it; use that unless you need the bare primitive.
 
 Without this, when the upstream is silent, the requests that queue behind a renewal would each
 try it again in turn, each for a full timeout: the sixtieth would wait minutes for its 504.
@@ -19,7 +20,7 @@ from labcas_workflow_api.domain.errors import LabcasError
 T = TypeVar("T")
 
 
-class Renewal(Generic[T]):
+class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts = 0

@@ -1,0 +1,116 @@
+"""The one cache of the service: a value kept for a time to live and renewed by one caller at
+a time (``single_flight``), optionally keeping the last good value when a renewal fails.
+
+Every cached thing uses it: the access config, the JWT secret, the deployed workflows and
+their details, a user's run lists, the engine's login token and session, and the MWAA
+environment's description.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from labcas_workflow_api.domain.errors import LabcasError
+from labcas_workflow_api.single_flight import SingleFlight
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+FOREVER = float("inf")
+
+
+class Cached(Generic[T]):
+    """``fetch()``'s value, kept ``ttl`` seconds.
+
+    ``ttl`` is a number, or a function of the fetched value (a token that says when it
+    expires). While one caller renews the value, the others get the previous one instead of
+    waiting when ``serve_stale`` (a value that was ``invalidate``\\ d is never served).
+    A renewal that fails raises its ``LabcasError`` to everyone who waited on it, unless
+    ``keep_last_good``: then the previous value keeps being served, the failure is logged
+    and kept in ``last_error``, and the next renewal is tried after ``ttl`` again.
+    ``invalidate()`` during a renewal also keeps that renewal's value out of the cache: it was
+    read before whatever made the caller invalidate.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], T],
+        ttl: float | Callable[[T], float],
+        *,
+        keep_last_good: bool = False,
+        serve_stale: bool = True,
+        name: str = "value",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._keep_last_good = keep_last_good
+        self._serve_stale = serve_stale
+        self._name = name
+        self._clock = clock
+        self._value: T | None = None
+        self._fetched_at = -FOREVER
+        self._expires_at = -FOREVER
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._flight: SingleFlight[T] = SingleFlight()
+        self.last_error: str | None = None
+
+    @property
+    def value(self) -> T | None:
+        """The value held now, fresh or not, without fetching."""
+        return self._value
+
+    def get(self, *, max_age: float | None = None) -> T:
+        """The value, renewed first when older than ``ttl`` (or than ``max_age`` when given)."""
+
+        def fresh() -> T | None:
+            value, now = self._value, self._clock()
+            if value is None or now >= self._expires_at:
+                return None
+            if max_age is not None and now - self._fetched_at >= max_age:
+                return None
+            return value
+
+        stale = self._value if self._serve_stale else None
+        return self._flight.get(fresh, self._renew, stale=stale)
+
+    def invalidate(self, value: T | None = None) -> None:
+        """Forget the value (only if it is still ``value``, when given: a token that was just
+        refused, which another caller may already have replaced)."""
+        with self._lock:
+            if value is not None and self._value is not value:
+                return
+            self._value = None
+            self._expires_at = -FOREVER
+            self._generation += 1
+
+    def _renew(self) -> T:
+        with self._lock:
+            generation = self._generation
+        try:
+            value = self._fetch()
+        except LabcasError as exc:
+            previous = self._value
+            if not self._keep_last_good or previous is None:
+                raise
+            log.error("%s: renewal failed, keeping the last good one: %s", self._name, exc.detail)
+            with self._lock:
+                self.last_error = exc.detail
+                self._expires_at = self._clock() + self._seconds(previous)
+            return previous
+        with self._lock:
+            if generation == self._generation:
+                now = self._clock()
+                self._value = value
+                self._fetched_at = now
+                self._expires_at = now + self._seconds(value)
+                self.last_error = None
+        return value
+
+    def _seconds(self, value: T) -> float:
+        return self._ttl(value) if callable(self._ttl) else self._ttl

@@ -1,0 +1,146 @@
+"""The one cache: time to live, keep-last-good, max_age, invalidation during a renewal."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.domain.errors import UpstreamUnavailable
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Source:
+    """Answers ``value-N`` on the Nth fetch, or fails while ``down``."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.down = False
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.down:
+            raise UpstreamUnavailable("the source is down")
+        return f"value-{self.calls}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def test_a_value_is_reused_until_its_time_to_live_ends(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, 10, clock=clock)
+    assert cached.get() == "value-1"
+    clock.now += 9.9
+    assert cached.get() == "value-1"
+    clock.now += 0.1
+    assert cached.get() == "value-2"
+
+
+def test_the_time_to_live_may_come_from_the_value(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, lambda value: 5 if value == "value-1" else 50, clock=clock)
+    cached.get()
+    clock.now += 5
+    assert cached.get() == "value-2"
+    clock.now += 49
+    assert cached.get() == "value-2"
+
+
+def test_max_age_asks_for_a_younger_value(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, 300, clock=clock)
+    cached.get()
+    clock.now += 4
+    assert cached.get(max_age=5) == "value-1"
+    clock.now += 1
+    assert cached.get(max_age=5) == "value-2"
+
+
+def test_a_failed_renewal_raises_without_keep_last_good(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, 10, clock=clock)
+    cached.get()
+    source.down = True
+    clock.now += 10
+    with pytest.raises(UpstreamUnavailable):
+        cached.get()
+
+
+def test_keep_last_good_serves_the_previous_value_and_says_why(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, 10, keep_last_good=True, clock=clock)
+    cached.get()
+    source.down = True
+    clock.now += 10
+    assert cached.get() == "value-1"
+    assert cached.last_error == "the source is down"
+    calls = source.calls
+    clock.now += 5
+    assert cached.get() == "value-1"
+    assert source.calls == calls  # tried again only after the time to live
+    source.down = False
+    clock.now += 5
+    assert cached.get() == "value-3"
+    assert cached.last_error is None
+
+
+def test_keep_last_good_still_raises_when_nothing_was_ever_read(clock: Clock) -> None:
+    source = Source()
+    source.down = True
+    cached = Cached(source, 10, keep_last_good=True, clock=clock)
+    with pytest.raises(UpstreamUnavailable):
+        cached.get()
+
+
+def test_invalidate_forgets_the_value(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, 100, clock=clock)
+    cached.get()
+    cached.invalidate()
+    assert cached.value is None
+    assert cached.get() == "value-2"
+
+
+def test_invalidate_of_a_value_already_replaced_keeps_the_new_one(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, 100, clock=clock)
+    refused = cached.get()
+    cached.invalidate(refused)
+    fresh = cached.get()
+    cached.invalidate(refused)  # a second caller saw the same refused token
+    assert cached.get() is fresh
+    assert source.calls == 2
+
+
+def test_a_value_read_before_an_invalidation_is_not_kept() -> None:
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_fetch() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            started.set()
+            release.wait(5)
+        return f"list-{len(calls)}"
+
+    cached = Cached(slow_fetch, 100, serve_stale=False)
+    answers: list[str] = []
+    reader = threading.Thread(target=lambda: answers.append(cached.get()))
+    reader.start()
+    started.wait(5)
+    cached.invalidate()  # e.g. the user started a run while their list was being read
+    release.set()
+    reader.join(5)
+    assert answers == ["list-1"]
+    assert cached.get() == "list-2"
