@@ -5,6 +5,7 @@ Runs are counted in Airflow itself, not through the API under test.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -52,11 +53,12 @@ def test_the_answer_to_the_trigger_is_lost(api: Api, stack: Stack, http: httpx.C
     before = airflow_runs(stack)
     stack.airflow_proxy.drop_response(TRIGGER)
     lost = start(http, api, key)
-    assert lost.status_code in (502, 503), lost.text
-    problem(lost)
     assert stack.airflow_proxy.dropped == 1
     created = airflow_runs(stack) - before
     assert len(created) == 1, "Airflow did start the run"
+    # the API looked the run up after losing the answer: the caller is told it started
+    assert lost.status_code == 201, lost.text
+    assert lost.json()["run_id"] == next(iter(created))
     retried = start(http, api, key)
     assert retried.status_code == 201, retried.text
     assert retried.headers.get("Idempotency-Replayed") == "true"
@@ -70,13 +72,14 @@ def test_the_trigger_answers_after_our_timeout(api: Api, stack: Stack, http: htt
     stack.airflow_proxy.delay_response(TRIGGER, 5)  # engine_timeout is 3 s
     began = time.monotonic()
     late = start(http, api, key)
-    assert late.status_code == 504, late.text
-    problem(late)
-    assert time.monotonic() - began < 6
+    # the trigger timed out, then the API found the run Airflow had made meanwhile
+    assert late.status_code == 201, late.text
+    assert time.monotonic() - began < 8
     retried = start(http, api, key)
     assert retried.status_code == 201, retried.text
+    assert retried.headers.get("Idempotency-Replayed") == "true"
     created = airflow_runs(stack) - before
-    assert created == {retried.json()["run_id"]}
+    assert created == {late.json()["run_id"]} == {retried.json()["run_id"]}
 
 
 def test_airflow_unreachable_then_back(api: Api, stack: Stack, http: httpx.Client) -> None:
@@ -131,6 +134,62 @@ def test_concurrent_retries_start_one_run(api: Api, stack: Stack) -> None:
     assert airflow_runs(stack) - before == run_ids
     retries = sum(len(h) - 1 for h in histories)
     print(f"\n10 concurrent clients, {retries} retries after a 5xx, one run")
+
+
+def test_the_same_key_with_another_body_is_refused(
+    api: Api, stack: Stack, http: httpx.Client
+) -> None:
+    key = str(uuid.uuid4())
+    before = airflow_runs(stack)
+    assert start(http, api, key).status_code == 201
+    other = http.post(
+        "/workflows/alpha/runs",
+        json={**BODY, "note": "another request"},
+        headers={**api.headers("thomas"), "Idempotency-Key": key},
+    )
+    assert other.status_code == 422, other.text
+    assert problem(other)["detail"] == "idempotency key reused with a different request"
+    assert len(airflow_runs(stack) - before) == 1
+
+
+def test_unkeyed_starts_on_a_slow_airflow_leave_no_ghost_runs(
+    api: Api, stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twenty concurrent starts without a key while Airflow answers each trigger after the
+    API's timeout: every run Airflow made is one its caller was told of — started (201, the
+    API looked it up after the timeout), or named in the 5xx problem as a run that may still
+    start (Airflow was still processing it) — and every start that reached Airflow is in the
+    audit trail with its run id."""
+    caplog.set_level("INFO", logger="labcas_workflow_api.audit")
+    before = airflow_runs(stack)
+    for _ in range(20):
+        stack.airflow_proxy.delay_response(TRIGGER, 4)  # engine_timeout is 3 s
+
+    def one(_: int) -> httpx.Response:
+        with httpx.Client(base_url=api.url, timeout=60) as client:
+            return client.post("/workflows/alpha/runs", json=BODY, headers=api.headers("thomas"))
+
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(one, range(20)))
+    finally:
+        stack.airflow_proxy.reset()
+    created = airflow_runs(stack) - before
+    told = {a.json()["run_id"] for a in answers if a.status_code == 201}
+    named = {problem(a).get("run_id") for a in answers if a.status_code != 201}
+    assert created <= told | named, f"runs nobody was told of: {created - told - named}"
+    starts = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "labcas_workflow_api.audit" and '"run.start"' in r.getMessage()
+    ]
+    audited = {r["run_id"] for r in starts if "run_id" in r}
+    assert created <= audited
+    statuses = sorted(a.status_code for a in answers)
+    print(
+        f"\n20 unkeyed starts on a slow Airflow: {statuses}; {len(created)} runs, "
+        f"{len(created & told)} answered 201, {len(created & named)} named in a problem"
+    )
 
 
 def test_a_key_belongs_to_its_user_and_workflow(api: Api, stack: Stack, http: httpx.Client) -> None:

@@ -71,8 +71,9 @@ def workflows_of(config: dict[str, Any], user: str) -> set[str]:
 
 
 def start_status(config: dict[str, Any], user: str, collection: str, workflow: str) -> int:
-    """What a dry-run start must answer."""
-    if collection not in config["collections"] or workflow not in DEPLOYED:
+    """What a dry-run start must answer: 404 for a data selection or a workflow the user may use
+    nowhere (existing or not), 403 only for two they may use, but not together."""
+    if collection not in selections_of(config, user) or workflow not in workflows_of(config, user):
         return 404
     if not may_run(config, user, collection, workflow):
         return 403

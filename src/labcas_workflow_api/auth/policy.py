@@ -7,7 +7,9 @@ Every endpoint asks this module; nothing else decides access.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection as Set
+from collections.abc import Iterable
 
 from labcas_workflow_api.domain.access import AccessConfig, Collection
 from labcas_workflow_api.domain.errors import Forbidden, NotFound
@@ -70,7 +72,7 @@ def require_visible_workflow(
 ) -> None:
     """NotFound unless the user may run the workflow somewhere (existence must not leak)."""
     if not collections_for_workflow(config, deployed, username, workflow_id):
-        raise NotFound(f"workflow {workflow_id!r} not found")
+        raise not_found("workflow", workflow_id, visible_workflows(config, deployed, username))
 
 
 def require_run(
@@ -80,15 +82,26 @@ def require_run(
     collection_id: str,
     workflow_id: str,
 ) -> Collection:
-    """The collection when the user may run the workflow on it; NotFound or Forbidden otherwise."""
-    collection = config.collections.get(collection_id)
-    if collection is None:
-        raise NotFound(f"data selection {collection_id!r} not found")
-    if workflow_id not in deployed:
-        raise NotFound(f"workflow {workflow_id!r} not found")
+    """The collection when the user may run the workflow on it.
+
+    NotFound for a data selection or a workflow the user may use nowhere, whether it exists or
+    not (so that answers do not tell which ones exist); Forbidden only when the user may use
+    both, but not together.
+    """
+    usable = usable_collections(config, deployed, username)
+    if collection_id not in usable:
+        raise not_found("data selection", collection_id, usable)
+    require_visible_workflow(config, deployed, username, workflow_id)
     if not may_run(config, deployed, username, collection_id, workflow_id):
         raise Forbidden(f"you may not run {workflow_id!r} on data selection {collection_id!r}")
-    return collection
+    return config.collections[collection_id]
+
+
+def not_found(kind: str, wanted: str, choices: Iterable[str]) -> NotFound:
+    """NotFound for ``wanted``, suggesting the closest of ``choices`` (ids the caller may use)."""
+    close = difflib.get_close_matches(wanted, sorted(choices), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return NotFound(f"{kind} {wanted!r} not found{hint}")
 
 
 def has_any_access(config: AccessConfig, username: str) -> bool:

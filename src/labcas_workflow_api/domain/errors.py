@@ -7,6 +7,7 @@ LabcasError                      base; ``status`` is the HTTP status it maps to
 ├── NotFound (404)               unknown, or not visible to the caller
 ├── Conflict (409)               paused workflow, finished run, ...
 ├── InvalidParameters (422)      run parameters failing the workflow's param schema
+├── IdempotencyKeyReused (422)   an Idempotency-Key sent again with a different request
 ├── ConfigError (503)            an access config or secret that does not load (names the key)
 └── UpstreamError                the engine, storage or an AWS service failed
     ├── UpstreamBadResponse (502)
@@ -64,6 +65,11 @@ class Conflict(LabcasError):
 class InvalidParameters(LabcasError):
     status = 422
     title = "Invalid parameters"
+
+
+class IdempotencyKeyReused(LabcasError):
+    status = 422
+    title = "Idempotency key reused"
 
 
 class ConfigError(LabcasError):

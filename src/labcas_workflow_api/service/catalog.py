@@ -9,7 +9,6 @@ from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth import policy
 from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.access import AccessConfig
-from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.domain.models import Workflow
 from labcas_workflow_api.engines.base import WorkflowEngine
 
@@ -85,8 +84,9 @@ class Catalog:
     def workflows_for_selection(self, username: str, data_id: str) -> list[Entry]:
         config = self.config()
         deployed = self.deployed()
-        if data_id not in policy.usable_collections(config, deployed, username):
-            raise NotFound(f"data selection {data_id!r} not found")
+        usable = policy.usable_collections(config, deployed, username)
+        if data_id not in usable:
+            raise policy.not_found("data selection", data_id, usable)
         collection = config.collections[data_id]
         return [
             Entry(wid, collection.workflows[wid].description or deployed[wid].description)

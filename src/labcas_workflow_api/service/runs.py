@@ -21,10 +21,13 @@ from labcas_workflow_api.domain.access import Collection
 from labcas_workflow_api.domain.errors import (
     BadRequest,
     Conflict,
+    IdempotencyKeyReused,
     InvalidParameters,
     LabcasError,
     NotFound,
+    UpstreamError,
 )
+from labcas_workflow_api.domain.json_body import parse_json
 from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
 from labcas_workflow_api.service.catalog import Catalog
 
@@ -135,10 +138,7 @@ class _Starts:
 
 def parse_run_request(body: bytes, workflow_id: str) -> RunRequest:
     """Parse a POST body (top-level params, or under ``params``); BadRequest on any misuse."""
-    try:
-        document = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("request body is not valid JSON") from None
+    document = parse_json(body)
     if not isinstance(document, dict):
         raise BadRequest("request body must be a JSON object")
     if "workflow_id" in document and document["workflow_id"] != workflow_id:
@@ -162,6 +162,18 @@ def parse_run_request(body: bytes, workflow_id: str) -> RunRequest:
     if "in_data_selection" in nested:
         raise BadRequest("in_data_selection goes at the top level, not under params")
     return RunRequest(selection, params)
+
+
+def _unconfirmed(exc: UpstreamError, run_id: str) -> UpstreamError:
+    """The engine's failure, naming the run that may still start (Airflow may yet process a
+    trigger whose answer we gave up on): the caller can look it up instead of starting it
+    again."""
+    return type(exc)(f"{exc.detail}; run {run_id!r} may still start", **exc.extra, run_id=run_id)
+
+
+def _public_request(request: RunRequest) -> dict[str, Any]:
+    """The part of a run's conf that comes from the request (what ``public_conf`` shows)."""
+    return {**request.params, "in_data_selection": request.data_selection}
 
 
 def validate_params(workflow: Workflow, params: dict[str, Any]) -> None:
@@ -250,10 +262,13 @@ class RunService:
         *,
         idempotency_key: str | None = None,
         dry_run: bool = False,
+        on_trigger: Callable[[str], None] = lambda run_id: None,
     ) -> Started:
         """Authorize, validate and trigger. NotFound/Forbidden per the policy; Conflict when
-        the workflow is paused; InvalidParameters for bad params; BadRequest for a bad key.
-        Identical keyed starts in flight at once share one trigger."""
+        the workflow is paused; InvalidParameters for bad params; BadRequest for a bad key;
+        IdempotencyKeyReused when the key already started a run with another request.
+        Identical keyed starts in flight at once share one trigger. ``on_trigger`` is told
+        the run id just before the engine is asked to start it (the audit trail)."""
         config = self.catalog.config()
         deployed = self.catalog.deployed()
         collection = policy.require_run(
@@ -261,11 +276,17 @@ class RunService:
         )
 
         def start() -> Started:
-            return self._start(username, workflow_id, request, collection, idempotency_key, dry_run)
+            return self._start(
+                username, workflow_id, request, collection, idempotency_key, dry_run, on_trigger
+            )
 
         if idempotency_key is None or dry_run:
             return start()
-        return self._starts.once(self._keyed_run_id(username, workflow_id, idempotency_key), start)
+        run_id = self._keyed_run_id(username, workflow_id, idempotency_key)
+        started = self._starts.once(run_id, start)
+        if started.replayed and public_conf(started.conf) != _public_request(request):
+            raise IdempotencyKeyReused("idempotency key reused with a different request")
+        return started
 
     def _start(
         self,
@@ -275,6 +296,7 @@ class RunService:
         collection: Collection,
         idempotency_key: str | None,
         dry_run: bool,
+        on_trigger: Callable[[str], None],
     ) -> Started:
         workflow = self.engine.get_workflow(workflow_id)
         validate_params(workflow, request.params)
@@ -298,17 +320,35 @@ class RunService:
         if dry_run:
             return Started(Run(run_id, workflow_id, RunStatus.QUEUED, conf=conf), conf)
         self._forget_runs(username, workflow_id)
+        on_trigger(run_id)
         try:
             run = self.engine.trigger_run(workflow_id, run_id, conf)
         except Conflict:
             if idempotency_key is None:
                 raise
-            return Started(self.get(username, workflow_id, run_id), conf, replayed=True)
+            existing = self.get(username, workflow_id, run_id)
+            return Started(existing, existing.conf, replayed=True)
+        except UpstreamError as exc:
+            # The trigger may have reached the engine although its answer was lost: the run id
+            # is ours, so look once, rather than leave a run the caller was told did not start.
+            found = self._look_up(username, workflow_id, run_id)
+            if found is None:
+                raise _unconfirmed(exc, run_id) from None
+            run = found
         finally:
             self._forget_runs(username, workflow_id)  # also when the answer was lost
         if not run.conf:
             run = Run(run.run_id, run.workflow_id, run.status, run.start_time, run.end_time, conf)
         return Started(run, conf)
+
+    def _look_up(self, username: str, workflow_id: str, run_id: str) -> Run | None:
+        """The caller's run ``run_id`` if the engine has it; None when it does not or cannot
+        say."""
+        try:
+            run = self.engine.get_run(workflow_id, run_id)
+        except LabcasError:
+            return None
+        return run if run.conf.get("username") == username else None
 
     @staticmethod
     def _keyed_run_id(username: str, workflow_id: str, idempotency_key: str) -> str:

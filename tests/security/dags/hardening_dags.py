@@ -15,6 +15,7 @@ PARAMS = {
     "tile_size": Param(64, type="integer", minimum=8, description="Tile edge in pixels"),
     "threshold_method": Param("otsu", type="string", enum=["otsu", "li", "yen"]),
     "note": Param("", type="string", maxLength=200, description="Free text"),
+    "ratio": Param(0.5, type="number", description="Any number"),
 }
 
 for dag_id, paused in (("alpha", False), ("beta", False), ("gamma", False), ("frozen", True)):

@@ -138,6 +138,7 @@ async def start_run(
             run_request,
             idempotency_key=idempotency_key,
             dry_run=dry_run,
+            on_trigger=lambda run_id: audit.update(run_id=run_id),
         )
         audit.update(run_id=started.run.run_id, replayed=started.replayed)
     answer = run_json(request, started.run)
