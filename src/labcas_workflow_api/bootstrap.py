@@ -102,6 +102,8 @@ def build_container(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         algorithms=settings.algorithms,
+        max_age=settings.jwt_max_age,
+        dn_base=settings.jwt_dn_base,
     )
     catalog = Catalog(engine, access, deployed_ttl=settings.engine_cache_ttl)
     return Container(

@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("LabCAS", description="Required `iss` claim.")
     jwt_audience: str = Field("LabCAS", description="Required `aud` claim.")
     jwt_algorithms: str = Field("HS256", description="Comma-separated accepted JWT algorithms.")
+    jwt_max_age: float = Field(
+        0,
+        ge=0,
+        description="Longest accepted token lifetime (`exp - iat`), seconds; 0: no limit.",
+    )
+    jwt_dn_base: str = Field(
+        "",
+        description=(
+            "LDAP base that DN subjects must end with "
+            "(e.g. `dc=edrn,dc=jpl,dc=nasa,dc=gov`); empty: any base."
+        ),
+    )
     allowed_origins: str = Field("", description="Comma-separated CORS origins (`*` for any).")
     public_url: str = Field(
         "", description="Base URL for absolute links; derived from the request when empty."

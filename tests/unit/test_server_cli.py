@@ -57,3 +57,17 @@ def test_token_without_secret_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> 
 def test_token_refuses_bad_user_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABCAS_JWT_SECRET", SECRET)
     assert runner.invoke(app, ["token", "--user", "uid=x,dc=y"]).exit_code == 1
+
+
+def test_devstack_secrets_are_written_owner_only(tmp_path: Path) -> None:
+    from labcas_workflow_api.devstack.stack import write_private
+
+    path = tmp_path / "token"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_private(path, "new-token")
+    assert path.read_text() == "new-token"
+    assert path.stat().st_mode & 0o777 == 0o600
+    fresh = tmp_path / "secret"
+    write_private(fresh, "s")
+    assert fresh.stat().st_mode & 0o777 == 0o600

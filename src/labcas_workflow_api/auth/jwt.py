@@ -25,28 +25,40 @@ class Principal:
     username: str
 
 
-def username_from_claims(claims: dict[str, Any]) -> str:
+def username_from_claims(claims: dict[str, Any], *, dn_base: str = "") -> str:
     """The username: the `username` claim, else `sub`; an LDAP DN gives its single `uid`."""
     raw = claims.get("username") or claims.get("sub")
     if not isinstance(raw, str) or not raw:
         raise Unauthenticated("token has no username or subject")
-    return username_from_subject(raw)
+    return username_from_subject(raw, dn_base=dn_base)
 
 
-def username_from_subject(subject: str) -> str:
-    """`uid=thomas,dc=edrn,...` -> `thomas`; a plain name as is; anything else is refused."""
+def username_from_subject(subject: str, *, dn_base: str = "") -> str:
+    """`uid=thomas,dc=edrn,...` -> `thomas`; a plain name as is; anything else is refused.
+    With ``dn_base``, a DN must end with exactly that base (``dc=edrn,dc=jpl,...``)."""
     if "=" in subject or "," in subject:
         match = _DN_UID_RE.match(subject)
         if not match or subject.lower().count("uid=") != 1:
             raise Unauthenticated("token subject is not a LabCAS LDAP DN or a user name")
+        if dn_base and _dn(subject.partition(",")[2]) != _dn(dn_base):
+            raise Unauthenticated("token subject is not under the accepted LDAP base")
         subject = match.group(1)
     if not USERNAME_RE.match(subject):
         raise Unauthenticated("token subject is not a valid user name")
     return subject
 
 
+def _dn(text: str) -> str:
+    """A DN for comparison: components without surrounding spaces, in lower case."""
+    return ",".join(part.strip().lower().replace(" = ", "=") for part in text.split(","))
+
+
 class TokenVerifier:
-    """Verifies `Authorization` header values; raises Unauthenticated on anything wrong."""
+    """Verifies `Authorization` header values; raises Unauthenticated on anything wrong.
+
+    ``max_age`` (seconds, 0 for none) refuses tokens whose lifetime ``exp - iat`` is longer
+    (``iat`` is then required); ``dn_base`` pins the LDAP base of DN subjects.
+    """
 
     def __init__(
         self,
@@ -56,12 +68,16 @@ class TokenVerifier:
         audience: str = "LabCAS",
         algorithms: Iterable[str] = ("HS256",),
         leeway: float = 30,
+        max_age: float = 0,
+        dn_base: str = "",
     ) -> None:
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
         self._algorithms = [a for a in algorithms if a.lower() != "none"]
         self._leeway = leeway
+        self._max_age = max_age
+        self._dn_base = dn_base
 
     def _key(self, *, fresh: bool = False) -> str:
         secret = self._secret.refresh() if fresh else self._secret()
@@ -86,7 +102,23 @@ class TokenVerifier:
             if fresh == key:
                 raise Unauthenticated("token signature is invalid") from None
             claims = self._decode(token, fresh)
-        return Principal(username_from_claims(claims))
+        self._check_lifetime(claims)
+        return Principal(username_from_claims(claims, dn_base=self._dn_base))
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """Time claims are JSON numbers (PyJWT takes ``"123"`` too); with ``max_age``, the
+        token says when it was issued and lives no longer than that."""
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise Unauthenticated(f"token {name!r} claim is not a number")
+        if self._max_age:
+            if "iat" not in claims:
+                raise Unauthenticated("token lacks the 'iat' claim")
+            if claims["exp"] - claims["iat"] > self._max_age:
+                raise Unauthenticated(
+                    f"token lifetime is longer than the accepted {self._max_age:g} seconds"
+                )
 
     def _decode(self, token: str, key: str) -> dict[str, Any]:
         """The verified claims; Unauthenticated for anything wrong but the signature, which

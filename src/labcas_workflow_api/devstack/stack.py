@@ -31,10 +31,17 @@ def _say(message: str) -> None:
     print(f"[devstack] {message}", flush=True)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner may read, from its first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)  # an existing file keeps its mode through os.open
+
+
 def _persistent_secret(path: Path) -> str:
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
@@ -127,7 +134,7 @@ def run_devstack(
             "Ctrl-C stops everything.\n",
             flush=True,
         )
-        (state / "token").write_text(token)
+        write_private(state / "token", token)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         uvicorn.run(app, host="127.0.0.1", port=api_port, log_level="info")
         return 0
