@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             app.mount(f"{prefix}/ui", StaticFiles(directory=WEB_DIR, html=True), name=f"ui{prefix}")
 
     @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
+    async def root() -> RedirectResponse:
         return RedirectResponse("ui/" if (WEB_DIR / "index.html").exists() else "healthz")
 
     app.add_middleware(

@@ -1,5 +1,8 @@
 """What routes share: dependencies (the container, the caller, links, path parameters), the
-request body reader, and the one way off the event loop (``off_loop`` in a named pool)."""
+request body reader, and the one way off the event loop (``off_loop`` in a named pool).
+
+Every dependency is ``async``: FastAPI would run a plain ``def`` one in a thread of its own
+default pool, a second way off the loop."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import BadRequest, PayloadTooLarge
+from labcas_workflow_api.settings import Settings
 
 TRUSTED_USERNAME_KEY = "labcas.username"
 MAX_BODY = 256 * 1024
@@ -55,6 +59,8 @@ class Pool:
 ENGINE = Pool(40)
 #: Calls that may wait on the staging store (S3).
 STORAGE = Pool(40)
+#: Token checks, which may wait on the source of the JWT secret (e.g. Secrets Manager).
+AUTH = Pool(40)
 
 
 async def off_loop(pool: Pool, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -73,28 +79,30 @@ async def off_loop_iter(pool: Pool, chunks: Iterator[bytes]) -> AsyncIterator[by
 # -- dependencies ----------------------------------------------------------------------------
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     result: Container = request.app.state.container
     return result
 
 
-def principal(request: Request) -> Principal:
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+async def principal(request: Request, c: ContainerDep) -> Principal:
     """The caller: from the Lambda authorizer context when the Lambda adapter put it in the
     ASGI scope (clients cannot set scope keys), else from the verified Authorization header."""
     trusted = request.scope.get(TRUSTED_USERNAME_KEY)
     if isinstance(trusted, str) and trusted:
         return Principal(trusted)
-    return container(request).verifier.verify(request.headers.get("authorization"))
+    return await off_loop(AUTH, c.verifier.verify, request.headers.get("authorization"))
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     """The id given to this request by the edge middleware (echoed as X-Request-ID)."""
     return str(request.scope.get("state", {}).get("request_id", "-"))
 
 
-def base_url(request: Request) -> str:
+def base_url(request: Request, settings: Settings) -> str:
     """Absolute base for links, including the stage prefix when the request used it."""
-    settings = container(request).settings
     root = request.scope.get("root_path", "")
     if settings.public_url:
         base = settings.public_url.rstrip("/")
@@ -111,8 +119,8 @@ def base_url(request: Request) -> str:
 class Links:
     """Absolute links of the API for one request (its base worked out once)."""
 
-    def __init__(self, request: Request) -> None:
-        self.base = base_url(request)
+    def __init__(self, base: str) -> None:
+        self.base = base
 
     def to(self, path: str, **query: str | int | None) -> str:
         """The link of an API path (segments already escaped by the caller with ``quote``)."""
@@ -123,9 +131,12 @@ class Links:
         return self.base + "/output-data/" + quote(relative)
 
 
-ContainerDep = Annotated[Container, Depends(container)]
+async def links(request: Request, c: ContainerDep) -> Links:
+    return Links(base_url(request, c.settings))
+
+
 CallerDep = Annotated[Principal, Depends(principal)]
-LinksDep = Annotated[Links, Depends(Links)]
+LinksDep = Annotated[Links, Depends(links)]
 RequestIdDep = Annotated[str, Depends(request_id)]
 
 WorkflowId = Annotated[
