@@ -85,10 +85,21 @@ class ScriptedApi:
                         "tile_size": {
                             "default": 64,
                             "description": EVIL,
+                            "required": False,
                             "schema": {"type": "integer", "minimum": 8},
                         },
-                        "smooth": {"default": False, "schema": {"type": "boolean"}},
-                        "labels": {"default": ["a"], "schema": {"type": "array"}},
+                        "smooth": {
+                            "default": False,
+                            "description": None,
+                            "required": False,
+                            "schema": {"type": "boolean"},
+                        },
+                        "labels": {
+                            "default": ["a"],
+                            "description": None,
+                            "required": False,
+                            "schema": {"type": "array"},
+                        },
                     },
                     "data_selections": ["imgs"],
                 },
@@ -97,7 +108,8 @@ class ScriptedApi:
             body = json.loads(request.post_data)
             self.posts.append(body)
             if body["params"]["tile_size"] < 100:
-                self.problem(route, 422, "tile_size: 50 is less than the minimum of 100")
+                detail = "tile_size: 50 is less than the minimum of 100"
+                self.problem(route, 422, detail, parameter="tile_size")
             else:
                 self.json(route, {"run_id": "r2", "workflow_id": "demo", "status": "queued"}, 201)
         elif path == "/workflows/demo/runs":
@@ -155,8 +167,9 @@ class ScriptedApi:
         route.fulfill(status=status, body=json.dumps(body), content_type="application/json")
 
     @staticmethod
-    def problem(route: Any, status: int, detail: str) -> None:
+    def problem(route: Any, status: int, detail: str, **extra: str) -> None:
         body = {"type": "about:blank", "title": "Error", "status": status, "detail": detail}
+        body.update(extra)
         route.fulfill(status=status, body=json.dumps(body), content_type="application/problem+json")
 
 

@@ -1,4 +1,6 @@
-"""An in-memory fake of the LabCAS Workflow API for client and CLI unit tests (MockTransport)."""
+"""An in-memory fake of the LabCAS Workflow API for client and CLI unit tests (MockTransport).
+
+Its answers are made with the wire models, so they have the shape the real API gives."""
 
 from __future__ import annotations
 
@@ -8,10 +10,24 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+from pydantic import BaseModel
+
+from labcas_workflow_api import wire
 
 API = "http://api.test"
 S3 = "http://s3.test"
 TOKEN = "header.payload.signature"
+RUN_DEFAULTS: dict[str, Any] = {
+    "workflow_id": "nebraska_demo",
+    "start_time": None,
+    "end_time": None,
+    "output_url": None,
+    "conf": {},
+}
+
+
+def answer(model: BaseModel, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, json=model.model_dump(mode="json", by_alias=True))
 
 
 def problem(status: int, detail: str, title: str = "Error") -> httpx.Response:
@@ -23,11 +39,10 @@ def problem(status: int, detail: str, title: str = "Error") -> httpx.Response:
 class FakeApi:
     """Holds the state the fake serves, and records every request."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # Run fields; defaults filled in
     files: dict[str, bytes] = field(default_factory=dict)  # path under the user's area -> data
     properties: dict[str, dict[str, str]] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
-    run_details: bool = True
     page_size: int = 0
     statuses: list[str] = field(default_factory=list)  # successive statuses of a polled run
     honour_range: bool = True
@@ -36,14 +51,21 @@ class FakeApi:
             "tile_size": {
                 "default": 64,
                 "description": "Tile edge in pixels",
+                "required": False,
                 "schema": {"type": "integer", "minimum": 8, "maximum": 1024},
             },
             "method": {
                 "default": "otsu",
                 "description": None,
+                "required": False,
                 "schema": {"type": "string", "enum": ["otsu", "li"]},
             },
-            "smooth": {"default": False, "description": "", "schema": {"type": "boolean"}},
+            "smooth": {
+                "default": False,
+                "description": "",
+                "required": False,
+                "schema": {"type": "boolean"},
+            },
         }
     )
 
@@ -63,29 +85,27 @@ class FakeApi:
         path = unquote(url.raw_path.decode().split("?")[0])
         method = request.method
         if path == "/data-selections":
-            return httpx.Response(
-                200, json={"data_selections": [{"id": "nebraska_images", "description": "Demo"}]}
-            )
+            selection = wire.Entry(id="nebraska_images", description="Demo")
+            return answer(wire.DataSelectionList(data_selections=[selection]))
         if path == "/data-selections/workflows":
             if url.params.get("data_id") != "nebraska_images":
                 return problem(404, f"no data selection {url.params.get('data_id')}")
-            return httpx.Response(200, json={"workflows": [{"id": "nebraska_demo"}]})
+            return answer(
+                wire.WorkflowList(workflows=[wire.Entry(id="nebraska_demo", description=None)])
+            )
         if path == "/workflows":
-            return httpx.Response(
-                200, json={"workflows": [{"id": "nebraska_demo", "description": "Nuclei"}]}
-            )
+            demo = wire.Entry(id="nebraska_demo", description="Nuclei")
+            return answer(wire.WorkflowList(workflows=[demo]))
         if path == "/workflows/nebraska_demo" and method == "GET":
-            return httpx.Response(
-                200,
-                json={
-                    "id": "nebraska_demo",
-                    "description": "Nuclei detection",
-                    "parameters": self.parameters,
-                    "schedule": None,
-                    "paused": False,
-                    "data_selections": ["nebraska_images"],
-                },
-            )
+            detail = {
+                "id": "nebraska_demo",
+                "description": "Nuclei detection",
+                "parameters": self.parameters,
+                "schedule": None,
+                "paused": False,
+                "data_selections": ["nebraska_images"],
+            }
+            return answer(wire.WorkflowDetail.model_validate(detail))
         if path.startswith("/workflows/") and not path.startswith("/workflows/nebraska_demo"):
             return problem(404, "unknown workflow")
         if path == "/workflows/nebraska_demo/runs" and method == "POST":
@@ -93,7 +113,8 @@ class FakeApi:
         if path == "/workflows/nebraska_demo/runs" and method == "GET":
             return self._list_runs(request)
         if path.startswith("/workflows/nebraska_demo/runs/"):
-            return self._run(request, path.removeprefix("/workflows/nebraska_demo/runs/"))
+            raw = url.raw_path.decode().split("?")[0]
+            return self._run(request, raw.removeprefix("/workflows/nebraska_demo/runs/"))
         if path.startswith("/output-data/"):
             rel = path.removeprefix("/output-data/")
             return self._outputs(request, rel)
@@ -106,43 +127,43 @@ class FakeApi:
         params = body.get("params", {})
         if params.get("tile_size", 64) < 8:
             return problem(422, "tile_size: must be >= 8", "Invalid parameters")
-        if request.url.params.get("dry_run") == "true":
-            return httpx.Response(200, json={"conf": {**params, "username": "thomas"}})
         run = {
+            **RUN_DEFAULTS,
             "run_id": f"run{len(self.runs) + 1}",
-            "workflow_id": "nebraska_demo",
             "status": "queued",
-            "start_time": None,
-            "end_time": None,
             "output_url": f"{API}/output-data/thomas/x",
             "conf": {"in_data_selection": "nebraska_images", **params},
         }
+        if request.url.params.get("dry_run") == "true":
+            conf = {**run["conf"], "username": "thomas"}
+            return answer(wire.DryRun.model_validate({**run, "conf": conf, "dry_run": True}))
         self.runs.insert(0, run)
-        return httpx.Response(
-            201, json={k: run[k] for k in ("run_id", "workflow_id", "status", "output_url")}
-        )
+        return answer(wire.StartedRun.model_validate(run), 201)
+
+    def run_answer(self, run: dict[str, Any]) -> wire.Run:
+        return wire.Run.model_validate({**RUN_DEFAULTS, **run})
 
     def _list_runs(self, request: httpx.Request) -> httpx.Response:
+        wanted = request.url.params.get("status")
+        runs = [r for r in self.runs if wanted in (None, r["status"])]
         start = int(request.url.params.get("cursor", "0"))
-        size = self.page_size or len(self.runs) or 1
-        page = self.runs[start : start + size]
-        body: dict[str, Any] = {"runs": page}
-        if start + size < len(self.runs):
-            body["next"] = f"{API}/workflows/nebraska_demo/runs?cursor={start + size}"
-        return httpx.Response(200, json=body)
+        size = self.page_size or len(runs) or 1
+        page = wire.RunList(runs=[self.run_answer(r) for r in runs[start : start + size]])
+        if start + size < len(runs):
+            page.next = f"{API}/workflows/nebraska_demo/runs?cursor={start + size}"
+        return answer(page)
 
     def _run(self, request: httpx.Request, rest: str) -> httpx.Response:
-        run_id, _, tail = rest.partition("/")
+        quoted, _, tail = rest.partition("/")  # the run id is one escaped segment
+        run_id = unquote(quoted)
         run = next((r for r in self.runs if r["run_id"] == run_id), None)
-        if not self.run_details:
-            return problem(404, "Not Found")
         if run is None:
             return problem(404, f"no run {run_id}")
         if tail == "cancel":
             if run["status"] in ("success", "failed"):
                 return problem(409, "the run already finished", "Conflict")
             run["status"] = "failed"
-            return httpx.Response(200, json=run)
+            return answer(self.run_answer(run))
         if tail.startswith("tasks/"):
             task = tail.split("/")[1]
             if task != "segment":
@@ -150,13 +171,17 @@ class FakeApi:
             return httpx.Response(200, text="line 1\nline 2\n")
         if self.statuses:
             run["status"] = self.statuses.pop(0)
+        task = {"map_index": -1, "start_time": None, "end_time": None, "duration": None}
         tasks = [
-            {"task_id": "fetch", "state": "success", "try_number": 1, "duration": 1.5},
-            {"task_id": "segment", "state": "running", "try_number": 1},
+            {**task, "task_id": "fetch", "state": "success", "try_number": 1, "duration": 1.5},
+            {**task, "task_id": "segment", "state": "running", "try_number": 1},
         ]
-        return httpx.Response(
-            200, json={**run, "tasks": tasks, "progress": {"done": 1, "total": 2}}
-        )
+        detail = {
+            **self.run_answer(run).model_dump(),
+            "tasks": tasks,
+            "progress": {"done": 1, "total": 2},
+        }
+        return answer(wire.RunDetail.model_validate(detail))
 
     def _outputs(self, request: httpx.Request, rel: str) -> httpx.Response:
         folder = rel.strip("/")
@@ -167,7 +192,7 @@ class FakeApi:
                 if key not in self.files:
                     return problem(404, f"no data file {name}")
                 self.properties[key] = dict(entry["properties"])
-            return httpx.Response(200, json={"updated": sorted(body["files"])})
+            return answer(wire.Updated(updated=sorted(body["files"])))
         base = f"{folder}/" if folder else ""
         folders: set[str] = set()
         files: dict[str, Any] = {}
@@ -181,7 +206,7 @@ class FakeApi:
                 files[rest] = {
                     "href": f"{S3}/staging/thomas/{key}?X-Amz-Signature=abc",
                     "size": len(data),
-                    "last_modified": "2024-05-01T12:00:00Z",
+                    "last_modified": "2024-05-01T12:00:00+00:00",
                     "properties": self.properties.get(key, {}),
                 }
         if not folders and not files and folder:
@@ -198,7 +223,7 @@ class FakeApi:
         }
         if cursor + size < len(names):
             body["next"] = f"{API}/output-data/{base}?cursor={cursor + size}"
-        return httpx.Response(200, json=body)
+        return answer(wire.Folder.model_validate(body))
 
     def _s3(self, request: httpx.Request) -> httpx.Response:
         if "authorization" in request.headers:

@@ -6,11 +6,13 @@ import base64
 import json
 import stat
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from labcas_workflow_api import wire
 from labcas_workflow_api.client.config import (
     read_config,
     resolve,
@@ -19,11 +21,16 @@ from labcas_workflow_api.client.config import (
     token_user,
     write_config,
 )
-from labcas_workflow_api.client.models import ParameterSpec, RunInfo
+from labcas_workflow_api.client.models import ParameterSpec, check_params, run_duration
+from labcas_workflow_api.domain.models import RunStatus
+
+
+def parameter(schema: dict[str, Any], default: Any = None) -> wire.Parameter:
+    return wire.Parameter(default=default, description=None, required=False, schema=schema)
 
 
 def spec(schema: dict[str, Any], default: Any = None) -> ParameterSpec:
-    return ParameterSpec.from_json("p", {"default": default, "schema": schema})
+    return ParameterSpec("p", parameter(schema, default))
 
 
 @pytest.mark.parametrize(
@@ -89,13 +96,45 @@ def test_validation_names_the_parameter(schema: dict[str, Any], value: Any, prob
     assert spec(schema).problems(value) == problems
 
 
+def test_several_problems_are_all_named():
+    problems = spec({"type": "string", "minLength": 3, "pattern": "^[a-z]+$"}).problems("A")
+    assert problems == ["p must have at least 3 characters", "p must match ^[a-z]+$"]
+
+
+def test_a_schema_that_is_not_json_schema_is_left_to_the_server():
+    assert spec({"type": "integer", "minimum": "five"}).problems(1) == []
+
+
+def test_unknown_parameters_name_the_known_ones():
+    detail = wire.WorkflowDetail(
+        id="w",
+        description=None,
+        parameters={"a": parameter({"type": "integer"}), "b": parameter({})},
+        schedule=None,
+        paused=False,
+        data_selections=[],
+    )
+    assert check_params(detail, {"a": "x", "c": 1}) == [
+        "a must be of type integer, not string",
+        "unknown parameter 'c' (parameters of w: a, b)",
+    ]
+
+
 def test_bounds_are_summarised_for_people():
     assert spec({"type": "integer", "minimum": 8, "maximum": 64}).bounds_text() == ">= 8, <= 64"
 
 
 def test_running_run_duration_counts_to_now():
-    run = RunInfo(run_id="r", workflow_id="w", status="running", start_time="2000-01-01T00:00:00Z")
-    assert (run.duration or 0) > 1e8
+    run = wire.Run(
+        run_id="r",
+        workflow_id="w",
+        status=RunStatus.RUNNING,
+        start_time=datetime(2000, 1, 1, tzinfo=UTC),
+        end_time=None,
+        output_url=None,
+        conf={},
+    )
+    assert (run_duration(run) or 0) > 1e8
 
 
 def _jwt(payload: dict[str, Any]) -> str:

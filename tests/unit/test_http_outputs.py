@@ -116,8 +116,8 @@ class TestAnnotate:
         ("body", "status", "words"),
         [
             (b"{oops", 400, "JSON"),
-            (b"[]", 400, "files"),
-            (b'{"files": {}}', 400, "at least one"),
+            (b"[]", 400, "body: Input should be an object"),
+            (b'{"files": {}}', 400, "body.files: Dictionary should have at least 1 item"),
             (b'{"files": {"mask.png": {"properties": {"bad key": "v"}}}}', 400, "bad key"),
             (b'{"files": {"mask.png": {"properties": {"k": "two\\nlines"}}}}', 400, "k"),
             (b'{"files": {"mask.png": {"properties": {"k": 5}}}}', 400, "k"),

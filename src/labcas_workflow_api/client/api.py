@@ -5,26 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
-from labcas_workflow_api.client.models import (
-    DataSelection,
-    DownloadResult,
-    FileEntry,
-    FolderEntry,
-    OutputListing,
-    RunInfo,
-    RunStarted,
-    WorkflowDetail,
-    WorkflowSummary,
-)
+from labcas_workflow_api import wire
+from labcas_workflow_api.client.models import DownloadResult
 
 USER_AGENT = "labcas-workflows/0.1"
 _MAX_PAGES = 10_000
-_UNSUPPORTED = (404, 405, 501)
+M = TypeVar("M", bound=BaseModel)
+Paged = TypeVar("Paged", wire.RunList, wire.Folder)
 
 
 class ClientError(Exception):
@@ -54,13 +47,6 @@ def _error_from(response: httpx.Response) -> ClientError:
     except ValueError:
         pass
     detail = problem.get("detail")
-    if isinstance(detail, list):  # FastAPI's own validation errors
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}"
-            if isinstance(d, dict)
-            else str(d)
-            for d in detail
-        )
     title = problem.get("title") or response.reason_phrase or "error"
     if not detail:
         text = response.text.strip().splitlines()
@@ -145,54 +131,54 @@ class LabcasClient:
             raise _error_from(response)
         return response
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _get(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        """The answer to ``method path`` as ``model``."""
         response = self._send(method, path, **kwargs)
         try:
-            body = response.json()
-        except ValueError:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in error["loc"]) or "answer"
             raise ClientError(
-                f"the API answered {method} {path} with something that is not JSON",
+                f"unexpected answer to {method} {path}: {where}: {error['msg']}",
                 status=response.status_code,
             ) from None
-        if not isinstance(body, dict):
-            raise ClientError(f"unexpected answer to {method} {path}", status=response.status_code)
-        return body
 
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Each page of a listing, following ``next`` links (or cursors) until the end."""
-        body = self._json("GET", path, params=params)
+    def _pages(self, model: type[Paged], path: str, params: dict[str, Any]) -> Iterator[Paged]:
+        """Each page of a listing, following ``next`` links until the end."""
+        page = self._get(model, "GET", path, params=params)
         seen: set[str] = set()
         for _ in range(_MAX_PAGES):
-            yield body
-            following = body.get("next")
-            if isinstance(following, dict):
-                following = following.get("href")
-            if not following or not isinstance(following, str) or following in seen:
+            yield page
+            if not page.next or page.next in seen:
                 return
-            seen.add(following)
-            body = self._json("GET", urljoin(self.api_url + "/", following))
+            seen.add(page.next)
+            page = self._get(model, "GET", urljoin(self.api_url + "/", page.next))
 
     # -- discovery --------------------------------------------------------------------------
 
-    def data_selections(self) -> list[DataSelection]:
+    def data_selections(self) -> list[wire.Entry]:
         """The data selections the caller may run at least one workflow on."""
-        body = self._json("GET", "/data-selections")
-        return [DataSelection.from_json(d) for d in body.get("data_selections", [])]
+        return self._get(wire.DataSelectionList, "GET", "/data-selections").data_selections
 
-    def workflows(self, data_selection: str | None = None) -> list[WorkflowSummary]:
+    def workflows(self, data_selection: str | None = None) -> list[wire.Entry]:
         """Workflows the caller may run, on one data selection or on any."""
         if data_selection is None:
-            body = self._json("GET", "/workflows")
-        else:
-            params = {"data_id": data_selection}
-            body = self._json("GET", "/data-selections/workflows", params=params)
-        return [WorkflowSummary.from_json(w) for w in body.get("workflows", [])]
+            return self._get(wire.WorkflowList, "GET", "/workflows").workflows
+        params = {"data_id": data_selection}
+        path = "/data-selections/workflows"
+        return self._get(wire.WorkflowList, "GET", path, params=params).workflows
 
-    def workflow(self, workflow_id: str) -> WorkflowDetail:
+    def workflow(self, workflow_id: str) -> wire.WorkflowDetail:
         """A workflow's description, parameters (with their schemas) and data selections."""
-        return WorkflowDetail.from_json(self._json("GET", f"/workflows/{_segment(workflow_id)}"))
+        return self._get(wire.WorkflowDetail, "GET", f"/workflows/{_segment(workflow_id)}")
 
     # -- runs -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _run_request(data_selection: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        body = wire.RunRequest(in_data_selection=data_selection, params=dict(params or {}))
+        return body.model_dump(mode="json")
 
     def start_run(
         self,
@@ -201,70 +187,42 @@ class LabcasClient:
         params: Mapping[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> RunStarted:
+    ) -> wire.StartedRun:
         """Start a run of ``workflow_id`` on ``data_selection`` with ``params``."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = {"in_data_selection": data_selection, "params": dict(params or {})}
-        answer = self._json(
-            "POST", f"/workflows/{_segment(workflow_id)}/runs", json=body, headers=headers
-        )
-        return RunStarted.from_json(answer, workflow_id)
+        path = f"/workflows/{_segment(workflow_id)}/runs"
+        body = self._run_request(data_selection, params)
+        return self._get(wire.StartedRun, "POST", path, json=body, headers=headers)
 
     def check_run(
         self, workflow_id: str, data_selection: str, params: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Validate a run request on the server without starting it (``dry_run=true``).
-
-        Answers the conf that would be sent. Raises ClientError if the server does not
-        support dry runs (it then names the run it started instead).
-        """
-        body = {"in_data_selection": data_selection, "params": dict(params or {})}
-        response = self._send(
-            "POST",
-            f"/workflows/{_segment(workflow_id)}/runs",
-            params={"dry_run": "true"},
-            json=body,
-        )
-        answer = response.json()
-        if response.status_code == 201:
-            run_id = answer.get("run_id") if isinstance(answer, dict) else None
-            raise ClientError(
-                f"this server does not support dry runs and started run {run_id} instead",
-                status=201,
-            )
-        return answer if isinstance(answer, dict) else {"answer": answer}
+    ) -> wire.DryRun:
+        """Validate a run request on the server without starting it (``dry_run=true``): the
+        answer holds the conf that would be sent."""
+        path = f"/workflows/{_segment(workflow_id)}/runs"
+        body = self._run_request(data_selection, params)
+        return self._get(wire.DryRun, "POST", path, params={"dry_run": "true"}, json=body)
 
     def runs(
         self, workflow_id: str, *, status: str | None = None, limit: int | None = None
-    ) -> list[RunInfo]:
+    ) -> list[wire.Run]:
         """The caller's runs of a workflow, newest first (all pages, or at most ``limit``)."""
         params: dict[str, Any] = {}
         if status:
             params["status"] = status
         if limit:
             params["limit"] = limit
-        out: list[RunInfo] = []
-        for page in self._pages(f"/workflows/{_segment(workflow_id)}/runs", params):
-            for data in page.get("runs", []):
-                run = RunInfo.from_json(data, workflow_id)
-                if status is None or run.status == status:  # older servers ignore status=
-                    out.append(run)
+        out: list[wire.Run] = []
+        for page in self._pages(wire.RunList, f"/workflows/{_segment(workflow_id)}/runs", params):
+            out.extend(page.runs)
             if limit and len(out) >= limit:
                 return out[:limit]
         return out
 
-    def run(self, workflow_id: str, run_id: str) -> RunInfo:
-        """One run, with its tasks and progress when the server reports them."""
+    def run(self, workflow_id: str, run_id: str) -> wire.RunDetail:
+        """One run, with its tasks and progress."""
         path = f"/workflows/{_segment(workflow_id)}/runs/{_segment(run_id)}"
-        try:
-            return RunInfo.from_json(self._json("GET", path), workflow_id)
-        except ClientError as exc:
-            if exc.status not in _UNSUPPORTED:
-                raise
-            for run in self.runs(workflow_id):  # a server without the run details endpoint
-                if run.run_id == run_id:
-                    return run
-            raise
+        return self._get(wire.RunDetail, "GET", path)
 
     def wait(
         self,
@@ -273,16 +231,16 @@ class LabcasClient:
         *,
         interval: float = 3.0,
         timeout: float | None = None,
-        on_update: Callable[[RunInfo], None] | None = None,
+        on_update: Callable[[wire.RunDetail], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-    ) -> RunInfo:
+    ) -> wire.RunDetail:
         """Poll a run until it finishes (or ``timeout`` seconds pass: ClientError)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             run = self.run(workflow_id, run_id)
             if on_update:
                 on_update(run)
-            if run.finished:
+            if run.status.finished:
                 return run
             if deadline is not None and time.monotonic() >= deadline:
                 raise ClientError(f"run {run_id} is still {run.status} after {timeout:g} s")
@@ -315,11 +273,10 @@ class LabcasClient:
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot read the log from {self.api_url}: {exc}") from None
 
-    def cancel_run(self, workflow_id: str, run_id: str) -> RunInfo | None:
+    def cancel_run(self, workflow_id: str, run_id: str) -> wire.Run:
         """Stop a queued or running run (409 if it already finished)."""
         path = f"/workflows/{_segment(workflow_id)}/runs/{_segment(run_id)}/cancel"
-        body = self._json("POST", path)
-        return RunInfo.from_json(body, workflow_id) if "run_id" in body else None
+        return self._get(wire.Run, "POST", path)
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -329,53 +286,52 @@ class LabcasClient:
             raise ClientError(f"invalid output path {path!r}")
         return "/output-data/" + quote(cleaned, safe="/")
 
-    def outputs(self, path: str = "", *, limit: int | None = None) -> OutputListing:
-        """One folder of the caller's outputs (every page merged)."""
+    def outputs(self, path: str = "", *, limit: int | None = None) -> wire.Folder:
+        """One folder of the caller's outputs, every page merged (sub-folders and files
+        sorted by name)."""
         params = {"limit": limit} if limit else {}
-        folders: dict[str, FolderEntry] = {}
-        files: dict[str, FileEntry] = {}
+        folders: dict[str, wire.FolderLink] = {}
+        files: dict[str, wire.FileEntry] = {}
         prefix = ""
-        for page in self._pages(self._output_path(path), params):
-            prefix = str(page.get("prefix") or prefix)
-            for name, data in (page.get("folders") or {}).items():
-                href = data.get("href") if isinstance(data, dict) else None
-                folders[name] = FolderEntry(name=name, href=href)
-            for name, data in (page.get("files") or {}).items():
-                files[name] = FileEntry.from_json(name, data if isinstance(data, dict) else {})
-        return OutputListing(
-            path=clean_path(path),
+        for page in self._pages(wire.Folder, self._output_path(path), params):
+            prefix = page.prefix
+            folders.update(page.folders)
+            files.update(page.files)
+        return wire.Folder(
             prefix=prefix,
-            folders=sorted(folders.values(), key=lambda f: f.name),
-            files=sorted(files.values(), key=lambda f: f.name),
+            folders=dict(sorted(folders.items())),
+            files=dict(sorted(files.items())),
         )
 
-    def walk(self, path: str = "") -> Iterator[tuple[str, FileEntry]]:
+    def walk(self, path: str = "") -> Iterator[tuple[str, wire.FileEntry]]:
         """Every file under a folder, recursively, as (path relative to it, entry)."""
         stack = [""]
         base = clean_path(path)
         while stack:
             rel = stack.pop()
             listing = self.outputs(f"{base}/{rel}" if base else rel)
-            for entry in listing.files:
-                yield (f"{rel}/{entry.name}" if rel else entry.name), entry
+            for name, entry in listing.files.items():
+                yield (f"{rel}/{name}" if rel else name), entry
             for folder in reversed(listing.folders):
-                name = folder.name.strip("/")
+                name = folder.strip("/")
                 stack.append(f"{rel}/{name}" if rel else name)
 
-    def file_info(self, path: str) -> FileEntry:
+    def file_info(self, path: str) -> wire.FileEntry:
         """The entry of one output file (href, size, date, properties)."""
         cleaned = clean_path(path)
         parent, _, name = cleaned.rpartition("/")
-        entry = self.outputs(parent).file(name) if name else None
+        entry = self.outputs(parent).files.get(name) if name else None
         if entry is None:
             raise ClientError(f"no output file {cleaned!r}", status=404)
         return entry
 
     def set_properties(self, path: str, files: Mapping[str, Mapping[str, str]]) -> list[str]:
         """Replace the metadata properties of files of folder ``path``; answers updated names."""
-        body = {"files": {name: {"properties": dict(p)} for name, p in files.items()}}
-        answer = self._json("PUT", self._output_path(path), json=body)
-        return [str(n) for n in answer.get("updated", [])]
+        body = wire.Annotation(
+            files={name: wire.FileAnnotation(properties=dict(p)) for name, p in files.items()}
+        )
+        path = self._output_path(path)
+        return self._get(wire.Updated, "PUT", path, json=body.model_dump(mode="json")).updated
 
     def annotate(
         self,
@@ -386,7 +342,7 @@ class LabcasClient:
         remove: Iterable[str] = (),
     ) -> dict[str, str]:
         """Merge ``properties`` into a file's current ones (dropping ``remove``), save the set."""
-        current = self.outputs(path).file(file)
+        current = self.outputs(path).files.get(file)
         if current is None:
             where = clean_path(path) or "your outputs"
             raise ClientError(f"no file {file!r} in {where}", status=404)
@@ -399,25 +355,25 @@ class LabcasClient:
 
     def download_file(
         self,
-        entry: FileEntry,
+        entry: wire.FileEntry,
         dest: Path,
+        label: str,
         *,
         on_progress: Callable[[int], None] | None = None,
-        label: str | None = None,
     ) -> DownloadResult:
-        """Fetch one file to ``dest``: skip it when complete, resume it with HTTP Range when
-        partial and the server allows, and check its size at the end.
+        """Fetch one file (``label`` names it in messages) to ``dest``: skip it when complete,
+        resume it with HTTP Range when partial and the server allows, and check its size at
+        the end.
 
         ``on_progress`` receives byte counts adding up to the file's size (bytes already
         present included)."""
         size = entry.size
-        label = label or entry.name
         have = dest.stat().st_size if dest.is_file() else 0
-        if size is not None and have == size:
+        if have == size:
             if on_progress:
                 on_progress(size)
             return DownloadResult(label, str(dest), "skipped", 0, size)
-        if size is not None and have > size:
+        if have > size:
             have = 0
         dest.parent.mkdir(parents=True, exist_ok=True)
         url = urljoin(self.api_url + "/", entry.href)
@@ -430,7 +386,7 @@ class LabcasClient:
                 if response.status_code == 416 and have:
                     response.read()
                     dest.unlink()
-                    return self.download_file(entry, dest, on_progress=on_progress, label=label)
+                    return self.download_file(entry, dest, label, on_progress=on_progress)
                 if response.status_code >= 400:
                     response.read()
                     raise _error_from(response)
@@ -450,7 +406,7 @@ class LabcasClient:
         except httpx.HTTPError as exc:
             raise ClientError(f"download of {label} failed: {exc}") from None
         final = dest.stat().st_size
-        if size is not None and final != size:
+        if final != size:
             raise ClientError(f"{label}: got {final} bytes, expected {size}")
         outcome = "resumed" if have else "downloaded"
         return DownloadResult(label, str(dest), outcome, written, final)
@@ -460,13 +416,13 @@ class LabcasClient:
         path: str,
         dest: Path,
         *,
-        on_start: Callable[[list[tuple[str, FileEntry]]], None] | None = None,
+        on_start: Callable[[list[tuple[str, wire.FileEntry]]], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> list[DownloadResult]:
         """Download one file or a whole folder (recursively) into ``dest``."""
         cleaned = clean_path(path)
         try:
-            listing: OutputListing | None = self.outputs(cleaned)
+            listing: wire.Folder | None = self.outputs(cleaned)
         except ClientError as exc:
             if exc.status != 404 or not cleaned:
                 raise
@@ -476,12 +432,12 @@ class LabcasClient:
             targets = [(rel, entry, dest / _safe_relative(rel)) for rel, entry in plan]
         else:
             entry = self.file_info(cleaned)
-            plan = [(entry.name, entry)]
-            target = dest / entry.name if dest.is_dir() else dest
-            targets = [(entry.name, entry, target)]
+            name = cleaned.rpartition("/")[2]
+            plan = [(name, entry)]
+            targets = [(name, entry, dest / name if dest.is_dir() else dest)]
         if on_start:
             on_start(plan)
         return [
-            self.download_file(entry, target, on_progress=on_progress, label=rel)
+            self.download_file(entry, target, rel, on_progress=on_progress)
             for rel, entry, target in targets
         ]

@@ -24,8 +24,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from labcas_workflow_api import wire
 from labcas_workflow_api.client import render
-from labcas_workflow_api.client.api import ClientError, LabcasClient
+from labcas_workflow_api.client.api import ClientError, LabcasClient, clean_path
 from labcas_workflow_api.client.config import (
     ENV_TOKEN,
     ENV_URL,
@@ -36,7 +37,7 @@ from labcas_workflow_api.client.config import (
     token_user,
     write_config,
 )
-from labcas_workflow_api.client.models import FileEntry, RunInfo, WorkflowDetail
+from labcas_workflow_api.client.models import ParameterSpec, check_params, progress_text
 
 app = typer.Typer(
     name="labcas-workflows",
@@ -216,7 +217,7 @@ def data_selections(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with _client(ctx) as client:
         items = client.data_selections()
     if as_json:
-        _print_json([{"id": d.id, "description": d.description} for d in items])
+        _print_json([d.model_dump(mode="json") for d in items])
     else:
         _out().print(render.data_selections(items))
 
@@ -234,7 +235,7 @@ def workflows(
     with _client(ctx) as client:
         items = client.workflows(data_selection)
     if as_json:
-        _print_json([{"id": w.id, "description": w.description} for w in items])
+        _print_json([w.model_dump(mode="json") for w in items])
     else:
         _out().print(render.workflows(items, data_selection))
 
@@ -246,7 +247,7 @@ def describe(ctx: typer.Context, workflow: str, as_json: JsonOpt = False) -> Non
     with _client(ctx) as client:
         detail = client.workflow(workflow)
     if as_json:
-        _print_json(detail.raw)
+        _print_json(detail.model_dump(mode="json", by_alias=True))
         return
     out = _out()
     for part in render.workflow(detail):
@@ -257,7 +258,7 @@ def describe(ctx: typer.Context, workflow: str, as_json: JsonOpt = False) -> Non
 
 
 def build_params(
-    detail: WorkflowDetail, pairs: list[str], params_file: Path | None
+    detail: wire.WorkflowDetail, pairs: list[str], params_file: Path | None
 ) -> dict[str, Any]:
     """Parameters from a JSON/YAML file, overridden by ``-p key=value`` converted by schema."""
     params: dict[str, Any] = {}
@@ -274,40 +275,38 @@ def build_params(
         key = key.strip()
         if not sep or not key:
             raise UsageProblem(f"-p expects key=value, got {pair!r}")
-        spec = detail.parameters.get(key)
-        if spec is None:
+        parameter = detail.parameters.get(key)
+        if parameter is None:
             known = ", ".join(sorted(detail.parameters)) or "none"
             raise UsageProblem(f"unknown parameter {key!r} (parameters of {detail.id}: {known})")
-        params[key] = spec.convert(text)
-    problems = detail.check_params(params)
+        params[key] = ParameterSpec(key, parameter).convert(text)
+    problems = check_params(detail, params)
     if problems:
         raise UsageProblem("; ".join(problems))
     return params
 
 
-def _live_line(run: RunInfo, started: float) -> Text:
+def _live_line(run: wire.RunDetail, started: float) -> Text:
     line = Text(f"{run.workflow_id} {run.run_id}: ")
     line.append_text(render.status(run.status))
-    progress = run.progress_text()
-    if progress:
-        line.append(f" · {progress}")
+    line.append(f" · {progress_text(run)}")
     line.append(f" · waiting {render.duration(time.monotonic() - started)}", style="dim")
     return line
 
 
 def _wait(
     client: LabcasClient, workflow: str, run_id: str, interval: float, timeout: float | None
-) -> RunInfo:
+) -> wire.RunDetail:
     err = _err()
     started = time.monotonic()
     last: list[str] = []
     with err.status("waiting for the run", spinner="dots") as spinner:
 
-        def update(run: RunInfo) -> None:
+        def update(run: wire.RunDetail) -> None:
             if run.status not in last:
                 last.append(run.status)
                 err.print(
-                    Text(f"{render.when(datetime.now(UTC).isoformat())} ").append_text(
+                    Text(f"{render.when(datetime.now(UTC))} ").append_text(
                         render.status(run.status)
                     )
                 )
@@ -327,9 +326,9 @@ def _wait(
             raise typer.Exit(130) from None
 
 
-def _finish(run: RunInfo, as_json: bool) -> None:
+def _finish(run: wire.RunDetail, as_json: bool) -> None:
     if as_json:
-        _print_json(run.raw or {"run_id": run.run_id, "status": run.status})
+        _print_json(run.model_dump(mode="json"))
     else:
         out = _out()
         for part in render.run(run):
@@ -369,13 +368,13 @@ def run(
         if dry_run:
             answer = client.check_run(workflow, data_selection, params)
             if as_json:
-                _print_json(answer)
+                _print_json(answer.model_dump(mode="json"))
             else:
                 _out().print(Text("The server accepts this request; nothing was started."))
             return
         started = client.start_run(workflow, data_selection, params)
         if as_json and not wait:
-            _print_json(started.raw)
+            _print_json(started.model_dump(mode="json"))
             return
         _err().print(Text(f"Started run {started.run_id} of {workflow} ({started.status})."))
         if not wait:
@@ -402,7 +401,7 @@ def runs(
     with _client(ctx) as client:
         items = client.runs(workflow, status=status, limit=limit)
     if as_json:
-        _print_json([r.raw for r in items])
+        _print_json([r.model_dump(mode="json") for r in items])
     else:
         _out().print(render.runs(items, workflow))
 
@@ -417,7 +416,7 @@ def status(
     interval: Annotated[float, typer.Option(help="Seconds between checks.", min=0.2)] = 3.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a run (its tasks too when the engine reports them)."""
+    """Show a run with its tasks."""
     with _client(ctx) as client:
         info = (
             _wait(client, workflow, run_id, interval, None)
@@ -427,7 +426,7 @@ def status(
     if wait:
         _finish(info, as_json)
     elif as_json:
-        _print_json(info.raw)
+        _print_json(info.model_dump(mode="json"))
     else:
         out = _out()
         for part in render.run(info):
@@ -467,8 +466,7 @@ def cancel(
         typer.confirm(f"Cancel run {run_id} of {workflow}?", abort=True)
     with _client(ctx) as client:
         info = client.cancel_run(workflow, run_id)
-    state = f" (now {info.status})" if info else ""
-    _out().print(Text(f"Cancelled run {run_id}{state}."))
+    _out().print(Text(f"Cancelled run {run_id} (now {info.status})."))
 
 
 # -- outputs ---------------------------------------------------------------------------------
@@ -487,9 +485,9 @@ def outputs(
         if not tree:
             listing = client.outputs(path)
             if as_json:
-                _print_json(listing.to_json())
+                _print_json({"path": clean_path(path), **listing.model_dump(mode="json")})
             else:
-                _out().print(render.outputs(listing))
+                _out().print(render.outputs(listing, clean_path(path)))
             return
         files = list(client.walk(path))
     if as_json:
@@ -505,15 +503,16 @@ def outputs(
             if key not in nodes:
                 nodes[key] = nodes[parent_key].add(Text(part + "/", style="bold blue"))
             parent_key = key
-        render.tree_file(nodes[parent_key], entry.name, entry.size, entry.properties)
+        name = rel.rpartition("/")[2]
+        render.tree_file(nodes[parent_key], name, entry.size, entry.properties)
     _out().print(root)
 
 
-def _file_json(rel: str, entry: FileEntry) -> dict[str, Any]:
+def _file_json(rel: str, entry: wire.FileEntry) -> dict[str, Any]:
     return {
         "path": rel,
         "size": entry.size,
-        "last_modified": entry.last_modified,
+        "last_modified": entry.last_modified.isoformat(),
         "properties": entry.properties,
         "href": entry.href,
     }
@@ -540,8 +539,8 @@ def download(
     )
     task_id = progress.add_task("download", total=None)
 
-    def start(plan: list[tuple[str, FileEntry]]) -> None:
-        total = sum(e.size or 0 for _, e in plan)
+    def start(plan: list[tuple[str, wire.FileEntry]]) -> None:
+        total = sum(e.size for _, e in plan)
         progress.update(task_id, total=total, description=f"{len(plan)} files")
 
     with _client(ctx) as client, progress:

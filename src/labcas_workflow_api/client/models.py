@@ -1,92 +1,32 @@
-"""Typed views of the API's answers, and parameter conversion/validation by JSON Schema."""
+"""Client behaviour over the wire models (``labcas_workflow_api.wire``): command-line text
+to parameter values, parameter checks by JSON Schema (with ``jsonschema``, as the server
+checks them), run durations and progress text, and what a download did."""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-_SCHEMA_KEYS = (
-    "type",
-    "enum",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "items",
-    "minItems",
-    "maxItems",
-    "format",
-)
+import jsonschema
+
+from labcas_workflow_api import wire
+
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
-FINISHED = frozenset({"success", "failed"})
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An ISO 8601 timestamp from the API as an aware datetime (None when absent or unparsable)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class DataSelection:
-    """A collection the caller may run at least one workflow on."""
-
-    id: str
-    description: str | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DataSelection:
-        return cls(id=str(data["id"]), description=_str_or_none(data.get("description")))
-
-
-@dataclass(frozen=True)
-class WorkflowSummary:
-    """A workflow as listed (id and description)."""
-
-    id: str
-    description: str | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WorkflowSummary:
-        return cls(id=str(data["id"]), description=_str_or_none(data.get("description")))
-
-
-_BOUNDS = (
-    ("minimum", "at least"),
-    ("exclusiveMinimum", "more than"),
-    ("maximum", "at most"),
-    ("exclusiveMaximum", "less than"),
-)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _within(key: str, value: float, bound: float) -> bool:
-    if key == "minimum":
-        return value >= bound
-    if key == "exclusiveMinimum":
-        return value > bound
-    if key == "maximum":
-        return value <= bound
-    return value < bound
+#: How the command line words a broken JSON Schema keyword: {name}, {bound}, {value}.
+_WORDING = {
+    "minimum": "{name} must be at least {bound}, not {value}",
+    "exclusiveMinimum": "{name} must be more than {bound}, not {value}",
+    "maximum": "{name} must be at most {bound}, not {value}",
+    "exclusiveMaximum": "{name} must be less than {bound}, not {value}",
+    "minLength": "{name} must have at least {bound} characters",
+    "maxLength": "{name} must have at most {bound} characters",
+    "minItems": "{name} must have at least {bound} items",
+    "maxItems": "{name} must have at most {bound} items",
+    "pattern": "{name} must match {bound}",
+}
 
 
 def _type_name(value: Any) -> str:
@@ -105,35 +45,22 @@ def _type_name(value: Any) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
-def _matches_type(value: Any, type_: str) -> bool:
-    actual = _type_name(value)
-    if type_ == "number":
-        return actual in ("integer", "number")
-    if type_ == "integer" and actual == "number":
-        return float(value).is_integer()
-    return actual == type_
+def aware(moment: datetime) -> datetime:
+    """``moment`` with a time zone (UTC when the server sent none)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One workflow parameter: default, description and its JSON Schema."""
+    """One workflow parameter as the command line uses it: its type from ``schema`` (or,
+    when the schema names none, from its default), text to value, checks and bounds."""
 
     name: str
-    default: Any = None
-    description: str | None = None
-    schema: dict[str, Any] = field(default_factory=dict)
+    parameter: wire.Parameter
 
-    @classmethod
-    def from_json(cls, name: str, data: Any) -> ParameterSpec:
-        if not isinstance(data, dict):
-            return cls(name=name, default=data)
-        schema = dict(data.get("schema") or {})
-        for key in _SCHEMA_KEYS:  # issue 3 servers may lift schema keys to the top level
-            if key in data and key not in schema:
-                schema[key] = data[key]
-        default = data.get("default", schema.get("default"))
-        description = data.get("description") or schema.get("description")
-        return cls(name, default, _str_or_none(description), schema)
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.parameter.schema_
 
     @property
     def types(self) -> list[str]:
@@ -144,12 +71,12 @@ class ParameterSpec:
             return [str(t) for t in declared]
         if "enum" in self.schema:
             return []
-        inferred = _type_name(self.default)
+        inferred = _type_name(self.parameter.default)
         return [] if inferred == "null" else [inferred]
 
     @property
     def type(self) -> str | None:
-        """The main (non-null) type, or None when the schema does not say."""
+        """The main (non-null) type, or None when neither the schema nor the default says."""
         return next((t for t in self.types if t != "null"), None)
 
     @property
@@ -252,250 +179,60 @@ class ParameterSpec:
             raise ValueError(f"{self.name} is not valid JSON: {exc.msg}") from None
 
     def problems(self, value: Any) -> list[str]:
-        """What is wrong with ``value`` for this parameter (empty when it is valid)."""
-        name, s = self.name, self.schema
-        if value is None and (self.nullable or not self.types):
+        """What ``value`` breaks of the parameter's JSON Schema (empty when it is valid); a
+        schema that is not valid JSON Schema is left to the server, as the server does."""
+        checker = jsonschema.validators.validator_for(self.schema)
+        try:
+            checker.check_schema(self.schema)
+        except jsonschema.SchemaError:
             return []
-        types = self.types
-        if types and not any(_matches_type(value, t) for t in types):
-            wanted = " or ".join(types)
-            return [f"{name} must be of type {wanted}, not {_type_name(value)}"]
-        out: list[str] = []
-        if self.enum is not None and value not in self.enum:
-            options = ", ".join(json.dumps(v) for v in self.enum)
-            out.append(f"{name} must be one of {options}")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            for key, words in _BOUNDS:
-                bound = s.get(key)
-                if (
-                    isinstance(bound, int | float)
-                    and _is_number(bound)
-                    and not _within(key, value, bound)
-                ):
-                    out.append(f"{name} must be {words} {bound}, not {value}")
-        if isinstance(value, str):
-            if isinstance(s.get("minLength"), int) and len(value) < s["minLength"]:
-                out.append(f"{name} must have at least {s['minLength']} characters")
-            if isinstance(s.get("maxLength"), int) and len(value) > s["maxLength"]:
-                out.append(f"{name} must have at most {s['maxLength']} characters")
-            pattern = s.get("pattern")
-            if isinstance(pattern, str):
-                try:
-                    if not re.search(pattern, value):
-                        out.append(f"{name} must match {pattern}")
-                except re.error:
-                    pass
-        if isinstance(value, list):
-            if isinstance(s.get("minItems"), int) and len(value) < s["minItems"]:
-                out.append(f"{name} must have at least {s['minItems']} items")
-            if isinstance(s.get("maxItems"), int) and len(value) > s["maxItems"]:
-                out.append(f"{name} must have at most {s['maxItems']} items")
-        return out
+        return [self._wording(e) for e in checker(self.schema).iter_errors(value)]
+
+    def _wording(self, error: jsonschema.ValidationError) -> str:
+        name, bound, value = self.name, error.validator_value, error.instance
+        if error.path:
+            return f"{name}: {error.message}"
+        if error.validator == "type":
+            wanted = " or ".join(bound) if isinstance(bound, list) else bound
+            return f"{name} must be of type {wanted}, not {_type_name(value)}"
+        if error.validator == "enum":
+            return f"{name} must be one of " + ", ".join(json.dumps(v) for v in bound)
+        wording = _WORDING.get(str(error.validator))
+        if wording is None:
+            return f"{name}: {error.message}"
+        return wording.format(name=name, bound=bound, value=value)
 
 
-@dataclass(frozen=True)
-class WorkflowDetail:
-    """A workflow with its parameters and the data selections it may run on."""
-
-    id: str
-    description: str | None
-    parameters: dict[str, ParameterSpec]
-    schedule: str | None = None
-    paused: bool = False
-    data_selections: list[str] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WorkflowDetail:
-        params = data.get("parameters") or {}
-        selections = [
-            str(d.get("id")) if isinstance(d, dict) else str(d)
-            for d in data.get("data_selections") or []
-        ]
-        return cls(
-            id=str(data["id"]),
-            description=_str_or_none(data.get("description")),
-            parameters={n: ParameterSpec.from_json(n, p) for n, p in params.items()},
-            schedule=_str_or_none(data.get("schedule")),
-            paused=bool(data.get("paused", False)),
-            data_selections=selections,
-            raw=data,
-        )
-
-    def check_params(self, params: dict[str, Any]) -> list[str]:
-        """Client-side validation of a parameter set: unknown names and schema violations."""
-        out: list[str] = []
-        for key, value in params.items():
-            spec = self.parameters.get(key)
-            if spec is None:
-                known = ", ".join(sorted(self.parameters)) or "none"
-                out.append(f"unknown parameter {key!r} (parameters of {self.id}: {known})")
-            else:
-                out.extend(spec.problems(value))
-        return out
+def check_params(detail: wire.WorkflowDetail, params: dict[str, Any]) -> list[str]:
+    """What is wrong with a parameter set before it is sent: unknown names, and values
+    breaking their parameter's JSON Schema."""
+    out: list[str] = []
+    for key, value in params.items():
+        parameter = detail.parameters.get(key)
+        if parameter is None:
+            known = ", ".join(sorted(detail.parameters)) or "none"
+            out.append(f"unknown parameter {key!r} (parameters of {detail.id}: {known})")
+        else:
+            out.extend(ParameterSpec(key, parameter).problems(value))
+    return out
 
 
-@dataclass(frozen=True)
-class TaskInfo:
-    """One task of a run (when the engine reports tasks)."""
-
-    task_id: str
-    state: str | None
-    start_time: str | None = None
-    end_time: str | None = None
-    duration: float | None = None
-    try_number: int | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TaskInfo:
-        duration = data.get("duration")
-        try_number = data.get("try_number")
-        return cls(
-            task_id=str(data.get("task_id") or data.get("id")),
-            state=_str_or_none(data.get("state") or data.get("status")),
-            start_time=_str_or_none(data.get("start_time")),
-            end_time=_str_or_none(data.get("end_time")),
-            duration=float(duration) if isinstance(duration, int | float) else None,
-            try_number=try_number if isinstance(try_number, int) else None,
-        )
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """A run of a workflow; ``tasks`` is None when the server does not report task details."""
-
-    run_id: str
-    workflow_id: str
-    status: str
-    start_time: str | None = None
-    end_time: str | None = None
-    output_url: str | None = None
-    conf: dict[str, Any] = field(default_factory=dict)
-    tasks: list[TaskInfo] | None = None
-    progress: dict[str, Any] | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], workflow_id: str = "") -> RunInfo:
-        tasks = data.get("tasks")
-        progress = data.get("progress")
-        return cls(
-            run_id=str(data["run_id"]),
-            workflow_id=str(data.get("workflow_id") or workflow_id),
-            status=str(data.get("status") or "unknown"),
-            start_time=_str_or_none(data.get("start_time")),
-            end_time=_str_or_none(data.get("end_time")),
-            output_url=_str_or_none(data.get("output_url")),
-            conf=dict(data.get("conf") or {}),
-            tasks=[TaskInfo.from_json(t) for t in tasks] if isinstance(tasks, list) else None,
-            progress=progress if isinstance(progress, dict) else None,
-            raw=data,
-        )
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end (or to now while running)."""
-        start = parse_time(self.start_time)
-        if start is None:
-            return None
-        end = parse_time(self.end_time) or (None if self.finished else datetime.now(UTC))
-        return None if end is None else max(0.0, (end - start).total_seconds())
-
-    def progress_text(self) -> str | None:
-        """``"3/7 tasks"`` from the progress summary or the task list, if known."""
-        if self.progress:
-            done = self.progress.get("done", self.progress.get("tasks_done"))
-            total = self.progress.get("total", self.progress.get("tasks_total"))
-            if done is not None and total is not None:
-                return f"{done}/{total} tasks"
-        if self.tasks:
-            done = sum(1 for t in self.tasks if t.state in ("success", "skipped", "failed"))
-            return f"{done}/{len(self.tasks)} tasks"
+def run_duration(run: wire.Run) -> float | None:
+    """Seconds from start to end (or to now while the run goes on)."""
+    if run.start_time is None:
         return None
+    if run.end_time is not None:
+        end = aware(run.end_time)
+    elif run.status.finished:
+        return None
+    else:
+        end = datetime.now(UTC)
+    return max(0.0, (end - aware(run.start_time)).total_seconds())
 
 
-@dataclass(frozen=True)
-class RunStarted:
-    """The answer to starting a run."""
-
-    run_id: str
-    workflow_id: str
-    status: str
-    output_url: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], workflow_id: str = "") -> RunStarted:
-        return cls(
-            run_id=str(data["run_id"]),
-            workflow_id=str(data.get("workflow_id") or workflow_id),
-            status=str(data.get("status") or "queued"),
-            output_url=_str_or_none(data.get("output_url")),
-            raw=data,
-        )
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """A data file of an output folder; ``href`` is a presigned download URL."""
-
-    name: str
-    href: str
-    size: int | None = None
-    last_modified: str | None = None
-    properties: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, name: str, data: dict[str, Any]) -> FileEntry:
-        size = data.get("size")
-        return cls(
-            name=name,
-            href=str(data.get("href") or ""),
-            size=size if isinstance(size, int) else None,
-            last_modified=_str_or_none(data.get("last_modified")),
-            properties={str(k): str(v) for k, v in (data.get("properties") or {}).items()},
-        )
-
-
-@dataclass(frozen=True)
-class FolderEntry:
-    """A sub-folder of an output folder."""
-
-    name: str
-    href: str | None = None
-
-
-@dataclass(frozen=True)
-class OutputListing:
-    """One folder of the caller's staging area (all pages merged)."""
-
-    path: str
-    prefix: str
-    folders: list[FolderEntry]
-    files: list[FileEntry]
-
-    def file(self, name: str) -> FileEntry | None:
-        return next((f for f in self.files if f.name == name), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "prefix": self.prefix,
-            "folders": {f.name: {"href": f.href} for f in self.folders},
-            "files": {
-                f.name: {
-                    "href": f.href,
-                    "size": f.size,
-                    "last_modified": f.last_modified,
-                    "properties": f.properties,
-                }
-                for f in self.files
-            },
-        }
+def progress_text(run: wire.RunDetail) -> str:
+    """``"3/7 tasks"``: task instances finished, out of all."""
+    return f"{run.progress.done}/{run.progress.total} tasks"
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from labcas_workflow_api.client.models import (
-    DataSelection,
-    OutputListing,
-    RunInfo,
-    WorkflowDetail,
-    WorkflowSummary,
-    parse_time,
-)
+from labcas_workflow_api import wire
+from labcas_workflow_api.client.models import ParameterSpec, aware, progress_text, run_duration
 
 STATUS_STYLE = {
     "queued": "yellow",
@@ -29,10 +23,9 @@ STATUS_STYLE = {
 }
 
 
-def when(value: str | None) -> str:
+def when(value: datetime | None) -> str:
     """A timestamp in local time, to the second."""
-    parsed = parse_time(value)
-    return parsed.astimezone().strftime("%Y-%m-%d %H:%M:%S") if parsed else ""
+    return aware(value).astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def duration(seconds: float | None) -> str:
@@ -46,9 +39,7 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def size(n: int | None) -> str:
-    if n is None:
-        return ""
+def size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if value < 1024 or unit == "TB":
@@ -62,14 +53,14 @@ def status(value: str | None) -> Text:
     return Text(text, style=STATUS_STYLE.get(text, ""))
 
 
-def data_selections(items: list[DataSelection]) -> Table:
+def data_selections(items: list[wire.Entry]) -> Table:
     table = Table("Data selection", "Description", title="Data selections you may use")
     for item in items:
         table.add_row(Text(item.id), Text(item.description or ""))
     return table
 
 
-def workflows(items: list[WorkflowSummary], data_selection: str | None) -> Table:
+def workflows(items: list[wire.Entry], data_selection: str | None) -> Table:
     title = f"Workflows for {data_selection}" if data_selection else "Workflows you may run"
     table = Table("Workflow", "Description", title=Text(title))
     for item in items:
@@ -77,7 +68,7 @@ def workflows(items: list[WorkflowSummary], data_selection: str | None) -> Table
     return table
 
 
-def workflow(detail: WorkflowDetail) -> list[Any]:
+def workflow(detail: wire.WorkflowDetail) -> list[Any]:
     head = Text()
     head.append(detail.id, style="bold")
     if detail.paused:
@@ -90,21 +81,22 @@ def workflow(detail: WorkflowDetail) -> list[Any]:
     if detail.schedule:
         parts.append(Text(f"Schedule: {detail.schedule}"))
     table = Table("Parameter", "Type", "Default", "Allowed", "Description", title="Parameters")
-    for spec in detail.parameters.values():
+    for name, parameter in detail.parameters.items():
+        spec = ParameterSpec(name, parameter)
         kind = " or ".join(spec.types) or "any"
-        default = "" if spec.default is None else json.dumps(spec.default)
+        default = "" if parameter.default is None else json.dumps(parameter.default)
         table.add_row(
             Text(spec.name),
             Text(kind),
             Text(default),
             Text(spec.bounds_text()),
-            Text(spec.description or ""),
+            Text(parameter.description or ""),
         )
     parts.append(table if detail.parameters else Text("No parameters."))
     return parts
 
 
-def runs(items: list[RunInfo], workflow_id: str) -> Table:
+def runs(items: list[wire.Run], workflow_id: str) -> Table:
     table = Table(title=Text(f"Your runs of {workflow_id}"))
     table.add_column("Run", overflow="fold")
     for name in ("Status", "Started", "Ended", "Duration"):
@@ -115,12 +107,12 @@ def runs(items: list[RunInfo], workflow_id: str) -> Table:
             status(run.status),
             when(run.start_time),
             when(run.end_time),
-            duration(run.duration),
+            duration(run_duration(run)),
         )
     return table
 
 
-def run(info: RunInfo) -> list[Any]:
+def run(info: wire.RunDetail) -> list[Any]:
     head = Text()
     head.append(f"{info.workflow_id} ", style="bold")
     head.append(info.run_id)
@@ -130,8 +122,8 @@ def run(info: RunInfo) -> list[Any]:
     for label, value in (
         ("Started", when(info.start_time)),
         ("Ended", when(info.end_time)),
-        ("Duration", duration(info.duration)),
-        ("Progress", info.progress_text() or ""),
+        ("Duration", duration(run_duration(info))),
+        ("Progress", progress_text(info)),
         ("Outputs", info.output_url or ""),
     ):
         if value:
@@ -143,29 +135,28 @@ def run(info: RunInfo) -> list[Any]:
         lines.append(
             Text("Parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()))
         )
-    if info.tasks is not None:
-        table = Table("Task", "State", "Started", "Ended", "Duration", "Try", title="Tasks")
-        for task in info.tasks:
-            table.add_row(
-                Text(task.task_id),
-                status(task.state),
-                when(task.start_time),
-                when(task.end_time),
-                duration(task.duration),
-                "" if task.try_number is None else str(task.try_number),
-            )
-        lines.append(table)
+    table = Table("Task", "State", "Started", "Ended", "Duration", "Try", title="Tasks")
+    for task in info.tasks:
+        table.add_row(
+            Text(task.task_id),
+            status(task.state),
+            when(task.start_time),
+            when(task.end_time),
+            duration(task.duration),
+            str(task.try_number),
+        )
+    lines.append(table)
     return lines
 
 
-def outputs(listing: OutputListing) -> Table:
-    where = "/" + listing.path if listing.path else "/ (your outputs)"
+def outputs(listing: wire.Folder, path: str) -> Table:
+    where = "/" + path if path else "/ (your outputs)"
     table = Table("Name", "Size", "Modified", "Properties", title=Text(where))
     for folder in listing.folders:
-        table.add_row(Text(folder.name.rstrip("/") + "/", style="bold blue"), "", "", "")
-    for entry in listing.files:
+        table.add_row(Text(folder.rstrip("/") + "/", style="bold blue"), "", "", "")
+    for name, entry in listing.files.items():
         props = ", ".join(f"{k}={v}" for k, v in entry.properties.items())
-        table.add_row(Text(entry.name), size(entry.size), when(entry.last_modified), Text(props))
+        table.add_row(Text(name), size(entry.size), when(entry.last_modified), Text(props))
     return table
 
 
@@ -173,7 +164,7 @@ def tree_node(label: str) -> Tree:
     return Tree(Text(label, style="bold blue"))
 
 
-def tree_file(node: Tree, name: str, n: int | None, props: dict[str, str]) -> None:
+def tree_file(node: Tree, name: str, n: int, props: dict[str, str]) -> None:
     label = Text(name)
     label.append(f"  {size(n)}", style="dim")
     if props:

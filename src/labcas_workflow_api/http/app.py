@@ -26,6 +26,7 @@ from labcas_workflow_api.http.routes import data_selections, health, outputs, ru
 from labcas_workflow_api.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+ROUTERS = (health.router, data_selections.router, workflows.router, runs.router, outputs.router)
 log = logging.getLogger(__name__)
 
 
@@ -76,14 +77,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     prefixes = [""] + ([f"/{settings.stage}"] if settings.stage else [])
     for prefix in prefixes:
-        for module in (health, data_selections, workflows, runs, outputs):
-            app.include_router(module.router, prefix=prefix)
+        for router in ROUTERS:
+            app.include_router(router, prefix=prefix)
     if (WEB_DIR / "index.html").exists():
         for prefix in prefixes:
             app.mount(f"{prefix}/ui", StaticFiles(directory=WEB_DIR, html=True), name=f"ui{prefix}")
 
     @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
+    async def root() -> RedirectResponse:
         return RedirectResponse("ui/" if (WEB_DIR / "index.html").exists() else "healthz")
 
     app.add_middleware(

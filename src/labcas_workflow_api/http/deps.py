@@ -1,65 +1,108 @@
-"""Request-scoped dependencies: the container, the caller, link building, and the thread pool
-of calls that wait on the engine."""
+"""What routes share: dependencies (the container, the caller, links, path parameters), the
+request body reader, and the one way off the event loop (``off_loop`` in a named pool).
+
+Every dependency is ``async``: FastAPI would run a plain ``def`` one in a thread of its own
+default pool, a second way off the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import weakref
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
-from fastapi import Request
+from fastapi import Depends, Path, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
+from labcas_workflow_api.domain.errors import BadRequest, PayloadTooLarge
+from labcas_workflow_api.settings import Settings
 
 TRUSTED_USERNAME_KEY = "labcas.username"
-#: Threads that may wait on the workflow engine at once, per event loop. Apart from the default
-#: pool (40 threads) that serves everything else: a stalled Airflow fills this one only, and
-#: browsing outputs, health checks and the rest still get threads.
-ENGINE_THREADS = 40
+MAX_BODY = 256 * 1024
 
+P = ParamSpec("P")
 T = TypeVar("T")
-_engine_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
+M = TypeVar("M", bound=BaseModel)
 
 
-async def engine_bound(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``call``, which may wait on the engine, in a thread of the engine's own pool."""
-    loop = asyncio.get_running_loop()
-    limiter = _engine_limiters.get(loop)
-    if limiter is None:
-        limiter = _engine_limiters[loop] = anyio.CapacityLimiter(ENGINE_THREADS)
-    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs), limiter=limiter)
+# -- off the event loop ----------------------------------------------------------------------
 
 
-def container(request: Request) -> Container:
+class Pool:
+    """Threads that may wait on one upstream at once, per event loop. Each upstream has its own
+    bound so that a stalled one fills its own pool only: a hung Airflow does not stop output
+    browsing, an S3 stall does not stop run listings, and neither stops the health checks
+    (which need no thread)."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._limiters: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, anyio.CapacityLimiter
+        ] = weakref.WeakKeyDictionary()
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.threads)
+        return limiter
+
+
+#: Calls that may wait on the workflow engine (or on the access config it is checked against).
+ENGINE = Pool(40)
+#: Calls that may wait on the staging store (S3).
+STORAGE = Pool(40)
+#: Token checks, which may wait on the source of the JWT secret (e.g. Secrets Manager).
+AUTH = Pool(40)
+
+
+async def off_loop(pool: Pool, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run the blocking ``call`` in a thread of ``pool``."""
+    return await anyio.to_thread.run_sync(
+        functools.partial(call, *args, **kwargs), limiter=pool.limiter()
+    )
+
+
+async def off_loop_iter(pool: Pool, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """The chunks of a blocking iterator, each read in a thread of ``pool``."""
+    while (chunk := await off_loop(pool, next, chunks, None)) is not None:
+        yield chunk
+
+
+# -- dependencies ----------------------------------------------------------------------------
+
+
+async def container(request: Request) -> Container:
     result: Container = request.app.state.container
     return result
 
 
-def principal(request: Request) -> Principal:
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+async def principal(request: Request, c: ContainerDep) -> Principal:
     """The caller: from the Lambda authorizer context when the Lambda adapter put it in the
     ASGI scope (clients cannot set scope keys), else from the verified Authorization header."""
     trusted = request.scope.get(TRUSTED_USERNAME_KEY)
     if isinstance(trusted, str) and trusted:
         return Principal(trusted)
-    return container(request).verifier.verify(request.headers.get("authorization"))
+    return await off_loop(AUTH, c.verifier.verify, request.headers.get("authorization"))
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     """The id given to this request by the edge middleware (echoed as X-Request-ID)."""
     return str(request.scope.get("state", {}).get("request_id", "-"))
 
 
-def base_url(request: Request) -> str:
+def base_url(request: Request, settings: Settings) -> str:
     """Absolute base for links, including the stage prefix when the request used it."""
-    settings = container(request).settings
     root = request.scope.get("root_path", "")
     if settings.public_url:
         base = settings.public_url.rstrip("/")
@@ -73,12 +116,83 @@ def base_url(request: Request) -> str:
     return base
 
 
-def link(request: Request, path: str, **query: str | int | None) -> str:
-    """Absolute URL of an API path (segments already escaped by the caller with ``quote``)."""
-    url = base_url(request) + path
-    pairs = [f"{k}={quote(str(v), safe='')}" for k, v in query.items() if v is not None]
-    return url + ("?" + "&".join(pairs) if pairs else "")
+class Links:
+    """Absolute links of the API for one request (its base worked out once)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def to(self, path: str, **query: str | int | None) -> str:
+        """The link of an API path (segments already escaped by the caller with ``quote``)."""
+        pairs = [f"{k}={quote(str(v), safe='')}" for k, v in query.items() if v is not None]
+        return self.base + path + ("?" + "&".join(pairs) if pairs else "")
+
+    def output(self, relative: str) -> str:
+        return self.base + "/output-data/" + quote(relative)
 
 
-def output_link(request: Request, relative: str) -> str:
-    return link(request, "/output-data/" + quote(relative))
+async def links(request: Request, c: ContainerDep) -> Links:
+    return Links(base_url(request, c.settings))
+
+
+CallerDep = Annotated[Principal, Depends(principal)]
+LinksDep = Annotated[Links, Depends(links)]
+RequestIdDep = Annotated[str, Depends(request_id)]
+
+WorkflowId = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Workflow (DAG) id")
+]
+RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.~:+\-]{1,250}$", description="Run id")]
+TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Task id")]
+
+
+# -- bodies ----------------------------------------------------------------------------------
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused (413) as soon as it is over ``MAX_BODY`` bytes."""
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+    return body
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """The JSON ``body`` as ``model``; BadRequest naming the first problem."""
+    try:
+        return model.model_validate_json(body or b"null")
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(["body", *(str(p) for p in error["loc"])])
+        raise BadRequest(f"{where}: {error['msg']}") from None
+
+
+def json_answer(
+    answer: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """``answer`` as FastAPI serialises a returned model, for routes that choose the status."""
+    return Response(
+        answer.model_dump_json(by_alias=True),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def request_body(model: type[BaseModel], *media_types: str) -> dict[str, Any]:
+    """``openapi_extra`` naming ``model`` as the JSON body of a route that reads its body
+    itself (to refuse an oversized one before parsing); ``media_types``: the same JSON is
+    also accepted as these."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    also = {media: {"schema": {"type": "string"}} for media in media_types}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}, **also},
+        }
+    }

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+
+from labcas_workflow_api.wire import Folder
 
 
 def _size(n: int) -> str:
@@ -15,32 +16,31 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def render_listing(answer: dict[str, Any], parent: str | None) -> str:
+def render_listing(folder: Folder, parent: str | None) -> str:
     """The listing as a small standalone page; every value from storage is escaped."""
-    title = escape("/" + answer["prefix"])
+    title = escape("/" + folder.prefix)
     rows = []
     if parent is not None:
         rows.append(
             f'<tr><td><a href="{escape(parent)}">../</a></td><td></td><td></td><td></td></tr>'
         )
-    for name, folder in answer["folders"].items():
+    for name, link in folder.folders.items():
         rows.append(
-            f'<tr><td><a href="{escape(folder["href"])}">{escape(name)}</a></td>'
+            f'<tr><td><a href="{escape(link.href)}">{escape(name)}</a></td>'
             "<td></td><td></td><td></td></tr>"
         )
-    for name, info in answer["files"].items():
+    for name, info in folder.files.items():
         props = "".join(
-            f"<div><b>{escape(k)}</b> = {escape(str(v))}</div>"
-            for k, v in info["properties"].items()
+            f"<div><b>{escape(k)}</b> = {escape(v)}</div>" for k, v in info.properties.items()
         )
         rows.append(
-            f'<tr><td><a href="{escape(info["href"])}">{escape(name)}</a></td>'
-            f"<td>{escape(_size(info['size']))}</td><td>{escape(info['last_modified'])}</td>"
-            f"<td>{props}</td></tr>"
+            f'<tr><td><a href="{escape(info.href)}">{escape(name)}</a></td>'
+            f"<td>{escape(_size(info.size))}</td>"
+            f"<td>{escape(info.last_modified.isoformat())}</td><td>{props}</td></tr>"
         )
     more = ""
-    if answer.get("next"):
-        more = f'<p><a href="{escape(answer["next"])}">More…</a></p>'
+    if folder.next:
+        more = f'<p><a href="{escape(folder.next)}">More…</a></p>'
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>Outputs {title}</title><style>body{{font-family:sans-serif;margin:2em}}"

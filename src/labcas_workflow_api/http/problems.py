@@ -12,6 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labcas_workflow_api.domain.errors import LabcasError, Unauthenticated
+from labcas_workflow_api.wire import Problem
 
 log = logging.getLogger("labcas_workflow_api.http")
 
@@ -29,8 +30,8 @@ def _request_id(scope: Scope) -> str:
 
 
 def problem_body(status: int, title: str, detail: str, **extra: Any) -> bytes:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return json.dumps(body).encode()
+    problem = Problem(type="about:blank", title=title, status=status, detail=detail, **extra)
+    return json.dumps(problem.model_dump()).encode()
 
 
 def problem_headers(status: int) -> list[tuple[bytes, bytes]]:

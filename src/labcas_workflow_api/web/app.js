@@ -196,7 +196,7 @@ async function workflowView(view, workflowId, dataId) {
     return;
   }
   if (!view.alive()) return;
-  const selections = (workflow.data_selections || []).map((d) => (typeof d === "object" ? d.id : d));
+  const selections = [...workflow.data_selections];
   if (dataId && !selections.includes(dataId)) selections.unshift(dataId);
   const fields = parameterFields(workflow.parameters);
   const dsSelect = el("select", { id: "data-selection", required: true },

@@ -2,11 +2,6 @@
 
 import { el } from "./dom.js";
 
-const SCHEMA_KEYS = [
-  "type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-  "minLength", "maxLength", "pattern", "items", "minItems", "maxItems",
-];
-
 function typeOfValue(value) {
   if (value === null || value === undefined) return null;
   if (typeof value === "boolean") return "boolean";
@@ -16,24 +11,23 @@ function typeOfValue(value) {
   return "object";
 }
 
-/** Normalise one parameter of GET /workflows/{id} into {name, default, description, schema, type, nullable}. */
-export function specOf(name, raw) {
-  const data = raw && typeof raw === "object" && !Array.isArray(raw) ? raw : { default: raw };
-  const schema = { ...(data.schema || {}) };
-  for (const key of SCHEMA_KEYS) {
-    if (key in data && !(key in schema) && data[key] !== null) schema[key] = data[key];
-  }
+/**
+ * One parameter of GET /workflows/{id} (the Parameter schema of docs/openapi.yml) as the form
+ * uses it: type, enum and bounds from its JSON Schema (`schema`, never the top-level copies);
+ * a schema naming no type takes the type of the default.
+ */
+export function specOf(name, parameter) {
+  const schema = parameter.schema;
   const declared = schema.type;
   let types = Array.isArray(declared) ? declared : declared ? [declared] : [];
-  const def = "default" in data ? data.default : schema.default;
   if (!types.length && !Array.isArray(schema.enum)) {
-    const inferred = typeOfValue(def);
+    const inferred = typeOfValue(parameter.default);
     if (inferred) types = [inferred];
   }
   return {
     name,
-    default: def,
-    description: data.description || schema.description || "",
+    default: parameter.default,
+    description: parameter.description || "",
     schema,
     types,
     type: types.find((t) => t !== "null") || null,
@@ -94,7 +88,7 @@ function inputFor(spec, id, describedBy) {
 
 /** Build fields for every parameter; returns {node, read(), showErrors(map), clear()}. */
 export function parameterFields(parameters) {
-  const specs = Object.entries(parameters || {}).map(([name, raw]) => specOf(name, raw));
+  const specs = Object.entries(parameters).map(([name, parameter]) => specOf(name, parameter));
   const fields = new Map();
   const node = el("div", { class: "fields" });
   specs.forEach((spec, i) => {
@@ -211,24 +205,10 @@ export function parameterFields(parameters) {
     return values;
   }
 
-  /** Which parameter a 422 problem names: an errors list, a `parameter` field, or the detail text. */
+  /** The field a problem names in its `parameter` member (a 422), with the problem's detail. */
   function attribute(problem) {
-    const out = {};
-    const list = problem && (problem.errors || problem.invalid_params);
-    if (Array.isArray(list)) {
-      for (const item of list) {
-        const name = item.name || item.param || item.parameter || (Array.isArray(item.loc) ? item.loc.at(-1) : null);
-        if (fields.has(name)) out[name] = item.reason || item.msg || item.message || problem.detail;
-      }
-    }
-    const named = problem && (problem.parameter || problem.param);
-    if (fields.has(named)) out[named] = problem.detail;
-    if (!Object.keys(out).length && problem && typeof problem.detail === "string") {
-      const names = [...fields.keys()].sort((a, b) => b.length - a.length);
-      const hit = names.find((n) => new RegExp(`(^|[^A-Za-z0-9_])${n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^A-Za-z0-9_]|$)`).test(problem.detail));
-      if (hit) out[hit] = problem.detail;
-    }
-    return out;
+    const named = problem && problem.parameter;
+    return fields.has(named) ? { [named]: problem.detail } : {};
   }
 
   return { node, read, showErrors, attribute, clear: () => showErrors({}), count: specs.length };

@@ -1,6 +1,6 @@
 // The runs of a workflow (table, filter, auto-refresh) and one run's detail (tasks, logs, cancel).
 
-import { ApiError, allPages, call, pathOf } from "./api.js";
+import { allPages, call, pathOf } from "./api.js";
 import { badge, duration, el, fill, runDuration, scroller, timeEl } from "./dom.js";
 import { errorBox, heading, loading, notice, outputPathOfUrl, outputsLink, routeLink } from "./ui.js";
 
@@ -9,11 +9,10 @@ const REFRESH_MS = () => (window.LABCAS_CONFIG && window.LABCAS_CONFIG.refreshMs
 const STATUSES = ["queued", "running", "success", "failed"];
 
 async function listRuns(workflowId, status) {
-  const merged = await allPages(pathOf("workflows", workflowId, "runs"), { status }, (acc, page) => [
+  return allPages(pathOf("workflows", workflowId, "runs"), { status }, (acc, page) => [
     ...(acc || []),
-    ...(page.runs || []),
+    ...page.runs,
   ]);
-  return status ? merged.filter((r) => r.status === status) : merged;
 }
 
 function runParams(run) {
@@ -90,28 +89,6 @@ export function runsPanel(view, workflowId, { highlight } = {}) {
   };
 }
 
-async function fetchRun(workflowId, runId) {
-  try {
-    return { run: await call("GET", pathOf("workflows", workflowId, "runs", runId)), detailed: true };
-  } catch (err) {
-    if (!(err instanceof ApiError) || ![404, 405, 501].includes(err.status)) throw err;
-    const runs = await listRuns(workflowId);
-    const run = runs.find((r) => r.run_id === runId);
-    if (!run) throw err;
-    return { run, detailed: false };
-  }
-}
-
-function progressOf(run) {
-  const p = run.progress || {};
-  let done = p.done ?? p.tasks_done;
-  let total = p.total ?? p.tasks_total;
-  if ((done === undefined || total === undefined) && Array.isArray(run.tasks)) {
-    total = run.tasks.length;
-    done = run.tasks.filter((t) => ["success", "skipped", "failed"].includes(t.state)).length;
-  }
-  return done === undefined || total === undefined ? null : { done, total };
-}
 
 /** The screen of one run. */
 export function runView(view, main, workflowId, runId) {
@@ -162,11 +139,11 @@ export function runView(view, main, workflowId, runId) {
     logBox.scrollIntoView({ block: "nearest" });
   }
 
-  function render(run, detailed) {
+  function render(run) {
     const out = outputPathOfUrl(run.output_url);
     const params = runParams(run);
     const active = ACTIVE.has(run.status);
-    const progress = progressOf(run);
+    const { progress } = run;
     const actions = el("div", { class: "actions" });
     if (out !== null) actions.append(el("a", { class: "button", href: outputsLink(out) }, "Open outputs"));
     if (active) actions.append(el("button", { type: "button", class: "danger", onclick: () => cancel(run) }, "Cancel run"));
@@ -178,16 +155,12 @@ export function runView(view, main, workflowId, runId) {
         el("dt", {}, "Started"), el("dd", {}, timeEl(run.start_time) || "not yet"),
         el("dt", {}, "Ended"), el("dd", {}, timeEl(run.end_time) || (active ? "still going" : "—")),
         el("dt", {}, "Duration"), el("dd", {}, duration(runDuration(run)) || "—"),
-        progress ? [el("dt", {}, "Progress"), el("dd", {},
+        el("dt", {}, "Progress"), el("dd", {},
           el("progress", { max: String(progress.total || 1), value: String(progress.done), "aria-label": "Tasks done" }),
-          ` ${progress.done} of ${progress.total} tasks done`)] : ""),
+          ` ${progress.done} of ${progress.total} tasks done`)),
       params.length ? [el("h2", {}, "Parameters"), el("dl", { class: "facts" },
         params.map(([k, v]) => [el("dt", {}, el("code", {}, k)), el("dd", {}, typeof v === "string" ? v : JSON.stringify(v))]))] : "",
       actions));
-    if (!detailed || !Array.isArray(run.tasks)) {
-      fill(tasksBox, el("p", { class: "muted" }, "Task details are not available from this workflow engine."));
-      return;
-    }
     fill(tasksBox, el("section", { class: "panel", "aria-labelledby": "tasks-title" },
       el("h2", { id: "tasks-title" }, "Tasks"),
       scroller("Tasks", el("table", {},
@@ -208,9 +181,9 @@ export function runView(view, main, workflowId, runId) {
   async function load() {
     if (timer) view.cancel(timer);
     try {
-      const { run, detailed } = await fetchRun(workflowId, runId);
+      const run = await call("GET", pathOf("workflows", workflowId, "runs", runId));
       if (!view.alive()) return;
-      render(run, detailed);
+      render(run);
       if (ACTIVE.has(run.status)) timer = view.later(load, REFRESH_MS());
     } catch (err) {
       if (!view.alive()) return;

@@ -2,46 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from labcas_workflow_api.auth.jwt import Principal
-from labcas_workflow_api.bootstrap import Container
+from labcas_workflow_api import wire
 from labcas_workflow_api.domain.errors import BadRequest
-from labcas_workflow_api.http.deps import container, engine_bound, principal
-from labcas_workflow_api.service.catalog import Entry
+from labcas_workflow_api.http.deps import ENGINE, CallerDep, ContainerDep, off_loop
 
 router = APIRouter(tags=["data selections"])
 
 
-def entries(items: list[Entry]) -> list[dict[str, Any]]:
-    return [{"id": e.id, "description": e.description} for e in items]
-
-
 @router.get("/data-selections")
-async def list_data_selections(
-    c: Container = Depends(container), who: Principal = Depends(principal)
-) -> dict[str, Any]:
-    found = await engine_bound(c.catalog.data_selections, who.username)
-    return {"data_selections": entries(found)}
+async def list_data_selections(c: ContainerDep, who: CallerDep) -> wire.DataSelectionList:
+    found = await off_loop(ENGINE, c.catalog.data_selections, who.username)
+    return wire.DataSelectionList.of(found)
 
 
 @router.get("/data-selections/workflows")
 async def list_workflows_of_selection(
-    data_id: str | None = Query(None, max_length=1024),
-    c: Container = Depends(container),
-    who: Principal = Depends(principal),
-) -> dict[str, Any]:
+    c: ContainerDep,
+    who: CallerDep,
+    data_id: Annotated[str | None, Query(max_length=1024)] = None,
+) -> wire.WorkflowList:
     if not data_id:
         raise BadRequest("missing query parameter: data_id")
-    found = await engine_bound(c.catalog.workflows_for_selection, who.username, data_id)
-    return {"workflows": entries(found)}
+    found = await off_loop(ENGINE, c.catalog.workflows_for_selection, who.username, data_id)
+    return wire.WorkflowList.of(found)
 
 
 @router.get("/data-selections/{data_id:path}/workflows")
 async def list_workflows_of_selection_by_path(
-    data_id: str, c: Container = Depends(container), who: Principal = Depends(principal)
-) -> dict[str, Any]:
-    found = await engine_bound(c.catalog.workflows_for_selection, who.username, data_id)
-    return {"workflows": entries(found)}
+    data_id: str, c: ContainerDep, who: CallerDep
+) -> wire.WorkflowList:
+    found = await off_loop(ENGINE, c.catalog.workflows_for_selection, who.username, data_id)
+    return wire.WorkflowList.of(found)

@@ -2,38 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
-
-from labcas_workflow_api.bootstrap import Container
+from labcas_workflow_api import wire
 from labcas_workflow_api.domain.errors import LabcasError
-from labcas_workflow_api.http.deps import container
+from labcas_workflow_api.http.deps import ENGINE, STORAGE, ContainerDep, json_answer, off_loop
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> wire.Health:
+    return wire.Health(status="ok")
 
 
-@router.get("/readyz")
-def readyz(c: Container = Depends(container)) -> JSONResponse:
-    checks: dict[str, Any] = {}
-    for name, probe in (
-        ("config", lambda: c.access.get()),
-        ("engine", c.engine.ping),
-        ("storage", lambda: c.store.ping(c.settings.staging_bucket)),
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={
+        200: {"model": wire.Readiness, "description": "Ready"},
+        503: {"model": wire.Readiness, "description": "Not ready"},
+    },
+)
+async def readyz(c: ContainerDep) -> Response:
+    checks: dict[str, str] = {}
+    for name, pool, probe in (
+        ("config", ENGINE, c.access.get),
+        ("engine", ENGINE, c.engine.ping),
+        ("storage", STORAGE, lambda: c.store.ping(c.settings.staging_bucket)),
     ):
         try:
-            probe()
+            await off_loop(pool, probe)
             checks[name] = "ok"
         except LabcasError as exc:
             checks[name] = exc.detail
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    answer = wire.Readiness(status="ready" if ready else "not ready", checks=checks)
+    return json_answer(answer, 200 if ready else 503)

@@ -1,100 +1,127 @@
-"""The runs of a workflow: listing with paging, one run with its tasks, task logs, cancel."""
+"""The runs of a workflow: starting, listing with paging, one run with its tasks, task logs,
+cancelling."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
+from labcas_workflow_api import wire
 from labcas_workflow_api.audit import audited
-from labcas_workflow_api.auth.jwt import Principal
-from labcas_workflow_api.bootstrap import Container
-from labcas_workflow_api.domain.models import RunStatus, TaskInstance
-from labcas_workflow_api.http.deps import container, engine_bound, link, principal, request_id
-from labcas_workflow_api.http.routes.workflows import WORKFLOW_ID, run_json
-from labcas_workflow_api.service.runs import RunDetail
+from labcas_workflow_api.domain.models import RunStatus
+from labcas_workflow_api.http.deps import (
+    ENGINE,
+    CallerDep,
+    ContainerDep,
+    LinksDep,
+    RequestIdDep,
+    RunId,
+    TaskId,
+    WorkflowId,
+    json_answer,
+    off_loop,
+    off_loop_iter,
+    read_body,
+    request_body,
+)
+from labcas_workflow_api.service.runs import parse_run_request
 
 router = APIRouter(tags=["runs"])
-
-RUN_ID = Path(pattern=r"^[A-Za-z0-9_.~:+\-]{1,250}$", description="Run id")
-TASK_ID = Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Task id")
-
-
-def _time(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def task_json(task: TaskInstance) -> dict[str, Any]:
-    return {
-        "task_id": task.task_id,
-        "map_index": task.map_index,
-        "state": task.state,
-        "start_time": _time(task.start_time),
-        "end_time": _time(task.end_time),
-        "duration": task.duration,
-        "try_number": task.try_number,
-    }
-
-
-def detail_json(request: Request, detail: RunDetail) -> dict[str, Any]:
-    done, total = detail.progress
-    return {
-        **run_json(request, detail.run),
-        "tasks": [task_json(t) for t in detail.tasks],
-        "progress": {"done": done, "total": total},
-    }
 
 
 @router.get("/workflows/{workflow_id}/runs")
 async def list_runs(
-    request: Request,
-    workflow_id: str = WORKFLOW_ID,
-    status: RunStatus | None = Query(None, description="Only runs in this status"),
-    limit: int | None = Query(None, ge=1, le=1000, description="At most this many runs"),
-    cursor: str | None = Query(None, max_length=1024, description="From a next link"),
-    c: Container = Depends(container),
-    who: Principal = Depends(principal),
-) -> dict[str, Any]:
-    page = await engine_bound(
-        c.runs.page, who.username, workflow_id, status=status, limit=limit, cursor=cursor
+    workflow_id: WorkflowId,
+    c: ContainerDep,
+    who: CallerDep,
+    links: LinksDep,
+    status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="At most this many")] = None,
+    cursor: Annotated[str | None, Query(max_length=1024, description="From a next link")] = None,
+) -> wire.RunList:
+    page = await off_loop(
+        ENGINE, c.runs.page, who.username, workflow_id, status=status, limit=limit, cursor=cursor
     )
-    answer: dict[str, Any] = {"runs": [run_json(request, r) for r in page.runs]}
+    following = None
     if page.next_cursor:
-        answer["next"] = link(
-            request,
+        following = links.to(
             f"/workflows/{quote(workflow_id, safe='')}/runs",
             status=status.value if status else None,
             limit=limit,
             cursor=page.next_cursor,
         )
-    return answer
+    return wire.RunList(runs=[wire.Run.of(r, links) for r in page.runs], next=following)
+
+
+@router.post(
+    "/workflows/{workflow_id}/runs",
+    status_code=201,
+    response_model=None,
+    responses={
+        200: {"model": wire.DryRun, "description": "Dry run: the conf that would be sent"},
+        201: {"model": wire.StartedRun, "description": "Started"},
+    },
+    openapi_extra=request_body(wire.RunRequest, "text/plain"),
+)
+async def start_run(
+    request: Request,
+    workflow_id: WorkflowId,
+    c: ContainerDep,
+    who: CallerDep,
+    links: LinksDep,
+    rid: RequestIdDep,
+    dry_run: Annotated[bool, Query(description="Validate only; answer the conf")] = False,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    body = await read_body(request)
+    action = "run.validate" if dry_run else "run.start"
+    with audited(action, who.username, rid, workflow=workflow_id) as audit:
+        run_request = parse_run_request(body, workflow_id)
+        audit["data_selection"] = run_request.data_selection
+        started = await off_loop(
+            ENGINE,
+            c.runs.start,
+            who.username,
+            workflow_id,
+            run_request,
+            idempotency_key=idempotency_key,
+            dry_run=dry_run,
+            on_trigger=lambda run_id: audit.update(run_id=run_id),
+        )
+        audit.update(run_id=started.run.run_id, replayed=started.replayed)
+    if dry_run:
+        return json_answer(wire.DryRun.of_started(started, links))
+    headers = {"Idempotency-Replayed": "true"} if started.replayed else {}
+    return json_answer(wire.StartedRun.of(started.run, links), 201, headers)
 
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}")
 async def get_run(
-    request: Request,
-    workflow_id: str = WORKFLOW_ID,
-    run_id: str = RUN_ID,
-    c: Container = Depends(container),
-    who: Principal = Depends(principal),
-) -> dict[str, Any]:
-    detail = await engine_bound(c.runs.detail, who.username, workflow_id, run_id)
-    return detail_json(request, detail)
+    workflow_id: WorkflowId, run_id: RunId, c: ContainerDep, who: CallerDep, links: LinksDep
+) -> wire.RunDetail:
+    detail = await off_loop(ENGINE, c.runs.detail, who.username, workflow_id, run_id)
+    return wire.RunDetail.of_detail(detail, links)
 
 
-@router.get("/workflows/{workflow_id}/runs/{run_id}/tasks/{task_id}/logs")
+@router.get(
+    "/workflows/{workflow_id}/runs/{run_id}/tasks/{task_id}/logs", response_class=PlainTextResponse
+)
 async def get_task_log(
-    workflow_id: str = WORKFLOW_ID,
-    run_id: str = RUN_ID,
-    task_id: str = TASK_ID,
-    try_number: int | None = Query(None, alias="try", ge=1, le=1000, description="Try number"),
-    map_index: int | None = Query(None, ge=0, le=1_000_000, description="Map index"),
-    c: Container = Depends(container),
-    who: Principal = Depends(principal),
+    workflow_id: WorkflowId,
+    run_id: RunId,
+    task_id: TaskId,
+    c: ContainerDep,
+    who: CallerDep,
+    try_number: Annotated[
+        int | None, Query(alias="try", ge=1, le=1000, description="Try number")
+    ] = None,
+    map_index: Annotated[int | None, Query(ge=0, le=1_000_000, description="Map index")] = None,
 ) -> StreamingResponse:
-    chunks = await engine_bound(
+    chunks = await off_loop(
+        ENGINE,
         c.runs.log,
         who.username,
         workflow_id,
@@ -104,19 +131,21 @@ async def get_task_log(
         map_index=map_index,
     )
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8", headers=headers)
+    return StreamingResponse(
+        off_loop_iter(ENGINE, chunks), media_type="text/plain; charset=utf-8", headers=headers
+    )
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/cancel")
 async def cancel_run(
-    request: Request,
-    workflow_id: str = WORKFLOW_ID,
-    run_id: str = RUN_ID,
-    c: Container = Depends(container),
-    who: Principal = Depends(principal),
-) -> dict[str, Any]:
-    rid = request_id(request)
+    workflow_id: WorkflowId,
+    run_id: RunId,
+    c: ContainerDep,
+    who: CallerDep,
+    links: LinksDep,
+    rid: RequestIdDep,
+) -> wire.Run:
     with audited("run.cancel", who.username, rid, workflow=workflow_id, run_id=run_id) as audit:
-        run = await engine_bound(c.runs.cancel, who.username, workflow_id, run_id)
+        run = await off_loop(ENGINE, c.runs.cancel, who.username, workflow_id, run_id)
         audit["status"] = run.status.value
-    return run_json(request, run)
+    return wire.Run.of(run, links)

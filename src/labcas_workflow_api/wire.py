@@ -1,0 +1,358 @@
+"""The wire: every answer and request body of the API, as pydantic models.
+
+Routes return these models, the Python client parses answers with them, and
+``tests/unit/test_wire_contract.py`` holds them against ``docs/openapi.yml`` (the source for
+API Gateway). The small ``of`` builders turn domain objects into answers. No FastAPI here.
+
+Conventions kept from the hand-built answers: times are ``datetime.isoformat()`` text
+(``+00:00``, not ``Z``); a key documented as "only when ..." (``next``, a parameter's schema
+copies, a problem's ``parameter``) is left out rather than sent as null.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
+
+from labcas_workflow_api.domain.models import RunStatus
+from labcas_workflow_api.service.runs import output_path, public_conf, requires_value
+
+if TYPE_CHECKING:
+    from labcas_workflow_api.domain import models as domain
+    from labcas_workflow_api.service.catalog import Entry as CatalogEntry
+    from labcas_workflow_api.service.catalog import WorkflowView
+    from labcas_workflow_api.service.outputs import FileEntry as OutputFile
+    from labcas_workflow_api.service.runs import RunDetail as ServiceRunDetail
+    from labcas_workflow_api.service.runs import Started
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Links(Protocol):
+    """Absolute links of the API for the request being answered (``http.deps.Links``)."""
+
+    def output(self, relative: str) -> str:
+        """The ``/output-data/...`` link of a folder relative to the caller's area."""
+        ...
+
+
+# -- health ----------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description='Each part: "ok", or what is wrong with it')
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457 ``application/problem+json``)."""
+
+    type: str = Field(description="`about:blank`: the status and title say it all")
+    title: str
+    status: int
+    detail: str
+    parameter: str | SkipJsonSchema[None] = Field(
+        None, exclude_if=_is_none, description="The offending parameter (422)"
+    )
+    run_id: str | SkipJsonSchema[None] = Field(
+        None,
+        exclude_if=_is_none,
+        description=(
+            "A run the engine may still start although it did not confirm it (a 5xx answer "
+            "to a start): look it up before starting again."
+        ),
+    )
+
+
+# -- data selections and workflows -----------------------------------------------------------
+
+
+class Entry(BaseModel):
+    """An id with a human description."""
+
+    id: str
+    description: str | None
+
+    @classmethod
+    def of(cls, entry: CatalogEntry) -> Entry:
+        return cls(id=entry.id, description=entry.description)
+
+
+class DataSelectionList(BaseModel):
+    data_selections: list[Entry]
+
+    @classmethod
+    def of(cls, entries: list[CatalogEntry]) -> DataSelectionList:
+        return cls(data_selections=[Entry.of(e) for e in entries])
+
+
+class WorkflowList(BaseModel):
+    workflows: list[Entry]
+
+    @classmethod
+    def of(cls, entries: list[CatalogEntry]) -> WorkflowList:
+        return cls(workflows=[Entry.of(e) for e in entries])
+
+
+def _copy() -> Any:
+    return Field(None, exclude_if=_is_none)
+
+
+class Parameter(BaseModel):
+    """One workflow parameter: its default, description, whether a run must give it, and
+    ``schema``, its full JSON Schema (the one to read). The schema's ``type``, ``title``,
+    ``enum``, bounds, ``pattern``, ``format`` and ``items`` are also copied to the top level
+    for clients that read them there, each only when the schema has it with a value of the
+    documented type."""
+
+    # strict: a copy is made of a value already of its type only, never coerced ("5" -> 5)
+    model_config = ConfigDict(strict=True)
+
+    type: str | list[str] | SkipJsonSchema[None] = _copy()
+    title: str | SkipJsonSchema[None] = _copy()
+    enum: list[Any] | SkipJsonSchema[None] = _copy()
+    minimum: int | float | SkipJsonSchema[None] = _copy()
+    maximum: int | float | SkipJsonSchema[None] = _copy()
+    exclusiveMinimum: int | float | SkipJsonSchema[None] = _copy()
+    exclusiveMaximum: int | float | SkipJsonSchema[None] = _copy()
+    minLength: int | SkipJsonSchema[None] = _copy()
+    maxLength: int | SkipJsonSchema[None] = _copy()
+    pattern: str | SkipJsonSchema[None] = _copy()
+    format: str | SkipJsonSchema[None] = _copy()
+    items: dict[str, Any] | SkipJsonSchema[None] = _copy()
+    minItems: int | SkipJsonSchema[None] = _copy()
+    maxItems: int | SkipJsonSchema[None] = _copy()
+    default: Any = Field(description="Taken when a run does not give the parameter")
+    description: str | None
+    required: bool = Field(description="No default, and the schema refuses null")
+    schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema of the value")
+
+    @classmethod
+    def of(cls, parameter: domain.Parameter) -> Parameter:
+        schema = parameter.schema
+        copies = {key: schema[key] for key in COPIED_KEYS if key in schema}
+        fields = {
+            "default": parameter.default,
+            "description": parameter.description,
+            "required": requires_value(parameter),
+            "schema": schema,
+        }
+        try:
+            return cls(**copies, **fields)
+        except ValidationError as exc:  # a key of the wrong type stays in the schema only
+            wrong = {error["loc"][0] for error in exc.errors()}
+            return cls(**{k: v for k, v in copies.items() if k not in wrong}, **fields)
+
+
+#: The schema keys a parameter also carries at its top level, in answer order.
+COPIED_KEYS = tuple(
+    name
+    for name in Parameter.model_fields
+    if name not in ("default", "description", "required", "schema_")
+)
+
+
+class WorkflowDetail(BaseModel):
+    id: str
+    description: str | None
+    parameters: dict[str, Parameter]
+    schedule: str | None
+    paused: bool
+    data_selections: list[str]
+
+    @classmethod
+    def of(cls, view: WorkflowView) -> WorkflowDetail:
+        workflow = view.workflow
+        return cls(
+            id=workflow.id,
+            description=workflow.description,
+            parameters={name: Parameter.of(p) for name, p in workflow.parameters.items()},
+            schedule=workflow.schedule,
+            paused=workflow.paused,
+            data_selections=view.data_selections,
+        )
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+def _run_fields(run: domain.Run, links: Links) -> dict[str, Any]:
+    folder = output_path(run)
+    return {
+        "run_id": run.run_id,
+        "workflow_id": run.workflow_id,
+        "status": run.status,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "output_url": links.output(folder) if folder else None,
+        "conf": public_conf(run.conf),
+    }
+
+
+class Run(BaseModel):
+    run_id: str
+    workflow_id: str
+    status: RunStatus
+    start_time: Timestamp | None
+    end_time: Timestamp | None
+    output_url: str | None
+    conf: dict[str, Any] = Field(
+        description="The run's parameters and `in_data_selection` (server-set keys removed)"
+    )
+
+    @classmethod
+    def of(cls, run: domain.Run, links: Links) -> Run:
+        return cls(**_run_fields(run, links))
+
+
+class RunList(BaseModel):
+    runs: list[Run]
+    next: str | SkipJsonSchema[None] = Field(
+        None,
+        exclude_if=_is_none,
+        description="Link to the next page (only with `limit`, until the last page)",
+    )
+
+
+class Task(BaseModel):
+    """One task instance of a run (one per map index of a mapped task)."""
+
+    task_id: str
+    map_index: int = Field(description="-1 unless the task is mapped")
+    state: str | None = Field(description="The engine's task state; null before it is scheduled")
+    start_time: Timestamp | None
+    end_time: Timestamp | None
+    duration: float | None = Field(description="Seconds")
+    try_number: int = Field(ge=0, description="The latest try (0 before the first)")
+
+    @classmethod
+    def of(cls, task: domain.TaskInstance) -> Task:
+        return cls(
+            task_id=task.task_id,
+            map_index=task.map_index,
+            state=task.state,
+            start_time=task.start_time,
+            end_time=task.end_time,
+            duration=task.duration,
+            try_number=task.try_number,
+        )
+
+
+class Progress(BaseModel):
+    done: int = Field(ge=0, description="Task instances finished in any way")
+    total: int = Field(ge=0)
+
+
+class RunDetail(Run):
+    tasks: list[Task]
+    progress: Progress
+
+    @classmethod
+    def of_detail(cls, detail: ServiceRunDetail, links: Links) -> RunDetail:
+        done, total = detail.progress
+        return cls(
+            **_run_fields(detail.run, links),
+            tasks=[Task.of(t) for t in detail.tasks],
+            progress=Progress(done=done, total=total),
+        )
+
+
+class RunRequest(BaseModel):
+    """The body that starts a run: the data selection, and the parameters at the top level or
+    under ``params``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    in_data_selection: str
+    workflow_id: str | SkipJsonSchema[None] = Field(None, exclude_if=_is_none)
+    params: dict[str, Any] | SkipJsonSchema[None] = Field(None, exclude_if=_is_none)
+
+
+class StartedRun(BaseModel):
+    run_id: str
+    workflow_id: str
+    status: RunStatus
+    output_url: str | None
+
+    @classmethod
+    def of(cls, run: domain.Run, links: Links) -> StartedRun:
+        fields = _run_fields(run, links)
+        return cls(**{name: fields[name] for name in cls.model_fields})
+
+
+class DryRun(Run):
+    """What a start would do: the run, with the whole conf that would be sent."""
+
+    dry_run: bool
+
+    @classmethod
+    def of_started(cls, started: Started, links: Links) -> DryRun:
+        return cls(**{**_run_fields(started.run, links), "conf": started.conf}, dry_run=True)
+
+
+# -- outputs ---------------------------------------------------------------------------------
+
+
+class FolderLink(BaseModel):
+    href: str
+
+
+class FileEntry(BaseModel):
+    href: str = Field(description="Presigned download URL")
+    size: int
+    last_modified: Timestamp
+    properties: dict[str, str]
+
+    @classmethod
+    def of(cls, file: OutputFile) -> FileEntry:
+        return cls(
+            href=file.url,
+            size=file.size,
+            last_modified=file.last_modified,
+            properties=file.properties,
+        )
+
+
+class Folder(BaseModel):
+    """One folder (a page of it with ``limit``) of the caller's staging area."""
+
+    prefix: str
+    folders: dict[str, FolderLink]
+    files: dict[str, FileEntry]
+    next: str | SkipJsonSchema[None] = Field(
+        None, exclude_if=_is_none, description="Link to the next page (with `limit`)"
+    )
+
+
+class FileAnnotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    properties: dict[str, str]
+
+
+class Annotation(BaseModel):
+    """New metadata properties of files of one folder (each file's set replaces its old one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: dict[str, FileAnnotation] = Field(min_length=1)
+
+
+class Updated(BaseModel):
+    updated: list[str]
