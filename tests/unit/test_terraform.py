@@ -1,11 +1,13 @@
-"""Offline checks of terraform/ and of the API Gateway template in docs/openapi.yml.
+"""Offline checks of terraform/: what Terraform and checkov find, and what they cannot.
 
-No provider can be downloaded here, so what Terraform itself would check is checked in Python:
-every file parses, every variable used is declared, every module input exists, the OpenAPI
-template renders into a valid OpenAPI 3 document using only the variables Terraform passes,
-and checkov finds nothing that is not skipped with a reason. When a `terraform` binary (and a
-local provider mirror) happens to be installed, `fmt`, `validate` and `templatefile()` are run
-too.
+Python checks that every file parses, every variable used is declared (and every declared one
+used), every module input exists, every resource is named after the maturity and the stage,
+and that the IAM roles grant what the code calls and nothing more. Then ``terraform`` itself,
+against the provider mirror of the machine (tests/terraform_support.py, no network): ``init
+-backend=false`` with the committed lock file, ``validate``, ``fmt -check``, and
+``templatefile()`` rendering docs/openapi.yml as the Python rendering does. checkov must find
+nothing that is not skipped with a reason. The plan (with STS from moto server) and the
+variable validations are in tests/integration/test_aws_terraform_plan.py.
 """
 
 from __future__ import annotations
@@ -16,56 +18,39 @@ import re
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import hcl2
 import pytest
 import yaml
-from openapi_spec_validator import validate
 
-ROOT = Path(__file__).resolve().parents[2]
-TERRAFORM = ROOT / "terraform"
-OPENAPI = ROOT / "docs" / "openapi.yml"
+from tests.terraform_support import (
+    ENVIRONMENT,
+    OPENAPI,
+    TERRAFORM,
+    blocks,
+    copy_tree,
+    parse,
+    render_openapi,
+    resource,
+    run_terraform,
+    unquote,
+)
+
 MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
 ENVIRONMENTS = sorted(p for p in (TERRAFORM / "environments").iterdir() if p.is_dir())
 ROOTS = MODULES + ENVIRONMENTS
 TF_FILES = sorted(TERRAFORM.rglob("*.tf"))
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
-TEMPLATE_VAR_RE = re.compile(r"\$\{([^}]*)\}")
-PROVIDER_MIRROR = Path(os.environ.get("LABCAS_TF_PLUGIN_DIR", "/opt/tf-plugins"))
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = Path.home() / ".cache" / "labcas" / f"checkov-{CHECKOV_VERSION}"
-
-
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-@cache
-def _parse(path: Path) -> dict[str, Any]:
-    with path.open() as handle:
-        parsed: dict[str, Any] = hcl2.load(handle)
-    return parsed
-
-
-def _blocks(directory: Path, kind: str) -> dict[str, dict[str, Any]]:
-    """Labelled blocks (`variable "x" {}`, `module "y" {}`, `output "z" {}`) of a directory."""
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.tf")):
-        for block in _parse(path).get(kind, []):
-            for label, body in block.items():
-                found[_unquote(label)] = body
-    return found
 
 
 def _locals(directory: Path) -> set[str]:
     names: set[str] = set()
     for path in sorted(directory.glob("*.tf")):
-        for block in _parse(path).get("locals", []):
+        for block in parse(path).get("locals", []):
             names |= {k for k in block if not k.startswith("__")}
     return names
 
@@ -77,52 +62,30 @@ def _code(directory: Path) -> str:
 
 
 def _variables(directory: Path) -> dict[str, dict[str, Any]]:
-    return _blocks(directory, "variable")
+    return blocks(directory, "variable")
 
 
 def _module_dir(root: Path, body: dict[str, Any]) -> Path:
-    return (root / _unquote(body["source"])).resolve()
+    return (root / unquote(body["source"])).resolve()
 
 
-def _template_variables() -> dict[str, str]:
-    """The map passed to templatefile() for docs/openapi.yml in the api_gateway module."""
-    for block in _parse(TERRAFORM / "modules" / "api_gateway" / "main.tf").get("locals", []):
-        body = block.get("openapi_body")
-        if body:
-            match = re.search(r"templatefile\(var\.openapi_path,\s*\{(.*)\}\)", body, re.S)
-            assert match, body
-            pairs = re.findall(r"(\w+)\s*=\s*(var\.\w+)", match.group(1))
-            return dict(pairs)
-    raise AssertionError("api_gateway module has no openapi_body local")
-
-
-def render_openapi(values: dict[str, str] | None = None) -> str:
-    """docs/openapi.yml as templatefile() renders it, with example values."""
-    names = _template_variables()
-    examples = {
-        "api_invoke_arn": "arn:aws:apigateway:us-west-2:lambda:path/2015-03-31/functions/"
-        "arn:aws:lambda:us-west-2:123456789012:function:labcas-workflow-iac-api/invocations",
-        "authorizer_invoke_arn": "arn:aws:apigateway:us-west-2:lambda:path/2015-03-31/functions/"
-        "arn:aws:lambda:us-west-2:123456789012:function:labcas-workflow-iac-authorizer/invocations",
-        "authorizer_ttl_seconds": "300",
-        **(values or {}),
+def _unquoted(block: dict[str, Any]) -> dict[str, Any]:
+    """A block's attributes with python-hcl2's quotes removed from strings and string lists."""
+    return {
+        key: [unquote(v) for v in value] if isinstance(value, list) else unquote(value)
+        for key, value in block.items()
     }
-    text = OPENAPI.read_text()
-    assert "%{" not in text, "templatefile() would read %{ as a directive; write %%{"
 
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1).strip()
-        assert name in names, f"docs/openapi.yml uses ${{{name}}}, not passed by Terraform"
-        return examples[name]
 
-    rendered = TEMPLATE_VAR_RE.sub(substitute, text.replace("$${", "\0"))
-    return rendered.replace("\0", "${")
+def _hcl_file(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        return {k: v for k, v in hcl2.load(handle).items() if not k.startswith("__")}
 
 
 class TestHcl:
     @pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(TERRAFORM)))
     def test_every_tf_file_parses(self, path: Path) -> None:
-        assert isinstance(_parse(path), dict)
+        assert isinstance(parse(path), dict)
 
     @pytest.mark.parametrize("directory", ROOTS, ids=lambda p: p.name)
     def test_every_variable_used_is_declared_and_every_declared_one_used(
@@ -145,7 +108,7 @@ class TestHcl:
 
     @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda p: p.name)
     def test_module_inputs_exist_and_required_ones_are_given(self, environment: Path) -> None:
-        for name, body in _blocks(environment, "module").items():
+        for name, body in blocks(environment, "module").items():
             module = _module_dir(environment, body)
             assert module.is_dir(), f"module {name}: no {module}"
             variables = _variables(module)
@@ -156,41 +119,52 @@ class TestHcl:
 
     @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda p: p.name)
     def test_module_outputs_used_exist(self, environment: Path) -> None:
-        modules = _blocks(environment, "module")
+        modules = blocks(environment, "module")
         used = re.findall(r"\bmodule\.(\w+)(?:\[\d+\])?\.(\w+)", _code(environment))
         for module, output in used:
             assert module in modules, module
-            outputs = _blocks(_module_dir(environment, modules[module]), "output")
+            outputs = blocks(_module_dir(environment, modules[module]), "output")
             assert output in outputs, f"module.{module}.{output}"
 
     @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda p: p.name)
     def test_tfvars_set_declared_variables_and_every_required_one(self, environment: Path) -> None:
-        with (environment / "terraform.tfvars").open() as handle:
-            values = {k: v for k, v in hcl2.load(handle).items() if not k.startswith("__")}
+        values = _hcl_file(environment / "terraform.tfvars")
         variables = _variables(environment)
         assert set(values) - set(variables) == set()
         required = {v for v, spec in variables.items() if "default" not in spec}
         assert required - set(values) == set()
-        assert _unquote(values["maturity"]) in ("poc", "iac", "ops")
+        assert unquote(values["maturity"]) in ("poc", "iac", "ops")
 
     @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda p: p.name)
-    def test_remote_state_backend_is_configured(self, environment: Path) -> None:
-        blocks = [b for path in environment.glob("*.tf") for b in _parse(path).get("terraform", [])]
-        assert any("backend" in b for b in blocks)
-        with (environment / "backend.hcl").open() as handle:
-            backend = {k: v for k, v in hcl2.load(handle).items() if not k.startswith("__")}
+    def test_remote_state_is_locked_with_a_lock_file(self, environment: Path) -> None:
+        blocks_ = [b for path in environment.glob("*.tf") for b in parse(path).get("terraform", [])]
+        assert any("backend" in b for b in blocks_)
+        backend = _hcl_file(environment / "backend.hcl")
         assert {"bucket", "key", "region"} <= set(backend)
+        assert backend["use_lockfile"] is True
+        assert "dynamodb_table" not in backend, "S3 native locking (use_lockfile) replaces it"
 
-    def test_maturity_is_in_every_resource_name(self) -> None:
+    @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda p: p.name)
+    def test_the_provider_lock_file_is_committed(self, environment: Path) -> None:
+        lock = (environment / ".terraform.lock.hcl").read_text()
+        assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
+
+    def test_maturity_and_stage_are_in_every_resource_name(self) -> None:
         for environment in ENVIRONMENTS:
             assert re.search(
-                r'prefix\s*=\s*"labcas-workflow-\$\{var\.maturity\}"', _code(environment)
+                r'prefix\s*=\s*"labcas-workflow-\$\{var\.maturity\}-\$\{var\.stage\}"',
+                _code(environment),
             )
-            for name, body in _blocks(environment, "module").items():
-                for key in ("name", "name_prefix"):
+            for name, body in blocks(environment, "module").items():
+                for key in ("name", "name_prefix", "role_name"):
                     if key in body:
                         assert re.search(r"local\.(prefix|api_name|authz_name)", body[key]), name
-        named_by_caller = r"var\.(name|name_prefix|api_function_name|authorizer_function_name)\b"
+        # An alias is named within its function, whose name carries maturity and stage.
+        named_by_caller = (
+            r"var\.(name|name_prefix|role_name|api_function_name|authorizer_function_name"
+            r"|alias_name)\b|aws_api_gateway_rest_api\.this\.id"
+            r"|aws_lambda_function\.this\.function_name"
+        )
         for module in MODULES:
             code = _code(module)
             for match in re.finditer(
@@ -199,25 +173,57 @@ class TestHcl:
                 assert re.search(named_by_caller, match.group(2)), f"{module.name}: {match[0]}"
 
 
-class TestOpenApiTemplate:
-    def test_the_spec_as_written_is_valid_openapi(self) -> None:
-        validate(yaml.safe_load(OPENAPI.read_text()))
+class TestLambdaAndGateway:
+    """The settings API Gateway and Lambda need to behave as the API expects."""
 
-    def test_the_rendered_spec_is_valid_openapi_using_only_terraform_variables(self) -> None:
-        validate(yaml.safe_load(render_openapi()))
+    def test_functions_publish_versions_with_snapstart_behind_an_alias(self) -> None:
+        module = TERRAFORM / "modules" / "lambda_function"
+        function = resource(module, "aws_lambda_function", "this")
+        assert function["publish"] is True
+        (snap_start,) = function["dynamic"][0]['"snap_start"']["content"]
+        assert unquote(snap_start["apply_on"]) == "PublishedVersions"
+        alias = resource(module, "aws_lambda_alias", "live")
+        assert alias["function_version"] == "${aws_lambda_function.this.version}"
+        runtime = _variables(module)["runtime"]
+        assert unquote(runtime["default"]) in ("python3.12", "python3.13"), "SnapStart for Python"
 
-    def test_every_variable_terraform_passes_is_used(self) -> None:
-        used = {m.strip() for m in TEMPLATE_VAR_RE.findall(OPENAPI.read_text())}
-        assert used == set(_template_variables())
+    def test_api_gateway_invokes_the_aliases(self) -> None:
+        gateway = blocks(ENVIRONMENT, "module")["api_gateway"]
+        assert gateway["api_invoke_arn"] == "${module.api_function.alias_invoke_arn}"
+        assert gateway["authorizer_invoke_arn"] == "${module.authorizer_function.alias_invoke_arn}"
+        module = TERRAFORM / "modules" / "api_gateway"
+        for name in ("api", "authorizer"):
+            permission = resource(module, "aws_lambda_permission", name)
+            assert permission["qualifier"] == f"${{var.{name}_alias_name}}"
 
-    def test_the_template_refers_to_the_functions_terraform_defines(self) -> None:
-        environment = TERRAFORM / "environments" / "dev"
-        gateway = _blocks(environment, "module")["api_gateway"]
-        assert gateway["api_invoke_arn"] == "${module.api_function.invoke_arn}"
-        assert gateway["authorizer_invoke_arn"] == "${module.authorizer_function.invoke_arn}"
+    def test_the_api_function_times_out_before_the_gateway(self) -> None:
+        gateway = blocks(ENVIRONMENT, "module")["api_gateway"]
+        function = blocks(ENVIRONMENT, "module")["api_function"]
+        assert gateway["integration_timeout_seconds"] == "${var.api_timeout}"
+        assert function["timeout"] == "${local.api_function_timeout}"
+        assert re.search(r"api_function_timeout\s*=\s*var\.api_timeout\s*-\s*1", _code(ENVIRONMENT))
+
+    def test_compression_is_on(self) -> None:
+        rest_api = resource(
+            TERRAFORM / "modules" / "api_gateway", "aws_api_gateway_rest_api", "this"
+        )
+        assert "minimum_compression_size" in rest_api
+        assert _variables(ENVIRONMENT)["minimum_compression_size"]["default"] == 1024
+
+    def test_the_execution_log_group_is_created_with_a_retention_before_logging(self) -> None:
+        module = TERRAFORM / "modules" / "api_gateway"
+        group = resource(module, "aws_cloudwatch_log_group", "execution")
+        assert unquote(group["name"]).startswith(
+            "API-Gateway-Execution-Logs_${aws_api_gateway_rest_api"
+        )
+        assert group["retention_in_days"] == "${var.log_retention_days}"
+        settings = resource(module, "aws_api_gateway_method_settings", "all")
+        assert "${aws_cloudwatch_log_group.execution}" in settings["depends_on"]
+
+    def test_the_handlers_are_the_aws_entry_points(self) -> None:
         handlers = {
-            name: _unquote(body["handler"])
-            for name, body in _blocks(environment, "module").items()
+            name: unquote(body["handler"])
+            for name, body in blocks(ENVIRONMENT, "module").items()
             if "handler" in body
         }
         assert handlers == {
@@ -225,120 +231,98 @@ class TestOpenApiTemplate:
             "authorizer_function": "labcas_workflow_api.aws.authorizer.handler",
         }
 
-    def test_every_operation_is_integrated_and_every_path_has_a_cors_mock(self) -> None:
-        spec = yaml.safe_load(render_openapi())
-        for path, item in spec["paths"].items():
-            for method, operation in item.items():
-                integration = operation["x-amazon-apigateway-integration"]
-                if method == "options":
-                    assert integration["type"] == "mock", path
-                    assert operation["security"] == [], path
-                    headers = integration["responses"]["default"]["responseParameters"]
-                    assert (
-                        headers["method.response.header.Access-Control-Allow-Origin"]
-                        == "stageVariables.allowOrigin"
-                    )
-                    allowed = headers["method.response.header.Access-Control-Allow-Methods"]
-                    assert set(allowed.strip("'").split(",")) == {m.upper() for m in item}
-                else:
-                    assert integration["type"] == "aws_proxy", (path, method)
-                    assert integration["httpMethod"] == "POST"
-                    assert integration["uri"].endswith("labcas-workflow-iac-api/invocations")
-            assert "options" in item, path
 
-    def test_the_authorizer_is_the_security_scheme_of_every_protected_operation(self) -> None:
-        spec = yaml.safe_load(render_openapi())
-        schemes = spec["components"]["securitySchemes"]
-        (name,) = [n for n, s in schemes.items() if "x-amazon-apigateway-authorizer" in s]
-        authorizer = schemes[name]["x-amazon-apigateway-authorizer"]
-        assert authorizer["type"] == "request"
-        assert authorizer["identitySource"] == "method.request.header.Authorization"
-        assert authorizer["authorizerUri"].endswith("labcas-workflow-iac-authorizer/invocations")
-        assert authorizer["authorizerResultTtlInSeconds"] == 300
-        assert spec["security"] == [{name: []}]
-        open_operations = {
-            (path, method)
-            for path, item in spec["paths"].items()
-            for method, operation in item.items()
-            if operation.get("security") == [] and method != "options"
-        }
-        assert open_operations == {("/healthz", "get"), ("/readyz", "get")}
+class TestLeastPrivilege:
+    """What each role may do, read from the policy documents of terraform/modules/iam."""
 
-    def test_greedy_output_path_is_used_for_folders_with_slashes(self) -> None:
-        spec = yaml.safe_load(OPENAPI.read_text())
-        assert "/output-data/{path+}" in spec["paths"]
-        assert "/output-data" in spec["paths"]
+    @staticmethod
+    def _statements(document: str) -> dict[str, dict[str, Any]]:
+        """Statements of `data "aws_iam_policy_document" "<document>"` by sid (dynamic ones too)."""
+        found: dict[str, dict[str, Any]] = {}
+        for block in parse(TERRAFORM / "modules" / "iam" / "main.tf").get("data", []):
+            documents = block.get('"aws_iam_policy_document"', {})
+            spec = documents.get(f'"{document}"', {})
+            for statement in spec.get("statement", []):
+                found[unquote(statement["sid"])] = _unquoted(statement)
+            for dynamic in spec.get("dynamic", []):
+                content = dynamic['"statement"']["content"][0]
+                found[unquote(content["sid"])] = _unquoted(content)
+        assert found, f"no policy document {document}"
+        return found
 
+    def test_no_role_reads_the_collection_buckets(self) -> None:
+        code = _code(TERRAFORM / "modules" / "iam") + _code(ENVIRONMENT)
+        assert "collection_bucket" not in code
 
-def _terraform() -> str:
-    binary = shutil.which("terraform")
-    if binary is None:
-        pytest.skip("no terraform binary on this machine (none can be downloaded)")
-    return binary
+    def test_each_role_writes_only_its_own_log_group(self) -> None:
+        for role in ("api", "authorizer"):
+            (logs,) = self._statements(role)["OwnLogs"]["resources"]
+            assert logs == f"${{local.log_groups}}/${{var.{role}_function_name}}:*"
 
+    def test_the_api_writes_only_sidecars_to_the_staging_bucket(self) -> None:
+        statements = self._statements("api")
+        assert statements["StagingSidecars"]["actions"] == ["s3:PutObject"]
+        assert statements["StagingSidecars"]["resources"] == ["${local.staging_bucket_arn}/*.cfg"]
+        assert statements["StagingRead"]["actions"] == ["s3:GetObject"]
+        assert statements["StagingList"]["actions"] == ["s3:ListBucket"]
 
-def _run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", **env},
-    )
+    def test_the_mwaa_engine_may_invoke_the_rest_api_and_log_in(self) -> None:
+        code = _code(TERRAFORM / "modules" / "iam")
+        assert re.search(
+            r'"mwaa"\s*=\s*\["airflow:InvokeRestApi",\s*"airflow:CreateWebLoginToken"\]', code
+        )
+        assert re.search(r'"mwaa-web-login"\s*=\s*\["airflow:CreateWebLoginToken"\]', code)
+        statements = self._statements("api")
+        assert statements["MwaaEnvironment"]["actions"] == ["airflow:GetEnvironment"]
+
+    def test_no_managed_policy_grants_logs_everywhere(self) -> None:
+        code = _code(TERRAFORM / "modules" / "iam")
+        assert "AWSLambdaVPCAccessExecutionRole" not in code
+        assert "aws_iam_role_policy_attachment" not in code
+        vpc = self._statements("vpc")["NetworkInterfaces"]
+        assert all(action.startswith("ec2:") for action in vpc["actions"])
 
 
 class TestTerraformBinary:
-    """Only where a terraform binary is installed: nothing is downloaded."""
+    """terraform itself, offline, with the AWS provider of the local mirror."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def work(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        work = copy_tree(tmp_path_factory.mktemp("terraform"))
+        init = run_terraform(["init", "-backend=false", "-input=false", "-lockfile=readonly"], work)
+        assert init.returncode == 0, init.stdout + init.stderr
+        return work
+
+    def test_the_version_on_path_satisfies_the_configuration(self) -> None:
+        result = run_terraform(["version", "-json"], ENVIRONMENT)
+        version = json.loads(result.stdout)["terraform_version"]
+        assert tuple(int(p) for p in version.split(".")[:2]) >= (1, 10), version
 
     def test_fmt(self) -> None:
-        result = _run([_terraform(), "fmt", "-recursive", "-check", "-diff"], TERRAFORM)
+        result = run_terraform(["fmt", "-recursive", "-check", "-diff"], TERRAFORM)
         assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_validate(self, work: Path) -> None:
+        result = run_terraform(["validate"], work)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Warning" not in result.stdout + result.stderr, result.stdout + result.stderr
 
     def test_templatefile_renders_like_the_python_rendering(self, tmp_path: Path) -> None:
-        expression = (
-            f'jsonencode(yamldecode(templatefile("{OPENAPI}", {{'
-            'api_invoke_arn = "arn:a", authorizer_invoke_arn = "arn:b", '
-            "authorizer_ttl_seconds = 300})))"
-        )
-        result = subprocess.run(
-            [_terraform(), "console"],
-            cwd=tmp_path,
-            input=expression + "\n",
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "CHECKPOINT_DISABLE": "1"},
-        )
+        values = {
+            "api_invoke_arn": "arn:a",
+            "authorizer_invoke_arn": "arn:b",
+            "authorizer_ttl_seconds": "300",
+            "integration_timeout_ms": "28000",
+        }
+        terraform_values = ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+        terraform_values = terraform_values.replace('"300"', "300").replace('"28000"', "28000")
+        expression = f'jsonencode(yamldecode(templatefile("{OPENAPI}", {{{terraform_values}}})))'
+        result = run_terraform(["console"], tmp_path, stdin=expression + "\n", timeout=120)
         assert result.returncode == 0, result.stderr
         rendered = json.loads(json.loads(result.stdout.strip()))
-        expected = yaml.safe_load(
-            render_openapi(
-                {
-                    "api_invoke_arn": "arn:a",
-                    "authorizer_invoke_arn": "arn:b",
-                    "authorizer_ttl_seconds": "300",
-                }
-            )
-        )
+        expected = yaml.safe_load(render_openapi(values))
         assert rendered == json.loads(json.dumps(expected))
-
-    @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda p: p.name)
-    def test_validate_with_a_local_provider_mirror(self, environment: Path, tmp_path: Path) -> None:
-        terraform = _terraform()
-        if not PROVIDER_MIRROR.is_dir():
-            pytest.skip(f"no local provider mirror at {PROVIDER_MIRROR}")
-        copy = tmp_path / "terraform"
-        shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform*"))
-        work = copy / "environments" / environment.name
-        init = _run(
-            [terraform, "init", "-backend=false", f"-plugin-dir={PROVIDER_MIRROR}", "-no-color"],
-            work,
-        )
-        if init.returncode != 0:
-            pytest.skip(f"the local provider mirror does not satisfy the config: {init.stderr}")
-        result = _run([terraform, "validate", "-no-color"], work)
-        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _checkov() -> Path:

@@ -1,6 +1,7 @@
 # Remote state of the dev environment: `terraform init -backend-config=backend.hcl`.
-bucket         = "labcas-terraform-state"
-key            = "labcas-workflow-api/iac/dev/terraform.tfstate"
-region         = "us-west-2"
-encrypt        = true
-dynamodb_table = "labcas-terraform-locks"
+# use_lockfile: S3 native state locking (a .tflock object next to the state; Terraform >= 1.10).
+bucket       = "labcas-terraform-state"
+key          = "labcas-workflow-api/iac/dev/terraform.tfstate"
+region       = "us-west-2"
+encrypt      = true
+use_lockfile = true

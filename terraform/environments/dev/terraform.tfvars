@@ -10,7 +10,7 @@ lambda_role_arn = ""
 jwt_secret_arn        = "arn:aws:secretsmanager:us-west-2:123456789012:secret:labcas/workflow/api/jwt-AbCdEf"
 config_parameter_name = "/labcas/workflow/api/config"
 s3_bucket_staging     = "labcas-staging-dev"
-collection_buckets    = ["edrn-data"]
+engine                = "mwaa"
 mwaa_env_name         = "labcas-airflow-dev"
 allow_origin          = "https://edrn-labcas.jpl.nasa.gov"
 

@@ -1,22 +1,25 @@
-# The REST API from the reference OpenAPI document, its deployment and stage, and the
-# permissions letting API Gateway invoke the API function and the authorizer.
+# The REST API from the reference OpenAPI document, its deployment and stage, its log groups,
+# and the permissions letting API Gateway invoke the aliases of the API function and the
+# authorizer.
 
 locals {
-  # Every ${...} in docs/openapi.yml is one of these keys (checked by tests/unit/test_terraform.py).
+  # Every ${...} in docs/openapi.yml is one of these keys (checked by tests/unit/test_openapi_gateway.py).
   openapi_body = templatefile(var.openapi_path, {
     api_invoke_arn         = var.api_invoke_arn
     authorizer_invoke_arn  = var.authorizer_invoke_arn
     authorizer_ttl_seconds = var.authorizer_ttl_seconds
+    integration_timeout_ms = var.integration_timeout_seconds * 1000
   })
 }
 
 resource "aws_api_gateway_rest_api" "this" {
-  name               = var.name
-  description        = var.description
-  body               = local.openapi_body
-  put_rest_api_mode  = "overwrite"
-  fail_on_warnings   = false
-  binary_media_types = []
+  name                     = var.name
+  description              = var.description
+  body                     = local.openapi_body
+  put_rest_api_mode        = "overwrite"
+  fail_on_warnings         = false
+  binary_media_types       = []
+  minimum_compression_size = tostring(var.minimum_compression_size)
 
   endpoint_configuration {
     types = ["REGIONAL"]
@@ -32,8 +35,10 @@ resource "aws_api_gateway_rest_api" "this" {
 resource "aws_api_gateway_deployment" "this" {
   rest_api_id = aws_api_gateway_rest_api.this.id
 
+  # A new deployment whenever the document or the compression setting changes (a new function
+  # version needs none: the integrations name the alias, which moves).
   triggers = {
-    redeployment = sha1(local.openapi_body)
+    redeployment = sha1(jsonencode([local.openapi_body, var.minimum_compression_size]))
   }
 
   lifecycle {
@@ -48,6 +53,15 @@ resource "aws_cloudwatch_log_group" "access" {
   kms_key_id        = var.kms_key_arn
 }
 
+# API Gateway writes its execution log (logging_level below) to this group, creating it
+# without a retention unless it already exists: create it first, with one.
+resource "aws_cloudwatch_log_group" "execution" {
+  #checkov:skip=CKV_AWS_158:Log data is encrypted at rest by CloudWatch; a customer KMS key is optional (var.kms_key_arn).
+  name              = "API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.this.id}/${var.stage_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120:Answers depend on the caller's identity (and presigned URLs expire); a response cache would serve one user's data to another.
   #checkov:skip=CKV2_AWS_51:Browsers call this API directly; client certificates are for backend-to-backend mTLS.
@@ -57,6 +71,7 @@ resource "aws_api_gateway_stage" "this" {
   stage_name           = var.stage_name
   xray_tracing_enabled = true
 
+  # Every stageVariables.<name> of docs/openapi.yml is one of these keys (same test).
   variables = {
     allowOrigin = var.allow_origin
   }
@@ -77,6 +92,8 @@ resource "aws_api_gateway_stage" "this" {
     })
   }
 
+  depends_on = [aws_cloudwatch_log_group.execution]
+
   tags = var.tags
 }
 
@@ -93,20 +110,25 @@ resource "aws_api_gateway_method_settings" "all" {
     throttling_burst_limit = var.throttling_burst_limit
     throttling_rate_limit  = var.throttling_rate_limit
   }
+
+  depends_on = [aws_cloudwatch_log_group.execution]
 }
 
+# API Gateway may invoke the alias (never the unqualified function), from this stage only.
 resource "aws_lambda_permission" "api" {
   statement_id  = "AllowApiGatewayInvoke"
   action        = "lambda:InvokeFunction"
   function_name = var.api_function_name
+  qualifier     = var.api_alias_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/*/*/*"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/*/*"
 }
 
 resource "aws_lambda_permission" "authorizer" {
   statement_id  = "AllowApiGatewayInvokeAuthorizer"
   action        = "lambda:InvokeFunction"
   function_name = var.authorizer_function_name
+  qualifier     = var.authorizer_alias_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/authorizers/*"
 }

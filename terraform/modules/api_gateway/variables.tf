@@ -1,5 +1,5 @@
 variable "name" {
-  description = "REST API name (contains the maturity)."
+  description = "REST API name (contains the maturity and the stage)."
   type        = string
 }
 
@@ -20,12 +20,12 @@ variable "stage_name" {
 }
 
 variable "allow_origin" {
-  description = "CORS origin of the browser UI (the allowOrigin stage variable); one origin or *."
+  description = "CORS origin of the browser UI (the allowOrigin stage variable): one origin, no *."
   type        = string
 }
 
 variable "api_invoke_arn" {
-  description = "Invoke ARN of the API function."
+  description = "Invoke ARN of the API function's alias."
   type        = string
 }
 
@@ -34,8 +34,13 @@ variable "api_function_name" {
   type        = string
 }
 
+variable "api_alias_name" {
+  description = "Alias of the API function API Gateway invokes."
+  type        = string
+}
+
 variable "authorizer_invoke_arn" {
-  description = "Invoke ARN of the authorizer function."
+  description = "Invoke ARN of the authorizer function's alias."
   type        = string
 }
 
@@ -44,10 +49,27 @@ variable "authorizer_function_name" {
   type        = string
 }
 
+variable "authorizer_alias_name" {
+  description = "Alias of the authorizer function API Gateway invokes."
+  type        = string
+}
+
 variable "authorizer_ttl_seconds" {
   description = "How long API Gateway caches an authorizer answer per token (0-3600)."
   type        = number
   default     = 300
+}
+
+variable "integration_timeout_seconds" {
+  description = "How long API Gateway waits for the API function (at most 29 s)."
+  type        = number
+  default     = 29
+}
+
+variable "minimum_compression_size" {
+  description = "Answers of at least this many bytes are compressed for clients that accept it."
+  type        = number
+  default     = 1024
 }
 
 variable "throttling_burst_limit" {
@@ -63,13 +85,13 @@ variable "throttling_rate_limit" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the access log group."
+  description = "Retention of the access and execution log groups."
   type        = number
   default     = 365
 }
 
 variable "kms_key_arn" {
-  description = "Customer KMS key of the access log group; null: AWS-managed."
+  description = "Customer KMS key of the log groups; null: AWS-managed."
   type        = string
   default     = null
 }

@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of the role names (contains the maturity)."
+  description = "Prefix of the role names (contains the maturity and the stage)."
   type        = string
 }
 
@@ -8,9 +8,14 @@ variable "aws_region" {
   type        = string
 }
 
-variable "function_names" {
-  description = "Names of the functions whose log groups the roles write."
-  type        = list(string)
+variable "api_function_name" {
+  description = "Name of the API function (its log group is /aws/lambda/<name>)."
+  type        = string
+}
+
+variable "authorizer_function_name" {
+  description = "Name of the authorizer function (its log group is /aws/lambda/<name>)."
+  type        = string
 }
 
 variable "config_parameter_name" {
@@ -29,13 +34,18 @@ variable "kms_key_arns" {
   default     = []
 }
 
+variable "engine" {
+  description = "LABCAS_ENGINE of the API function; the mwaa* engines get the MWAA permissions."
+  type        = string
+}
+
 variable "mwaa_env_name" {
-  description = "MWAA environment name."
+  description = "MWAA environment name (mwaa* engines)."
   type        = string
 }
 
 variable "mwaa_airflow_role" {
-  description = "Airflow role the API acts as through InvokeRestApi (Op, User, ...)."
+  description = "Airflow role the API acts as through InvokeRestApi and web login (Op, User, ...)."
   type        = string
   default     = "Op"
 }
@@ -43,12 +53,6 @@ variable "mwaa_airflow_role" {
 variable "staging_bucket" {
   description = "Bucket receiving run outputs."
   type        = string
-}
-
-variable "collection_buckets" {
-  description = "Buckets of the data selections (read only)."
-  type        = list(string)
-  default     = []
 }
 
 variable "in_vpc" {

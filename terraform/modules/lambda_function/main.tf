@@ -1,4 +1,6 @@
-# One Lambda function of the API (the API itself or the authorizer) and its log group.
+# One Lambda function of the API (the API itself or the authorizer), its log group, and the
+# alias API Gateway invokes: every apply that changes the code or the settings publishes a
+# version, SnapStart snapshots it once initialized, and the alias moves to it.
 
 resource "aws_cloudwatch_log_group" "this" {
   #checkov:skip=CKV_AWS_158:Log data is encrypted at rest by CloudWatch; a customer KMS key is optional (var.kms_key_arn).
@@ -27,6 +29,15 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
   code_signing_config_arn        = var.code_signing_config_arn
+  publish                        = true
+
+  # SnapStart works on published versions only: the alias below points at one.
+  dynamic "snap_start" {
+    for_each = var.snap_start ? [1] : []
+    content {
+      apply_on = "PublishedVersions"
+    }
+  }
 
   environment {
     variables = var.environment
@@ -50,4 +61,11 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = var.tags
+}
+
+resource "aws_lambda_alias" "live" {
+  name             = var.alias_name
+  description      = "The version API Gateway invokes"
+  function_name    = aws_lambda_function.this.function_name
+  function_version = aws_lambda_function.this.version
 }

@@ -31,9 +31,26 @@ variable "layer_arns" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime."
+  description = "Lambda runtime (SnapStart for Python needs python3.12 or later)."
   type        = string
   default     = "python3.13"
+
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.12 or python3.13 (the layer's wheels and SnapStart for Python)."
+  }
+}
+
+variable "snap_start" {
+  description = "SnapStart on published versions (faster cold starts; Python is billed for caching and restores)."
+  type        = bool
+  default     = true
+}
+
+variable "alias_name" {
+  description = "Alias API Gateway invokes; it follows every published version."
+  type        = string
+  default     = "live"
 }
 
 variable "memory_size" {
@@ -43,9 +60,13 @@ variable "memory_size" {
 }
 
 variable "timeout" {
-  description = "Timeout (s); API Gateway gives up after 29 s."
+  description = "Timeout (s); keep it below the API Gateway integration timeout (at most 29 s)."
   type        = number
-  default     = 29
+
+  validation {
+    condition     = var.timeout >= 1 && var.timeout <= 28
+    error_message = "timeout must be 1 to 28 s: strictly below API Gateway's 29 s integration timeout."
+  }
 }
 
 variable "environment" {
