@@ -229,7 +229,9 @@ def test_every_operation_names_the_same_schemas(
     app_document: dict[str, Any], spec_document: dict[str, Any]
 ) -> None:
     app_operations = operations(app_document)
-    spec_operations = operations(spec_document)
+    # the web app's static files are a mount, not part of the JSON contract (the gateway
+    # check in test_openapi_gateway.py holds that route against the app)
+    spec_operations = {k: v for k, v in operations(spec_document).items() if " /ui/" not in k}
     assert set(app_operations) == set(spec_operations)
     found = [
         f"{operation}: app {app_operations[operation]}, spec {spec_operations[operation]}"
