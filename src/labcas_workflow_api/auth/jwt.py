@@ -11,10 +11,10 @@ from typing import Any
 import jwt
 
 from labcas_workflow_api.auth.secrets import SecretSource
-from labcas_workflow_api.domain.errors import Unauthenticated
+from labcas_workflow_api.domain.errors import ConfigError, Unauthenticated
+from labcas_workflow_api.edge import is_username
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DN_UID_RE = re.compile(r"^uid=([^,=]*)(,[^,=]+=[^,=]+)*$", re.IGNORECASE)
+_DN_UID_RE = re.compile(r"uid=([^,=]*)(,[^,=]+=[^,=]+)*", re.IGNORECASE)
 _MAX_TOKEN_LENGTH = 8192
 
 
@@ -36,11 +36,11 @@ def username_from_claims(claims: dict[str, Any]) -> str:
 def username_from_subject(subject: str) -> str:
     """`uid=thomas,dc=edrn,...` -> `thomas`; a plain name as is; anything else is refused."""
     if "=" in subject or "," in subject:
-        match = _DN_UID_RE.match(subject)
+        match = _DN_UID_RE.fullmatch(subject)
         if not match or subject.lower().count("uid=") != 1:
             raise Unauthenticated("token subject is not a LabCAS LDAP DN or a user name")
         subject = match.group(1)
-    if not USERNAME_RE.match(subject):
+    if not is_username(subject):
         raise Unauthenticated("token subject is not a valid user name")
     return subject
 
@@ -66,7 +66,7 @@ class TokenVerifier:
     def _key(self, *, fresh: bool = False) -> str:
         secret = self._secret.refresh() if fresh else self._secret()
         if not secret:
-            raise Unauthenticated("token verification is not configured")
+            raise ConfigError("the JWT secret is empty; tokens cannot be verified")
         return str(secret)
 
     def verify(self, authorization: str | None) -> Principal:

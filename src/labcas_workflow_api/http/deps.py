@@ -16,8 +16,8 @@ from fastapi import Request
 
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
+from labcas_workflow_api.edge import TRUSTED_USERNAME_KEY
 
-TRUSTED_USERNAME_KEY = "labcas.username"
 #: Threads that may wait on the workflow engine at once, per event loop. Apart from the default
 #: pool (40 threads) that serves everything else: a stalled Airflow fills this one only, and
 #: browsing outputs, health checks and the rest still get threads.
