@@ -6,6 +6,9 @@ import base64
 import copy
 import json
 import logging
+import os
+import subprocess
+import sys
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -601,13 +604,46 @@ class TestModuleHandler:
         assert result["statusCode"] == 500
         assert GATEWAY_ID in body_of(result)["detail"] and "boom" not in result["body"]
 
+    def test_init_builds_the_app_and_reads_nothing(self, tmp_path: Path) -> None:
+        """What SnapStart snapshots: a built app, no connection, no config or secret read."""
+        code = (
+            "import socket\n"
+            "def refuse(*args, **kwargs):\n"
+            "    raise AssertionError('a network connection at init')\n"
+            "socket.socket.connect = refuse\n"
+            "socket.create_connection = refuse\n"
+            "import labcas_workflow_api.aws.api as api\n"
+            "import labcas_workflow_api.aws.authorizer as authorizer\n"
+            "container = api._runtime.app.state.container\n"
+            "assert container.access._cached.value is None\n"
+            "assert authorizer._authorizer is not None\n"
+            "print('ok')\n"
+        )
+        env = {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "LABCAS_CONFIG": "ssm:/labcas/config",
+            "LABCAS_JWT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+            "LABCAS_ENGINE_URL": "http://127.0.0.1:9",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert done.stdout.strip() == "ok", done.stderr
+
     def test_after_a_snapstart_restore_the_container_is_new(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
         hooks: list[Callable[[], None]] = []
         fake = types.ModuleType("snapshot_restore_py")
         fake.register_after_restore = hooks.append  # type: ignore[attr-defined]
-        monkeypatch.setitem(__import__("sys").modules, "snapshot_restore_py", fake)
+        monkeypatch.setitem(sys.modules, "snapshot_restore_py", fake)
         runtime = api_module.build_runtime(settings_for(tmp_path))
         monkeypatch.setattr(api_module, "_runtime", runtime)
         api_module._register_after_restore()
