@@ -7,14 +7,16 @@ the same run:
 - ``original``: what the original Lambda imported (boto3, requests, PyYAML) and nothing more;
 - ``authorizer``: our REQUEST authorizer, first event a valid token (reads the JWT secret from
   Secrets Manager and the access config from SSM, both on a local moto server);
-- ``api (proxy)`` and ``api (mangum)``: our API function with the standard-library adapter
-  (``aws/proxy.py``) and with Mangum, first event ``GET /healthz``.
+- ``api``: our API function, first event ``GET /healthz``.
+
+The Mangum variant of the API, measured side by side with this script, is in the history of
+``src/labcas_workflow_api/aws/mangum_runtime.py`` (figures in ``aws/proxy.py``).
 
 The children see what a Lambda container has: the standard library, ``src/`` and a "layer"
 of exactly the distributions pinned in ``scripts/lambda-requirements.txt`` (symbolic links
 into this environment; ``python -S``, so nothing else of the development virtualenv is
 importable: PyJWT does not find ``cryptography``, httpx does not load its ``click``/``rich``
-command line), plus Mangum for its case and requests for the original's.
+command line), plus requests for the original's imports.
 
 Each case runs with bytecode (every ``.pyc`` present, as a layer built by
 ``scripts/build_lambda.py``) and without (the standard library precompiled, as in the Lambda
@@ -178,7 +180,7 @@ def main() -> int:
         )["ARN"]
         with tempfile.TemporaryDirectory() as workdir:
             (Path(workdir) / "original_handler.py").write_text(ORIGINAL)
-            layer(Path(workdir) / "layer", ("mangum", "requests", "charset-normalizer"))
+            layer(Path(workdir) / "layer", ("requests", "charset-normalizer"))
             prefix = Path(workdir) / "stdlib-bytecode"
             if "no-bytecode" in modes:
                 stdlib_bytecode(prefix)
@@ -205,26 +207,24 @@ def main() -> int:
             authorizer_event["headers"]["authorization"] = f"Bearer {token}"
             authorizer_event["multiValueHeaders"]["authorization"] = [f"Bearer {token}"]
             api_event = json.loads((EVENTS / "api_get_healthz.json").read_text())
-            mangum_env = {**env, "LABCAS_LAMBDA_ADAPTER": "mangum"}
             cases = [
-                ("original (boto3+requests+yaml)", "original_handler", api_event, env),
-                ("authorizer", "labcas_workflow_api.aws.authorizer", authorizer_event, env),
-                ("api (proxy)", "labcas_workflow_api.aws.api", api_event, env),
-                ("api (mangum)", "labcas_workflow_api.aws.api", api_event, mangum_env),
+                ("original (boto3+requests+yaml)", "original_handler", api_event),
+                ("authorizer", "labcas_workflow_api.aws.authorizer", authorizer_event),
+                ("api (first event /healthz)", "labcas_workflow_api.aws.api", api_event),
             ]
-            for _, module, event, case_env in cases:  # fill __pycache__ and the OS file cache
-                sample(module, event, case_env, prefix=None)
+            for _, module, event in cases:  # fill __pycache__ and the OS file cache
+                sample(module, event, env, prefix=None)
             for mode in modes:
                 runs: dict[str, list[dict[str, float | str]]] = {c[0]: [] for c in cases}
                 for _ in range(args.runs):
-                    for label, module, event, case_env in cases:
+                    for label, module, event in cases:
                         mode_prefix = prefix if mode == "no-bytecode" else None
-                        runs[label].append(sample(module, event, case_env, prefix=mode_prefix))
+                        runs[label].append(sample(module, event, env, prefix=mode_prefix))
                 report(MODES[mode], args.runs, runs)
             if args.importtime:
-                for label, module, _, case_env in cases[1:]:
+                for label, module, _ in cases[1:]:
                     print(f"\nslowest imports of {label} (cumulative ms, with bytecode):")
-                    for seconds, name in import_profile(module, case_env):
+                    for seconds, name in import_profile(module, env):
                         print(f"{seconds * 1e3:9.1f}  {name}")
     finally:
         moto.stop()

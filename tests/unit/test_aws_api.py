@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.aws import api as api_module
 from labcas_workflow_api.aws.api import ApiRuntime
-from labcas_workflow_api.aws.mangum_runtime import MangumRuntime
 from labcas_workflow_api.bootstrap import build_container
 from labcas_workflow_api.edge import ALLOW_ORIGIN_KEY, REQUEST_ID_KEY, TRUSTED_USERNAME_KEY
 from labcas_workflow_api.http.app import create_app
@@ -43,9 +42,7 @@ from tests.unit.test_aws_events import (
 ORIGIN = "https://edrn-labcas.jpl.nasa.gov"
 HOST = "k7xq2v9m1d.execute-api.us-west-2.amazonaws.com"
 GATEWAY_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
-ADAPTERS = {"proxy": ApiRuntime, "mangum": MangumRuntime}
-
-Runtime = ApiRuntime | MangumRuntime
+Runtime = ApiRuntime
 MakeRuntime = Callable[..., Runtime]
 
 
@@ -59,9 +56,9 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values, _env_file=None)  # type: ignore[call-arg]
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
-def make_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeRuntime]:
-    """Builds a runtime of the adapter under test around an app or the real one over fakes."""
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> Iterator[MakeRuntime]:
+    """Builds a runtime around an app, or around the real one over fakes."""
     made: list[Runtime] = []
 
     def make(app: Any = None, *, base_path: str = "", **settings: Any) -> Runtime:
@@ -69,7 +66,7 @@ def make_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mak
             config = settings_for(tmp_path, base_path=base_path, **settings)
             container = build_container(config, engine=FakeEngine(), store=FakeStore())
             app = create_app(container=container)
-        runtime = ADAPTERS[request.param](app, base_path=base_path)
+        runtime = ApiRuntime(app, base_path=base_path)
         made.append(runtime)
         return runtime
 
@@ -119,7 +116,7 @@ def header(answer: dict[str, Any], name: str) -> list[str]:
 
 
 class TestTheScope:
-    """What the app is given, whatever the adapter."""
+    """What the app is given."""
 
     @pytest.fixture
     def echo_runtime(self, make_runtime: MakeRuntime) -> Runtime:

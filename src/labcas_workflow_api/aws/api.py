@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -69,10 +68,6 @@ def build_runtime(settings: Settings | None = None) -> ApiRuntime:
     from labcas_workflow_api.settings import Settings
 
     settings = settings or Settings()
-    if os.environ.get("LABCAS_LAMBDA_ADAPTER") == "mangum":  # under comparison
-        from labcas_workflow_api.aws.mangum_runtime import MangumRuntime
-
-        return MangumRuntime(create_app(settings), base_path=settings.base_path)  # type: ignore[return-value]
     return ApiRuntime(create_app(settings), base_path=settings.base_path)
 
 
