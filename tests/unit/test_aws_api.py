@@ -650,6 +650,13 @@ class TestModuleHandler:
         after = runtime.app.state.container  # type: ignore[attr-defined]
         assert after is not before and after.settings == before.settings
         assert runtime.handle(load_event("api_get_healthz.json"), None)["statusCode"] == 200
+        broken = after.settings.model_copy(update={"engine": "mwaa", "mwaa_env_name": ""})
+        monkeypatch.setattr(after, "settings", broken)
+        monkeypatch.setenv("LABCAS_ENGINE", "mwaa")
+        monkeypatch.delenv("LABCAS_MWAA_ENV_NAME", raising=False)
+        hook()  # a restore never fails: the next event answers the problem
+        assert api_module._runtime is None
+        assert api_module.handler(load_event("api_get_healthz.json"), None)["statusCode"] == 503
         runtime.close()
 
 

@@ -155,8 +155,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _after_restore() -> None:
-    if _runtime is not None:
+    """A restore must not fail: a container that cannot be built again is rebuilt (and its
+    problem answered) on the next event."""
+    global _runtime
+    if _runtime is None:
+        return
+    try:
         renew_container(_runtime)
+    except Exception:
+        log.exception("cannot renew the container after a restore")
+        _runtime = None
 
 
 def _register_after_restore() -> None:
