@@ -8,9 +8,17 @@
 The function zip holds the ``labcas_workflow_api`` package from ``src/`` (no dev stack). The
 layer zip holds, under ``python/``, the runtime dependencies pinned with hashes in
 ``scripts/lambda-requirements.txt``, as wheels for the Lambda runtime (CPython 3.13, manylinux
-x86_64), fetched from the package registry by pip. Same inputs give byte-identical zips: entries
-sorted, timestamps fixed, permissions normalized, no bytecode with timestamps (``--compile-with
-python3.13`` adds hash-checked ``.pyc`` files, which are deterministic too).
+x86_64), fetched from the package registry by pip.
+
+Both zips carry bytecode next to the ``.py`` files (kept for tracebacks): ``/var/task`` and
+``/opt`` are read-only on Lambda, so without ``.pyc`` files every cold start compiles every
+module it imports (measured by ``bench/cold_start.py``). Bytecode is specific to a Python
+version: the build compiles with an interpreter of ``PYTHON_VERSION``, the runtime Terraform
+deploys (``python3.13``, ``terraform/modules/lambda_function``): the one named by
+``--compile-with``, else ``python3.13`` on the PATH, else pyenv's; it stops when it finds none
+(``--no-compile`` builds without bytecode). The ``.pyc`` files are ``unchecked-hash`` ones: no
+timestamps, so same inputs still give byte-identical zips (entries sorted, timestamps fixed,
+permissions normalized).
 
 boto3/botocore are in the layer, pinned: the copy the Lambda runtime ships changes under us and
 may predate APIs the MWAA engine needs (``InvokeRestApi``). ``--without-boto3`` leaves them out
@@ -49,6 +57,8 @@ AWS_SDK = {"boto3", "botocore", "s3transfer", "jmespath"}
 # Left out of the function zip: local dev stack launchers and their data.
 FUNCTION_EXCLUDES = ("devstack/",)
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+FUNCTION_ROOT = "/var/task"  # where Lambda unpacks the function zip
+LAYER_ROOT = "/opt/python"  # where the layer's python/ lands
 LAYER_UNZIPPED_LIMIT = 250 * 1024 * 1024
 
 
@@ -142,8 +152,9 @@ def deterministic_zip(source: Path, out: Path, *, keep_pyc: bool = False) -> Non
             _add_file(archive, path, path.relative_to(source).as_posix())
 
 
-def build_function(out: Path) -> Path:
-    """The function zip: the package at the zip root (handler ``labcas_workflow_api.aws.api``)."""
+def build_function(out: Path, *, compile_with: str | None = None) -> Path:
+    """The function zip: the package at the zip root (handler ``labcas_workflow_api.aws.api``),
+    with bytecode when ``compile_with`` names the interpreter."""
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "labcas_workflow_api"
         shutil.copytree(
@@ -153,21 +164,43 @@ def build_function(out: Path) -> Path:
         )
         for excluded in FUNCTION_EXCLUDES:
             shutil.rmtree(target / excluded, ignore_errors=True)
+        if compile_with:
+            _compile(target, compile_with, root=Path(tmp), at=FUNCTION_ROOT)
         zip_path = out / "function.zip"
-        deterministic_zip(Path(tmp), zip_path)
+        deterministic_zip(Path(tmp), zip_path, keep_pyc=bool(compile_with))
     return zip_path
 
 
-def _compile(directory: Path, python: str) -> None:
-    version = subprocess.run(  # noqa: S603 - the interpreter the operator named
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+def _version_of(python: str) -> str | None:
+    try:
+        answer = subprocess.run(  # noqa: S603 - an interpreter path
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return answer.stdout.strip()
+
+
+def find_runtime_python() -> str | None:
+    """An interpreter of the Lambda runtime's version: ``python3.13`` on the PATH, else pyenv's."""
+    candidates = [shutil.which(f"python{PYTHON_VERSION}")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += [str(p) for p in sorted(pyenv.glob(f"{PYTHON_VERSION}.*/bin/python3"))]
+    return next((c for c in candidates if c and _version_of(c) == PYTHON_VERSION), None)
+
+
+def _compile(directory: Path, python: str, *, root: Path | None = None, at: str = "/") -> None:
+    """Compile ``directory``; paths in the bytecode (tracebacks) are those on Lambda: ``root``
+    (default: ``directory``) replaced by ``at``, never the build's temporary directory."""
+    version = _version_of(python)
     if version != PYTHON_VERSION:
         raise SystemExit(f"--compile-with needs Python {PYTHON_VERSION}, {python} is {version}")
     command = [python, "-m", "compileall", "-q", "-j", "0"]
+    command += ["-s", str(root or directory), "-p", at]
     command += ["--invalidation-mode", "unchecked-hash", str(directory)]
     subprocess.run(command, check=True)  # noqa: S603
 
@@ -195,7 +228,7 @@ def build_layer(out: Path, *, without_boto3: bool, compile_with: str | None) -> 
                 "".join(line + "\n" for line in sorted(record.read_text().splitlines()))
             )
         if compile_with:
-            _compile(target, compile_with)
+            _compile(target, compile_with, at=LAYER_ROOT)
         zip_path = out / "layer.zip"
         deterministic_zip(target.parent, zip_path, keep_pyc=bool(compile_with))
     return zip_path
@@ -217,11 +250,12 @@ def describe(path: Path) -> dict[str, object]:
 def build(out: Path, *, without_boto3: bool, compile_with: str | None) -> dict[str, object]:
     out.mkdir(parents=True, exist_ok=True)
     artifacts = [
-        build_function(out),
+        build_function(out, compile_with=compile_with),
         build_layer(out, without_boto3=without_boto3, compile_with=compile_with),
     ]
     manifest: dict[str, object] = {
         "python": PYTHON_VERSION,
+        "bytecode": bool(compile_with),
         "platforms": list(PLATFORMS),
         "lock_sha256": _sha256(LOCK),
         "without_boto3": without_boto3,
@@ -251,7 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="build twice and compare hashes")
     parser.add_argument("--without-boto3", action="store_true", help="rely on the runtime's SDK")
     parser.add_argument(
-        "--compile-with", metavar="PYTHON3.13", help="add .pyc files compiled by this interpreter"
+        "--compile-with",
+        metavar="PYTHON3.13",
+        help="the interpreter compiling the .pyc files (default: python3.13 on PATH, or pyenv's)",
+    )
+    parser.add_argument(
+        "--no-compile", action="store_true", help="no .pyc files (slower cold starts)"
     )
     parser.add_argument(
         "--function-only", action="store_true", help="build the function zip only (offline)"
@@ -260,16 +299,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.lock:
         lock()
         return 0
+    compile_with = None if args.no_compile else args.compile_with or find_runtime_python()
+    if not args.no_compile and compile_with is None:
+        raise SystemExit(
+            f"no Python {PYTHON_VERSION} found to compile the bytecode: install it, name it "
+            "with --compile-with, or build without bytecode with --no-compile"
+        )
     if args.function_only:
-        print(json.dumps(describe(build_function(args.out)), indent=2))
+        function = build_function(args.out, compile_with=compile_with)
+        print(json.dumps(describe(function), indent=2))
         return 0
-    manifest = build(args.out, without_boto3=args.without_boto3, compile_with=args.compile_with)
+    manifest = build(args.out, without_boto3=args.without_boto3, compile_with=compile_with)
     _report(manifest)
     if args.check:
         with tempfile.TemporaryDirectory() as again:
-            second = build(
-                Path(again), without_boto3=args.without_boto3, compile_with=args.compile_with
-            )
+            second = build(Path(again), without_boto3=args.without_boto3, compile_with=compile_with)
         first_hashes = [a["sha256"] for a in manifest["artifacts"]]  # type: ignore[attr-defined]
         second_hashes = [a["sha256"] for a in second["artifacts"]]  # type: ignore[attr-defined]
         if first_hashes != second_hashes:

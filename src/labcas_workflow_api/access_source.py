@@ -20,17 +20,21 @@ AWS_TIMEOUTS: dict[str, Any] = {
 }
 
 
+def new_ssm_client() -> Any:
+    """A boto3 SSM client with the timeouts of the request path."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("ssm", config=Config(**AWS_TIMEOUTS))
+
+
 def read_access_text(location: str, *, ssm_client: Any = None) -> str:
     """The raw YAML at ``location``: a file path or ``ssm:/parameter/name`` (decrypted)."""
     if location.startswith("ssm:"):
         name = location.removeprefix("ssm:")
         try:
-            if ssm_client is None:
-                import boto3
-                from botocore.config import Config
-
-                ssm_client = boto3.client("ssm", config=Config(**AWS_TIMEOUTS))
-            answer = ssm_client.get_parameter(Name=name, WithDecryption=True)
+            client = new_ssm_client() if ssm_client is None else ssm_client
+            answer = client.get_parameter(Name=name, WithDecryption=True)
         except Exception as exc:
             raise UpstreamUnavailable(f"cannot read SSM parameter {name}: {exc}") from None
         return str(answer["Parameter"]["Value"])
@@ -70,4 +74,9 @@ class AccessConfigSource:
         return self._cached.last_error
 
     def _load(self) -> AccessConfig:
+        if self._ssm_client is None and self.location.startswith("ssm:"):
+            try:
+                self._ssm_client = new_ssm_client()  # one per source, not one per re-read
+            except Exception as exc:
+                raise UpstreamUnavailable(f"cannot create an SSM client: {exc}") from None
         return load_access_config(self.location, ssm_client=self._ssm_client)

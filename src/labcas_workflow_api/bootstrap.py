@@ -97,14 +97,7 @@ def build_container(
     engine = engine or build_engine(settings)
     store = store or build_store(settings)
     access = AccessConfigSource(settings.config, settings.config_ttl, ssm_client=ssm_client)
-    verifier = TokenVerifier(
-        _LazySecret(settings, secretsmanager_client),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        algorithms=settings.algorithms,
-        max_age=settings.jwt_max_age,
-        dn_base=settings.jwt_dn_base,
-    )
+    verifier = TokenVerifier.for_settings(settings, _LazySecret(settings, secretsmanager_client))
     catalog = Catalog(engine, access, deployed_ttl=settings.engine_cache_ttl)
     return Container(
         settings=settings,

@@ -63,11 +63,12 @@ def token(
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
 ) -> None:
     """Mint a LabCAS-style development JWT signed with the configured secret."""
-    from labcas_workflow_api.auth.jwt import USERNAME_RE, mint_token
+    from labcas_workflow_api.auth.jwt import mint_token
     from labcas_workflow_api.auth.secrets import jwt_secret_provider
+    from labcas_workflow_api.edge import is_username
     from labcas_workflow_api.settings import Settings
 
-    if not USERNAME_RE.match(user):
+    if not is_username(user):
         typer.echo(f"not a valid user name: {user!r}", err=True)
         raise typer.Exit(1)
     settings = Settings()

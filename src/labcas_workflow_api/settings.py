@@ -70,10 +70,18 @@ class Settings(BaseSettings):
     )
     presign_ttl: int = Field(3600, gt=0, le=604800, description="Presigned URL lifetime (s).")
     stage: str = Field("", description="API Gateway-style stage name also served as a prefix.")
+    base_path: str = Field(
+        "",
+        description=(
+            "On Lambda: the base path of a custom domain's mapping to the stage (e.g. "
+            "`workflows` for `https://api.example.org/workflows/...`), stripped from event "
+            "paths before routing."
+        ),
+    )
 
-    @field_validator("stage")
+    @field_validator("stage", "base_path")
     @classmethod
-    def _strip_stage(cls, value: str) -> str:
+    def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
 
     @property

@@ -21,6 +21,7 @@ import pytest
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.aws import api, authorizer
+from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.stack import seed_demo_images
 from tests.integration.api_fixtures import ACCESS_CONFIG
 from tests.unit.test_aws_events import body_of, header_of, load_event, proxy_event, set_header
@@ -45,6 +46,7 @@ class Gateway:
         return mint_token(SECRET, user, **kwargs)
 
     def authorize(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The authorizer's answer; raises what the authorizer raises."""
         context = event["requestContext"]
         method_arn = (
             f"arn:aws:execute-api:us-west-2:{context['accountId']}:{context['apiId']}/"
@@ -62,9 +64,14 @@ class Gateway:
         return authorizer.handler(request, None)
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The answer the client gets: 403 on Deny (API Gateway's ACCESS_DENIED)."""
+        """The answer the client gets, as API Gateway makes it from the authorizer's: 401 for
+        ``Exception("Unauthorized")``, 500 for any other error, 403 for a Deny."""
         event = copy.deepcopy(event)
-        answer = self.authorize(event)
+        try:
+            answer = self.authorize(event)
+        except Exception as exc:
+            status = 401 if type(exc) is Exception and str(exc) == "Unauthorized" else 500
+            return {"statusCode": status, "multiValueHeaders": {}, "body": "{}"}
         statement = answer["policyDocument"]["Statement"][0]
         if statement["Effect"] != "Allow":
             return {"statusCode": 403, "multiValueHeaders": {}, "body": '{"status": 403}'}
@@ -130,19 +137,73 @@ class TestAuthorizer:
             "garbage",
             mint_token("not-the-secret-0123456789abcdef0123456", "thomas"),
             mint_token(SECRET, "thomas", ttl=-300),
-            mint_token(SECRET, "mallory"),
         ],
-        ids=["missing", "malformed", "bad-signature", "expired", "user-in-no-list"],
+        ids=["missing", "malformed", "bad-signature", "expired"],
     )
-    def test_deny(self, gateway: Gateway, token: str | None) -> None:
+    def test_a_token_problem_is_a_401(self, gateway: Gateway, token: str | None) -> None:
         event = proxy_event("GET", "/workflows", username=None, token=token)
+        with pytest.raises(Exception, match=r"^Unauthorized$"):
+            gateway.authorize(event)
+        assert gateway.call(event)["statusCode"] == 401
+
+    def test_a_user_in_no_list_is_a_403(self, gateway: Gateway) -> None:
+        event = proxy_event("GET", "/workflows", username=None, token=gateway.token("mallory"))
         answer = gateway.authorize(event)
         assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
         assert "context" not in answer
         assert gateway.call(event)["statusCode"] == 403
 
+    @pytest.mark.parametrize("service", ["SECRETS_MANAGER", "SSM"])
+    def test_an_outage_is_a_500_not_a_deny(
+        self, gateway: Gateway, service: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Secrets Manager or SSM unreachable with nothing cached: a fresh container fails."""
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.setattr(authorizer, "_authorizer", None)
+        event = proxy_event("GET", "/workflows", username=None, token=gateway.token("thomas"))
+        with pytest.raises(authorizer.AuthorizerUnavailable):
+            gateway.authorize(event)
+        assert gateway.call(event)["statusCode"] == 500
+        monkeypatch.undo()
+        authorizer._authorizer = None
+        assert gateway.call(event)["statusCode"] == 200
+
 
 class TestRoutes:
+    def test_an_access_config_outage_is_a_503(
+        self, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        event = load_event("api_get_data_selections.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        assert gateway.call(event)["statusCode"] == 200
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.setattr(api, "_runtime", None)
+        event["requestContext"]["authorizer"] = {"principalId": "thomas", "username": "thomas"}
+        result = api.handler(event, None)
+        assert result["statusCode"] == 503, result
+        assert header_of(result, "content-type") == "application/problem+json"
+
+    def test_a_custom_domain_with_a_base_path(
+        self, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("LABCAS_BASE_PATH", "workflows")
+        monkeypatch.setattr(api, "_runtime", None)
+        assert body_of(api.handler(load_event("api_get_healthz_base_path.json"), None)) == {
+            "status": "ok"
+        }
+        event = proxy_event("GET", "/workflows/workflows", username=None)
+        event["requestContext"].update(path="/workflows/workflows", domainName="api.example.org")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        listing = gateway.call(event)
+        assert [w["id"] for w in body_of(listing)["workflows"]] == [DEMO]
+
+    def test_hostile_headers(self, gateway: Gateway) -> None:
+        event = load_event("api_get_workflows_hostile_headers.json")
+        set_header(event, "Authorization", f"Bearer {gateway.token('thomas')}")
+        result = gateway.call(event)
+        assert result["statusCode"] == 200, result
+        assert [w["id"] for w in body_of(result)["workflows"]] == [DEMO]
+
     def test_health_without_authorizer(self, gateway: Gateway) -> None:
         healthz = api.handler(load_event("api_get_healthz.json"), None)
         assert healthz["statusCode"] == 200

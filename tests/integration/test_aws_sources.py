@@ -8,7 +8,9 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
+from labcas_workflow_api import access_source
 from labcas_workflow_api.access_source import AccessConfigSource
+from labcas_workflow_api.auth import secrets
 from labcas_workflow_api.auth.secrets import jwt_secret_provider
 from labcas_workflow_api.cli import app
 from labcas_workflow_api.domain.access import parse_access_config
@@ -78,3 +80,56 @@ def test_jwt_secret_from_secrets_manager(moto_server: Any) -> None:
 def test_no_secret_configured_names_the_variables() -> None:
     with pytest.raises(ConfigError, match="LABCAS_JWT_SECRET_ARN"):
         jwt_secret_provider(Settings(jwt_secret="", jwt_secret_file="", jwt_secret_arn=""))
+
+
+def test_one_ssm_client_per_source(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config is re-read with the client made for the first read, not a new one each time."""
+    ssm = aws_client("ssm", moto_server)
+    ssm.put_parameter(Name=NAME, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
+    made: list[Any] = []
+
+    def new_ssm_client() -> Any:
+        made.append(aws_client("ssm", moto_server))
+        return made[-1]
+
+    monkeypatch.setattr(access_source, "new_ssm_client", new_ssm_client)
+    source = AccessConfigSource(f"ssm:{NAME}", ttl=0)
+    for _ in range(3):
+        assert set(source.get().collections) == EXPECTED
+    assert len(made) == 1
+
+
+def test_one_secrets_manager_client_per_secret(
+    moto_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-reads of the secret (rotation) use the client made for the first read."""
+    arn = aws_client("secretsmanager", moto_server).create_secret(
+        Name="labcas-jwt-one-client", SecretString="s1"
+    )["ARN"]
+    made: list[Any] = []
+    real_client = boto3.client
+
+    def counting_client(service: str, **kwargs: Any) -> Any:
+        made.append(service)
+        return real_client(
+            service,
+            endpoint_url=moto_server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            **kwargs,
+        )
+
+    monkeypatch.setattr(boto3, "client", counting_client)
+    monkeypatch.setattr(secrets, "_REFRESH_MIN_SECONDS", 0)
+    provider = jwt_secret_provider(Settings(jwt_secret_arn=arn))
+    assert provider() == "s1"
+    real_client(
+        "secretsmanager",
+        endpoint_url=moto_server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).put_secret_value(SecretId=arn, SecretString="s2")
+    assert [provider.refresh() for _ in range(3)] == ["s2", "s2", "s2"]
+    assert made == ["secretsmanager"]

@@ -1,8 +1,10 @@
-"""The REQUEST authorizer: Allow with the username, or Deny, never an exception."""
+"""The REQUEST authorizer: Allow with the username, Deny (403) for a user in no list,
+``Exception("Unauthorized")`` (401) for any token problem, and a failure (500) for an outage."""
 
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,12 @@ from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth.jwt import TokenVerifier, mint_token
 from labcas_workflow_api.auth.secrets import FixedSecret
 from labcas_workflow_api.aws import authorizer as authorizer_module
-from labcas_workflow_api.aws.authorizer import Authorizer, api_resource, build_authorizer
+from labcas_workflow_api.aws.authorizer import (
+    Authorizer,
+    AuthorizerUnavailable,
+    api_resource,
+    build_authorizer,
+)
 from labcas_workflow_api.settings import Settings
 from tests.unit.fakes import CONFIG, SECRET, write_config
 from tests.unit.test_aws_events import load_event, set_header
@@ -36,6 +43,14 @@ def event_with(authorization: str | None, header_name: str = "authorization") ->
     if authorization is not None:
         set_header(event, header_name, authorization)
     return event
+
+
+def unauthorized(call: Any, *args: Any) -> None:
+    """``call`` raises API Gateway's 401 signal: exactly ``Exception("Unauthorized")``."""
+    with pytest.raises(Exception) as raised:
+        call(*args)
+    assert type(raised.value) is Exception
+    assert str(raised.value) == "Unauthorized"
 
 
 def effect(answer: dict[str, Any]) -> str:
@@ -79,7 +94,9 @@ def _unsigned_token() -> str:
     return jwt.encode(claims, None, algorithm="none")
 
 
-class TestDeny:
+class TestUnauthorized:
+    """Every token problem is a 401, so that clients ask the user to sign in again."""
+
     @pytest.mark.parametrize(
         "authorization",
         [
@@ -94,44 +111,80 @@ class TestDeny:
             f"Bearer {_token(aud='Elsewhere')}",
             f"Bearer {_token(exp=None)}",
             f"Bearer {_token(sub='cn=admin,dc=edrn')}",
+            f"Bearer {_token(sub='thomas' + chr(10))}",
+            f"Bearer {_token(sub='uid=thomas' + chr(10) + ',dc=edrn')}",
             f"Bearer {_unsigned_token()}",
         ],
         ids=[
             "missing", "empty", "scheme-only", "malformed", "basic", "bad-signature", "expired",
-            "issuer", "audience", "no-exp", "not-a-uid", "alg-none",
+            "issuer", "audience", "no-exp", "not-a-uid", "name-newline", "uid-newline", "alg-none",
         ],
     )  # fmt: skip
     def test_bad_tokens(self, authorizer: Authorizer, authorization: str | None) -> None:
-        answer = authorizer.authorize(event_with(authorization))
-        assert effect(answer) == "Deny"
-        assert "context" not in answer
-        assert answer["policyDocument"]["Statement"][0]["Resource"] == STAGE_ARN
+        unauthorized(authorizer.authorize, event_with(authorization))
 
-    def test_a_user_in_no_authorized_users_list(self, authorizer: Authorizer) -> None:
-        assert "mallory" not in CONFIG
-        answer = authorizer.authorize(event_with(f"Bearer {mint_token(SECRET, 'mallory')}"))
-        assert effect(answer) == "Deny"
+    @pytest.mark.parametrize("name", ["authorizer_no_token.json", "authorizer_expired_token.json"])
+    def test_captured_events(self, authorizer: Authorizer, name: str) -> None:
+        unauthorized(authorizer.authorize, load_event(name))
 
     def test_two_authorization_headers(self, authorizer: Authorizer) -> None:
         event = event_with(None)
         token = mint_token(SECRET, "thomas")
         event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}", f"Bearer {token}"]
-        assert effect(authorizer.authorize(event)) == "Deny"
+        unauthorized(authorizer.authorize, event)
 
     @pytest.mark.parametrize(
         "event", [None, {}, [], "x", {"methodArn": 42, "headers": "x"}], ids=repr
     )
     def test_garbage_events(self, authorizer: Authorizer, event: Any) -> None:
-        answer = authorizer.authorize(event)
-        assert effect(answer) == "Deny"
-        assert answer["policyDocument"]["Statement"][0]["Resource"] == "*"
+        unauthorized(authorizer.authorize, event)
 
-    def test_an_unreadable_access_config(self, tmp_path: Path) -> None:
+
+class TestDeny:
+    """A valid token of a user named in no ``authorized_users`` list is a Deny (403)."""
+
+    def test_a_user_in_no_authorized_users_list(self, authorizer: Authorizer) -> None:
+        assert "mallory" not in CONFIG
+        answer = authorizer.authorize(event_with(f"Bearer {mint_token(SECRET, 'mallory')}"))
+        assert effect(answer) == "Deny"
+        assert answer["principalId"] == "mallory"
+        assert "context" not in answer
+        assert answer["policyDocument"]["Statement"][0]["Resource"] == STAGE_ARN
+
+    def test_the_captured_event(self, authorizer: Authorizer) -> None:
+        assert effect(authorizer.authorize(load_event("authorizer_user_in_no_list.json"))) == "Deny"
+
+    def test_the_policy_module_decides(
+        self, authorizer: Authorizer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        asked: list[str] = []
+
+        def has_any_access(config: Any, username: str) -> bool:
+            asked.append(username)
+            return False
+
+        monkeypatch.setattr(authorizer_module, "has_any_access", has_any_access)
+        answer = authorizer.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
+        assert (effect(answer), asked) == ("Deny", ["thomas"])
+
+
+class TestOutage:
+    """An outage is a failure (500, not cached), never a Deny that the gateway would cache."""
+
+    def test_an_unreadable_access_config(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
         broken = Authorizer(
             TokenVerifier(FixedSecret(SECRET)), AccessConfigSource(str(tmp_path / "none.yml"))
         )
-        answer = broken.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
-        assert effect(answer) == "Deny"
+        with caplog.at_level(logging.ERROR), pytest.raises(AuthorizerUnavailable):
+            broken.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
+        assert [r for r in caplog.records if r.levelno == logging.ERROR]
+
+    def test_an_empty_secret(self) -> None:
+        broken = Authorizer(TokenVerifier(FixedSecret("")), AccessConfigSource("unused.yml"))
+        with pytest.raises(AuthorizerUnavailable, match="empty"):
+            broken.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
 
 
 def test_api_resource() -> None:
@@ -183,24 +236,72 @@ class TestFromSettings:
         ssm_stub.assert_no_pending_responses()
         secrets_stub.assert_no_pending_responses()
 
-    def test_secrets_manager_failure_is_a_deny(self) -> None:
+    @pytest.mark.parametrize(
+        "failure", ["InternalServerError", "AccessDeniedException", "ResourceNotFoundException"]
+    )
+    def test_secrets_manager_unreadable_is_a_failure(
+        self, failure: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
         secrets = boto3.client("secretsmanager", region_name="us-west-2")
         with Stubber(secrets) as stub:
-            stub.add_client_error("get_secret_value", "AccessDeniedException")
+            stub.add_client_error("get_secret_value", failure)
             settings = Settings(jwt_secret_arn="labcas/jwt", _env_file=None)  # type: ignore[call-arg]
             authorizer = build_authorizer(settings, secretsmanager_client=secrets)
-            answer = authorizer.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
-        assert effect(answer) == "Deny"
+            with caplog.at_level(logging.ERROR), pytest.raises(AuthorizerUnavailable):
+                authorizer.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
+        assert any("JWT secret" in r.getMessage() for r in caplog.records if r.levelno >= 40)
+
+    def test_ssm_unreadable_is_a_failure(self) -> None:
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        with Stubber(ssm) as stub:
+            stub.add_client_error("get_parameter", "InternalServerError", http_status_code=500)
+            settings = Settings(
+                config="ssm:/labcas/config",
+                jwt_secret=SECRET,
+                _env_file=None,  # type: ignore[call-arg]
+            )
+            authorizer = build_authorizer(settings, ssm_client=ssm)
+            with pytest.raises(AuthorizerUnavailable, match="/labcas/config"):
+                authorizer.authorize(event_with(f"Bearer {mint_token(SECRET, 'thomas')}"))
+
+    def test_a_good_config_read_before_outlives_an_outage(self) -> None:
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        with Stubber(ssm) as stub:
+            stub.add_response(
+                "get_parameter",
+                {"Parameter": {"Name": "/labcas/config", "Type": "SecureString", "Value": CONFIG}},
+                {"Name": "/labcas/config", "WithDecryption": True},
+            )
+            stub.add_client_error("get_parameter", "InternalServerError", http_status_code=500)
+            settings = Settings(
+                config="ssm:/labcas/config",
+                config_ttl=0,
+                jwt_secret=SECRET,
+                _env_file=None,  # type: ignore[call-arg]
+            )
+            authorizer = build_authorizer(settings, ssm_client=ssm)
+            for _ in range(2):
+                event = event_with(f"Bearer {mint_token(SECRET, 'thomas')}")
+                assert effect(authorizer.authorize(event)) == "Allow"
+            stub.assert_no_pending_responses()
 
 
 class TestModuleHandler:
-    def test_a_missing_secret_setting_is_a_deny(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_missing_secret_setting_is_a_failure(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for name in ("LABCAS_JWT_SECRET", "LABCAS_JWT_SECRET_FILE", "LABCAS_JWT_SECRET_ARN"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setattr(authorizer_module, "_authorizer", None)
-        answer = authorizer_module.handler(event_with(f"Bearer {mint_token(SECRET, 'x')}"), None)
-        assert effect(answer) == "Deny"
+        with pytest.raises(AuthorizerUnavailable, match="LABCAS_JWT_SECRET"):
+            authorizer_module.handler(event_with(f"Bearer {mint_token(SECRET, 'x')}"), None)
         assert authorizer_module._authorizer is None
+
+    def test_a_token_problem_through_the_handler_is_unauthorized(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.setenv("LABCAS_JWT_SECRET", SECRET)
+        monkeypatch.setenv("LABCAS_CONFIG", str(write_config(tmp_path)))
+        monkeypatch.setattr(authorizer_module, "_authorizer", None)
+        unauthorized(authorizer_module.handler, load_event("authorizer_expired_token.json"), None)
 
     def test_built_once_from_the_environment(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -98,6 +98,7 @@ def header_of(result: dict[str, Any], name: str) -> str | None:
 
 
 PROXY_EVENTS = sorted(p.name for p in EVENTS.glob("api_*.json"))
+AUTHORIZER_EVENTS = sorted(p.name for p in EVENTS.glob("authorizer_*.json"))
 
 
 class TestCapturedEvents:
@@ -117,8 +118,13 @@ class TestCapturedEvents:
         }  # fmt: skip
         context = event["requestContext"]
         assert context["stage"] == "dev"
-        assert context["path"] == "/dev" + event["path"]
-        assert {k: [v] for k, v in event["headers"].items()} == event["multiValueHeaders"]
+        if ".execute-api." in context["domainName"]:
+            assert context["path"] == "/dev" + event["path"]
+        else:  # a custom domain: the path as the client sent it, base path included
+            assert context["path"] == event["path"]
+            assert context["domainName"] == event["headers"]["Host"]
+        # API Gateway keeps the last value of a repeated header in ``headers``
+        assert {k: v[-1] for k, v in event["multiValueHeaders"].items()} == event["headers"]
         assert event["stageVariables"]["allowOrigin"].startswith("https://")
         if "authorizer" in context:
             assert context["authorizer"]["username"] == context["authorizer"]["principalId"]
@@ -130,8 +136,22 @@ class TestCapturedEvents:
         assert load_event("api_get_data_selections.json")["queryStringParameters"] is None
         assert load_event("api_post_run_base64.json")["isBase64Encoded"] is True
 
-    def test_authorizer_event_shape(self) -> None:
-        event = load_event("authorizer_request.json")
+    @pytest.mark.parametrize("name", AUTHORIZER_EVENTS)
+    def test_authorizer_event_shape(self, name: str) -> None:
+        event = load_event(name)
         assert event["type"] == "REQUEST"
         assert event["methodArn"].startswith("arn:aws:execute-api:")
-        assert "authorization" in event["headers"]
+        assert {k: v[-1] for k, v in event["multiValueHeaders"].items()} == event["headers"]
+        assert ("authorization" in event["headers"]) == (name != "authorizer_no_token.json")
+
+    def test_the_hard_cases_are_captured(self) -> None:
+        """A custom domain with a base path, hostile headers, and the authorizer's 401 and 403
+        cases."""
+        base_path = load_event("api_get_healthz_base_path.json")
+        assert base_path["path"] == "/workflows/healthz"
+        hostile = load_event("api_get_workflows_hostile_headers.json")["multiValueHeaders"]
+        assert not hostile["X-Forwarded-Port"][0].isdigit()
+        assert len(hostile["Origin"]) == 2
+        assert {"authorizer_expired_token.json", "authorizer_user_in_no_list.json"} <= set(
+            AUTHORIZER_EVENTS
+        )

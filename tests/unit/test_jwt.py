@@ -125,6 +125,8 @@ class TestSubjects:
             "../admin",
             "a" * 65,
             "uid=thomas,dc=edrn,",
+            "thomas\n",
+            "uid=thomas\n",
         ],
     )
     def test_refused(self, subject: str) -> None:

@@ -57,6 +57,7 @@ def test_token_without_secret_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> 
 def test_token_refuses_bad_user_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABCAS_JWT_SECRET", SECRET)
     assert runner.invoke(app, ["token", "--user", "uid=x,dc=y"]).exit_code == 1
+    assert runner.invoke(app, ["token", "--user", "thomas\n"]).exit_code == 1
 
 
 def test_devstack_secrets_are_written_owner_only(tmp_path: Path) -> None:

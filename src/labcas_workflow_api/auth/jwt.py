@@ -6,15 +6,18 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from labcas_workflow_api.auth.secrets import SecretSource
-from labcas_workflow_api.domain.errors import Unauthenticated
+from labcas_workflow_api.domain.errors import ConfigError, Unauthenticated
+from labcas_workflow_api.edge import is_username
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DN_UID_RE = re.compile(r"^uid=([^,=]*)(,[^,=]+=[^,=]+)*$", re.IGNORECASE)
+if TYPE_CHECKING:
+    from labcas_workflow_api.settings import Settings
+
+_DN_UID_RE = re.compile(r"uid=([^,=]*)(,[^,=]+=[^,=]+)*", re.IGNORECASE)
 _MAX_TOKEN_LENGTH = 8192
 
 
@@ -37,13 +40,13 @@ def username_from_subject(subject: str, *, dn_base: str = "") -> str:
     """`uid=thomas,dc=edrn,...` -> `thomas`; a plain name as is; anything else is refused.
     With ``dn_base``, a DN must end with exactly that base (``dc=edrn,dc=jpl,...``)."""
     if "=" in subject or "," in subject:
-        match = _DN_UID_RE.match(subject)
+        match = _DN_UID_RE.fullmatch(subject)
         if not match or subject.lower().count("uid=") != 1:
             raise Unauthenticated("token subject is not a LabCAS LDAP DN or a user name")
         if dn_base and _dn(subject.partition(",")[2]) != _dn(dn_base):
             raise Unauthenticated("token subject is not under the accepted LDAP base")
         subject = match.group(1)
-    if not USERNAME_RE.match(subject):
+    if not is_username(subject):
         raise Unauthenticated("token subject is not a valid user name")
     return subject
 
@@ -79,10 +82,22 @@ class TokenVerifier:
         self._max_age = max_age
         self._dn_base = dn_base
 
+    @classmethod
+    def for_settings(cls, settings: Settings, secret: SecretSource) -> TokenVerifier:
+        """The verifier the ``LABCAS_JWT_*`` settings describe (server and authorizer alike)."""
+        return cls(
+            secret,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            algorithms=settings.algorithms,
+            max_age=settings.jwt_max_age,
+            dn_base=settings.jwt_dn_base,
+        )
+
     def _key(self, *, fresh: bool = False) -> str:
         secret = self._secret.refresh() if fresh else self._secret()
         if not secret:
-            raise Unauthenticated("token verification is not configured")
+            raise ConfigError("the JWT secret is empty; tokens cannot be verified")
         return str(secret)
 
     def verify(self, authorization: str | None) -> Principal:

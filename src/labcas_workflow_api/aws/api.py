@@ -1,40 +1,37 @@
 """Lambda entry point of the API: every route, from API Gateway REST proxy events.
 
-The FastAPI app and its container are built on the first event and kept for the lifetime of
-the Lambda container; importing this module costs only the standard library.
+The app is built when this module is imported, in the Lambda init phase, so that SnapStart
+snapshots a ready app. Building it reads no secret and no access config and opens no
+connection (those happen on the first request that needs them); after a SnapStart restore the
+container (engine and storage clients, caches) is built anew anyway, since an SDK client made
+before the snapshot may hold credentials or connections of the snapshotted environment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from labcas_workflow_api.aws.events import event_headers
-from labcas_workflow_api.aws.proxy import (
-    ASGIApp,
-    BadEvent,
-    Lifespan,
-    call_app,
-    problem_result,
-    to_request,
-)
+from labcas_workflow_api.aws.events import answer_origin, problem_result, request_id
+from labcas_workflow_api.aws.proxy import ASGIApp, BadEvent, call_app, to_request
 from labcas_workflow_api.logs import configure_logging
+
+if TYPE_CHECKING:
+    from labcas_workflow_api.settings import Settings
 
 log = logging.getLogger(__name__)
 configure_logging()
 
 
 class ApiRuntime:
-    """The app, its lifespan state and the event loop that serves it, for one container."""
+    """The app and the event loop that serves it, for one Lambda container."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, base_path: str = "") -> None:
         self.app = app
+        self.base_path = base_path
         self.loop = asyncio.new_event_loop()
-        self.lifespan = Lifespan(app)
-        self._run(self.lifespan.startup())
 
     def _run(self, coroutine: Any) -> Any:
         """Run on this runtime's loop; from a worker thread when the calling thread already runs
@@ -49,86 +46,136 @@ class ApiRuntime:
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """Answer one proxy event; never raises."""
         try:
-            request = to_request(event, context)
+            request = to_request(event, context, base_path=self.base_path)
         except BadEvent as exc:
             return problem_result(400, "Bad request", str(exc))
         try:
-            answer = call_app(self.app, request, self.lifespan.state)
-            response = self._run(answer)
-        except Exception:
-            request_id = _request_id(event)
-            log.exception("unexpected error (request id %s)", request_id)
-            return problem_result(
-                500,
-                "Internal error",
-                f"unexpected error; quote request id {request_id} to the operators",
-                allow_origin=_allow_origin(event),
-            )
+            response = self._run(call_app(self.app, request))
+        except Exception as exc:
+            return _internal_error(event, "unexpected error", exc)
         result: dict[str, Any] = response.to_proxy_result()
         return result
 
     def close(self) -> None:
-        """Shut the app's lifespan down and close the loop (tests, benchmarks)."""
+        """Close the loop (tests, benchmarks)."""
         if not self.loop.is_closed():
-            self._run(self.lifespan.shutdown())
             self.loop.close()
 
 
-def build_runtime() -> ApiRuntime:
-    """The app from the environment (``LABCAS_*`` settings), as the standalone server builds it."""
+def build_runtime(settings: Settings | None = None) -> ApiRuntime:
+    """The app from settings (default: the environment), as the standalone server builds it."""
     from labcas_workflow_api.http.app import create_app
+    from labcas_workflow_api.settings import Settings
 
-    return ApiRuntime(create_app())
-
-
-_runtime: ApiRuntime | None = None
-
-
-def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Lambda handler for the API function (REST proxy integration, payload 1.0)."""
-    global _runtime
-    if _runtime is None:
-        try:
-            _runtime = build_runtime()
-        except Exception as exc:
-            detail = _startup_problem(exc)
-            log.exception("cannot build the app: %s", detail)
-            return problem_result(
-                500, "Configuration error", str(detail), allow_origin=_allow_origin(event)
-            )
-    return _runtime.handle(event, context)
+    settings = settings or Settings()
+    return ApiRuntime(create_app(settings), base_path=settings.base_path)
 
 
-def _startup_problem(exc: Exception) -> str:
-    """What to tell the caller when the app cannot be built: the bad setting, never internals."""
+def renew_container(runtime: ApiRuntime) -> None:
+    """Give the app a new container (clients, caches) built from the same settings."""
+    from labcas_workflow_api.bootstrap import build_container
+
+    state = getattr(runtime.app, "state", None)
+    if state is not None and hasattr(state, "container"):
+        state.container = build_container(state.container.settings)
+
+
+def _internal_error(event: Any, what: str, exc: BaseException | None) -> dict[str, Any]:
+    rid = request_id(event)
+    log.error("%s (request id %s)", what, rid, exc_info=exc)
+    return problem_result(
+        500,
+        "Internal error",
+        f"{what}; quote request id {rid} to the operators",
+        allow_origin=answer_origin(event),
+    )
+
+
+def _startup_problem(exc: Exception) -> tuple[int, str, str] | None:
+    """Status, title and detail for an app that cannot be built because of its configuration
+    (a 503 naming the setting, never internals); None for anything else."""
     from pydantic import ValidationError
 
     from labcas_workflow_api.domain.errors import LabcasError
 
     if isinstance(exc, LabcasError):
-        return exc.detail
+        return exc.status, exc.title, exc.detail
     if isinstance(exc, ValidationError):
         names = sorted({"LABCAS_" + str(e["loc"][0]).upper() for e in exc.errors() if e["loc"]})
-        return "invalid setting(s): " + ", ".join(names)
-    return "the service could not start; see the function's log"
+        return 503, "Service not configured", "invalid setting(s): " + ", ".join(names)
+    return None
 
 
-def _request_id(event: Any) -> str:
-    context = event.get("requestContext") if isinstance(event, dict) else None
-    request_id = context.get("requestId") if isinstance(context, dict) else None
-    return str(request_id) if request_id else uuid.uuid4().hex
+_runtime: ApiRuntime | None = None
+_startup_error: Exception | None = None
 
 
-def _allow_origin(event: Any) -> str | None:
-    """The CORS origin for answers made outside the app: the request's Origin when it is the
-    ``allowOrigin`` stage variable (or that variable is ``*``)."""
-    if not isinstance(event, dict):
-        return None
-    variables = event.get("stageVariables")
-    allowed = variables.get("allowOrigin") if isinstance(variables, dict) else None
-    origin = dict(event_headers(event)).get("origin")
-    if not isinstance(allowed, str) or not origin:
-        return None
-    if allowed == "*":
-        return "*"
-    return origin if origin in {o.strip() for o in allowed.split(",")} else None
+#: ``GET /healthz`` as API Gateway sends it, answered once at init: what answering loads (the
+#: loop's worker thread, anyio's backend) is then in the SnapStart snapshot, not on the first
+#: request after a restore. It reads no config and no secret.
+_WARM_UP = {
+    "resource": "/healthz",
+    "httpMethod": "GET",
+    "path": "/healthz",
+    "headers": {},
+    "requestContext": {
+        "apiId": "init",
+        "requestId": "init",
+        "stage": "init",
+        "accountId": "000000000000",
+        "domainName": "localhost",
+        "identity": {},
+    },
+}
+
+
+def _start() -> None:
+    """Build the runtime, or keep why it cannot be built (answered on every event)."""
+    global _runtime, _startup_error
+    try:
+        runtime = build_runtime()
+    except Exception as exc:
+        _startup_error = exc
+        log.error("cannot build the app: %s", getattr(exc, "detail", None) or repr(exc))
+        return
+    runtime.handle(_WARM_UP, None)
+    _runtime, _startup_error = runtime, None
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Lambda handler for the API function (REST proxy integration, payload 1.0); never raises."""
+    if _runtime is None:
+        _start()
+    if _runtime is not None:
+        return _runtime.handle(event, context)
+    problem = _startup_problem(_startup_error) if _startup_error else None
+    if problem is None:
+        return _internal_error(event, "the service could not start", _startup_error)
+    return problem_result(*problem, allow_origin=answer_origin(event))
+
+
+def _after_restore() -> None:
+    """A restore must not fail: a container that cannot be built again is rebuilt (and its
+    problem answered) on the next event."""
+    global _runtime
+    if _runtime is None:
+        return
+    try:
+        renew_container(_runtime)
+    except Exception:
+        log.exception("cannot renew the container after a restore")
+        _runtime = None
+
+
+def _register_after_restore() -> None:
+    """Renew the container after a SnapStart restore; the hook library exists only in the
+    Lambda Python runtimes (3.12+) with SnapStart, nowhere else."""
+    try:
+        from snapshot_restore_py import register_after_restore
+    except ImportError:
+        return
+    register_after_restore(_after_restore)
+
+
+_start()
+_register_after_restore()

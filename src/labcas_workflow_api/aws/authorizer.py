@@ -1,8 +1,19 @@
 """API Gateway REQUEST authorizer: a LabCAS JWT in, an IAM policy with the caller's username out.
 
-Never raises: a missing, malformed, expired or badly signed token, a user named in no
-``authorized_users`` list, or a broken configuration all give a ``Deny`` policy (403 at the
-gateway). The JWT secret and the access config are cached across invocations of a container.
+Three answers, as API Gateway reads them:
+
+- ``Allow`` with ``context.username`` for a valid token of a user named in some
+  ``authorized_users`` list (``auth.policy.has_any_access`` decides);
+- ``Deny`` (a 403, cached by the gateway) for a valid token of a user named in none;
+- ``Exception("Unauthorized")`` (a 401, the gateway's documented signal; not cached) for a
+  missing, malformed, expired or badly signed token, so that clients ask the user to sign in
+  again rather than to ask for access;
+- ``AuthorizerUnavailable`` (a 500, not cached) when the JWT secret or the access config
+  cannot be read (Secrets Manager or SSM unreachable with nothing cached, a broken setting):
+  an outage is never answered as a denial. Logged at ERROR.
+
+The authorizer is built at import (the Lambda init phase) without reading anything; the secret
+and the config are read on the first event and cached across the container's invocations.
 """
 
 from __future__ import annotations
@@ -11,19 +22,26 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
-from labcas_workflow_api.aws.events import event_headers
+from labcas_workflow_api.auth.policy import has_any_access
+from labcas_workflow_api.aws.events import single_header
+from labcas_workflow_api.domain.errors import LabcasError, Unauthenticated
 from labcas_workflow_api.logs import configure_logging
 
 if TYPE_CHECKING:
+    from labcas_workflow_api.domain.access import AccessConfig
     from labcas_workflow_api.settings import Settings
 
 log = logging.getLogger(__name__)
 configure_logging()
 
 _METHOD_ARN_RE = re.compile(
-    r"^(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+/[A-Za-z0-9._-]+)/[A-Z*]+(/.*)?$"
+    r"(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+/[A-Za-z0-9._-]+)/[A-Z*]+(/.*)?"
 )
-DENIED_PRINCIPAL = "unauthorized"
+UNAUTHORIZED = "Unauthorized"
+
+
+class AuthorizerUnavailable(RuntimeError):
+    """The authorizer cannot decide (API Gateway answers 500 and caches nothing)."""
 
 
 class _Verifier(Protocol):
@@ -31,13 +49,13 @@ class _Verifier(Protocol):
 
 
 class _AccessSource(Protocol):
-    def get(self) -> Any: ...
+    def get(self) -> AccessConfig: ...
 
 
 def api_resource(method_arn: Any) -> str:
     """Every method of every path of the stage the request was for (``apiId/stage/*/*``), so
     that a cached answer is right for the other routes too; ``*`` when the ARN is not one."""
-    match = _METHOD_ARN_RE.match(method_arn) if isinstance(method_arn, str) else None
+    match = _METHOD_ARN_RE.fullmatch(method_arn) if isinstance(method_arn, str) else None
     return f"{match.group(1)}/*/*" if match else "*"
 
 
@@ -55,17 +73,13 @@ def policy(principal_id: str, effect: str, resource: str, **context: str) -> dic
     return answer
 
 
-def authorization_header(event: Any) -> str | None:
-    """The ``Authorization`` header whatever the case of its name; None when absent or sent
-    more than once."""
-    if not isinstance(event, dict):
-        return None
-    values = [v for k, v in event_headers(event) if k == "authorization"]
-    return values[0] if len(values) == 1 else None
+def _unavailable(why: str) -> AuthorizerUnavailable:
+    log.error("cannot decide (500, not a Deny): %s", why)
+    return AuthorizerUnavailable(why)
 
 
 class Authorizer:
-    """Decides Allow or Deny for one event with a token verifier and the access config."""
+    """Decides Allow, Deny, Unauthorized or failure for one event."""
 
     def __init__(self, verifier: _Verifier, access: _AccessSource) -> None:
         self._verifier = verifier
@@ -73,16 +87,21 @@ class Authorizer:
 
     def authorize(self, event: Any) -> dict[str, Any]:
         method_arn = event.get("methodArn") if isinstance(event, dict) else None
-        resource = api_resource(method_arn)
         try:
-            username = str(self._verifier.verify(authorization_header(event)).username)
-            if username not in self._access.get().users():
-                log.info("deny %s: user is in no authorized_users list", username)
-                return policy(username, "Deny", resource)
-        except Exception as exc:
-            reason = getattr(exc, "detail", None) or type(exc).__name__
-            log.info("deny: %s", reason)
-            return policy(DENIED_PRINCIPAL, "Deny", resource)
+            username = str(self._verifier.verify(single_header(event, "authorization")).username)
+        except Unauthenticated as exc:
+            log.info("401: %s", exc.detail)
+            raise Exception(UNAUTHORIZED) from None
+        except LabcasError as exc:
+            raise _unavailable(exc.detail) from None
+        try:
+            config = self._access.get()
+        except LabcasError as exc:
+            raise _unavailable(exc.detail) from None
+        resource = api_resource(method_arn)
+        if not has_any_access(config, username):
+            log.info("deny %s: user is in no authorized_users list", username)
+            return policy(username, "Deny", resource)
         return policy(username, "Allow", resource, username=username)
 
 
@@ -90,34 +109,40 @@ def build_authorizer(
     settings: Settings | None = None, *, ssm_client: Any = None, secretsmanager_client: Any = None
 ) -> Authorizer:
     """The authorizer from settings (default: the environment): ``LABCAS_JWT_*`` for the token,
-    ``LABCAS_CONFIG`` (``ssm:/name`` on AWS) for the users."""
+    ``LABCAS_CONFIG`` (``ssm:/name`` on AWS) for the users. Reads nothing yet."""
     from labcas_workflow_api.access_source import AccessConfigSource
     from labcas_workflow_api.auth.jwt import TokenVerifier
     from labcas_workflow_api.auth.secrets import jwt_secret_provider
     from labcas_workflow_api.settings import Settings
 
     settings = settings or Settings()
-    verifier = TokenVerifier(
-        jwt_secret_provider(settings, secretsmanager_client=secretsmanager_client),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        algorithms=settings.algorithms,
+    verifier = TokenVerifier.for_settings(
+        settings, jwt_secret_provider(settings, secretsmanager_client=secretsmanager_client)
     )
     access = AccessConfigSource(settings.config, settings.config_ttl, ssm_client=ssm_client)
     return Authorizer(verifier, access)
 
 
 _authorizer: Authorizer | None = None
+_startup_error: str = ""
+
+
+def _start() -> None:
+    global _authorizer, _startup_error
+    try:
+        _authorizer, _startup_error = build_authorizer(), ""
+    except Exception as exc:
+        _startup_error = str(getattr(exc, "detail", None) or repr(exc))
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Lambda handler for the REQUEST authorizer; never raises."""
-    global _authorizer
+    """Lambda handler for the REQUEST authorizer: a policy, ``Exception("Unauthorized")``, or
+    ``AuthorizerUnavailable``."""
     if _authorizer is None:
-        try:
-            _authorizer = build_authorizer()
-        except Exception as exc:
-            log.error("deny: the authorizer cannot start: %s", getattr(exc, "detail", exc))
-            method_arn = event.get("methodArn") if isinstance(event, dict) else None
-            return policy(DENIED_PRINCIPAL, "Deny", api_resource(method_arn))
+        _start()
+    if _authorizer is None:
+        raise _unavailable(f"the authorizer cannot start: {_startup_error}")
     return _authorizer.authorize(event)
+
+
+_start()

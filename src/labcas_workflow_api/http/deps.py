@@ -22,9 +22,9 @@ from pydantic import BaseModel, ValidationError
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import BadRequest, PayloadTooLarge
+from labcas_workflow_api.edge import TRUSTED_USERNAME_KEY
 from labcas_workflow_api.settings import Settings
 
-TRUSTED_USERNAME_KEY = "labcas.username"
 MAX_BODY = 256 * 1024
 
 P = ParamSpec("P")

@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labcas_workflow_api.domain.errors import LabcasError, Unauthenticated
-from labcas_workflow_api.wire import Problem
+from labcas_workflow_api.edge import (
+    ALLOW_ORIGIN_KEY,
+    PROBLEM_JSON,
+    REQUEST_ID_KEY,
+    allowed_origin,
+    problem_body,
+    split_origins,
+)
 
 log = logging.getLogger("labcas_workflow_api.http")
 
-PROBLEM_JSON = "application/problem+json"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _request_id(scope: Scope) -> str:
     """The caller's X-Request-ID when valid; else API Gateway's request id (set in the scope by
     the Lambda adapter, so the answer matches the access log); else a new one."""
-    for candidate in (_header(scope, b"x-request-id"), scope.get("labcas.request_id")):
-        if isinstance(candidate, str) and _REQUEST_ID_RE.match(candidate):
+    for candidate in (_header(scope, b"x-request-id"), scope.get(REQUEST_ID_KEY)):
+        if isinstance(candidate, str) and _REQUEST_ID_RE.fullmatch(candidate):
             return candidate
     return uuid.uuid4().hex
-
-
-def problem_body(status: int, title: str, detail: str, **extra: Any) -> bytes:
-    problem = Problem(type="about:blank", title=title, status=status, detail=detail, **extra)
-    return json.dumps(problem.model_dump()).encode()
 
 
 def problem_headers(status: int) -> list[tuple[bytes, bytes]]:
@@ -70,20 +69,12 @@ class RequestContextMiddleware:
         self.methods_for = methods_for or (lambda path: ["GET", "PUT", "POST"])
 
     def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        origin = _header(scope, b"origin")
-        if not origin:
-            return []
-        allowed = [*self.allowed_origins]
-        if scope.get("labcas.allow_origin"):
-            allowed.append(str(scope["labcas.allow_origin"]))
-        if "*" in allowed:
-            value = b"*"
-        elif origin in allowed:
-            value = origin.encode("latin-1")
-        else:
+        allowed = [*self.allowed_origins, *split_origins(scope.get(ALLOW_ORIGIN_KEY))]
+        value = allowed_origin(_header(scope, b"origin"), allowed)
+        if value is None:
             return []
         return [
-            (b"access-control-allow-origin", value),
+            (b"access-control-allow-origin", value.encode("latin-1")),
             (b"access-control-expose-headers", _CORS_EXPOSE),
             (b"vary", b"Origin"),
         ]
