@@ -134,9 +134,9 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def engine(airflow: FakeAirflow, sleeps: list[float]) -> AirflowEngine:
-    http = httpx.Client(transport=httpx.MockTransport(airflow))
+    transport = httpx.MockTransport(airflow)
     return AirflowEngine(
-        BASE + "/", "admin", "secret", http=http, page_size=100, sleep=sleeps.append
+        BASE + "/", "admin", "secret", transport=transport, page_size=100, sleep=sleeps.append
     )
 
 
@@ -197,8 +197,8 @@ class TestToken:
     def test_wrong_credentials_are_a_bad_upstream_response_naming_the_settings(
         self, airflow: FakeAirflow
     ) -> None:
-        http = httpx.Client(transport=httpx.MockTransport(airflow))
-        engine = AirflowEngine(BASE, "admin", "wrong", http=http)
+        transport = httpx.MockTransport(airflow)
+        engine = AirflowEngine(BASE, "admin", "wrong", transport=transport)
         with pytest.raises(UpstreamBadResponse, match="LABCAS_ENGINE_PASSWORD"):
             engine.list_workflows()
 

@@ -24,6 +24,7 @@ from labcas_workflow_api.domain.errors import (
 )
 from labcas_workflow_api.engines.airflow import AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
+from labcas_workflow_api.engines.mwaa.invoke import query_parameters
 from labcas_workflow_api.settings import Settings
 
 ENV = "labcas-env"
@@ -86,8 +87,8 @@ class TestApiVersion:
         engine = mwaa_engine(ENV, client=client)
         assert engine.get_workflow("x").id == "x"
         assert engine.get_workflow("x").id == "x"
-        assert engine._dialect.prefix == prefix
-        assert engine._dialect.max_path == 64
+        assert engine.dialect.prefix == prefix
+        assert engine.dialect.max_path == 64
 
     def test_forced_version_asks_no_environment(self, client: Any, stub: Stubber) -> None:
         invoke(stub, "/dags/x/details", {"dag_id": "x"})
@@ -392,7 +393,7 @@ class TestBuildEngine:
         engine = build_engine(settings)
         assert isinstance(engine, AirflowEngine)
         assert engine.base_url == f"mwaa://{ENV}"
-        environment = engine._http._transport.environment  # type: ignore[attr-defined]
+        environment = engine._http._transport.inner.environment  # type: ignore[attr-defined]
         assert environment.client.meta.region_name == "us-west-2"
 
     def test_missing_environment_name_is_a_config_error(self) -> None:
@@ -404,9 +405,7 @@ class TestBuildEngine:
             build_engine(Settings(engine="mwaa", mwaa_env_name=ENV))
 
 
-def test_query_parameters_keep_repeated_keys_as_lists(client: Any, stub: Stubber) -> None:
-    from labcas_workflow_api.engines.mwaa import _query
-
+def test_query_parameters_keep_repeated_keys_as_lists() -> None:
     request = httpx.Request("GET", "mwaa://e/api/v2/x", params={"state": ["a", "b"], "n": "1"})
-    assert _query(request) == {"state": ["a", "b"], "n": "1"}
-    assert json.dumps(_query(request))
+    assert query_parameters(request) == {"state": ["a", "b"], "n": "1"}
+    assert json.dumps(query_parameters(request))
