@@ -179,6 +179,14 @@ class TestAirflowErrors:
         with pytest.raises(UpstreamUnavailable):
             engine_for(client).get_workflow("x")
 
+    def test_airflow_refusing_the_token_of_aws_is_passed_on_once(
+        self, client: Any, stub: Stubber
+    ) -> None:
+        # AWS calls Airflow with credentials of its own: the engine has nothing to renew.
+        invoke_error(stub, "RestApiClientException", 403, {"detail": "Invalid JWT token"})
+        with pytest.raises(UpstreamBadResponse, match=r"403.*Invalid JWT token"):
+            engine_for(client, "v2").get_workflow("x")
+
     def test_server_exception_without_a_status_is_a_502(self, client: Any, stub: Stubber) -> None:
         for _ in range(3):
             invoke_error(stub, "RestApiServerException")
@@ -262,6 +270,9 @@ class WebServer:
         self.logins = 0
         self.refuse: Handler | None = None
         self.login_answer: httpx.Response | None = None
+        #: the answer to a session it does not know: 401, or Airflow 3's 403 after a key change
+        self.unknown_session = (401, {"detail": "Unauthorized"})
+        self.routes: dict[tuple[str, str], Handler] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -279,7 +290,10 @@ class WebServer:
         if self.refuse is not None:
             return self.refuse(request)
         if request.headers.get("Cookie", "").removeprefix("session=") not in self.sessions:
-            return httpx.Response(401, json={"detail": "Unauthorized"})
+            status, body = self.unknown_session
+            return httpx.Response(status, json=body)
+        if route := self.routes.get((request.method, request.url.path)):
+            return route(request)
         return httpx.Response(200, json={"dags": [{"dag_id": "a"}], "total_entries": 1})
 
 
@@ -342,14 +356,35 @@ class TestWebLogin:
         assert [w.id for w in engine.list_workflows()] == ["a"]
         assert web.logins == 2
 
+    def test_a_session_airflow_3_cannot_verify_logs_in_again_once(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        web_token(stub, 2)
+        engine = web_engine(client, web)
+        engine.list_workflows()
+        web.sessions.clear()  # e.g. Airflow restarted with a new JWT secret
+        web.unknown_session = (403, {"detail": "Invalid JWT token"})
+        assert [w.id for w in engine.list_workflows()] == ["a"]
+        assert web.logins == 2
+
     def test_a_session_refused_again_after_login_is_a_bad_upstream_response(
         self, client: Any, stub: Stubber, web: WebServer
     ) -> None:
         web_token(stub, 2)
-        web.refuse = lambda request: httpx.Response(403, json={"detail": "Forbidden"})
+        web.refuse = lambda request: httpx.Response(401, json={"detail": "Unauthorized"})
         with pytest.raises(UpstreamBadResponse, match="refused a fresh web-login session"):
             web_engine(client, web).list_workflows()
         assert web.logins == 2
+
+    def test_a_permission_refused_is_no_reason_to_log_in_again(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        web_token(stub)
+        web.refuse = lambda request: httpx.Response(403, json={"detail": "Forbidden"})
+        with pytest.raises(UpstreamBadResponse, match="403"):
+            web_engine(client, web).list_workflows()
+        assert web.logins == 1
+        assert len(web.requests) == 2  # the login, the request
 
     def test_a_refused_token_is_a_bad_upstream_response(
         self, client: Any, stub: Stubber, web: WebServer

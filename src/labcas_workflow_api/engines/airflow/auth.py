@@ -1,5 +1,5 @@
 """How the engine authenticates to Airflow 3: a bearer token from ``POST /auth/token``, cached,
-and renewed once when Airflow answers 401.
+and renewed once when Airflow refuses it.
 
 Airflow 2 takes plain ``httpx.BasicAuth`` (nothing to renew); the MWAA transports authenticate
 each request themselves.
@@ -22,19 +22,35 @@ from labcas_workflow_api.engines.airflow.mapping import answer
 
 log = logging.getLogger(__name__)
 
+#: Airflow 3's ``detail`` for a token it cannot verify (``resolve_user_from_token`` in
+#: ``api_fastapi/core_api/security.py``): signed with a key it no longer has, or revoked.
+INVALID_TOKEN = "Invalid JWT token"  # noqa: S105 - an error message, not a secret
+
 
 def credentials_refused(response: httpx.Response) -> bool:
-    """Whether Airflow refused the request's credentials: a 401."""
-    return response.status_code == 401
+    """Whether Airflow refused the request's credentials rather than the user's rights: a 401,
+    or a 403 whose ``detail`` is ``Invalid JWT token``. A plain 403 (a permission) is not.
+    Reads the body of a 403 only, so streamed answers stay streamed."""
+    if response.status_code == 401:
+        return True
+    if response.status_code != 403:
+        return False
+    response.read()
+    try:
+        return bool(response.json().get("detail") == INVALID_TOKEN)
+    except (ValueError, AttributeError):
+        return False
 
 
 class TokenAuth(httpx.Auth):
     """Airflow 3 tokens from ``login()`` (``POST {base}/auth/token``), cached until ``leeway``
     seconds before their ``exp``.
 
-    A request whose token Airflow refuses (``credentials_refused``) is sent once more with a
-    new token; refused again, its answer is returned as it is. ``requires_response_body``
-    stays off, or every streamed task log would be read whole first.
+    A request whose token Airflow refuses (``credentials_refused``: after its signing key
+    changed, Airflow answers 403, not 401) is sent once more with a new token; refused again,
+    its answer is returned as it is. Requests refused the same token at once renew it once:
+    each drops it only if it is still the cached one, and ``Cached`` renews single-flight.
+    ``requires_response_body`` stays off, or every streamed task log would be read whole first.
     """
 
     fallback_ttl = 300.0
@@ -63,7 +79,7 @@ class TokenAuth(httpx.Auth):
         response = yield request
         if credentials_refused(response):
             log.info("Airflow refused the token (%d); renewing it", response.status_code)
-            self._token.invalidate()
+            self._token.invalidate(token)
             request.headers["Authorization"] = f"Bearer {self._token.get()}"
             yield request
 

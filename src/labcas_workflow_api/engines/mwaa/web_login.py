@@ -9,6 +9,7 @@ import httpx
 
 from labcas_workflow_api.cache import FOREVER, Cached
 from labcas_workflow_api.domain.errors import UpstreamBadResponse
+from labcas_workflow_api.engines.airflow.auth import credentials_refused
 from labcas_workflow_api.engines.airflow.transport import pooled_transport
 from labcas_workflow_api.engines.mwaa.environment import MwaaEnvironment, aws_call
 
@@ -19,11 +20,13 @@ class WebLoginTransport(httpx.BaseTransport):
     """An httpx transport to the environment's web server with a web-login session cookie.
 
     The first request logs in (``CreateWebLoginToken``, then ``POST /aws_mwaa/login`` with
-    the form field ``token``) and keeps the cookies it sets. A request that Airflow refuses
-    (401, 403, or a redirect to a login page) logs in again once and is sent again; refused
-    again, it raises ``UpstreamBadResponse``. Requests are rewritten from the engine's
-    placeholder origin to ``<scheme>://<WebServerHostname>``, over at most
-    ``MAX_CONNECTIONS`` connections.
+    the form field ``token``) and keeps the cookies it sets. A request whose session Airflow
+    refuses (401, 403 ``Invalid JWT token`` or a redirect to a login page; not a plain 403,
+    which is about permissions) logs in again once and is sent again; refused again, it raises
+    ``UpstreamBadResponse``. Requests that were refused the same session at once log in once
+    (``Cached.invalidate(stale)``). Requests are rewritten from the engine's placeholder
+    origin to ``<scheme>://<WebServerHostname>``, over at most ``MAX_CONNECTIONS``
+    connections.
     """
 
     def __init__(
@@ -126,9 +129,8 @@ class WebLoginTransport(httpx.BaseTransport):
 
 
 def _refused(response: httpx.Response) -> bool:
-    if response.status_code in (401, 403):
-        return True
+    """Whether the web server refused the session: as Airflow refuses credentials, or by
+    sending the request to a login page."""
     if response.is_redirect:
-        location = urlsplit(response.headers.get("Location", "")).path
-        return "login" in location
-    return False
+        return "login" in urlsplit(response.headers.get("Location", "")).path
+    return credentials_refused(response)
