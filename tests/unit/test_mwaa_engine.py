@@ -22,7 +22,8 @@ from labcas_workflow_api.domain.errors import (
     UpstreamBadResponse,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.engines.airflow import AirflowEngine
+from labcas_workflow_api.domain.models import RunStatus
+from labcas_workflow_api.engines.airflow import CANCEL_NOTE, AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
 from labcas_workflow_api.engines.mwaa.invoke import query_parameters
 from labcas_workflow_api.settings import Settings
@@ -215,12 +216,6 @@ class TestAwsErrors:
         stub.add_client_error("invoke_rest_api", "AccessDeniedException", http_status_code=403)
         with pytest.raises(UpstreamBadResponse, match="airflow:InvokeRestApi"):
             engine_for(client).get_workflow("x")
-
-    def test_a_path_over_64_characters_is_explained(self, client: Any, stub: Stubber) -> None:
-        stub.add_client_error("invoke_rest_api", "ValidationException")
-        run_id = "labcas__thomas__20261128T101010123456"
-        with pytest.raises(UpstreamBadResponse, match="at most 64 characters"):
-            b"".join(engine_for(client).task_log(DAG, run_id, "segment", 1))
 
     def test_unreachable_mwaa_is_unavailable(self) -> None:
         class Unreachable:
@@ -444,3 +439,73 @@ def test_query_parameters_keep_repeated_keys_as_lists() -> None:
     request = httpx.Request("GET", "mwaa://e/api/v2/x", params={"state": ["a", "b"], "n": "1"})
     assert query_parameters(request) == {"state": ["a", "b"], "n": "1"}
     assert json.dumps(query_parameters(request))
+
+
+class TestLongPaths:
+    """``mwaa``: a request whose path ``InvokeRestApi`` cannot take (over 64 characters) and
+    that no listing can replace goes through the web server with a web-login session."""
+
+    RUN = "labcas__thomas__20261128T101010123456"
+    KEYED = "labcas__thomas__k0123456789abcdef01234567"  # started with an Idempotency-Key
+
+    @staticmethod
+    def engine(client: Any, web: WebServer, api_version: str = "v2") -> AirflowEngine:
+        return mwaa_engine(
+            ENV,
+            client=client,
+            api_version=api_version,
+            inner=httpx.MockTransport(web),
+            sleep=lambda _: None,
+        )
+
+    def test_a_task_log_goes_through_the_web_server(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        web_token(stub)
+        path = f"/api/v2/dags/{DAG}/dagRuns/{self.RUN}/taskInstances/segment/logs/1"
+        record = json.dumps({"event": "waited 1 seconds", "level": "info"})
+        web.routes["GET", path] = lambda request: httpx.Response(200, text=record + "\n")
+        text = b"".join(self.engine(client, web).task_log(DAG, self.RUN, "segment", 1))
+        assert text.decode() == "INFO - waited 1 seconds\n"
+        login, sent = web.requests
+        assert login.url.path == "/aws_mwaa/login"
+        assert (sent.url.host, sent.headers["Cookie"]) == ("abc.airflow.example", "session=s1")
+        assert sent.headers["Accept"] == "application/x-ndjson"
+        assert sent.url.params["full_content"] == "true"
+
+    @pytest.mark.parametrize("api_version", ["v1", "v2"])
+    def test_cancel_of_a_keyed_run_goes_through_the_web_server(
+        self, client: Any, stub: Stubber, web: WebServer, api_version: str
+    ) -> None:
+        web_token(stub)
+        path = f"/api/{api_version}/dags/{DAG}/dagRuns/{self.KEYED}"
+        running = {**dag_run(self.KEYED), "state": "running"}
+        patches: list[str] = []
+
+        def patch(request: httpx.Request) -> httpx.Response:
+            patches.append(request.url.path)
+            note = f"{CANCEL_NOTE} by thomas"
+            return httpx.Response(200, json={**running, "state": "failed", "note": note})
+
+        web.routes["GET", path] = lambda request: httpx.Response(200, json=running)
+        web.routes["PATCH", path] = web.routes["PATCH", path + "/setNote"] = patch
+        engine = self.engine(client, web, api_version)
+        assert engine.cancel_run(DAG, self.KEYED, by="thomas").status is RunStatus.FAILED
+        assert patches == ([path] if api_version == "v2" else [path + "/setNote", path])
+        assert web.logins == 1
+
+    def test_short_paths_stay_on_invoke_rest_api(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        invoke(stub, "/dags/x/details", {"dag_id": "x"})
+        assert self.engine(client, web).get_workflow("x").id == "x"
+        assert web.requests == []
+
+    def test_a_role_without_web_login_is_told_which_permission(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        stub.add_client_error(
+            "create_web_login_token", "AccessDeniedException", http_status_code=403
+        )
+        with pytest.raises(UpstreamBadResponse, match="airflow:CreateWebLoginToken"):
+            self.engine(client, web).task_log(DAG, self.RUN, "segment", 1)

@@ -1,9 +1,11 @@
 """MWAA adapters of the ``WorkflowEngine`` port: Airflow's REST API reached through AWS.
 
-``mwaa``: every call goes through boto3's ``mwaa.invoke_rest_api`` (IAM-authorised, no
-Airflow credentials). ``mwaa-web-login``: the older way, for roles that may not call
-``InvokeRestApi``: ``create_web_login_token``, then the web server's ``/aws_mwaa/login`` for a
-session cookie, kept until Airflow stops accepting it, then the REST API over HTTPS with it.
+``mwaa``: calls go through boto3's ``mwaa.invoke_rest_api`` (IAM-authorised, no Airflow
+credentials); the few whose path is longer than ``InvokeRestApi`` takes (task logs, cancel)
+go through the web server with a web-login session instead. ``mwaa-web-login``: every call
+goes that way (``create_web_login_token``, then the web server's ``/aws_mwaa/login`` for a
+session cookie, kept until Airflow stops accepting it, then the REST API over HTTPS with it),
+for roles that may not call ``InvokeRestApi``.
 
 Both are the ``AirflowEngine`` over an httpx transport that carries each request its own way
 (``invoke.py``, ``web_login.py``), so the Airflow dialects build every request and parse
@@ -52,15 +54,19 @@ def mwaa_engine(
     region: str | None = None,
     api_version: str = "",
     timeout: float = 10.0,
+    scheme: str = "https",
+    inner: httpx.BaseTransport | None = None,
     **engine_options: Any,
 ) -> AirflowEngine:
-    """The ``mwaa`` engine: the Airflow REST API through ``InvokeRestApi``."""
+    """The ``mwaa`` engine: the Airflow REST API through ``InvokeRestApi``, and paths too long
+    for it through the web server (``scheme`` and ``inner`` as for ``mwaa_web_login_engine``)."""
     environment = _environment(env_name, client, region, api_version, timeout)
+    web_login = WebLoginTransport(environment, scheme=scheme, inner=inner)
     return AirflowEngine(
         f"mwaa://{env_name}",
         "",
         "",
-        transport=InvokeRestApiTransport(environment),
+        transport=InvokeRestApiTransport(environment, long_paths=web_login),
         dialect=lambda: environment.dialect(max_path=MAX_PATH),
         auth=httpx.Auth(),  # none: the transport authenticates
         timeout=timeout,

@@ -1,4 +1,5 @@
-"""The ``mwaa`` transport: each Airflow REST request through ``InvokeRestApi``."""
+"""The ``mwaa`` transport: each Airflow REST request through ``InvokeRestApi``, and those whose
+path is too long for it through the environment's web server instead."""
 
 from __future__ import annotations
 
@@ -25,10 +26,16 @@ class InvokeRestApiTransport(httpx.BaseTransport):
     ``RestApiClientException`` (Airflow's 4xx). ``RestApiServerException`` becomes Airflow's
     5xx (502 if it reports none), throttling a 503 (both retried by the engine for reads),
     connection failures httpx's own errors; the other AWS errors raise our errors.
+
+    A request whose ``Path`` would exceed ``MAX_PATH`` (a task log, a run's cancel) goes to
+    ``long_paths`` instead: the web-login transport, which has no such limit. AWS calls
+    Airflow with credentials of its own: when Airflow refuses them, there is nothing here to
+    renew, and Airflow's answer is passed on as it is.
     """
 
-    def __init__(self, environment: MwaaEnvironment) -> None:
+    def __init__(self, environment: MwaaEnvironment, *, long_paths: httpx.BaseTransport) -> None:
         self.environment = environment
+        self.long_paths = long_paths
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         from botocore.exceptions import (
@@ -39,6 +46,8 @@ class InvokeRestApiTransport(httpx.BaseTransport):
         )
 
         path = _api_path(request)
+        if len(path) > MAX_PATH:
+            return self.long_paths.handle_request(request)
         kwargs: dict[str, Any] = {"Path": path, "Method": request.method}
         query = query_parameters(request)
         if query:
@@ -52,7 +61,7 @@ class InvokeRestApiTransport(httpx.BaseTransport):
         try:
             answer = method(Name=self.environment.name, **kwargs)
         except ClientError as exc:
-            return self._error_response(exc, request, path)
+            return self._error_response(exc, request)
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             raise httpx.ConnectError(f"cannot reach MWAA: {exc}", request=request) from exc
         except ReadTimeoutError as exc:
@@ -62,7 +71,10 @@ class InvokeRestApiTransport(httpx.BaseTransport):
             raise UpstreamBadResponse("MWAA InvokeRestApi answer has no RestApiStatusCode")
         return _response(status, answer.get("RestApiResponse"), request)
 
-    def _error_response(self, exc: Any, request: httpx.Request, path: str) -> httpx.Response:
+    def close(self) -> None:
+        self.long_paths.close()
+
+    def _error_response(self, exc: Any, request: httpx.Request) -> httpx.Response:
         code = str((exc.response.get("Error") or {}).get("Code", ""))
         status = exc.response.get("RestApiStatusCode")
         body = exc.response.get("RestApiResponse")
@@ -74,12 +86,6 @@ class InvokeRestApiTransport(httpx.BaseTransport):
         if code in THROTTLING or code == "InternalServerException":
             detail = f"MWAA answered {code}"
             return _response(503 if code in THROTTLING else 502, {"detail": detail}, request)
-        if code == "ValidationException" and len(path) > MAX_PATH:
-            raise UpstreamBadResponse(
-                f"MWAA InvokeRestApi takes paths of at most {MAX_PATH} characters; "
-                f"{request.method} {path} has {len(path)} (LABCAS_ENGINE=mwaa-web-login has no "
-                "such limit)"
-            ) from exc
         raise client_error(exc, "InvokeRestApi", self.environment.name) from exc
 
 
