@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from list_runs import DAG, SECRET, USER, owners, start_api
+from list_runs import DAG, SECRET, USER, Counting, owners, start_api
 from served import stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
@@ -79,13 +79,13 @@ def create_runs(http: httpx.Client, total: int, mine: int) -> float:
 class Counted:
     """An engine whose Airflow requests are counted."""
 
-    def __init__(self, engine_for: Callable[[httpx.Client], AirflowEngine]) -> None:
-        self.calls = 0
-        self.http = httpx.Client(timeout=60, event_hooks={"request": [self._count]})
-        self.engine = engine_for(self.http)
+    def __init__(self, engine_for: Callable[[httpx.BaseTransport], AirflowEngine]) -> None:
+        self.transport = Counting()
+        self.engine = engine_for(self.transport)
 
-    def _count(self, request: httpx.Request) -> None:
-        self.calls += 1
+    @property
+    def calls(self) -> int:
+        return self.transport.calls
 
     def listing(self) -> Callable[[], int]:
         def run() -> int:
@@ -125,13 +125,15 @@ def main() -> int:
         )
         shim = LocalMwaa(airflow, "bench-airflow2")
 
-        def engine(http: httpx.Client, size: int = 1000, batch: bool = True) -> AirflowEngine:
+        def engine(
+            transport: httpx.BaseTransport, size: int = 1000, batch: bool = True
+        ) -> AirflowEngine:
             dialect = V1 if batch else replace(V1, batch_runs_path=None)
             return AirflowEngine(
                 airflow.url,
                 airflow.username,
                 airflow.password,
-                http=http,
+                transport=transport,
                 dialect=dialect,
                 batch_page_size=size,
                 timeout=60,

@@ -4,12 +4,14 @@ Each kind is the engine LabCAS builds for a ``LABCAS_ENGINE``: ``airflow3`` (Air
 ``/api/v2``), ``airflow2`` (Airflow 2.10, ``/api/v1``), ``mwaa`` on either (boto3 calls answered
 from the local Airflow by ``LocalMwaa``), ``mwaa-web-login`` on either (web login through the
 ``WebLoginProxy`` in front of it). Both Airflows are session fixtures; the demo runs once per
-Airflow for two users, and each kind starts two ``labcas_sleep`` runs of its own (one that
-finishes in a second, one to cancel).
+Airflow for two users, and each kind starts three ``labcas_sleep`` runs of its own (one that
+finishes in a second, one to cancel, and one to cancel whose id is that of a run started with
+an ``Idempotency-Key``).
 
-``InvokeRestApi`` takes paths of at most 64 characters (the service model's ``RestApiPath``),
-which a run's task log or cancel path exceeds: through ``mwaa`` those calls fail with a 502 that
-says so, and reads use listings instead (get run, tasks).
+``InvokeRestApi`` takes paths of at most 64 characters (the service model's ``RestApiPath``;
+the stand-in refuses longer ones). Through ``mwaa``, reads with longer paths use listings
+(get run, tasks), and task logs and cancel go through the web server with a web-login session
+(the ``WebLoginProxy``): every operation works on every kind.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from labcas_workflow_api.domain.errors import (
     Conflict,
     InvalidParameters,
     NotFound,
-    UpstreamBadResponse,
     UpstreamUnavailable,
 )
 from labcas_workflow_api.domain.models import Run, RunStatus
@@ -76,13 +77,15 @@ class Subject:
         """Whether the engine goes through ``InvokeRestApi`` and its 64-character paths."""
         return self.kind.startswith("mwaa-v")
 
-    def reaches(self, *paths: str) -> bool:
-        """Whether the engine can call these REST API paths (after ``/api/vN``)."""
-        return not self.short_paths_only or all(len(path) <= 64 for path in paths)
+    def web_logins(self) -> int:
+        """Sessions the web-login proxy handed out so far (0 without one)."""
+        return self.proxy.logins if self.proxy is not None else 0
 
-    def cancel_paths(self, workflow_id: str, run_id: str) -> list[str]:
-        run = f"/dags/{workflow_id}/dagRuns/{run_id}"
-        return [run] if self.airflow.major >= 3 else [run, run + "/setNote"]
+    def check_short_paths(self) -> None:
+        """Through ``InvokeRestApi`` every path had 64 characters at most."""
+        if self.short_paths_only:
+            assert self.mwaa is not None
+            assert all(len(call.split(" ", 1)[1]) <= 64 for call in self.mwaa.paths)
 
 
 @dataclass
@@ -130,9 +133,10 @@ def _direct(airflow: AirflowServer) -> tuple[AirflowEngine, None, None]:
     return engine, None, None
 
 
-def _mwaa(airflow: AirflowServer) -> tuple[AirflowEngine, LocalMwaa, None]:
-    shim = LocalMwaa(airflow, f"labcas-{uuid.uuid4().hex[:6]}")
-    return mwaa_engine(shim.name, client=shim.client()), shim, None
+def _mwaa(airflow: AirflowServer) -> tuple[AirflowEngine, LocalMwaa, WebLoginProxy]:
+    proxy = WebLoginProxy(airflow).start()  # for the paths too long for InvokeRestApi
+    shim = LocalMwaa(airflow, f"labcas-{uuid.uuid4().hex[:6]}", web_login=proxy)
+    return mwaa_engine(shim.name, client=shim.client(), scheme="http"), shim, proxy
 
 
 def _web_login(airflow: AirflowServer) -> tuple[AirflowEngine, LocalMwaa, WebLoginProxy]:
@@ -143,6 +147,7 @@ def _web_login(airflow: AirflowServer) -> tuple[AirflowEngine, LocalMwaa, WebLog
 
 
 Builder = Callable[[AirflowServer], tuple[AirflowEngine, LocalMwaa | None, WebLoginProxy | None]]
+KEY = "k0123456789abcdef01234567"  # how a run started with an Idempotency-Key is named
 KINDS: dict[str, tuple[str, Builder]] = {
     "airflow3": ("airflow3", _direct),
     "airflow2": ("airflow2", _direct),
@@ -176,17 +181,23 @@ def subject(request: pytest.FixtureRequest, airflows: Airflows) -> Iterator[Subj
 
 @pytest.fixture(scope="module")
 def own_runs(subject: Subject) -> Iterator[dict[str, Run]]:
-    """Two runs started through the engine under test: ``quick`` (finished) and ``long``
-    (cancelled by the tests where the engine can, else directly afterwards)."""
+    """Three runs started through the engine under test: ``quick`` (finished), and ``long``
+    and ``keyed`` (cancelled by the tests; directly afterwards if a test failed). ``keyed`` has
+    the id of a run started with an ``Idempotency-Key`` (``labcas__<user>__k<24 hex>``), whose
+    run path is over 64 characters on every DAG."""
     engine = subject.engine
-    long = engine.trigger_run(SLEEP, run_id_for("thomas"), {"username": "thomas", "seconds": 300})
+    conf = {"username": "thomas", "seconds": 300}
+    long = engine.trigger_run(SLEEP, run_id_for("thomas"), conf)
+    keyed_id = f"labcas__thomas__{KEY[:-6]}{uuid.uuid4().hex[:6]}"
+    keyed = engine.trigger_run(SLEEP, keyed_id, conf)
     quick = engine.trigger_run(SLEEP, run_id_for("thomas"), {"username": "thomas", "seconds": 1})
-    subject.runs = {"long": long, "quick_triggered": quick}
+    subject.runs = {"long": long, "keyed": keyed, "quick_triggered": quick}
     subject.runs["quick"] = wait_finished(engine, SLEEP, quick.run_id)
     yield subject.runs
     with _direct(subject.airflow)[0] as direct:
-        if not direct.get_run(SLEEP, long.run_id).status.finished:
-            direct.cancel_run(SLEEP, long.run_id, by="test teardown")
+        for run in (long, keyed):
+            if not direct.get_run(SLEEP, run.run_id).status.finished:
+                direct.cancel_run(SLEEP, run.run_id, by="test teardown")
 
 
 class TestWorkflows:
@@ -312,45 +323,40 @@ class TestTasks:
             chunks = subject.engine.task_log(SLEEP, run_id, "wait", wait.try_number)
             return b"".join(chunks).decode()
 
-        path = f"/dags/{SLEEP}/dagRuns/{run_id}/taskInstances/wait/logs/{wait.try_number}"
-        if not subject.reaches(path):
-            with pytest.raises(UpstreamBadResponse, match="64 characters"):
-                read()
-            return
         assert "waited 1 seconds" in read()
+        if subject.short_paths_only:  # its path has over 64 characters: through the web server
+            assert subject.web_logins() >= 1
+        subject.check_short_paths()
 
     def test_log_of_a_try_that_never_ran_is_not_found(
         self, subject: Subject, own_runs: dict[str, Run]
     ) -> None:
-        if subject.short_paths_only:
-            pytest.skip("task logs are out of InvokeRestApi's reach (64-character paths)")
         with pytest.raises(NotFound):
             b"".join(subject.engine.task_log(SLEEP, own_runs["quick"].run_id, "nope", 1))
 
 
 class TestCancel:
+    @pytest.mark.parametrize("which", ["long", "keyed"])
     def test_cancel_stops_the_run_and_is_idempotent(
-        self, subject: Subject, own_runs: dict[str, Run]
+        self, subject: Subject, own_runs: dict[str, Run], which: str
     ) -> None:
-        engine, run_id = subject.engine, own_runs["long"].run_id
-        if not subject.reaches(*subject.cancel_paths(SLEEP, run_id)):
-            with pytest.raises(UpstreamBadResponse, match="64 characters"):
-                engine.cancel_run(SLEEP, run_id, by="thomas")
-            return
+        engine, run_id = subject.engine, own_runs[which].run_id
         cancelled = engine.cancel_run(SLEEP, run_id, by="thomas")
         assert cancelled.status is RunStatus.FAILED
         again = engine.cancel_run(SLEEP, run_id, by="thomas")
         assert again.status is RunStatus.FAILED
         assert engine.get_run(SLEEP, run_id).status is RunStatus.FAILED
+        with _direct(subject.airflow)[0] as direct:
+            assert direct.get_run(SLEEP, run_id).status is RunStatus.FAILED
+        if subject.short_paths_only and which == "keyed":
+            assert subject.web_logins() >= 1  # its run path has over 64 characters
+        subject.check_short_paths()
 
     def test_cancel_of_a_finished_run_is_a_conflict(
         self, subject: Subject, own_runs: dict[str, Run]
     ) -> None:
-        run_id = own_runs["quick"].run_id
-        if not subject.reaches(*subject.cancel_paths(SLEEP, run_id)):
-            pytest.skip("cancel is out of InvokeRestApi's reach (64-character paths)")
         with pytest.raises(Conflict):
-            subject.engine.cancel_run(SLEEP, run_id, by="thomas")
+            subject.engine.cancel_run(SLEEP, own_runs["quick"].run_id, by="thomas")
 
 
 class TestTransport:

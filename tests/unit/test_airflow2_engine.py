@@ -104,9 +104,15 @@ def airflow() -> FakeAirflow2:
 
 
 def engine_for(airflow: FakeAirflow2, **options: Any) -> AirflowEngine:
-    http = httpx.Client(transport=httpx.MockTransport(airflow))
+    transport = httpx.MockTransport(airflow)
     return AirflowEngine(
-        BASE, "admin", "secret", api_version="v1", http=http, sleep=lambda _: None, **options
+        BASE,
+        "admin",
+        "secret",
+        api_version="v1",
+        transport=transport,
+        sleep=lambda _: None,
+        **options,
     )
 
 
@@ -123,14 +129,14 @@ class TestBasicAuth:
         assert [r.headers["Authorization"] for r in airflow.requests] == [BASIC]
         assert not airflow.calls("POST", "/auth/token")
 
-    def test_refused_credentials_are_a_bad_upstream_response_after_one_retry(
+    def test_refused_credentials_are_a_bad_upstream_response_at_once(
         self, airflow: FakeAirflow2
     ) -> None:
-        http = httpx.Client(transport=httpx.MockTransport(airflow))
-        engine = AirflowEngine(BASE, "admin", "wrong", api_version="v1", http=http)
+        transport = httpx.MockTransport(airflow)
+        engine = AirflowEngine(BASE, "admin", "wrong", api_version="v1", transport=transport)
         with pytest.raises(UpstreamBadResponse, match="401"):
             engine.get_workflow(DAG)
-        assert len(airflow.requests) == 2
+        assert len(airflow.requests) == 1  # basic credentials have nothing to renew
 
 
 class TestWorkflows:
@@ -237,10 +243,8 @@ class TestShortPaths:
 
     RUN = "labcas__thomas__20261128T101010123456"  # its run path has 65 characters
 
-    def short(self, airflow: FakeAirflow2, dialect: Any = None) -> AirflowEngine:
-        engine = engine_for(airflow, batch_page_size=2)
-        engine._dialect = replace(dialect or V1, max_path=64)
-        return engine
+    def short(self, airflow: FakeAirflow2) -> AirflowEngine:
+        return engine_for(airflow, batch_page_size=2, dialect=replace(V1, max_path=64))
 
     def test_get_run_pages_through_the_batch_listing(self, airflow: FakeAirflow2) -> None:
         airflow.runs = [run(f"labcas__thomas__{i}") for i in range(3)] + [run(self.RUN)]
@@ -279,9 +283,9 @@ class TestShortPaths:
             item = {**run(self.RUN), "dag_run_id": self.RUN}
             return httpx.Response(200, json={"dag_runs": [item], "total_entries": 1})
 
-        http = httpx.Client(transport=httpx.MockTransport(airflow3))
-        engine = AirflowEngine(BASE, "admin", "secret", http=http)
-        engine._dialect = replace(V2, max_path=64)
+        transport = httpx.MockTransport(airflow3)
+        dialect = replace(V2, max_path=64)
+        engine = AirflowEngine(BASE, "admin", "secret", transport=transport, dialect=dialect)
         assert engine.get_run(DAG, self.RUN).run_id == self.RUN
         assert seen[-1].url.path == f"/api/v2/dags/{DAG}/dagRuns"
         assert seen[-1].url.params["run_id_prefix_pattern"] == self.RUN

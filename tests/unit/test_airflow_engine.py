@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
@@ -70,6 +72,8 @@ class FakeAirflow:
         self.runs: list[dict[str, Any]] = []
         self.params: dict[str, Any] = {}
         self.routes: dict[tuple[str, str], Handler] = {}
+        #: the answer to a token it does not know: 401, or 403 after its signing key changed
+        self.unknown_token: tuple[int, dict[str, Any]] = (401, {"detail": "Not authenticated"})
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -90,7 +94,8 @@ class FakeAirflow:
         if request.headers.get("Authorization", "").removeprefix("Bearer ") not in (
             self.valid_tokens
         ):
-            return httpx.Response(401, json={"detail": "Not authenticated"})
+            status, body = self.unknown_token
+            return httpx.Response(status, json=body)
         if path == "/api/v2/dags":
             return self.page(request, self.dags, "dags")
         if path == "/api/v2/dags/nebraska_demo/details":
@@ -134,9 +139,9 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def engine(airflow: FakeAirflow, sleeps: list[float]) -> AirflowEngine:
-    http = httpx.Client(transport=httpx.MockTransport(airflow))
+    transport = httpx.MockTransport(airflow)
     return AirflowEngine(
-        BASE + "/", "admin", "secret", http=http, page_size=100, sleep=sleeps.append
+        BASE + "/", "admin", "secret", transport=transport, page_size=100, sleep=sleeps.append
     )
 
 
@@ -186,6 +191,69 @@ class TestToken:
         assert airflow.logins == 2
         assert airflow.count("GET", "/api/v2/dags/nebraska_demo/details") == 3
 
+    def test_token_airflow_cannot_verify_is_renewed_and_the_call_sent_again_once(
+        self, engine: AirflowEngine, airflow: FakeAirflow
+    ) -> None:
+        engine.get_workflow("nebraska_demo")
+        airflow.valid_tokens.clear()  # Airflow 3 restarted with a new JWT secret answers 403
+        airflow.unknown_token = (403, {"detail": "Invalid JWT token"})
+        assert engine.get_workflow("nebraska_demo").id == "nebraska_demo"
+        assert airflow.logins == 2
+        assert airflow.count("GET", "/api/v2/dags/nebraska_demo/details") == 3
+
+    def test_a_403_for_a_permission_renews_nothing(
+        self, engine: AirflowEngine, airflow: FakeAirflow
+    ) -> None:
+        forbidden = always(403, {"detail": "Forbidden"})
+        airflow.routes["GET", "/api/v2/dags/nebraska_demo/details"] = forbidden
+        with pytest.raises(UpstreamBadResponse, match="403"):
+            engine.get_workflow("nebraska_demo")
+        assert airflow.logins == 1
+        assert airflow.count("GET", "/api/v2/dags/nebraska_demo/details") == 1
+
+    @pytest.mark.parametrize("refusal", [401, 403])
+    def test_requests_refused_the_same_token_at_once_renew_it_once(
+        self, engine: AirflowEngine, airflow: FakeAirflow, refusal: int
+    ) -> None:
+        engine.get_workflow("nebraska_demo")
+        (stale,) = airflow.valid_tokens
+        airflow.valid_tokens.clear()
+        refused = {401: "Not authenticated", 403: "Invalid JWT token"}[refusal]
+        clients = 8
+        together = threading.Barrier(clients)
+
+        def details(request: httpx.Request) -> httpx.Response:
+            token = request.headers["Authorization"].removeprefix("Bearer ")
+            if token == stale:
+                together.wait(timeout=5)  # every request holds the stale token
+                return httpx.Response(refusal, json={"detail": refused})
+            assert token in airflow.valid_tokens
+            return httpx.Response(200, json=dag("nebraska_demo"))
+
+        airflow.routes["GET", "/api/v2/dags/nebraska_demo/details"] = details
+        with ThreadPoolExecutor(clients) as pool:
+            ids = set(pool.map(lambda _: engine.get_workflow("nebraska_demo").id, range(clients)))
+        assert ids == {"nebraska_demo"}
+        assert airflow.logins == 2
+
+    def test_a_task_log_refused_for_its_token_is_asked_again(
+        self, engine: AirflowEngine, airflow: FakeAirflow
+    ) -> None:
+        engine.get_workflow("nebraska_demo")
+        airflow.valid_tokens.clear()
+        airflow.unknown_token = (403, {"detail": "Invalid JWT token"})
+        path = "/api/v2/dags/d/dagRuns/r/taskInstances/t/logs/1"
+
+        def log(request: httpx.Request) -> httpx.Response:
+            token = request.headers["Authorization"].removeprefix("Bearer ")
+            if token not in airflow.valid_tokens:
+                return httpx.Response(403, json={"detail": "Invalid JWT token"})
+            return httpx.Response(200, text='{"event": "hello"}\n')
+
+        airflow.routes["GET", path] = log
+        assert b"".join(engine.task_log("d", "r", "t", 1)) == b"hello\n"
+        assert airflow.logins == 2
+
     def test_persistent_401_is_a_bad_upstream_response(
         self, engine: AirflowEngine, airflow: FakeAirflow
     ) -> None:
@@ -197,8 +265,8 @@ class TestToken:
     def test_wrong_credentials_are_a_bad_upstream_response_naming_the_settings(
         self, airflow: FakeAirflow
     ) -> None:
-        http = httpx.Client(transport=httpx.MockTransport(airflow))
-        engine = AirflowEngine(BASE, "admin", "wrong", http=http)
+        transport = httpx.MockTransport(airflow)
+        engine = AirflowEngine(BASE, "admin", "wrong", transport=transport)
         with pytest.raises(UpstreamBadResponse, match="LABCAS_ENGINE_PASSWORD"):
             engine.list_workflows()
 

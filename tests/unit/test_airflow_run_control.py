@@ -45,8 +45,10 @@ def airflow() -> FakeAirflow:
 
 @pytest.fixture
 def engine(airflow: FakeAirflow) -> AirflowEngine:
-    http = httpx.Client(transport=httpx.MockTransport(airflow))
-    return AirflowEngine(BASE, "admin", "secret", http=http, page_size=2, sleep=lambda _: None)
+    transport = httpx.MockTransport(airflow)
+    return AirflowEngine(
+        BASE, "admin", "secret", transport=transport, page_size=2, sleep=lambda _: None
+    )
 
 
 class TestListTasks:
@@ -228,9 +230,9 @@ class TestTaskLog:
 
     def test_plain_text_dialect_streams_the_body_as_is(self, airflow: FakeAirflow) -> None:
         seen = self.serve(airflow, "line 1\nline 2\n")
-        http = httpx.Client(transport=httpx.MockTransport(airflow))
-        engine = AirflowEngine(BASE, "admin", "secret", http=http)
-        engine._dialect = replace(V2, log_format="text")
+        transport = httpx.MockTransport(airflow)
+        dialect = replace(V2, log_format="text")
+        engine = AirflowEngine(BASE, "admin", "secret", transport=transport, dialect=dialect)
         assert b"".join(engine.task_log("nebraska_demo", RUN, "segment", 2)) == b"line 1\nline 2\n"
         assert seen[0].headers["Accept"] == "text/plain"
 
@@ -341,11 +343,12 @@ class TestCancel:
         with pytest.raises(NotFound):
             engine.cancel_run("nebraska_demo", "nope", by="thomas")
 
-    def test_dialect_without_note_in_patch_sets_the_note_first(
-        self, airflow: FakeAirflow, engine: AirflowEngine
-    ) -> None:
+    def test_dialect_without_note_in_patch_sets_the_note_first(self, airflow: FakeAirflow) -> None:
         patches = self.serve(airflow, "running")
-        engine._dialect = replace(V2, note_in_patch=False)
+        dialect = replace(V2, note_in_patch=False)
+        engine = AirflowEngine(
+            BASE, "admin", "secret", transport=httpx.MockTransport(airflow), dialect=dialect
+        )
         engine.cancel_run("nebraska_demo", RUN, by="thomas")
         assert patches == [
             (RUN_PATH + "/setNote", {"note": f"{CANCEL_NOTE} by thomas"}),

@@ -22,8 +22,10 @@ from labcas_workflow_api.domain.errors import (
     UpstreamBadResponse,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.engines.airflow import AirflowEngine
+from labcas_workflow_api.domain.models import RunStatus
+from labcas_workflow_api.engines.airflow import CANCEL_NOTE, AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
+from labcas_workflow_api.engines.mwaa.invoke import query_parameters
 from labcas_workflow_api.settings import Settings
 
 ENV = "labcas-env"
@@ -86,8 +88,8 @@ class TestApiVersion:
         engine = mwaa_engine(ENV, client=client)
         assert engine.get_workflow("x").id == "x"
         assert engine.get_workflow("x").id == "x"
-        assert engine._dialect.prefix == prefix
-        assert engine._dialect.max_path == 64
+        assert engine.dialect.prefix == prefix
+        assert engine.dialect.max_path == 64
 
     def test_forced_version_asks_no_environment(self, client: Any, stub: Stubber) -> None:
         invoke(stub, "/dags/x/details", {"dag_id": "x"})
@@ -178,6 +180,14 @@ class TestAirflowErrors:
         with pytest.raises(UpstreamUnavailable):
             engine_for(client).get_workflow("x")
 
+    def test_airflow_refusing_the_token_of_aws_is_passed_on_once(
+        self, client: Any, stub: Stubber
+    ) -> None:
+        # AWS calls Airflow with credentials of its own: the engine has nothing to renew.
+        invoke_error(stub, "RestApiClientException", 403, {"detail": "Invalid JWT token"})
+        with pytest.raises(UpstreamBadResponse, match=r"403.*Invalid JWT token"):
+            engine_for(client, "v2").get_workflow("x")
+
     def test_server_exception_without_a_status_is_a_502(self, client: Any, stub: Stubber) -> None:
         for _ in range(3):
             invoke_error(stub, "RestApiServerException")
@@ -206,12 +216,6 @@ class TestAwsErrors:
         stub.add_client_error("invoke_rest_api", "AccessDeniedException", http_status_code=403)
         with pytest.raises(UpstreamBadResponse, match="airflow:InvokeRestApi"):
             engine_for(client).get_workflow("x")
-
-    def test_a_path_over_64_characters_is_explained(self, client: Any, stub: Stubber) -> None:
-        stub.add_client_error("invoke_rest_api", "ValidationException")
-        run_id = "labcas__thomas__20261128T101010123456"
-        with pytest.raises(UpstreamBadResponse, match="at most 64 characters"):
-            b"".join(engine_for(client).task_log(DAG, run_id, "segment", 1))
 
     def test_unreachable_mwaa_is_unavailable(self) -> None:
         class Unreachable:
@@ -261,6 +265,9 @@ class WebServer:
         self.logins = 0
         self.refuse: Handler | None = None
         self.login_answer: httpx.Response | None = None
+        #: the answer to a session it does not know: 401, or Airflow 3's 403 after a key change
+        self.unknown_session = (401, {"detail": "Unauthorized"})
+        self.routes: dict[tuple[str, str], Handler] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -278,7 +285,10 @@ class WebServer:
         if self.refuse is not None:
             return self.refuse(request)
         if request.headers.get("Cookie", "").removeprefix("session=") not in self.sessions:
-            return httpx.Response(401, json={"detail": "Unauthorized"})
+            status, body = self.unknown_session
+            return httpx.Response(status, json=body)
+        if route := self.routes.get((request.method, request.url.path)):
+            return route(request)
         return httpx.Response(200, json={"dags": [{"dag_id": "a"}], "total_entries": 1})
 
 
@@ -341,14 +351,35 @@ class TestWebLogin:
         assert [w.id for w in engine.list_workflows()] == ["a"]
         assert web.logins == 2
 
+    def test_a_session_airflow_3_cannot_verify_logs_in_again_once(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        web_token(stub, 2)
+        engine = web_engine(client, web)
+        engine.list_workflows()
+        web.sessions.clear()  # e.g. Airflow restarted with a new JWT secret
+        web.unknown_session = (403, {"detail": "Invalid JWT token"})
+        assert [w.id for w in engine.list_workflows()] == ["a"]
+        assert web.logins == 2
+
     def test_a_session_refused_again_after_login_is_a_bad_upstream_response(
         self, client: Any, stub: Stubber, web: WebServer
     ) -> None:
         web_token(stub, 2)
-        web.refuse = lambda request: httpx.Response(403, json={"detail": "Forbidden"})
+        web.refuse = lambda request: httpx.Response(401, json={"detail": "Unauthorized"})
         with pytest.raises(UpstreamBadResponse, match="refused a fresh web-login session"):
             web_engine(client, web).list_workflows()
         assert web.logins == 2
+
+    def test_a_permission_refused_is_no_reason_to_log_in_again(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        web_token(stub)
+        web.refuse = lambda request: httpx.Response(403, json={"detail": "Forbidden"})
+        with pytest.raises(UpstreamBadResponse, match="403"):
+            web_engine(client, web).list_workflows()
+        assert web.logins == 1
+        assert len(web.requests) == 2  # the login, the request
 
     def test_a_refused_token_is_a_bad_upstream_response(
         self, client: Any, stub: Stubber, web: WebServer
@@ -392,7 +423,7 @@ class TestBuildEngine:
         engine = build_engine(settings)
         assert isinstance(engine, AirflowEngine)
         assert engine.base_url == f"mwaa://{ENV}"
-        environment = engine._http._transport.environment  # type: ignore[attr-defined]
+        environment = engine._http._transport.inner.environment  # type: ignore[attr-defined]
         assert environment.client.meta.region_name == "us-west-2"
 
     def test_missing_environment_name_is_a_config_error(self) -> None:
@@ -404,9 +435,77 @@ class TestBuildEngine:
             build_engine(Settings(engine="mwaa", mwaa_env_name=ENV))
 
 
-def test_query_parameters_keep_repeated_keys_as_lists(client: Any, stub: Stubber) -> None:
-    from labcas_workflow_api.engines.mwaa import _query
-
+def test_query_parameters_keep_repeated_keys_as_lists() -> None:
     request = httpx.Request("GET", "mwaa://e/api/v2/x", params={"state": ["a", "b"], "n": "1"})
-    assert _query(request) == {"state": ["a", "b"], "n": "1"}
-    assert json.dumps(_query(request))
+    assert query_parameters(request) == {"state": ["a", "b"], "n": "1"}
+    assert json.dumps(query_parameters(request))
+
+
+class TestLongPaths:
+    """``mwaa``: a request whose path ``InvokeRestApi`` cannot take (over 64 characters) and
+    that no listing can replace goes through the web server with a web-login session."""
+
+    RUN = "labcas__thomas__20261128T101010123456"
+    KEYED = "labcas__thomas__k0123456789abcdef01234567"  # started with an Idempotency-Key
+
+    @staticmethod
+    def engine(client: Any, web: WebServer, api_version: str = "v2") -> AirflowEngine:
+        return mwaa_engine(
+            ENV,
+            client=client,
+            api_version=api_version,
+            inner=httpx.MockTransport(web),
+            sleep=lambda _: None,
+        )
+
+    def test_a_task_log_goes_through_the_web_server(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        web_token(stub)
+        path = f"/api/v2/dags/{DAG}/dagRuns/{self.RUN}/taskInstances/segment/logs/1"
+        record = json.dumps({"event": "waited 1 seconds", "level": "info"})
+        web.routes["GET", path] = lambda request: httpx.Response(200, text=record + "\n")
+        text = b"".join(self.engine(client, web).task_log(DAG, self.RUN, "segment", 1))
+        assert text.decode() == "INFO - waited 1 seconds\n"
+        login, sent = web.requests
+        assert login.url.path == "/aws_mwaa/login"
+        assert (sent.url.host, sent.headers["Cookie"]) == ("abc.airflow.example", "session=s1")
+        assert sent.headers["Accept"] == "application/x-ndjson"
+        assert sent.url.params["full_content"] == "true"
+
+    @pytest.mark.parametrize("api_version", ["v1", "v2"])
+    def test_cancel_of_a_keyed_run_goes_through_the_web_server(
+        self, client: Any, stub: Stubber, web: WebServer, api_version: str
+    ) -> None:
+        web_token(stub)
+        path = f"/api/{api_version}/dags/{DAG}/dagRuns/{self.KEYED}"
+        running = {**dag_run(self.KEYED), "state": "running"}
+        patches: list[str] = []
+
+        def patch(request: httpx.Request) -> httpx.Response:
+            patches.append(request.url.path)
+            note = f"{CANCEL_NOTE} by thomas"
+            return httpx.Response(200, json={**running, "state": "failed", "note": note})
+
+        web.routes["GET", path] = lambda request: httpx.Response(200, json=running)
+        web.routes["PATCH", path] = web.routes["PATCH", path + "/setNote"] = patch
+        engine = self.engine(client, web, api_version)
+        assert engine.cancel_run(DAG, self.KEYED, by="thomas").status is RunStatus.FAILED
+        assert patches == ([path] if api_version == "v2" else [path + "/setNote", path])
+        assert web.logins == 1
+
+    def test_short_paths_stay_on_invoke_rest_api(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        invoke(stub, "/dags/x/details", {"dag_id": "x"})
+        assert self.engine(client, web).get_workflow("x").id == "x"
+        assert web.requests == []
+
+    def test_a_role_without_web_login_is_told_which_permission(
+        self, client: Any, stub: Stubber, web: WebServer
+    ) -> None:
+        stub.add_client_error(
+            "create_web_login_token", "AccessDeniedException", http_status_code=403
+        )
+        with pytest.raises(UpstreamBadResponse, match="airflow:CreateWebLoginToken"):
+            self.engine(client, web).task_log(DAG, self.RUN, "segment", 1)

@@ -473,11 +473,25 @@ class AirflowServer:
 
     def stop(self, grace: float = 15) -> None:
         """SIGTERM the process group, SIGKILL it after ``grace`` seconds; remove an own home."""
+        self._stop_processes(grace)
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def restart(self, *, new_jwt_secret: bool = False, timeout: float = 180) -> float:
+        """Stop and start again on the same home, database and port; return the seconds until
+        ready. With ``new_jwt_secret``, Airflow 3 signs with a new ``[api_auth] jwt_secret``
+        (as a standalone Airflow that generates its secret at start, or a key rotation, does),
+        so it refuses every token signed before (403 ``Invalid JWT token``)."""
+        self._stop_processes(5)
+        if new_jwt_secret:
+            (self.home / ".jwt_secret").unlink(missing_ok=True)
+        self.start()
+        return self.wait_ready(timeout)
+
+    def _stop_processes(self, grace: float) -> None:
         process, self._process = self._process, None
         if process is not None:
             stop_process_tree(process, grace, "Airflow")
-        if self._own_home:
-            shutil.rmtree(self.home, ignore_errors=True)
 
     def __enter__(self) -> AirflowServer:
         return self.start()

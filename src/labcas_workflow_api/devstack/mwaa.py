@@ -212,7 +212,7 @@ class LocalMwaa:
                 json=body,
                 headers={**self._headers(renew=attempt > 0), "Accept": "application/json"},
             )
-            if response.status_code != 401:
+            if not _token_refused(response):
                 break
         if not response.content:
             return response.status_code, None
@@ -226,6 +226,15 @@ class LocalMwaa:
             if self._auth is None or renew:
                 self._auth = self.airflow.auth_headers(self._http)
             return self._auth
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    """Whether Airflow refused the stand-in's own credentials (as AWS's, they are renewed):
+    401, or Airflow 3's 403 for a token signed with a key it no longer has."""
+    if response.status_code == 403:
+        with contextlib.suppress(ValueError, AttributeError):
+            return bool(response.json().get("detail") == "Invalid JWT token")
+    return response.status_code == 401
 
 
 class WebLoginProxy:

@@ -1,0 +1,108 @@
+"""How the engine authenticates to Airflow 3: a bearer token from ``POST /auth/token``, cached,
+and renewed once when Airflow refuses it.
+
+Airflow 2 takes plain ``httpx.BasicAuth`` (nothing to renew); the MWAA transports authenticate
+each request themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from collections.abc import Callable, Generator
+
+import httpx
+
+from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.domain.errors import UpstreamBadResponse
+from labcas_workflow_api.engines.airflow.mapping import answer
+
+log = logging.getLogger(__name__)
+
+#: Airflow 3's ``detail`` for a token it cannot verify (``resolve_user_from_token`` in
+#: ``api_fastapi/core_api/security.py``): signed with a key it no longer has, or revoked.
+INVALID_TOKEN = "Invalid JWT token"  # noqa: S105 - an error message, not a secret
+
+
+def credentials_refused(response: httpx.Response) -> bool:
+    """Whether Airflow refused the request's credentials rather than the user's rights: a 401,
+    or a 403 whose ``detail`` is ``Invalid JWT token``. A plain 403 (a permission) is not.
+    Reads the body of a 403 only, so streamed answers stay streamed."""
+    if response.status_code == 401:
+        return True
+    if response.status_code != 403:
+        return False
+    response.read()
+    try:
+        return bool(response.json().get("detail") == INVALID_TOKEN)
+    except (ValueError, AttributeError):
+        return False
+
+
+class TokenAuth(httpx.Auth):
+    """Airflow 3 tokens from ``login()`` (``POST {base}/auth/token``), cached until ``leeway``
+    seconds before their ``exp``.
+
+    A request whose token Airflow refuses (``credentials_refused``: after its signing key
+    changed, Airflow answers 403, not 401) is sent once more with a new token; refused again,
+    its answer is returned as it is. Requests refused the same token at once renew it once:
+    each drops it only if it is still the cached one, and ``Cached`` renews single-flight.
+    ``requires_response_body`` stays off, or every streamed task log would be read whole first.
+    """
+
+    fallback_ttl = 300.0
+
+    def __init__(
+        self,
+        login: Callable[[], httpx.Response],
+        *,
+        leeway: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._login = login
+        self._leeway = leeway
+        self._clock = clock
+        self._token = Cached(
+            self._fetch, self._lifetime, serve_stale=False, name="Airflow token", clock=clock
+        )
+
+    def token(self) -> str:
+        """The cached token, logging in first when there is none (our errors if that fails)."""
+        return self._token.get()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self._token.get()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if credentials_refused(response):
+            log.info("Airflow refused the token (%d); renewing it", response.status_code)
+            self._token.invalidate(token)
+            request.headers["Authorization"] = f"Bearer {self._token.get()}"
+            yield request
+
+    def _lifetime(self, token: str) -> float:
+        return self._expiry(token) - self._leeway - self._clock()
+
+    def _fetch(self) -> str:
+        response = self._login()
+        if response.status_code in (401, 403):
+            raise UpstreamBadResponse(
+                "Airflow refused the engine credentials "
+                "(LABCAS_ENGINE_USERNAME / LABCAS_ENGINE_PASSWORD)"
+            )
+        body = answer(response, "token")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise UpstreamBadResponse("Airflow token answer has no access_token")
+        return token
+
+    def _expiry(self, token: str) -> float:
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return float(claims["exp"])
+        except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
+            return self._clock() + self.fallback_ttl + self._leeway

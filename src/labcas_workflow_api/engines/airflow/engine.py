@@ -1,0 +1,294 @@
+"""``AirflowEngine``: the ``WorkflowEngine`` port over Airflow's stable REST API."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from labcas_workflow_api.domain.errors import (
+    Conflict,
+    InvalidParameters,
+    NotFound,
+    UpstreamBadResponse,
+)
+from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance, Workflow
+from labcas_workflow_api.engines.airflow import mapping as to
+from labcas_workflow_api.engines.airflow.auth import TokenAuth
+from labcas_workflow_api.engines.airflow.dialects import (
+    BATCH_TASK_INSTANCES,
+    Dialect,
+    Params,
+    dialect_for,
+)
+from labcas_workflow_api.engines.airflow.logs import log_chunks
+from labcas_workflow_api.engines.airflow.transport import RETRY, RetryTransport, pooled_transport
+
+#: Batch listings (``POST .../list``) take any page size; Airflow 2 caps GET pages at 100.
+BATCH_PAGE_SIZE = 1000
+_MAX_PAGES = 10_000
+
+
+class AirflowEngine:
+    """``WorkflowEngine`` over the Airflow REST API: ``api_version="v2"`` (Airflow 3, JWT) or
+    ``"v1"`` (Airflow 2, basic auth).
+
+    One pooled ``httpx.Client`` with connect and read timeouts over a ``RetryTransport``: reads
+    are sent again ``retries`` times on connection errors and 502/503/504. A refused token is
+    renewed and the request sent again once (``TokenAuth``). Errors: ``NotFound`` (404),
+    ``Conflict`` (409 on trigger), ``InvalidParameters`` (conf refused by the DAG's params),
+    and ``UpstreamUnavailable`` / ``UpstreamTimeout`` / ``UpstreamBadResponse`` otherwise.
+
+    ``dialect`` (a ``Dialect``, or a function giving one on first use) and ``auth`` replace
+    what ``api_version`` and the credentials choose; ``transport`` carries the requests instead
+    of plain HTTP. The MWAA engines learn the API version from AWS and send requests through a
+    transport that authenticates them.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 10.0,
+        api_version: str = "v2",
+        retries: int = 2,
+        backoff: float = 0.2,
+        page_size: int = 100,
+        sleep: Callable[[float], None] = time.sleep,
+        batch_page_size: int = BATCH_PAGE_SIZE,
+        dialect: Dialect | Callable[[], Dialect] | None = None,
+        auth: httpx.Auth | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        if dialect is None:
+            dialect = dialect_for(api_version)
+        self._dialect = dialect
+        retrying = RetryTransport(
+            transport or pooled_transport(), retries=retries, backoff=backoff, sleep=sleep
+        )
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), transport=retrying
+        )
+        self._page_size = page_size
+        self._batch_page_size = batch_page_size
+        if auth is None:
+            if isinstance(dialect, Dialect) and dialect.credentials == "basic":
+                auth = httpx.BasicAuth(username, password)
+            else:
+                credentials = {"username": username, "password": password}
+                url = f"{self.base_url}/auth/token"
+                auth = TokenAuth(lambda: self._send("POST", url, json=credentials, retry=True))
+        self._auth = auth
+
+    @functools.cached_property
+    def dialect(self) -> Dialect:
+        """The REST API dialect (asked on first use when it was given as a function)."""
+        return self._dialect() if callable(self._dialect) else self._dialect
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AirflowEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the port -------------------------------------------------------------------------
+
+    def list_workflows(self) -> list[Workflow]:
+        dags = self._items("/dags", self.dialect.dags_key, query={}, what="DAG list")
+        return [to.workflow(dag) for dag in dags]
+
+    def get_workflow(self, workflow_id: str) -> Workflow:
+        details = self._get(self.dialect.dag_path(workflow_id) + "/details", what="DAG")
+        return to.workflow(to.mapping(details, "DAG details"), with_params=True)
+
+    def trigger_run(self, workflow_id: str, run_id: str, conf: dict[str, Any]) -> Run:
+        body = self.dialect.trigger_body(run_id, conf)
+        response = self._request("POST", self.dialect.runs_path(workflow_id), json=body)
+        if response.status_code == 409:
+            raise Conflict(f"run {run_id!r} of workflow {workflow_id!r} already exists")
+        if response.status_code == 400:
+            detail = to.error_detail(response)
+            if "import error" in detail or "manual runs" in detail:
+                raise Conflict(f"workflow {workflow_id!r} cannot be run now: {detail}")
+            raise InvalidParameters(f"Airflow refused the run parameters: {detail}")
+        return to.run(to.mapping(to.answer(response, "DAG"), "DAG run"))
+
+    def list_runs(
+        self,
+        workflow_id: str,
+        *,
+        username: str,
+        run_id_prefix: str,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
+        runs: dict[str, Run] = {}
+        listed = 0
+        for item in self._runs(
+            workflow_id, self.dialect.run_filters(username, run_id_prefix), status
+        ):
+            listed += 1
+            run = to.run(item)
+            if (
+                run.run_id.startswith(run_id_prefix)
+                and run.conf.get("username") == username
+                and status in (None, run.status)
+            ):
+                runs.setdefault(run.run_id, run)
+        if not listed and self.dialect.batch_runs_path is not None:
+            self._get(self.dialect.dag_path(workflow_id), what="DAG")  # NotFound for no DAG
+        return list(runs.values())
+
+    def _runs(
+        self, workflow_id: str, filters: Params, status: RunStatus | None
+    ) -> Iterator[dict[str, Any]]:
+        """The DAG's runs, newest first, in ``status`` when given, narrowed by ``filters`` where
+        the dialect can (Airflow 2 cannot filter by run id or conf: its batch listing reads
+        the DAG's runs in large pages instead, and answers an unknown DAG with no runs)."""
+        dialect = self.dialect
+        if dialect.batch_runs_path is not None:
+            body: dict[str, Any] = {"dag_ids": [workflow_id], "order_by": "-id"}
+            if status is not None:
+                body["states"] = [status.value]
+            return self._items(dialect.batch_runs_path, dialect.runs_key, body=body)
+        query: Params = {"order_by": "-id", **filters}
+        if status is not None:
+            query["state"] = status.value
+        path = dialect.runs_path(workflow_id)
+        return self._items(path, dialect.runs_key, query=query, what="DAG")
+
+    def get_run(self, workflow_id: str, run_id: str) -> Run:
+        path = self.dialect.run_path(workflow_id, run_id)
+        if self.dialect.fits(path):
+            return to.run(to.mapping(self._get(path, what="DAG run"), "DAG run"))
+        # A transport with short paths (MWAA): find the run in a listing.
+        for item in self._runs(workflow_id, {"run_id_prefix_pattern": run_id}, None):
+            if item.get("dag_run_id") == run_id:
+                return to.run(item)
+        raise NotFound(f"DAG run {run_id!r} of {workflow_id!r} not found in Airflow")
+
+    def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
+        dialect = self.dialect
+        path = dialect.task_instances_path(workflow_id, run_id)
+        key = dialect.task_instances_key
+        direct = dialect.fits(path)
+        if direct:
+            items = self._items(path, key, query={}, what="DAG run")
+        else:
+            body = {"dag_ids": [workflow_id], "dag_run_ids": [run_id]}
+            items = self._items(BATCH_TASK_INSTANCES, key, body=body)
+        instances = [to.task_instance(item) for item in items]
+        if not instances and (dialect.unknown_run_lists_empty or not direct):
+            self.get_run(workflow_id, run_id)  # NotFound for an unknown run
+        tasks = self._get(dialect.tasks_path(workflow_id), what="DAG")
+        return to.in_dag_order(to.dag_order(tasks, dialect.tasks_key), instances)
+
+    def task_log(
+        self, workflow_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
+    ) -> Iterator[bytes]:
+        dialect = self.dialect
+        params, headers = dialect.log_request(map_index)
+        path = dialect.log_path(workflow_id, run_id, task_id, try_number)
+        response = self._request(
+            "GET", path, params=params, headers=headers, retry=True, stream=True
+        )
+        if response.status_code != 200:
+            try:
+                response.read()
+            finally:
+                response.close()
+            to.answer(response, "task log")
+            raise UpstreamBadResponse(f"Airflow answered {response.status_code} (task log)")
+        return log_chunks(response, dialect.log_format)
+
+    def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
+        path = self.dialect.run_path(workflow_id, run_id)
+        body = to.mapping(self._get(path, what="DAG run"), "DAG run")
+        run = to.run(body)
+        cancelled_here = to.cancelled_here(body)
+        if cancelled_here and body.get("state") == "failed":
+            return run
+        if run.status.finished and not cancelled_here:
+            raise Conflict(f"run {run_id!r} already finished ({run.status.value})")
+        # An active run, or one cancelled here that Airflow then finished otherwise: on SQLite
+        # an Airflow 2 scheduler promoting a queued run can overwrite the cancel, then call
+        # the run a success because all its tasks were skipped. Cancelling again restores it.
+        for suffix, patch in self.dialect.cancel_bodies(f"{to.CANCEL_NOTE} by {by}"[:1000]):
+            answer = to.answer(self._request("PATCH", path + suffix, json=patch), "DAG run")
+        return to.run(to.mapping(answer, "DAG run"))
+
+    def ping(self) -> None:
+        to.check_health(self._get(self.dialect.health_path, what="health", auth=False))
+        if isinstance(self._auth, TokenAuth):
+            self._auth.token()  # the credentials work
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _items(
+        self,
+        path: str,
+        key: str,
+        *,
+        query: Params | None = None,
+        body: dict[str, Any] | None = None,
+        what: str = "list",
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a listing, page by page: ``GET path`` with ``limit`` and ``offset`` in
+        the query, or, given a ``body``, a batch listing ``POST path`` with ``page_limit`` and
+        ``page_offset`` in the body."""
+        offset = 0
+        for _ in range(_MAX_PAGES):
+            if body is None:
+                page: Params = {**(query or {}), "limit": self._page_size, "offset": offset}
+                response = self._request("GET", path, params=page, retry=True)
+            else:
+                batch = {**body, "page_offset": offset, "page_limit": self._batch_page_size}
+                response = self._request("POST", path, json=batch, retry=True)
+            listing = to.mapping(to.answer(response, what), "list")
+            items = listing.get(key)
+            if not isinstance(items, list):
+                raise UpstreamBadResponse(f"Airflow list answer has no {key!r} list")
+            for item in items:
+                yield to.mapping(item, key)
+            offset += len(items)
+            total = listing.get("total_entries")
+            if not items or not isinstance(total, int) or offset >= total:
+                return
+        raise UpstreamBadResponse(f"Airflow listing of {path} does not end")
+
+    def _get(self, path: str, *, what: str, auth: bool = True) -> Any:
+        return to.answer(self._request("GET", path, retry=True, auth=auth), what)
+
+    def _request(
+        self, method: str, path: str, *, auth: bool = True, **options: Any
+    ) -> httpx.Response:
+        """``method`` on ``path`` of the REST API, authenticated unless ``auth`` is false."""
+        url = f"{self.base_url}{self.dialect.prefix}{path}"
+        return self._send(method, url, auth=self._auth if auth else None, **options)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        retry: bool = False,
+        stream: bool = False,
+        **options: Any,
+    ) -> httpx.Response:
+        """One request; ``options`` are ``build_request``'s (``params``, ``json``, ``headers``).
+        With ``retry`` the ``RetryTransport`` may send it again; with ``stream`` the body is
+        left unread (the caller closes the answer)."""
+        request = self._http.build_request(method, url, extensions={RETRY: retry}, **options)
+        try:
+            return self._http.send(request, auth=auth, stream=stream)
+        except httpx.TransportError as exc:
+            raise to.transport_error(exc, self.base_url, method, url) from exc

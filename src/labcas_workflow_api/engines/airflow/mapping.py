@@ -1,0 +1,213 @@
+"""Airflow's answers as our domain models, and its failures as our error tree."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from labcas_workflow_api.domain.errors import (
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
+
+STATES = {
+    None: RunStatus.QUEUED,
+    "": RunStatus.QUEUED,
+    "queued": RunStatus.QUEUED,
+    "running": RunStatus.RUNNING,
+    "success": RunStatus.SUCCESS,
+    "failed": RunStatus.FAILED,
+}
+#: The note a cancelled run carries; a finished run with it is one we cancelled (idempotency).
+CANCEL_NOTE = "Cancelled through the LabCAS Workflow API"
+
+
+def transport_error(
+    exc: httpx.TransportError, base_url: str, method: str, url: str
+) -> UpstreamError:
+    """Our error for a request that got no answer (after the transport's retries)."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return UpstreamUnavailable(f"cannot reach Airflow at {base_url}: {exc}")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"Airflow did not answer in time ({method} {url})")
+    return UpstreamUnavailable(f"connection to Airflow failed: {exc}")
+
+
+def answer(response: httpx.Response, what: str) -> Any:
+    """The JSON body of a 2xx answer; our error for anything else."""
+    status = response.status_code
+    if 200 <= status < 300:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamBadResponse(f"Airflow sent an unreadable {what} answer") from exc
+    if status == 404:
+        raise NotFound(f"{what} not found in Airflow: {error_detail(response)}")
+    if status == 503:
+        raise UpstreamUnavailable(f"Airflow is unavailable (503): {error_detail(response)}")
+    if status == 504:
+        raise UpstreamTimeout(f"Airflow timed out (504): {error_detail(response)}")
+    raise UpstreamBadResponse(f"Airflow answered {status} ({what}): {error_detail(response)}")
+
+
+def error_detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if detail is None:
+        return response.text[:300] or response.reason_phrase
+    return detail if isinstance(detail, str) else json.dumps(detail)[:300]
+
+
+def mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UpstreamBadResponse(f"Airflow sent a malformed {what}")
+    return value
+
+
+def ident(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UpstreamBadResponse(f"Airflow sent a {what} without a valid id")
+    return value
+
+
+def timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise UpstreamBadResponse(f"Airflow sent an unreadable time {value!r}") from exc
+
+
+def parameter(spec: Any) -> Parameter:
+    """A param as Airflow 3 dumps it (``{"value", "schema", "description", "source"}``), as
+    Airflow 2 does (``{"__class", "value", "schema", "description"}``), or a bare value."""
+    if isinstance(spec, dict) and ({"value", "schema"} & spec.keys() or "__class" in spec):
+        schema = spec.get("schema")
+        description = spec.get("description")
+        return Parameter(
+            default=spec.get("value"),
+            description=description if isinstance(description, str) else None,
+            schema=dict(schema) if isinstance(schema, dict) else {},
+        )
+    return Parameter(default=spec)
+
+
+def workflow(dag: dict[str, Any], *, with_params: bool = False) -> Workflow:
+    params = dag.get("params") if with_params else None
+    if params is not None and not isinstance(params, dict):
+        raise UpstreamBadResponse("Airflow sent malformed DAG params")
+    description = dag.get("description")
+    schedule = dag.get("timetable_summary")  # Airflow 3; Airflow 2 has schedule_interval
+    interval = dag.get("schedule_interval")
+    if schedule is None and isinstance(interval, dict):
+        schedule = interval.get("value")
+    return Workflow(
+        id=ident(dag.get("dag_id"), "DAG"),
+        description=description if isinstance(description, str) else None,
+        parameters={name: parameter(spec) for name, spec in (params or {}).items()},
+        schedule=schedule if isinstance(schedule, str) else None,
+        paused=bool(dag.get("is_paused")),
+    )
+
+
+def run(item: dict[str, Any]) -> Run:
+    state = item.get("state")
+    if state not in STATES:
+        raise UpstreamBadResponse(f"Airflow sent an unknown run state {state!r}")
+    conf = item.get("conf")
+    return Run(
+        run_id=ident(item.get("dag_run_id"), "DAG run"),
+        workflow_id=ident(item.get("dag_id"), "DAG run"),
+        # A run cancelled here never succeeded, whatever a racing scheduler concluded.
+        status=RunStatus.FAILED if state == "success" and cancelled_here(item) else STATES[state],
+        start_time=timestamp(item.get("start_date")),
+        end_time=timestamp(item.get("end_date")),
+        conf=dict(conf) if isinstance(conf, dict) else {},
+        queued_at=timestamp(item.get("queued_at")),
+    )
+
+
+def cancelled_here(item: dict[str, Any]) -> bool:
+    note = item.get("note")
+    return isinstance(note, str) and note.startswith(CANCEL_NOTE)
+
+
+def task_instance(item: dict[str, Any]) -> TaskInstance:
+    state = item.get("state")
+    if state is not None and not isinstance(state, str):
+        raise UpstreamBadResponse(f"Airflow sent an unreadable task state {state!r}")
+    duration = item.get("duration")
+    try_number = item.get("try_number")
+    map_index = item.get("map_index")
+    return TaskInstance(
+        task_id=ident(item.get("task_id"), "task instance"),
+        state=state or None,
+        start_time=timestamp(item.get("start_date")),
+        end_time=timestamp(item.get("end_date")),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        try_number=try_number if isinstance(try_number, int) else 0,
+        map_index=map_index if isinstance(map_index, int) else -1,
+    )
+
+
+def check_health(health: Any) -> None:
+    """``UpstreamUnavailable`` unless Airflow's health answer says its database and scheduler
+    are healthy."""
+    for component in ("metadatabase", "scheduler"):
+        status = mapping(health, "health").get(component)
+        if not isinstance(status, Mapping) or status.get("status") != "healthy":
+            raise UpstreamUnavailable(f"Airflow {component} is not healthy")
+
+
+def dag_order(answer: Any, key: str) -> list[str]:
+    """The task ids of a task list answer (under ``key``) in topological order (upstream
+    first), ties broken by task id."""
+    listed = mapping(answer, "task list").get(key)
+    if not isinstance(listed, list):
+        raise UpstreamBadResponse(f"Airflow task list has no {key!r} list")
+    tasks = [mapping(task, "task") for task in listed]
+    ids = sorted(ident(t.get("task_id"), "task") for t in tasks)
+    downstream: dict[str, list[str]] = {}
+    upstream_count = dict.fromkeys(ids, 0)
+    for task in tasks:
+        targets = task.get("downstream_task_ids")
+        following = [t for t in targets if t in upstream_count] if isinstance(targets, list) else []
+        downstream[task["task_id"]] = following
+        for target in following:
+            upstream_count[target] += 1
+    ready = [task_id for task_id in ids if upstream_count[task_id] == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        task_id = heapq.heappop(ready)
+        order.append(task_id)
+        for target in downstream.get(task_id, []):
+            upstream_count[target] -= 1
+            if upstream_count[target] == 0:
+                heapq.heappush(ready, target)
+    placed = set(order)
+    return order + [task_id for task_id in ids if task_id not in placed]  # a cycle: by id
+
+
+def in_dag_order(order: list[str], instances: list[TaskInstance]) -> list[TaskInstance]:
+    """The instances sorted by ``order`` (unknown tasks last), plus a placeholder for each task
+    of the DAG that has no instance yet."""
+    rank = {task_id: i for i, task_id in enumerate(order)}
+    present = {ti.task_id for ti in instances}
+    waiting = [TaskInstance(task_id) for task_id in order if task_id not in present]
+    return sorted(
+        instances + waiting,
+        key=lambda ti: (rank.get(ti.task_id, len(rank)), ti.task_id, ti.map_index),
+    )

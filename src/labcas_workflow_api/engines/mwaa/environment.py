@@ -1,0 +1,132 @@
+"""One MWAA environment: the boto3 client, ``GetEnvironment`` (asked once) and the API version
+it implies, and AWS failures as our errors."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from labcas_workflow_api.cache import FOREVER, Cached
+from labcas_workflow_api.domain.errors import (
+    ConfigError,
+    LabcasError,
+    UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from labcas_workflow_api.engines.airflow import Dialect, dialect_for
+
+log = logging.getLogger(__name__)
+
+THROTTLING = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
+)
+
+
+def mwaa_client(region: str | None = None, *, timeout: float = 10.0) -> Any:
+    """A boto3 MWAA client with bounded timeouts and standard retries (throttling included)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import NoRegionError
+
+    config = Config(
+        connect_timeout=min(timeout, 5.0),
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    try:
+        return boto3.client("mwaa", region_name=region or None, config=config)
+    except NoRegionError as exc:
+        raise ConfigError("AWS_REGION: set the region of the MWAA environment") from exc
+
+
+class MwaaEnvironment:
+    """One MWAA environment: its name, and what ``GetEnvironment`` says, asked once."""
+
+    def __init__(self, client: Any, name: str, *, api_version: str = "") -> None:
+        if not name:
+            raise ConfigError("LABCAS_MWAA_ENV_NAME must name the MWAA environment")
+        if api_version:
+            dialect_for(api_version)  # ConfigError for an unknown version, at once
+        self.client = client
+        self.name = name
+        self.api_version = api_version
+        self._environment = Cached(self._read, FOREVER, name="MWAA environment")
+
+    def describe(self) -> dict[str, Any]:
+        """The ``Environment`` of ``GetEnvironment`` (cached once it has been read)."""
+        return self._environment.get()
+
+    def _read(self) -> dict[str, Any]:
+        answer = aws_call(self, "GetEnvironment", self.client.get_environment)
+        environment = answer.get("Environment")
+        if not isinstance(environment, dict):
+            raise UpstreamBadResponse("MWAA GetEnvironment answer has no Environment")
+        return environment
+
+    def dialect(self, *, max_path: int | None = None) -> Dialect:
+        """The REST API dialect: forced by ``api_version``, else by the Airflow version."""
+        version = self.api_version
+        if not version:
+            try:
+                airflow_version = str(self.describe().get("AirflowVersion") or "")
+            except UpstreamBadResponse as exc:
+                raise ConfigError(
+                    f"LABCAS_MWAA_API: set v1 or v2, the environment's Airflow version cannot "
+                    f"be read ({exc.detail})"
+                ) from exc
+            major = airflow_version.split(".", 1)[0]
+            if not major.isdigit():
+                raise UpstreamBadResponse(
+                    f"MWAA reports an unreadable Airflow version {airflow_version!r}"
+                )
+            version = "v2" if int(major) >= 3 else "v1"
+            log.info("MWAA environment %s runs Airflow %s: API %s", self.name, major, version)
+        return replace(dialect_for(version), max_path=max_path)
+
+
+def aws_call(environment: MwaaEnvironment, operation: str, method: Any, **kwargs: Any) -> Any:
+    """``method(Name=environment.name, **kwargs)`` with AWS failures mapped to our errors."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        ReadTimeoutError,
+    )
+
+    name = environment.name
+    try:
+        return method(Name=name, **kwargs)
+    except ClientError as exc:
+        raise client_error(exc, operation, name) from exc
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        raise UpstreamUnavailable(f"cannot reach MWAA ({operation}): {exc}") from exc
+    except ReadTimeoutError as exc:
+        raise UpstreamTimeout(f"MWAA did not answer {operation} in time") from exc
+    except (NoCredentialsError, NoRegionError) as exc:
+        raise ConfigError(f"AWS_REGION / AWS credentials for MWAA ({operation}): {exc}") from exc
+    except BotoCoreError as exc:
+        raise UpstreamUnavailable(f"MWAA call {operation} failed: {exc}") from exc
+
+
+def client_error(exc: Any, operation: str, name: str) -> LabcasError:
+    """Our error for an AWS error answer that carries no Airflow answer."""
+    error = exc.response.get("Error") or {}
+    code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+    status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+    if code == "ResourceNotFoundException":
+        return ConfigError(f"LABCAS_MWAA_ENV_NAME: no MWAA environment {name!r} ({message})")
+    if code in THROTTLING or status == 429:
+        return UpstreamUnavailable(f"MWAA throttled {operation}; try again later")
+    if code == "AccessDeniedException":
+        return UpstreamBadResponse(
+            f"AWS denied {operation} on MWAA environment {name!r} (IAM permission "
+            f"airflow:{operation}?): {message}"
+        )
+    if status >= 500:
+        return UpstreamUnavailable(f"MWAA failed {operation} ({code or status}): {message}")
+    return UpstreamBadResponse(f"MWAA refused {operation} ({code or status}): {message}")
