@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EngineKind = Literal["airflow3", "airflow2", "mwaa", "mwaa-web-login"]
+_HOST = re.compile(r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class Settings(BaseSettings):
@@ -58,11 +65,43 @@ class Settings(BaseSettings):
     )
     presign_ttl: int = Field(3600, gt=0, le=604800, description="Presigned URL lifetime (s).")
     stage: str = Field("", description="API Gateway-style stage name also served as a prefix.")
+    web_api_urls: str = Field(
+        "",
+        description=(
+            "Comma-separated further API base URLs that a `?api=` link may point the web app "
+            "served here at; without one it talks to its own origin (and stage) only."
+        ),
+    )
+    web_storage_origins: str = Field(
+        "",
+        description=(
+            "Comma-separated origins of the presigned download links the web app previews "
+            "(its Content-Security-Policy); empty: the origin of `LABCAS_S3_ENDPOINT_URL`, "
+            "else the staging bucket's S3 origin in `AWS_REGION`."
+        ),
+    )
 
     @field_validator("stage")
     @classmethod
     def _strip_stage(cls, value: str) -> str:
         return value.strip("/")
+
+    @field_validator("web_api_urls", "web_storage_origins")
+    @classmethod
+    def _http_urls(cls, value: str, info: ValidationInfo) -> str:
+        for url in _items(value):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not _HOST.match(parts.netloc):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+            if parts.query or parts.fragment:
+                raise ValueError(f"{url!r} has a query or fragment")
+            if info.field_name == "web_storage_origins" and parts.path not in ("", "/"):
+                raise ValueError(f"{url!r} is not an origin (scheme://host[:port])")
+        return value
+
+    @property
+    def web_api_bases(self) -> list[str]:
+        return [u.rstrip("/") for u in _items(self.web_api_urls)]
 
     @property
     def origins(self) -> list[str]:
