@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from labcas_workflow_api.edge import split_origins
+
 EngineKind = Literal["airflow3", "airflow2", "mwaa", "mwaa-web-login"]
+_HOST = re.compile(r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+
+
+def _items(value: str) -> list[str]:
+    """The items of a comma-separated setting."""
+    return split_origins(value)
 
 
 class Settings(BaseSettings):
@@ -78,16 +88,48 @@ class Settings(BaseSettings):
             "paths before routing."
         ),
     )
+    web_api_urls: str = Field(
+        "",
+        description=(
+            "Comma-separated further API base URLs that a `?api=` link may point the web app "
+            "served here at; without one it talks to its own origin (and stage) only."
+        ),
+    )
+    web_storage_origins: str = Field(
+        "",
+        description=(
+            "Comma-separated origins of the presigned download links the web app previews "
+            "(its Content-Security-Policy); empty: the origin of `LABCAS_S3_ENDPOINT_URL`, "
+            "else the staging bucket's S3 origin in `AWS_REGION`."
+        ),
+    )
 
     @field_validator("stage", "base_path")
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
 
+    @field_validator("web_api_urls", "web_storage_origins")
+    @classmethod
+    def _http_urls(cls, value: str, info: ValidationInfo) -> str:
+        for url in _items(value):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not _HOST.match(parts.netloc):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+            if parts.query or parts.fragment:
+                raise ValueError(f"{url!r} has a query or fragment")
+            if info.field_name == "web_storage_origins" and parts.path not in ("", "/"):
+                raise ValueError(f"{url!r} is not an origin (scheme://host[:port])")
+        return value
+
+    @property
+    def web_api_bases(self) -> list[str]:
+        return [u.rstrip("/") for u in _items(self.web_api_urls)]
+
     @property
     def origins(self) -> list[str]:
-        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+        return _items(self.allowed_origins)
 
     @property
     def algorithms(self) -> list[str]:
-        return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]
+        return _items(self.jwt_algorithms)

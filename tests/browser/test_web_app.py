@@ -89,15 +89,15 @@ def test_scientist_runs_the_demo_and_annotates_an_output(
     expect(files.get_by_role("link", name="nuclei_00_ov.png", exact=True)).to_be_visible()
     expect(files.get_by_role("link", name="nuclei_00.csv", exact=True)).to_be_visible()
     page.wait_for_function(
-        "[...document.querySelectorAll('td.thumb img')]"
+        "() => [...document.querySelectorAll('td.thumb img')]"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
     page.screenshot(path=screenshots / "07-outputs.png", full_page=True)
 
     files.get_by_role("link", name="nuclei_00_ov.png", exact=True).click()
     page.wait_for_function(
-        "(() => { const i = document.querySelector('figure.preview img');"
-        " return i && i.complete && i.naturalWidth > 0; })()"
+        "() => { const i = document.querySelector('figure.preview img');"
+        " return i && i.complete && i.naturalWidth > 0; }"
     )
     page.screenshot(path=screenshots / "08-image-preview.png", full_page=True)
 

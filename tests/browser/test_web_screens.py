@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import mimetypes
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -265,19 +264,98 @@ def test_a_refused_token_leads_back_to_sign_in(page: Any, api: ScriptedApi) -> N
     expect(page.get_by_role("alert")).to_contain_text("did not accept your token")
 
 
-def test_api_url_from_the_query_string(page: Any) -> None:
-    seen: list[str] = []
+def test_an_unknown_api_in_the_query_string_is_ignored_with_a_notice(page: Any) -> None:
+    from playwright.sync_api import expect
 
-    def other(route: Any, request: Any) -> None:
-        seen.append(request.url)
-        route.fulfill(status=200, body='{"data_selections": []}', content_type="application/json")
-
-    page.route("http://api.elsewhere.test/**", other)
+    elsewhere: list[str] = []
+    page.route(
+        "http://api.elsewhere.test/**",
+        lambda route: (elsewhere.append(route.request.url), route.abort()),
+    )
     page.route(f"{ORIGIN}/**", ScriptedApi().answer)
     page.goto(f"{ORIGIN}/ui/index.html?api=http://api.elsewhere.test/dev")
+    expect(page.locator("#ignored-api")).to_contain_text("http://api.elsewhere.test/dev")
+    expect(page.locator("#api-url")).to_have_text(ORIGIN)
     page.get_by_label("LabCAS token").fill(TOKEN)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text("There is no data selection").wait_for()
-    assert seen and all(
-        re.match(r"http://api\.elsewhere\.test/dev/data-selections", u) for u in seen
+    expect(page.get_by_text(EVIL)).to_be_visible()
+    assert elsewhere == []
+    assert page.evaluate("Object.keys(sessionStorage)") == ["labcas.token"]
+
+
+def test_a_configured_api_is_chosen_and_next_links_never_lead_the_token_away(page: Any) -> None:
+    """?api= picks a base listed in config.js; a `next` link naming another origin is followed
+    on the chosen base (its cursor only); a path resolving outside the base is not called;
+    presigned links are fetched without the token."""
+    from playwright.sync_api import expect
+
+    other = "http://api.elsewhere.test/dev"
+    calls: list[tuple[str, str | None]] = []
+    elsewhere: list[str] = []
+
+    def other_api(route: Any, request: Any) -> None:
+        calls.append((request.url, request.headers.get("authorization")))
+        url = urlsplit(request.url)
+        if url.path == "/s3/raw.tif":
+            route.fulfill(status=200, body=TIFFS["raw.tif"], content_type="image/tiff")
+        elif url.path == "/dev/data-selections":
+            ScriptedApi.json(route, {"data_selections": [{"id": "far", "description": ""}]})
+        elif url.path == "/dev/output-data/" and "cursor=p2" in url.query:
+            file = {"href": "http://api.elsewhere.test/s3/raw.tif", "size": 9, "properties": {}}
+            ScriptedApi.json(route, {"prefix": "", "folders": {}, "files": {"raw.tif": file}})
+        elif url.path == "/dev/output-data/":
+            answer = {"prefix": "", "folders": {"a/": {"href": "x"}}, "files": {}}
+            answer["next"] = "http://evil.test/output-data/?cursor=p2&limit=1"
+            ScriptedApi.json(route, answer)
+        else:
+            ScriptedApi.problem(route, 404, url.path)
+
+    page.route(f"{ORIGIN}/**", ScriptedApi().answer)
+    page.route(
+        f"{ORIGIN}/ui/config.js",
+        lambda route: route.fulfill(
+            body=f'window.LABCAS_CONFIG = {{apiUrl: "", apiUrls: ["{other}/"]}};',
+            content_type="text/javascript",
+        ),
     )
+    page.route("http://api.elsewhere.test/**", other_api)
+    page.route(
+        "http://evil.test/**", lambda route: (elsewhere.append(route.request.url), route.abort())
+    )
+    page.goto(f"{ORIGIN}/ui/index.html?api={other}")
+    expect(page.locator("#api-url")).to_have_value(other)
+    page.get_by_label("LabCAS token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("far", exact=True)).to_be_visible()
+    page.evaluate("location.hash = '#/outputs'")
+    expect(
+        page.locator("table.files").get_by_role("link", name="raw.tif", exact=True)
+    ).to_be_visible()
+    page.evaluate("location.hash = '#/outputs?file=raw.tif'")
+    expect(page.locator("figure.preview canvas")).to_be_visible()
+    page.evaluate("location.hash = '#/outputs/../../steal'")  # would resolve outside /dev
+    expect(page.get_by_role("alert")).to_contain_text(f"sends your token only to {other}")
+    assert elsewhere == []
+    assert [u for u, _ in calls if "/steal" in u] == []
+    api_calls = [(u, a) for u, a in calls if "/s3/" not in u]
+    assert f"{other}/output-data/?cursor=p2&limit=1" in [u for u, _ in api_calls]
+    assert all(a == f"Bearer {TOKEN}" for _, a in api_calls)
+    assert [a for u, a in calls if "/s3/" in u] == [None]
+
+
+def test_the_token_never_follows_a_redirect(page: Any, api: ScriptedApi) -> None:
+    from playwright.sync_api import expect
+
+    evil: list[str] = []
+    page.on(
+        "request", lambda r: evil.append(r.url) if r.url.startswith("http://evil.test") else None
+    )
+    page.route(
+        f"{ORIGIN}/workflows/demo",
+        lambda route: route.fulfill(
+            status=307, headers={"location": "http://evil.test/workflows/demo"}
+        ),
+    )
+    page.goto(f"{ORIGIN}/ui/index.html#/wf/demo?ds=imgs")
+    expect(page.get_by_role("alert")).to_contain_text("cannot be reached")
+    assert evil == []

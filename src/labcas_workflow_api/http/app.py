@@ -23,6 +23,7 @@ from labcas_workflow_api.http.problems import (
     problem_headers,
 )
 from labcas_workflow_api.http.routes import data_selections, health, outputs, runs, workflows
+from labcas_workflow_api.http.security_headers import SecurityHeadersMiddleware, config_endpoint
 from labcas_workflow_api.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -80,7 +81,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
     if (WEB_DIR / "index.html").exists():
+        config_js = config_endpoint(settings)
         for prefix in prefixes:
+            app.add_route(f"{prefix}/ui/config.js", config_js, include_in_schema=False)
             app.mount(f"{prefix}/ui", StaticFiles(directory=WEB_DIR, html=True), name=f"ui{prefix}")
 
     @app.get("/", include_in_schema=False)
@@ -91,6 +94,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         RequestContextMiddleware,
         allowed_origins=settings.origins,
         methods_for=lambda path: _methods_for(app, path),
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware, settings=settings, ui_paths=[f"{p}/ui" for p in prefixes]
     )
     return app
 

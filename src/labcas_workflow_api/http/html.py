@@ -6,6 +6,12 @@ from html import escape
 
 from labcas_workflow_api.wire import Folder
 
+#: The page's only style, allowed by its hash in the page's Content-Security-Policy.
+LISTING_STYLE = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+    "td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"
+)
+
 
 def _size(n: int) -> str:
     value = float(n)
@@ -43,9 +49,7 @@ def render_listing(folder: Folder, parent: str | None) -> str:
         more = f'<p><a href="{escape(folder.next)}">More…</a></p>'
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>Outputs {title}</title><style>body{{font-family:sans-serif;margin:2em}}"
-        "table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;"
-        "text-align:left;vertical-align:top}</style></head><body>"
+        f"<title>Outputs {title}</title><style>{LISTING_STYLE}</style></head><body>"
         f"<h1>Outputs {title}</h1><table><thead><tr><th>Name</th><th>Size</th>"
         f"<th>Last modified</th><th>Properties</th></tr></thead><tbody>{''.join(rows)}"
         f"</tbody></table>{more}</body></html>"

@@ -1,28 +1,83 @@
 // The API base URL, the session token and calls to the LabCAS Workflow API.
+//
+// Where the token goes is decided by the deployment only: config.js names the API bases
+// (apiUrl, the default, and apiUrls, further choices); empty means the page's own origin and
+// stage prefix. "?api=" may pick one of those bases and nothing else; an unknown value is
+// ignored (see ignoredApi()). Nothing from the URL is stored. call() attaches the token only
+// to URLs under the chosen base; presigned storage links are fetched without it.
 
 const TOKEN_KEY = "labcas.token";
-const API_KEY = "labcas.api";
 
-/** API base: ?api= (remembered for the tab), config.js, <meta name="labcas-api">, the page's origin. */
-export function apiBase() {
-  const fromQuery = new URLSearchParams(window.location.search).get("api");
-  if (fromQuery) {
-    sessionStorage.setItem(API_KEY, fromQuery);
+sessionStorage.removeItem("labcas.api"); // an override older versions kept from the URL
+
+/** `origin + path` of an absolute http(s) URL (no credentials, query or fragment), else null. */
+function baseOf(value, relativeTo) {
+  if (typeof value !== "string" || !value.trim()) return null;
+  try {
+    const url = new URL(value.trim(), relativeTo);
+    if (url.protocol !== "https:" && url.protocol !== "http:") return null;
+    if (url.username || url.password || url.search || url.hash) return null;
+    return url.origin + url.pathname.replace(/\/+$/, "");
+  } catch {
+    return null;
   }
-  const configured =
-    fromQuery ||
-    sessionStorage.getItem(API_KEY) ||
-    (window.LABCAS_CONFIG && window.LABCAS_CONFIG.apiUrl) ||
-    document.querySelector('meta[name="labcas-api"]')?.getAttribute("content");
-  if (configured) return configured.replace(/\/+$/, "");
+}
+
+/** The page's origin and the stage prefix before /ui/ (…/dev/ui/ talks to …/dev). */
+function pageBase() {
   const path = window.location.pathname;
   const at = path.lastIndexOf("/ui/") >= 0 ? path.lastIndexOf("/ui/") : path.endsWith("/ui") ? path.length - 3 : -1;
   return window.location.origin + (at >= 0 ? path.slice(0, at) : "");
 }
 
-export function setApiBase(url) {
-  if (url) sessionStorage.setItem(API_KEY, url.replace(/\/+$/, ""));
-  else sessionStorage.removeItem(API_KEY);
+function deployment() {
+  const config = window.LABCAS_CONFIG && typeof window.LABCAS_CONFIG === "object" ? window.LABCAS_CONFIG : {};
+  const here = window.location.href;
+  const first = config.apiUrl ? baseOf(config.apiUrl, here) : pageBase();
+  const more = Array.isArray(config.apiUrls) ? config.apiUrls.map((u) => baseOf(u, here)) : [];
+  const bases = [...new Set([first, ...more].filter((b) => b))];
+  const asked = new URLSearchParams(window.location.search).get("api");
+  if (asked === null) return { bases, chosen: bases[0] || pageBase(), ignored: null };
+  const wanted = baseOf(asked, here);
+  return bases.includes(wanted)
+    ? { bases, chosen: wanted, ignored: null }
+    : { bases, chosen: bases[0] || pageBase(), ignored: asked };
+}
+
+const DEPLOYMENT = deployment();
+let chosen = DEPLOYMENT.chosen;
+
+/** The API base every call goes to. */
+export function apiBase() {
+  return chosen;
+}
+
+/** The API bases this deployment lets the user choose from (the default first). */
+export function apiBases() {
+  return [...DEPLOYMENT.bases];
+}
+
+/** The "?api=" value that was ignored because the deployment does not name it, or null. */
+export function ignoredApi() {
+  return DEPLOYMENT.ignored;
+}
+
+/** Talk to another configured base; kept in the page URL (?api=), never in storage. */
+export function chooseApiBase(base) {
+  if (!DEPLOYMENT.bases.includes(base)) return false;
+  chosen = base;
+  const url = new URL(window.location.href);
+  if (base === DEPLOYMENT.bases[0]) url.searchParams.delete("api");
+  else url.searchParams.set("api", base);
+  history.replaceState(history.state, "", url.href);
+  return true;
+}
+
+/** Whether the token may be sent to `url`: it is the chosen base or under it. */
+function underBase(url) {
+  const base = new URL(chosen);
+  const root = base.pathname.replace(/\/+$/, "");
+  return url.origin === base.origin && (url.pathname === root || url.pathname.startsWith(root + "/"));
 }
 
 export function getToken() {
@@ -87,7 +142,10 @@ export function outputPath(path) {
  */
 export async function call(method, path, { query, body, text = false, headers = {}, signal, signingIn = false } = {}) {
   const base = apiBase();
-  const url = new URL(path.startsWith("http") ? path : base + path);
+  const url = new URL(base + path);
+  if (!path.startsWith("/") || !underBase(url)) {
+    throw new Error(`The app sends your token only to ${base}; it did not call ${url.href}.`);
+  }
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
   }
@@ -97,6 +155,7 @@ export async function call(method, path, { query, body, text = false, headers = 
     signal,
     credentials: "omit",
     cache: "no-store",
+    redirect: "error", // the token never follows a redirect, wherever it leads
   };
   const token = getToken();
   if (token) init.headers.Authorization = `Bearer ${token}`;
@@ -139,7 +198,11 @@ export async function call(method, path, { query, body, text = false, headers = 
   }
 }
 
-/** Follow `next` links of a listing, merging with `merge(acc, page)`; at most maxPages pages. */
+/**
+ * Follow `next` links of a listing, merging with `merge(acc, page)`; at most maxPages pages.
+ * Only a link's query (its cursor) is used: the next page is asked of `path` under the chosen
+ * base, whatever origin the link names.
+ */
 export async function allPages(path, query, merge, { maxPages = 50, signal } = {}) {
   let page = await call("GET", path, { query, signal });
   let acc = merge(null, page);
@@ -148,7 +211,13 @@ export async function allPages(path, query, merge, { maxPages = 50, signal } = {
     const next = typeof page.next === "string" ? page.next : page.next && page.next.href;
     if (!next || seen.has(next)) break;
     seen.add(next);
-    page = await call("GET", new URL(next, apiBase() + "/").href, { signal });
+    let nextQuery;
+    try {
+      nextQuery = Object.fromEntries(new URL(next, apiBase() + "/").searchParams);
+    } catch {
+      break;
+    }
+    page = await call("GET", path, { query: nextQuery, signal });
     acc = merge(acc, page);
   }
   return acc;

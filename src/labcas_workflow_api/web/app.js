@@ -1,7 +1,8 @@
 // LabCAS Workflows web app: sign in, data selections, workflows, runs and outputs.
 
 import {
-  ApiError, apiBase, call, claims, expiryOf, getToken, pathOf, setApiBase, setToken, userOf,
+  ApiError, apiBase, apiBases, call, chooseApiBase, claims, expiryOf, getToken, ignoredApi, pathOf, setToken,
+  userOf,
 } from "./api.js";
 import { el, fill } from "./dom.js";
 import { parameterFields } from "./form.js";
@@ -80,7 +81,10 @@ function signInView(view) {
     id: "token", type: "password", autocomplete: "off", spellcheck: "false", required: true,
     "aria-describedby": "token-help",
   });
-  const apiInput = el("input", { id: "api-url", type: "url", value: apiBase(), spellcheck: "false" });
+  const bases = apiBases();
+  const apiChoice = bases.length > 1
+    ? el("select", { id: "api-url" }, bases.map((b) => el("option", { value: b, selected: b === apiBase() }, b)))
+    : null;
   const status = el("div", { "aria-live": "polite" });
   const button = el("button", { type: "submit" }, "Sign in");
 
@@ -99,7 +103,7 @@ function signInView(view) {
         el("p", {}, `It expired on ${expiry.toLocaleString()}. Get a new token from LabCAS and paste it here.`)));
       return;
     }
-    if (apiInput.value.trim() && apiInput.value.trim() !== apiBase()) setApiBase(apiInput.value.trim());
+    if (apiChoice) chooseApiBase(apiChoice.value);
     setToken(token);
     button.disabled = true;
     fill(status, loading("Checking your token"));
@@ -132,9 +136,11 @@ function signInView(view) {
           "Paste the token you got from LabCAS. It is kept only in this browser tab and forgotten when you close it.")),
       el("details", {},
         el("summary", {}, "Service address"),
-        el("div", { class: "field" },
-          el("label", { for: "api-url" }, "Workflow API URL"), apiInput,
-          el("p", { class: "help" }, "Change this only if you were given another address."))),
+        apiChoice
+          ? el("div", { class: "field" },
+            el("label", { for: "api-url" }, "Workflow API"), apiChoice,
+            el("p", { class: "help" }, "The services this site is set up for. Your token is sent only to the one you pick."))
+          : el("p", {}, "Your token is sent only to ", el("code", { id: "api-url" }, apiBase()), ".")),
       el("div", { class: "actions" }, button),
       status)));
   tokenInput.focus();
@@ -311,5 +317,16 @@ document.getElementById("skip")?.addEventListener("click", (event) => {
   main.focus();
 });
 window.addEventListener("error", () => {}); // keep going: every view reports its own errors
+const ignored = ignoredApi();
+if (ignored !== null) {
+  const banner = document.getElementById("banner");
+  fill(banner, el("div", { class: "alert alert-warn", role: "alert", id: "ignored-api" },
+    el("p", { class: "alert-title" }, "This link asked for another service"),
+    el("p", {}, "The address you followed asked this app to use ",
+      el("code", {}, ignored.length > 200 ? `${ignored.slice(0, 200)}…` : ignored),
+      ", which this site is not set up for. It was ignored: the app talks only to ",
+      el("code", {}, apiBase()), ".")));
+  banner.hidden = false;
+}
 renderSession();
 render();

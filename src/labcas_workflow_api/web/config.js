@@ -1,4 +1,7 @@
-// Deployment settings of the web app. When the app is hosted apart from the API, set apiUrl
-// to the API base (e.g. "https://example.org/labcas-workflow/dev"); empty means the page's
-// own origin (and stage prefix). A "?api=URL" query parameter overrides it for one tab.
-window.LABCAS_CONFIG = Object.assign({ apiUrl: "", refreshMs: 4000 }, window.LABCAS_CONFIG || {});
+// Deployment settings of the web app, for whoever hosts these files. The app sends the token
+// only to these API bases:
+//   apiUrl:  the API base (e.g. "https://example.org/labcas-workflow/dev"); empty: the page's
+//            own origin and stage prefix (…/dev/ui/ talks to …/dev);
+//   apiUrls: further API bases a "?api=<base>" link may choose; any other ?api= is ignored.
+// The standalone server writes its own config.js from its settings (LABCAS_WEB_API_URLS).
+window.LABCAS_CONFIG = Object.freeze({ apiUrl: "", apiUrls: [], refreshMs: 4000 });
