@@ -340,12 +340,12 @@ class TestBadInputs:
             ("thomas", '{"in_data_selection": "nebraska_images", "username": "eve"}', 400),
             ("thomas", '{"in_data_selection": "nebraska_images", "workflow_id": "other"}', 400),
             ("thomas", '{"in_data_selection": "no_such_selection"}', 404),
-            ("eve", '{"in_data_selection": "nebraska_images"}', 403),
+            ("eve", '{"in_data_selection": "nebraska_images"}', 404),  # eve may not use it
             ("thomas", '{"in_data_selection": "nebraska_images", "tile_size": 2}', 422),
         ],
         ids=[
             "invalid-json", "not-an-object", "no-data-selection", "reserved-in_bucket",
-            "reserved-username", "other-workflow-id", "unknown-selection", "not-authorized",
+            "reserved-username", "other-workflow-id", "unknown-selection", "selection-not-usable",
             "param-schema",
         ],
     )  # fmt: skip
