@@ -384,7 +384,8 @@ class RunService:
         policy.require_visible_workflow(
             self.catalog.config(), self.catalog.deployed(), username, workflow_id
         )
-        runs = self._engine_runs(username, workflow_id, status)
+        with _ours("workflow", workflow_id):
+            runs = self._engine_runs(username, workflow_id, status)
         mine = [
             r for r in runs if r.conf.get("username") == username and status in (None, r.status)
         ]
