@@ -19,8 +19,13 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the API with uvicorn (settings from LABCAS_* environment variables)."""
+    """Serve the API with uvicorn (settings from LABCAS_* environment variables): one JSON
+    access line per request, links only to allowed hosts, X-Forwarded-* believed only from
+    LABCAS_FORWARDED_ALLOW_IPS, and bounded connections and request read times."""
     import uvicorn
+
+    from labcas_workflow_api.http.server import server_options
+    from labcas_workflow_api.settings import Settings
 
     uvicorn.run(
         "labcas_workflow_api.http.asgi:app",
@@ -28,8 +33,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
-        proxy_headers=True,
-        access_log=False,
+        **server_options(Settings()),
     )
 
 

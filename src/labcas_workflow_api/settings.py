@@ -78,6 +78,51 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "", description="Base URL for absolute links; derived from the request when empty."
     )
+    allowed_hosts: str = Field(
+        "",
+        description=(
+            "Standalone server: comma-separated `Host` names links may be built from when "
+            "`LABCAS_PUBLIC_URL` is empty (`*.example.org` for a domain, `*` for any); empty: "
+            "`127.0.0.1,localhost,::1`. The host of `LABCAS_PUBLIC_URL` is always added."
+        ),
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description=(
+            "Standalone server: comma-separated addresses (or networks) of proxies whose "
+            "`X-Forwarded-Proto` / `X-Forwarded-For` are believed (`*` for any); empty: none."
+        ),
+    )
+    max_connections: int = Field(
+        1000,
+        gt=0,
+        description=(
+            "Standalone server: open connections (and requests in progress) per worker beyond "
+            "which new requests are answered 503."
+        ),
+    )
+    header_timeout: float = Field(
+        10,
+        gt=0,
+        description=(
+            "Standalone server: seconds a client has to send a request's headers (from the "
+            "connection's opening, or from the first byte of the next request); then the "
+            "connection is closed."
+        ),
+    )
+    body_timeout: float = Field(
+        30,
+        gt=0,
+        description=(
+            "Standalone server: seconds a client has to send a request's body once its "
+            "headers are in; then the connection is closed."
+        ),
+    )
+    keep_alive_timeout: int = Field(
+        5,
+        gt=0,
+        description="Standalone server: seconds an idle keep-alive connection stays open.",
+    )
     presign_ttl: int = Field(3600, gt=0, le=604800, description="Presigned URL lifetime (s).")
     stage: str = Field("", description="API Gateway-style stage name also served as a prefix.")
     base_path: str = Field(
@@ -129,6 +174,14 @@ class Settings(BaseSettings):
     @property
     def origins(self) -> list[str]:
         return _items(self.allowed_origins)
+
+    @property
+    def hosts(self) -> list[str]:
+        """The ``Host`` names the standalone server builds links from (``allowed_hosts``)."""
+        given = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        hosts = given or ["127.0.0.1", "localhost", "::1"]
+        public = urlsplit(self.public_url).hostname if self.public_url else None
+        return [*hosts, public] if public and public not in hosts else hosts
 
     @property
     def algorithms(self) -> list[str]:

@@ -55,9 +55,27 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+CheckResult = Literal["ok", "failed"]
+
+
+class ReadinessChecks(BaseModel):
+    """Each part: ``ok`` or ``failed`` (what failed is logged under the request id); the
+    access config may also be ``last good``: the current one does not load, and the last one
+    that did is in use."""
+
+    config: Literal["ok", "last good", "failed"]
+    engine: CheckResult
+    storage: CheckResult
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
-    checks: dict[str, str] = Field(description='Each part: "ok", or what is wrong with it')
+    checks: ReadinessChecks
+    request_id: str | SkipJsonSchema[None] = Field(
+        None,
+        exclude_if=_is_none,
+        description="When a check is not ok: the id its details are logged under",
+    )
 
 
 class Problem(BaseModel):
@@ -67,6 +85,11 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+    request_id: str | SkipJsonSchema[None] = Field(
+        None,
+        exclude_if=_is_none,
+        description="The X-Request-ID of this answer: quote it to the operators",
+    )
     parameter: str | SkipJsonSchema[None] = Field(
         None, exclude_if=_is_none, description="The offending parameter (422)"
     )

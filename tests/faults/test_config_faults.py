@@ -62,13 +62,21 @@ def test_config_file_invalid_then_valid(stack: Stack, tmp_path: Path) -> None:
     assert not bad_answers(during, allowed=frozenset(), limit=5)
 
 
-def test_no_good_config_yet_is_a_503_until_one_appears(stack: Stack, tmp_path: Path) -> None:
+def test_no_good_config_yet_is_a_503_until_one_appears(
+    stack: Stack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "access.yml"
     path.write_text(INVALID[0])
     with serve_api(stack, stack.settings(str(path), config_ttl=0.5)) as api:
         answer = httpx.get(api.url + "/workflows", headers=api.headers("thomas"), timeout=30)
         assert answer.status_code == 503
-        assert "collections" in problem(answer)["detail"]
+        detail = problem(answer)["detail"]
+        assert (
+            detail.startswith("the service is not configured correctly") and str(path) not in detail
+        )
+        rid = answer.headers["x-request-id"]
+        logged = [r.getMessage() for r in caplog.records if rid in r.getMessage()]
+        assert any("collections" in m for m in logged), "the operators read the bad key"
         assert httpx.get(api.url + "/readyz", timeout=30).json()["checks"]["config"] != "ok"
         path.write_text(CONFIG)
         wait_until(lambda: httpx.get(api.url + "/readyz", timeout=30).status_code == 200, 10)

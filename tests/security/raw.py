@@ -51,6 +51,13 @@ def request(
     if (body or method in ("POST", "PUT")) and b"content-length" not in given:
         lines.append(f"Content-Length: {len(body)}".encode())
     payload = b"\r\n".join(lines) + b"\r\n\r\n" + body
+    return exchange(base_url, payload, timeout)
+
+
+def exchange(base_url: str, payload: bytes, timeout: float = 30) -> RawResponse:
+    """Send ``payload`` (a whole request, head and body) on a fresh connection; the answer."""
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(payload)
         chunks = []

@@ -9,6 +9,9 @@ conftests call ``shared_stack``) and stopped after the last test that uses it (t
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.bootstrap import Container, build_container
 from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
 from labcas_workflow_api.devstack.moto import MotoServer, start_moto
+from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
 from labcas_workflow_api.http.app import create_app
 from labcas_workflow_api.settings import Settings
@@ -193,12 +197,76 @@ class Api:
 @contextmanager
 def serve_api(stack: Stack, settings: Settings, **ports: Any) -> Iterator[Api]:
     container = build_container(settings, store=stack.store(), **ports)
-    app = create_app(container=container)
+    app = create_app(container=container, allowed_hosts=settings.hosts)  # as ``serve`` does
     served = serve_app(app)
     try:
         yield Api(served.url, settings, container, app)
     finally:
         served.stop()
+
+
+@dataclass
+class ServeProcess:
+    """``labcas-workflow-api serve`` in its own process; its stderr and stdout in ``log``."""
+
+    url: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def lines(self, logger: str) -> list[str]:
+        """The messages the server logged on ``logger``, in order."""
+        marker = f" {logger} "
+        text = self.log.read_text(errors="replace")
+        return [line.split(marker, 1)[1] for line in text.splitlines() if marker in line]
+
+
+@contextmanager
+def serve_process(
+    stack: Stack, config: Path, log_dir: Path, workers: int = 1, **env: str
+) -> Iterator[ServeProcess]:
+    """``labcas-workflow-api serve`` on a free port over the stack, with ``LABCAS_*`` (or
+    other) variables ``env`` on top of the stack's; stopped on exit."""
+    port = free_port()
+    variables = {
+        **os.environ,
+        **stack.s3.env(),
+        "LABCAS_S3_ENDPOINT_URL": stack.s3_proxy.url,
+        "LABCAS_CONFIG": str(config),
+        "LABCAS_ENGINE_URL": stack.airflow_proxy.url,
+        "LABCAS_ENGINE_USERNAME": stack.airflow.username,
+        "LABCAS_ENGINE_PASSWORD": stack.airflow.password,
+        "LABCAS_ENGINE_TIMEOUT": "3",
+        "LABCAS_STAGING_BUCKET": STAGING,
+        "LABCAS_JWT_SECRET": SECRET,
+        **env,
+    }
+    log_path = log_dir / f"serve-{port}.log"
+    command = [sys.executable, "-m", "labcas_workflow_api.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            command, env=variables, stderr=log, stdout=log, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if server.poll() is not None:
+            raise RuntimeError(f"serve exited: {log_path.read_text()[-2000:]}")
+        try:
+            return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, 30)
+        yield ServeProcess(url, log_path, server)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> Any:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
+from labcas_workflow_api.bootstrap import build_container
+from labcas_workflow_api.http.app import create_app
+from labcas_workflow_api.settings import Settings
+from tests.unit.fakes import FakeEngine, FakeStore
 
 Auth = Callable[[str], dict[str, str]]
 
@@ -191,4 +197,26 @@ class TestEdges:
         container.access._config = None
         answer = client.get("/readyz")
         assert answer.status_code == 503
-        assert "cannot read" in answer.json()["checks"]["config"]
+        body = answer.json()
+        assert body["checks"]["config"] == "failed"
+        assert body["request_id"] == answer.headers["x-request-id"]
+        assert "nonexistent" not in answer.text
+
+    def test_readyz_says_when_the_last_good_config_is_in_use(
+        self,
+        settings: Settings,
+        engine: FakeEngine,
+        store: FakeStore,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        reread_always = settings.model_copy(update={"config_ttl": 0})
+        app = create_app(container=build_container(reread_always, engine=engine, store=store))
+        client = TestClient(app)
+        assert client.get("/readyz").json()["checks"]["config"] == "ok"
+        Path(settings.config).write_text("collections: [broken")
+        answer = client.get("/readyz")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["checks"]["config"] == "last good"
+        assert answer.json()["request_id"] == answer.headers["x-request-id"]
+        assert "not valid YAML" in caplog.text
+        assert "not valid YAML" not in answer.text and settings.config not in answer.text

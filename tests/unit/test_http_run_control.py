@@ -202,9 +202,7 @@ class TestTaskLog:
     ) -> None:
         del engine.logs[(DEMO, run_id, "segment", 2, 1)]
         text = self.log(client, auth, run_id, "segment").text
-        assert text.endswith(
-            "--- segment, map index 1, try 2 ---\n[no log: no log of segment try 2]\n"
-        )
+        assert text.endswith("--- segment, map index 1, try 2 ---\n[no log: not found]\n")
 
     @pytest.mark.parametrize(
         ("task", "query", "words"),

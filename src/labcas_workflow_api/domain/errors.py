@@ -7,6 +7,7 @@ LabcasError                      base; ``status`` is the HTTP status it maps to
 ├── NotFound (404)               unknown, or not visible to the caller
 ├── Conflict (409)               paused workflow, finished run, ...
 ├── PayloadTooLarge (413)        a request body over the size limit
+├── ClientGone (499)             the client went away before sending its whole request
 ├── InvalidParameters (422)      run parameters failing the workflow's param schema
 ├── IdempotencyKeyReused (422)   an Idempotency-Key sent again with a different request
 ├── ConfigError (503)            an access config or secret that does not load (names the key)
@@ -14,6 +15,11 @@ LabcasError                      base; ``status`` is the HTTP status it maps to
     ├── UpstreamBadResponse (502)
     ├── UpstreamUnavailable (503)
     └── UpstreamTimeout (504)
+
+Who reads ``detail``: the caller, for a 4xx (it names the caller's mistake in our words, never
+an internal host, bucket, path or an upstream's own text; ``internal`` holds such text for the
+log); the operators only, for a 5xx (the edge answers with a public text and the request id,
+and logs the detail under that id).
 """
 
 from __future__ import annotations
@@ -27,15 +33,18 @@ class LabcasError(Exception):
     status: int = 500
     title: str = "Internal error"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, internal: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        #: what the operators should know and the caller must not see (logged by the edge)
+        self.internal = internal
+        #: more members of the problem answer (``parameter``, ``run_id``)
         self.extra = extra
 
     def again(self) -> Self:
         """The same error anew, for another thread to raise (one exception object raised in
         several threads would share, and keep growing, one traceback)."""
-        return type(self)(self.detail, **self.extra)
+        return type(self)(self.detail, internal=self.internal, **self.extra)
 
 
 class BadRequest(LabcasError):
@@ -66,6 +75,14 @@ class Conflict(LabcasError):
 class PayloadTooLarge(LabcasError):
     status = 413
     title = "Payload too large"
+
+
+class ClientGone(LabcasError):
+    """The client closed its connection before sending its whole request (nginx's 499):
+    nothing was done, and nobody reads the answer."""
+
+    status = 499
+    title = "Client closed request"
 
 
 class InvalidParameters(LabcasError):

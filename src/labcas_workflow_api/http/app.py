@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -21,6 +20,7 @@ from labcas_workflow_api.http.problems import (
     problem_body,
     problem_for,
     problem_headers,
+    request_id_of,
 )
 from labcas_workflow_api.http.routes import data_selections, health, outputs, runs, workflows
 from labcas_workflow_api.http.security_headers import SecurityHeadersMiddleware, config_endpoint
@@ -28,7 +28,6 @@ from labcas_workflow_api.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 ROUTERS = (health.router, data_selections.router, workflows.router, runs.router, outputs.router)
-log = logging.getLogger(__name__)
 
 
 def _problem(status: int, body: bytes, extra: dict[str, str] | None = None) -> Response:
@@ -38,9 +37,7 @@ def _problem(status: int, body: bytes, extra: dict[str, str] | None = None) -> R
 
 async def _on_labcas_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LabcasError)
-    if exc.status >= 500:
-        log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.status, exc.detail)
-    return _problem(*problem_for(exc))
+    return _problem(*problem_for(exc, request.scope))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -49,7 +46,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "path"))
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
-    return _problem(400, problem_body(400, "Bad request", "; ".join(problems) or "invalid"))
+    detail = "; ".join(problems) or "invalid"
+    rid = request_id_of(request.scope)
+    return _problem(400, problem_body(400, "Bad request", detail, request_id=rid))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -57,12 +56,23 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     titles = {404: "Not found", 405: "Method not allowed"}
     detail = {404: f"no such resource: {request.url.path}"}.get(exc.status_code, str(exc.detail))
     title = titles.get(exc.status_code, "Error")
-    body = problem_body(exc.status_code, title, detail)
+    rid = request_id_of(request.scope)
+    body = problem_body(exc.status_code, title, detail, request_id=rid)
     return _problem(exc.status_code, body, dict(exc.headers or {}))
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    """The API; ``container`` defaults to one built from ``settings`` (or the environment)."""
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    allowed_hosts: list[str] | None = None,
+    access_log: bool = False,
+) -> FastAPI:
+    """The API; ``container`` defaults to one built from ``settings`` (or the environment).
+
+    The standalone server (``http/asgi.py``) also passes ``allowed_hosts``, the ``Host``
+    values links may be built from when no public URL is set (on Lambda the adapter sets a
+    trusted host), and ``access_log``."""
     container = container or build_container(settings)
     settings = container.settings
     app = FastAPI(
@@ -73,6 +83,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         openapi_url=None,
     )
     app.state.container = container
+    app.state.allowed_hosts = allowed_hosts
     app.add_exception_handler(LabcasError, _on_labcas_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
@@ -94,6 +105,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         RequestContextMiddleware,
         allowed_origins=settings.origins,
         methods_for=lambda path: _methods_for(app, path),
+        access_log=access_log,
     )
     app.add_middleware(
         SecurityHeadersMiddleware, settings=settings, ui_paths=[f"{p}/ui" for p in prefixes]

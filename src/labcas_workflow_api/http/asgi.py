@@ -1,7 +1,13 @@
-"""ASGI entry point for uvicorn workers: the app built from the environment."""
+"""ASGI entry point of the standalone server (``labcas-workflow-api serve``), imported by each
+uvicorn worker: the app built from the environment, with the host check of links and the
+access log, and the HTTP protocol with the read deadlines of the same settings."""
 
 from labcas_workflow_api.http.app import create_app
+from labcas_workflow_api.http.server import bounded_protocol
 from labcas_workflow_api.logs import configure_logging
+from labcas_workflow_api.settings import Settings
 
 configure_logging()
-app = create_app()
+settings = Settings()
+app = create_app(settings, allowed_hosts=settings.hosts, access_log=True)
+Protocol = bounded_protocol(settings.header_timeout, settings.body_timeout)

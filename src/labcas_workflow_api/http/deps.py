@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -18,11 +19,19 @@ import anyio.to_thread
 from fastapi import Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
+from labcas_workflow_api import audit
 from labcas_workflow_api.auth.jwt import Principal
 from labcas_workflow_api.bootstrap import Container
-from labcas_workflow_api.domain.errors import BadRequest, PayloadTooLarge
+from labcas_workflow_api.domain.errors import (
+    BadRequest,
+    ClientGone,
+    PayloadTooLarge,
+    Unauthenticated,
+)
 from labcas_workflow_api.edge import TRUSTED_USERNAME_KEY
+from labcas_workflow_api.http.problems import request_id_of
 from labcas_workflow_api.settings import Settings
 
 MAX_BODY = 256 * 1024
@@ -89,24 +98,72 @@ ContainerDep = Annotated[Container, Depends(container)]
 
 async def principal(request: Request, c: ContainerDep) -> Principal:
     """The caller: from the Lambda authorizer context when the Lambda adapter put it in the
-    ASGI scope (clients cannot set scope keys), else from the verified Authorization header."""
+    ASGI scope (clients cannot set scope keys), else from the verified Authorization header
+    (a refused token is an ``auth.failed`` audit record). The user name is kept in the scope
+    for the access log."""
     trusted = request.scope.get(TRUSTED_USERNAME_KEY)
     if isinstance(trusted, str) and trusted:
-        return Principal(trusted)
-    return await off_loop(AUTH, c.verifier.verify, request.headers.get("authorization"))
+        who = Principal(trusted)
+    else:
+        try:
+            who = await off_loop(AUTH, c.verifier.verify, request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            client = request.client.host if request.client else None
+            audit.auth_failed(request_id_of(request.scope), exc.detail, request.url.path, client)
+            raise
+    request.scope.setdefault("state", {})["user"] = who.username
+    return who
 
 
 async def request_id(request: Request) -> str:
     """The id given to this request by the edge middleware (echoed as X-Request-ID)."""
-    return str(request.scope.get("state", {}).get("request_id", "-"))
+    return request_id_of(request.scope)
 
 
-def base_url(request: Request, settings: Settings) -> str:
-    """Absolute base for links, including the stage prefix when the request used it."""
+def host_allowed(host: str | None, allowed: list[str]) -> bool:
+    """Whether a ``Host`` header value (with or without a port) names one of ``allowed``: a
+    name, ``*.domain`` (any name under that domain) or ``*`` (any)."""
+    if "*" in allowed:
+        return True
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return False
+    else:
+        name, colon, port = host.rpartition(":")
+        if not colon:
+            name = host
+        elif not port.isdigit():
+            return False
+    if not name or not _HOST_NAME.match(name):
+        return False
+    return any(
+        name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:]))
+        for pattern in allowed
+    )
+
+
+_HOST_NAME = re.compile(r"^[a-z0-9._:-]+$")
+
+
+def base_url(request: Request, settings: Settings, allowed_hosts: list[str] | None) -> str:
+    """Absolute base for links, including the stage prefix when the request used it.
+
+    ``LABCAS_PUBLIC_URL`` when set; else the request's scheme and ``Host``, which on the
+    standalone server must be one of ``allowed_hosts`` (BadRequest otherwise: a client's
+    header must not choose where links point), and on Lambda are the values the adapter set
+    (``allowed_hosts`` None)."""
     root = request.scope.get("root_path", "")
     if settings.public_url:
         base = settings.public_url.rstrip("/")
     else:
+        if allowed_hosts is not None and not host_allowed(
+            request.headers.get("host"), allowed_hosts
+        ):
+            raise BadRequest("the Host header does not name this service")
         base = f"{request.url.scheme}://{request.url.netloc}{root}"
     path = request.scope["path"]
     relative = path[len(root) :] if root and path.startswith(root) else path
@@ -132,7 +189,7 @@ class Links:
 
 
 async def links(request: Request, c: ContainerDep) -> Links:
-    return Links(base_url(request, c.settings))
+    return Links(base_url(request, c.settings, request.app.state.allowed_hosts))
 
 
 CallerDep = Annotated[Principal, Depends(principal)]
@@ -150,15 +207,20 @@ TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="T
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, refused (413) as soon as it is over ``MAX_BODY`` bytes."""
+    """The request body, refused (413) as soon as it is over ``MAX_BODY`` bytes; ClientGone
+    when the client goes away before sending all of it."""
     declared = request.headers.get("content-length", "0")
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+    except ClientDisconnect:
+        gone = "the client went away before sending the whole request body"
+        raise ClientGone(gone, internal=gone) from None
     return body
 
 

@@ -1,15 +1,30 @@
-"""One problem+json shape for every error, and the ASGI middleware that guarantees it."""
+"""One problem+json shape for every error, and the ASGI middleware that guarantees it.
+
+What a caller reads of a failure that is not theirs (a 5xx) is one public text per kind of
+error and the request id to quote; the detail (which may name an internal host, a bucket, a
+file or quote an upstream) is logged once, under that id, by ``problem_for``.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from labcas_workflow_api.domain.errors import LabcasError, Unauthenticated
+from labcas_workflow_api.domain.errors import (
+    ConfigError,
+    LabcasError,
+    Unauthenticated,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from labcas_workflow_api.edge import (
     ALLOW_ORIGIN_KEY,
     PROBLEM_JSON,
@@ -20,6 +35,7 @@ from labcas_workflow_api.edge import (
 )
 
 log = logging.getLogger("labcas_workflow_api.http")
+access_log = logging.getLogger("labcas_workflow_api.access")
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -33,6 +49,11 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+def request_id_of(scope: Scope) -> str:
+    """The id the edge gave this request (echoed as X-Request-ID)."""
+    return str(scope.get("state", {}).get("request_id", "-"))
+
+
 def problem_headers(status: int) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", PROBLEM_JSON.encode())]
     if status == 401:
@@ -40,9 +61,42 @@ def problem_headers(status: int) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def problem_for(exc: LabcasError) -> tuple[int, bytes]:
+def public_detail(exc: LabcasError) -> str:
+    """What the caller reads of ``exc``: its detail for a 4xx (ours, naming their mistake), a
+    public text for a 5xx (which says what kind of thing failed, never where or how)."""
+    if exc.status < 500:
+        return exc.detail
+    if isinstance(exc, ConfigError):
+        text = "the service is not configured correctly"
+    elif isinstance(exc, UpstreamUnavailable):
+        text = "a service the API depends on is unavailable; try again later"
+    elif isinstance(exc, UpstreamTimeout):
+        text = "a service the API depends on did not answer in time; try again later"
+    elif exc.status in (502, 503, 504):
+        text = "a service the API depends on failed"
+    else:
+        text = "unexpected error"
+    run_id = exc.extra.get("run_id")
+    if isinstance(run_id, str):
+        text += f"; run {run_id!r} may still start: look it up before starting it again"
+    return text
+
+
+def problem_for(exc: LabcasError, scope: Scope) -> tuple[int, bytes]:
+    """The answer to ``exc``; a 5xx's detail (or a 4xx's ``internal`` text) is logged under
+    the request id the answer quotes."""
+    rid = request_id_of(scope)
+    where = f"{scope.get('method')} {scope.get('path')} -> {exc.status} (request id {rid})"
+    if exc.status >= 500:
+        level = logging.ERROR if isinstance(exc, ConfigError) else logging.WARNING
+        log.log(level, "%s: %s", where, exc.detail + (f" ({exc.internal})" if exc.internal else ""))
+    elif exc.internal:
+        log.info("%s: %s", where, exc.internal)
+    detail = public_detail(exc)
+    if exc.status >= 500:
+        detail += f"; quote request id {rid} to the operators"
     extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | float | bool)}
-    return exc.status, problem_body(exc.status, exc.title, exc.detail, **extra)
+    return exc.status, problem_body(exc.status, exc.title, detail, request_id=rid, **extra)
 
 
 _CORS_HEADERS = b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept"
@@ -55,7 +109,9 @@ class RequestContextMiddleware:
     Request id in and out; CORS headers on every response (errors included) for the allowed
     origins (settings, or ``scope["labcas.allow_origin"]`` set by the Lambda adapter from the
     ``allowOrigin`` stage variable); an answer to ``OPTIONS`` (preflight or not) on every path;
-    and a problem+json 500 with a log id for anything unexpected.
+    a problem+json 500 with a log id for anything unexpected; a client that went away logged
+    as such (INFO), not as an error; with ``access_log`` (the standalone server), one JSON line
+    per request on the ``labcas_workflow_api.access`` logger.
     """
 
     def __init__(
@@ -63,10 +119,13 @@ class RequestContextMiddleware:
         app: ASGIApp,
         allowed_origins: list[str] | None = None,
         methods_for: Callable[[str], list[str]] | None = None,
+        *,
+        access_log: bool = False,
     ) -> None:
         self.app = app
         self.allowed_origins = allowed_origins or []
         self.methods_for = methods_for or (lambda path: ["GET", "PUT", "POST"])
+        self.access_log = access_log
 
     def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         allowed = [*self.allowed_origins, *split_origins(scope.get(ALLOW_ORIGIN_KEY))]
@@ -83,53 +142,87 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        began = time.perf_counter()
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         extra_headers = [(b"x-request-id", request_id.encode()), *self._cors(scope)]
         started = False
+        status = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], *extra_headers]
             await send(message)
 
+        try:
+            await self._answer(scope, receive, send_with_id, lambda: started)
+        finally:
+            if self.access_log and access_log.isEnabledFor(logging.INFO):
+                _access_line(scope, status, state, began)
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
+    ) -> None:
         if scope["method"] == "OPTIONS":
-            methods = self.methods_for(scope["path"])
-            if not methods:
-                status, body = 404, problem_body(404, "Not found", "no such resource")
-                await _send(send_with_id, status, body, problem_headers(status))
-                return
-            allow = ", ".join([*methods, "OPTIONS"]).encode()
-            headers = [(b"allow", allow)]
-            if len(extra_headers) > 1:
-                headers += [
-                    (b"access-control-allow-methods", allow),
-                    (b"access-control-allow-headers", _CORS_HEADERS),
-                    (b"access-control-max-age", b"600"),
-                ]
-            await _send(send_with_id, 204, b"", headers)
+            await self._options(scope, send)
             return
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.info(
+                "%s %s: the client went away before sending the whole request (request id %s)",
+                scope["method"],
+                scope["path"],
+                request_id_of(scope),
+            )
         except Exception as exc:
-            if started:
+            if started():
                 raise
             if isinstance(exc, LabcasError):
-                status, body = problem_for(exc)
+                status, body = problem_for(exc, scope)
             else:
-                log.exception("unexpected error (request id %s)", request_id)
-                status, body = (
-                    500,
-                    problem_body(
-                        500,
-                        "Internal error",
-                        f"unexpected error; quote request id {request_id} to the operators",
-                    ),
-                )
-            await _send(send_with_id, status, body, problem_headers(status))
+                rid = request_id_of(scope)
+                log.exception("unexpected error (request id %s)", rid)
+                detail = f"unexpected error; quote request id {rid} to the operators"
+                status, body = 500, problem_body(500, "Internal error", detail, request_id=rid)
+            await _send(send, status, body, problem_headers(status))
+
+    async def _options(self, scope: Scope, send: Send) -> None:
+        methods = self.methods_for(scope["path"])
+        if not methods:
+            body = problem_body(
+                404, "Not found", "no such resource", request_id=request_id_of(scope)
+            )
+            await _send(send, 404, body, problem_headers(404))
+            return
+        allow = ", ".join([*methods, "OPTIONS"]).encode()
+        headers = [(b"allow", allow)]
+        if self._cors(scope):
+            headers += [
+                (b"access-control-allow-methods", allow),
+                (b"access-control-allow-headers", _CORS_HEADERS),
+                (b"access-control-max-age", b"600"),
+            ]
+        await _send(send, 204, b"", headers)
+
+
+def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float) -> None:
+    """One JSON line: method, path, status (0: no answer was sent), user (when the token was
+    accepted), request id and duration."""
+    entry = {
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "user": state.get("user"),
+        "request_id": state.get("request_id"),
+        "ms": round((time.perf_counter() - began) * 1000, 1),
+    }
+    access_log.info(json.dumps(entry))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -9,6 +9,7 @@ from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth import policy
 from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.access import AccessConfig
+from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.domain.models import Workflow
 from labcas_workflow_api.engines.base import WorkflowEngine
 
@@ -69,7 +70,10 @@ class Catalog:
                     name=f"workflow {workflow_id}",
                 )
                 self._details[workflow_id] = cached
-        return cached.get()
+        try:
+            return cached.get()
+        except NotFound as exc:  # undeployed meanwhile; the engine's own words stay in the log
+            raise NotFound(f"workflow {workflow_id!r} not found", internal=exc.detail) from None
 
     def config(self) -> AccessConfig:
         return self.access.get()

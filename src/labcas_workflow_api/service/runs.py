@@ -9,6 +9,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -169,6 +170,15 @@ def _unconfirmed(exc: UpstreamError, run_id: str) -> UpstreamError:
     return type(exc)(f"{exc.detail}; run {run_id!r} may still start", **exc.extra, run_id=run_id)
 
 
+@contextmanager
+def _ours(kind: str, name: str) -> Iterator[None]:
+    """The engine's NotFound in our words: its own may quote the engine's answer."""
+    try:
+        yield
+    except NotFound as exc:
+        raise NotFound(f"{kind} {name!r} not found", internal=exc.detail) from None
+
+
 def _public_request(request: RunRequest) -> dict[str, Any]:
     """The part of a run's conf that comes from the request (what ``public_conf`` shows)."""
     return {**request.params, "in_data_selection": request.data_selection}
@@ -298,7 +308,8 @@ class RunService:
         dry_run: bool,
         on_trigger: Callable[[str], None],
     ) -> Started:
-        workflow = self.engine.get_workflow(workflow_id)
+        with _ours("workflow", workflow_id):
+            workflow = self.engine.get_workflow(workflow_id)
         validate_params(workflow, request.params)
         if workflow.paused:
             raise Conflict(f"workflow {workflow_id!r} is paused")
@@ -323,9 +334,13 @@ class RunService:
         on_trigger(run_id)
         try:
             run = self.engine.trigger_run(workflow_id, run_id, conf)
-        except Conflict:
+        except InvalidParameters as exc:
+            refused = "the engine refused the run parameters"
+            raise InvalidParameters(refused, internal=exc.detail) from None
+        except Conflict as exc:
             if idempotency_key is None:
-                raise
+                refused = f"workflow {workflow_id!r} cannot be run now"
+                raise Conflict(refused, internal=exc.detail) from None
             existing = self.get(username, workflow_id, run_id)
             return Started(existing, existing.conf, replayed=True)
         except UpstreamError as exc:
@@ -369,7 +384,8 @@ class RunService:
         policy.require_visible_workflow(
             self.catalog.config(), self.catalog.deployed(), username, workflow_id
         )
-        runs = self._engine_runs(username, workflow_id, status)
+        with _ours("workflow", workflow_id):
+            runs = self._engine_runs(username, workflow_id, status)
         mine = [
             r for r in runs if r.conf.get("username") == username and status in (None, r.status)
         ]
@@ -403,7 +419,8 @@ class RunService:
         )
         if not run_id.startswith(run_id_prefix(username)):
             raise NotFound(f"run {run_id!r} not found")
-        run = self.engine.get_run(workflow_id, run_id)
+        with _ours("run", run_id):
+            run = self.engine.get_run(workflow_id, run_id)
         if run.conf.get("username") != username:
             raise NotFound(f"run {run_id!r} not found")
         return run
@@ -411,7 +428,8 @@ class RunService:
     def detail(self, username: str, workflow_id: str, run_id: str) -> RunDetail:
         """One of the caller's runs with its tasks; NotFound as ``get``."""
         run = self.get(username, workflow_id, run_id)
-        return RunDetail(run, self.engine.list_tasks(workflow_id, run_id))
+        with _ours("run", run_id):
+            return RunDetail(run, self.engine.list_tasks(workflow_id, run_id))
 
     def log(
         self,
@@ -428,7 +446,9 @@ class RunService:
         ``get``, or for an unknown task, map index or try) is raised before anything is read.
         """
         self.get(username, workflow_id, run_id)
-        instances = [t for t in self.engine.list_tasks(workflow_id, run_id) if t.task_id == task_id]
+        with _ours("run", run_id):
+            tasks = self.engine.list_tasks(workflow_id, run_id)
+        instances = [t for t in tasks if t.task_id == task_id]
         if not instances:
             raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
         if map_index is not None:
@@ -443,7 +463,10 @@ class RunService:
         if all(t.state is None and number == 0 for t, number in parts):
             raise NotFound(f"task {task_id!r} has not started: there is no log yet")
         task, number = parts[0]
-        first = self.engine.task_log(workflow_id, run_id, task_id, number, map_index=task.map_index)
+        with _ours("log of task", task_id):
+            first = self.engine.task_log(
+                workflow_id, run_id, task_id, number, map_index=task.map_index
+            )
         return first if len(parts) == 1 else self._mapped_log(workflow_id, run_id, parts, first)
 
     def _mapped_log(
@@ -464,8 +487,8 @@ class RunService:
                 chunks = self.engine.task_log(
                     workflow_id, run_id, task.task_id, number, map_index=task.map_index
                 )
-            except LabcasError as exc:
-                yield f"[no log: {exc.detail}]\n".encode()
+            except LabcasError as exc:  # its detail may quote the engine: the kind only
+                yield f"[no log: {exc.title.lower()}]\n".encode()
                 continue
             yield from chunks
 
@@ -475,7 +498,8 @@ class RunService:
         self.get(username, workflow_id, run_id)
         self._forget_runs(username, workflow_id)
         try:
-            return self.engine.cancel_run(workflow_id, run_id, by=username)
+            with _ours("run", run_id):
+                return self.engine.cancel_run(workflow_id, run_id, by=username)
         finally:
             self._forget_runs(username, workflow_id)
 

@@ -373,8 +373,9 @@ def _mapped(what: str) -> Iterator[None]:
 
 
 def _from_code(code: str, status: int, what: str, message: str) -> LabcasError:
-    if code in _NOT_FOUND_CODES or status == 404:
-        return NotFound(f"{what}: not found" if code != "NoSuchBucket" else f"{what}: no bucket")
+    if code in _NOT_FOUND_CODES or status == 404:  # callers see it: no bucket or key named
+        found = "not found" if code != "NoSuchBucket" else "no bucket"
+        return NotFound(f"storage: {found}", internal=f"{what}: {found}")
     if code in _UNAVAILABLE_CODES or status == 503:
         return UpstreamUnavailable(f"storage unavailable ({what}): {code}")
     log.warning("storage error %s (%s) for %s: %s", code, status, what, message)

@@ -46,14 +46,17 @@ async def browse(
     c: ContainerDep,
     who: CallerDep,
     links: LinksDep,
+    rid: RequestIdDep,
     path: str = "",
     limit: Annotated[int | None, Query(ge=1, le=10000)] = None,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> wire.Folder | Response:
-    clean = c.outputs.normalize_path(path)
-    view = await off_loop(
-        STORAGE, c.outputs.browse, who.username, clean, limit=limit, cursor=cursor
-    )
+    with audited("output.browse", who.username, rid, path=path) as audit:
+        clean = c.outputs.normalize_path(path)
+        view = await off_loop(
+            STORAGE, c.outputs.browse, who.username, clean, limit=limit, cursor=cursor
+        )
+        audit.update(links=[f.path for f in view.files], link_ttl=c.settings.presign_ttl)
     following = None
     if view.next_cursor:
         following = links.to(
@@ -83,11 +86,11 @@ async def annotate(
     rid: RequestIdDep,
     path: str = "",
 ) -> wire.Updated:
-    body = await read_body(request)
     with audited("metadata.update", who.username, rid, path=path) as audit:
+        body = await read_body(request)
         clean = c.outputs.normalize_path(path)
         annotation = parse_body(wire.Annotation, body)
         files = {name: entry.properties for name, entry in annotation.files.items()}
-        audit["files"] = sorted(files)
+        audit.update(files=sorted(files), values=files)
         updated = await off_loop(STORAGE, c.outputs.annotate, who.username, clean, files)
     return wire.Updated(updated=updated)

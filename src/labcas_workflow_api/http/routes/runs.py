@@ -76,10 +76,9 @@ async def start_run(
     dry_run: Annotated[bool, Query(description="Validate only; answer the conf")] = False,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
-    body = await read_body(request)
     action = "run.validate" if dry_run else "run.start"
     with audited(action, who.username, rid, workflow=workflow_id) as audit:
-        run_request = parse_run_request(body, workflow_id)
+        run_request = parse_run_request(await read_body(request), workflow_id)
         audit["data_selection"] = run_request.data_selection
         started = await off_loop(
             ENGINE,
@@ -100,9 +99,18 @@ async def start_run(
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}")
 async def get_run(
-    workflow_id: WorkflowId, run_id: RunId, c: ContainerDep, who: CallerDep, links: LinksDep
+    workflow_id: WorkflowId,
+    run_id: RunId,
+    c: ContainerDep,
+    who: CallerDep,
+    links: LinksDep,
+    rid: RequestIdDep,
 ) -> wire.RunDetail:
-    detail = await off_loop(ENGINE, c.runs.detail, who.username, workflow_id, run_id)
+    refusals = audited(
+        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
+    )
+    with refusals:
+        detail = await off_loop(ENGINE, c.runs.detail, who.username, workflow_id, run_id)
     return wire.RunDetail.of_detail(detail, links)
 
 
@@ -115,21 +123,24 @@ async def get_task_log(
     task_id: TaskId,
     c: ContainerDep,
     who: CallerDep,
+    rid: RequestIdDep,
     try_number: Annotated[
         int | None, Query(alias="try", ge=1, le=1000, description="Try number")
     ] = None,
     map_index: Annotated[int | None, Query(ge=0, le=1_000_000, description="Map index")] = None,
 ) -> StreamingResponse:
-    chunks = await off_loop(
-        ENGINE,
-        c.runs.log,
-        who.username,
-        workflow_id,
-        run_id,
-        task_id,
-        try_number=try_number,
-        map_index=map_index,
-    )
+    task = {"task_id": task_id, "try_number": try_number, "map_index": map_index}
+    with audited("log.read", who.username, rid, workflow=workflow_id, run_id=run_id, task=task):
+        chunks = await off_loop(
+            ENGINE,
+            c.runs.log,
+            who.username,
+            workflow_id,
+            run_id,
+            task_id,
+            try_number=try_number,
+            map_index=map_index,
+        )
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     return StreamingResponse(
         off_loop_iter(ENGINE, chunks), media_type="text/plain; charset=utf-8", headers=headers
