@@ -2,7 +2,8 @@
 
 Connections that send nothing, half a header, a header and half a body, or a header one byte
 at a time are closed by the server within ``LABCAS_HEADER_TIMEOUT`` / ``LABCAS_BODY_TIMEOUT``
-(the trickle does not reset the deadline), while normal requests keep being answered.
+(the trickle does not reset the deadline), while normal requests keep being answered. A
+request line and headers over 16 KiB, whole or still coming, are refused with a 431.
 """
 
 from __future__ import annotations
@@ -145,3 +146,37 @@ def test_half_sent_requests_are_closed_within_the_bound(
         assert len(times) == counts[kind], f"{kind}: {counts[kind] - len(times)} still open"
         assert max(times) <= BOUND + SLACK, f"{kind}: closed after {max(times):.2f}s"
     assert normal and max(normal) < 2.0
+
+
+def _exchange(url: str, payload: bytes) -> bytes:
+    """What the server answers to ``payload`` before it closes the connection (or 5 s pass)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendall(payload)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+def test_request_heads_over_16_kib_are_refused(
+    stack: Stack, fault_config: Path, tmp_path: Path
+) -> None:
+    with serve_process(stack, fault_config, tmp_path) as served:
+        port = served.url.rsplit(":", 1)[1]
+        head = f"GET /workflows HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+        token = mint_token(SECRET, "thomas")
+        whole = head + f"Authorization: Bearer {token}\r\nX-Pad: {'a' * 20_000}\r\n\r\n".encode()
+        many = head + b"".join(f"X-Pad-{i}: {'a' * 100}\r\n".encode() for i in range(200))
+        endless = head + b"X-Pad: " + b"a" * 300_000  # never finished
+        for payload in (whole, many + b"\r\n", endless):
+            answer = _exchange(served.url, payload)
+            assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        with httpx.Client(base_url=served.url, timeout=10) as http:
+            answer = http.get(
+                "/workflows",
+                headers={"Authorization": f"Bearer {token}", "X-Pad": "a" * 12_000},
+            )
+            assert answer.status_code == 200, answer.text
