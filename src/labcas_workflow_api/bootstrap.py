@@ -83,6 +83,9 @@ class _LazySecret:
     def refresh(self) -> str:
         return self._get_source().refresh()
 
+    def known(self) -> str | None:
+        return None if self._source is None else self._source.known()
+
 
 def build_container(
     settings: Settings | None = None,

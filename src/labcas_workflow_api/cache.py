@@ -1,9 +1,15 @@
-"""The one cache of the service: a value kept for a time to live and renewed by one caller at
-a time (``single_flight``), optionally keeping the last good value when a renewal fails.
+"""The caches of the service.
 
-Every cached thing uses it: the access config, the JWT secret, the deployed workflows and
-their details, a user's run lists, the engine's login token and session, and the MWAA
-environment's description.
+``Cached``: one value kept for a time to live and renewed by one caller at a time
+(``single_flight``), optionally keeping the last good value when a renewal fails. Every fetched
+thing uses it: the access config, the JWT secret, the deployed workflows and their details, a
+user's run lists, the engine's login token and session, and the MWAA environment's
+description. ``peek`` gives the value without ever fetching, for code on the event loop.
+
+``Recent``: many small values by key, each computed elsewhere and kept until its own expiry
+time, at most ``size`` of them (the least recently used dropped first): verified tokens and
+each user's view of the access config. Nothing is fetched or shared while computed, so
+``Cached``'s machinery (single flight, stale serving, last good) has no part in it.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from labcas_workflow_api.domain.errors import LabcasError
 from labcas_workflow_api.single_flight import SingleFlight
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 log = logging.getLogger(__name__)
 
 FOREVER = float("inf")
@@ -79,6 +87,13 @@ class Cached(Generic[T]):
         stale = self._value if self._serve_stale else None
         return self._flight.get(fresh, self._renew, stale=stale)
 
+    def peek(self) -> T | None:
+        """The value when it is fresh (within its ``ttl``), else None; never fetches."""
+        value = self._value
+        if value is None or self._clock() >= self._expires_at:
+            return None
+        return value
+
     def invalidate(self, value: T | None = None) -> None:
         """Forget the value (only if it is still ``value``, when given: a token that was just
         refused, which another caller may already have replaced)."""
@@ -114,3 +129,36 @@ class Cached(Generic[T]):
 
     def _seconds(self, value: T) -> float:
         return self._ttl(value) if callable(self._ttl) else self._ttl
+
+
+class Recent(Generic[K, T]):
+    """At most ``size`` values by key, each until its own ``expires_at`` (a ``clock`` time),
+    the least recently used dropped first; safe to use from several threads."""
+
+    def __init__(self, size: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._size = size
+        self._clock = clock
+        self._entries: OrderedDict[K, tuple[T, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> T | None:
+        """The value kept for ``key`` if it has not expired, else None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self._clock() >= entry[1]:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: K, value: T, expires_at: float = FOREVER) -> None:
+        with self._lock:
+            self._entries[key] = (value, expires_at)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,4 +1,5 @@
-"""The one cache: time to live, keep-last-good, max_age, invalidation during a renewal."""
+"""The caches: time to live, keep-last-good, max_age, invalidation during a renewal, peek; and
+the bounded, expiring `Recent`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 
 import pytest
 
-from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.cache import Cached, Recent
 from labcas_workflow_api.domain.errors import UpstreamUnavailable
 
 
@@ -144,3 +145,42 @@ def test_a_value_read_before_an_invalidation_is_not_kept() -> None:
     reader.join(5)
     assert answers == ["list-1"]
     assert cached.get() == "list-2"
+
+
+def test_peek_gives_a_fresh_value_and_never_fetches(clock: Clock) -> None:
+    source = Source()
+    cached = Cached(source, 10, clock=clock)
+    assert cached.peek() is None
+    assert source.calls == 0
+    cached.get()
+    assert cached.peek() == "value-1"
+    clock.now += 10
+    assert cached.peek() is None
+    assert source.calls == 1
+
+
+class TestRecent:
+    def test_a_value_is_kept_until_its_expiry(self, clock: Clock) -> None:
+        recent: Recent[str, int] = Recent(10, clock=clock)
+        recent.put("a", 1, expires_at=clock.now + 5)
+        recent.put("b", 2)
+        clock.now += 4.9
+        assert (recent.get("a"), recent.get("b")) == (1, 2)
+        clock.now += 0.1
+        assert (recent.get("a"), recent.get("b")) == (None, 2)
+        assert len(recent) == 1
+
+    def test_the_least_recently_used_goes_first(self, clock: Clock) -> None:
+        recent: Recent[str, int] = Recent(2, clock=clock)
+        recent.put("a", 1)
+        recent.put("b", 2)
+        assert recent.get("a") == 1
+        recent.put("c", 3)
+        assert (recent.get("a"), recent.get("b"), recent.get("c")) == (1, None, 3)
+
+    def test_putting_again_replaces(self, clock: Clock) -> None:
+        recent: Recent[str, int] = Recent(2, clock=clock)
+        recent.put("a", 1, expires_at=clock.now + 1)
+        recent.put("a", 2, expires_at=clock.now + 10)
+        clock.now += 5
+        assert recent.get("a") == 2

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 from labcas_workflow_api.auth.secrets import SecretSource
+from labcas_workflow_api.cache import Recent
 from labcas_workflow_api.domain.errors import ConfigError, Unauthenticated
 from labcas_workflow_api.edge import is_username
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 _DN_UID_RE = re.compile(r"uid=([^,=]*)(,[^,=]+=[^,=]+)*", re.IGNORECASE)
 _MAX_TOKEN_LENGTH = 8192
+_VERIFIED_TOKENS = 10_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class TokenVerifier:
 
     ``max_age`` (seconds, 0 for none) refuses tokens whose lifetime ``exp - iat`` is longer
     (``iat`` is then required); ``dn_base`` pins the LDAP base of DN subjects.
+
+    A client sends the same token with every request, so each accepted token is kept (the
+    10,000 most recently used, each until its ``exp``) with the secret that verified it; the
+    same token is then accepted without decoding it again for as long as that secret is the
+    current one. ``verify_known`` answers from those alone, without waiting on the secret's
+    source, so that the event loop can take a known caller without a thread.
     """
 
     def __init__(
@@ -81,6 +89,10 @@ class TokenVerifier:
         self._leeway = leeway
         self._max_age = max_age
         self._dn_base = dn_base
+        # token -> (caller, the secret that verified it), until the token's exp (wall clock)
+        self._verified: Recent[str, tuple[Principal, str]] = Recent(
+            _VERIFIED_TOKENS, clock=time.time
+        )
 
     @classmethod
     def for_settings(cls, settings: Settings, secret: SecretSource) -> TokenVerifier:
@@ -100,15 +112,34 @@ class TokenVerifier:
             raise ConfigError("the JWT secret is empty; tokens cannot be verified")
         return str(secret)
 
+    def verify_known(self, authorization: str | None) -> Principal | None:
+        """The caller when this very token was accepted before, has not expired, and the
+        secret that verified it is the current one as far as the source can tell without
+        waiting; else None (then call ``verify``, which may wait). Never raises."""
+        if authorization is None:
+            return None
+        try:
+            token = _token_from_header(authorization)
+        except Unauthenticated:
+            return None
+        known = self._verified.get(token)
+        if known is None or known[1] != self._secret.known():
+            return None
+        return known[0]
+
     def verify(self, authorization: str | None) -> Principal:
+        """The caller; Unauthenticated for anything wrong with the header or its token."""
         token = _token_from_header(authorization)
+        key = self._key()
+        known = self._verified.get(token)
+        if known is not None and known[1] == key:
+            return known[0]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated("malformed token") from None
         if header.get("alg") not in self._algorithms:
             raise Unauthenticated(f"token algorithm {header.get('alg')!r} is not accepted")
-        key = self._key()
         try:
             claims = self._decode(token, key)
         except jwt.InvalidSignatureError:
@@ -116,9 +147,11 @@ class TokenVerifier:
             fresh = self._key(fresh=True)
             if fresh == key:
                 raise Unauthenticated("token signature is invalid") from None
-            claims = self._decode(token, fresh)
+            claims, key = self._decode(token, fresh), fresh
         self._check_lifetime(claims)
-        return Principal(username_from_claims(claims, dn_base=self._dn_base))
+        who = Principal(username_from_claims(claims, dn_base=self._dn_base))
+        self._verified.put(token, (who, key), expires_at=claims["exp"])
+        return who
 
     def _check_lifetime(self, claims: dict[str, Any]) -> None:
         """Time claims are JSON numbers (PyJWT takes ``"123"`` too); with ``max_age``, the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,11 +17,14 @@ _REFRESH_MIN_SECONDS = 5
 
 class SecretSource(Protocol):
     """The current JWT secret; ``refresh()`` re-reads it now (when a token's signature does
-    not match, the secret may just have been rotated) and returns it."""
+    not match, the secret may just have been rotated) and returns it; ``known()`` returns it
+    only if that needs no wait (no file read, no call to a service), else None."""
 
     def __call__(self) -> str: ...
 
     def refresh(self) -> str: ...
+
+    def known(self) -> str | None: ...
 
 
 def jwt_secret_provider(settings: Settings, *, secretsmanager_client: Any = None) -> SecretSource:
@@ -50,22 +55,47 @@ class FixedSecret:
     def __call__(self) -> str:
         return self._value
 
-    refresh = __call__
+    refresh = known = __call__
 
 
 class _File:
+    """The secret read from a file at each use; ``known()`` is the last one read while the
+    file's status (inode, size, modification time) is unchanged: one ``stat``, no read. A file
+    changed in the last second is never ``known()``: two writes within one tick of the file
+    system's clock may leave the same status."""
+
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._last: tuple[tuple[int, int, int], str] | None = None
 
     def __call__(self) -> str:
         try:
-            return self._path.read_text().strip()
+            status = os.stat(self._path)
+            secret = self._path.read_text().strip()
         except OSError as exc:
             raise ConfigError(
                 f"LABCAS_JWT_SECRET_FILE: cannot read {self._path}: {exc.strerror}"
             ) from None
+        self._last = (_signature(status), secret)
+        return secret
 
     refresh = __call__
+
+    def known(self) -> str | None:
+        last = self._last
+        if last is None:
+            return None
+        try:
+            status = os.stat(self._path)
+        except OSError:
+            return None
+        if _signature(status) != last[0] or time.time() - status.st_mtime < 1:
+            return None
+        return last[1]
+
+
+def _signature(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 class _SecretsManagerSecret:
@@ -85,6 +115,9 @@ class _SecretsManagerSecret:
 
     def refresh(self) -> str:
         return self._cached.get(max_age=_REFRESH_MIN_SECONDS)
+
+    def known(self) -> str | None:
+        return self._cached.peek()
 
     def _read(self) -> str:
         try:
