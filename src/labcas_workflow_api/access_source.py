@@ -68,6 +68,10 @@ class AccessConfigSource:
         current one."""
         return self._cached.get()
 
+    def peek(self) -> AccessConfig | None:
+        """The config if it is fresh (read less than ``ttl`` ago), else None; never reads."""
+        return self._cached.peek()
+
     @property
     def last_error(self) -> str | None:
         """Why the last re-read failed, while the last good config is served; else None."""

@@ -1,5 +1,6 @@
 """What routes share: dependencies (the container, the caller, links, path parameters), the
-request body reader, and the one way off the event loop (``off_loop`` in a named pool).
+request body reader, and the one way off the event loop (``off_loop`` in a named pool, or
+``held_or_off_loop`` when what is in memory may answer at once).
 
 Every dependency is ``async``: FastAPI would run a plain ``def`` one in a thread of its own
 default pool, a second way off the loop."""
@@ -79,6 +80,15 @@ async def off_loop(pool: Pool, call: Callable[P, T], *args: P.args, **kwargs: P.
     )
 
 
+async def held_or_off_loop(
+    held: Callable[P, T | None], pool: Pool, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``held(...)``, which answers on the loop from what is in memory, or None when it cannot
+    without waiting; then the blocking ``call(...)`` in a thread of ``pool``."""
+    found = held(*args, **kwargs)
+    return found if found is not None else await off_loop(pool, call, *args, **kwargs)
+
+
 async def off_loop_iter(pool: Pool, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     """The chunks of a blocking iterator, each read in a thread of ``pool``."""
     while (chunk := await off_loop(pool, next, chunks, None)) is not None:
@@ -99,14 +109,16 @@ ContainerDep = Annotated[Container, Depends(container)]
 async def principal(request: Request, c: ContainerDep) -> Principal:
     """The caller: from the Lambda authorizer context when the Lambda adapter put it in the
     ASGI scope (clients cannot set scope keys), else from the verified Authorization header
-    (a refused token is an ``auth.failed`` audit record). The user name is kept in the scope
-    for the access log."""
+    (on the loop when the token was verified before with the current secret, else in a thread
+    of ``AUTH``; a refused token is an ``auth.failed`` audit record). The user name is kept in
+    the scope for the access log."""
     trusted = request.scope.get(TRUSTED_USERNAME_KEY)
     if isinstance(trusted, str) and trusted:
         who = Principal(trusted)
     else:
+        header = request.headers.get("authorization")
         try:
-            who = await off_loop(AUTH, c.verifier.verify, request.headers.get("authorization"))
+            who = await held_or_off_loop(c.verifier.verify_known, AUTH, c.verifier.verify, header)
         except Unauthenticated as exc:
             client = request.client.host if request.client else None
             audit.auth_failed(request_id_of(request.scope), exc.detail, request.url.path, client)

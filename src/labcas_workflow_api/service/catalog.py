@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth import policy
-from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.cache import Cached, Recent
 from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.domain.models import Workflow
@@ -30,13 +30,66 @@ class WorkflowView:
     data_selections: list[str]
 
 
+@dataclass(frozen=True)
+class UserView:
+    """What one user may see, worked out by the policy from one access config and one set of
+    deployed workflows: the data selections they may use, the workflows they may run, and
+    which go together (both in the config's order; workflows listed by id)."""
+
+    data_selections: list[Entry]
+    workflows: list[Entry]
+    runnable: dict[str, list[Entry]]  # data selection -> the workflows runnable on it
+    selections_of: dict[str, list[str]]  # workflow -> the data selections it runs on
+
+    @classmethod
+    def of(cls, config: AccessConfig, deployed: dict[str, Workflow], username: str) -> UserView:
+        runnable: dict[str, list[Entry]] = {}
+        selections_of: dict[str, list[str]] = {}
+        for cid, collection in config.collections.items():
+            workflow_ids = policy.runnable_workflows(config, deployed, username, cid)
+            if not workflow_ids:
+                continue
+            runnable[cid] = [
+                Entry(wid, collection.workflows[wid].description or deployed[wid].description)
+                for wid in workflow_ids
+            ]
+            for wid in workflow_ids:
+                selections_of.setdefault(wid, []).append(cid)
+        return cls(
+            data_selections=[Entry(cid, config.collections[cid].description) for cid in runnable],
+            workflows=[Entry(wid, deployed[wid].description) for wid in sorted(selections_of)],
+            runnable=runnable,
+            selections_of=selections_of,
+        )
+
+    def workflows_for_selection(self, data_id: str) -> list[Entry]:
+        """NotFound for a data selection the user may use nowhere (existing or not)."""
+        found = self.runnable.get(data_id)
+        if found is None:
+            raise policy.not_found("data selection", data_id, self.runnable)
+        return found
+
+    def selections_for(self, workflow_id: str) -> list[str]:
+        """NotFound for a workflow the user may run nowhere (existing or not)."""
+        found = self.selections_of.get(workflow_id)
+        if found is None:
+            raise policy.not_found("workflow", workflow_id, self.selections_of)
+        return found
+
+
+_VIEWS = 1000  # users whose views are kept
+
+
 class Catalog:
     """Data selections and workflows visible to a caller.
 
     Deployed workflows, and the details of each visible workflow, are cached for
     ``deployed_ttl`` seconds so that listing and detail endpoints do not ask the engine on
     every request (a paused flag or a param schema may so be a few seconds old; starting a
-    run reads them fresh). Methods raise NotFound for what the caller may not see, and the
+    run reads them fresh). Each user's ``UserView`` is kept while the access config and the
+    deployed workflows it was worked out from are the current ones (the 1,000 most recent
+    users). ``view_now`` and ``workflow_now`` answer from what is held, without waiting (for
+    the event loop), or None. Methods raise NotFound for what the caller may not see, and the
     engine's UpstreamError subclasses.
     """
 
@@ -53,6 +106,9 @@ class Catalog:
         )
         self._details: dict[str, Cached[Workflow]] = {}
         self._lock = threading.Lock()
+        self._views: Recent[str, tuple[AccessConfig, dict[str, Workflow], UserView]] = Recent(
+            _VIEWS
+        )
 
     def deployed(self) -> dict[str, Workflow]:
         """Workflows deployed in the engine by id (briefly cached)."""
@@ -78,33 +134,35 @@ class Catalog:
     def config(self) -> AccessConfig:
         return self.access.get()
 
-    def data_selections(self, username: str) -> list[Entry]:
-        config = self.config()
-        return [
-            Entry(cid, config.collections[cid].description)
-            for cid in policy.usable_collections(config, self.deployed(), username)
-        ]
+    def view(self, username: str) -> UserView:
+        """What the user may see now (renewing the config and deployed workflows as due)."""
+        config, deployed = self.config(), self.deployed()
+        held = self._views.get(username)
+        if held is not None and held[0] is config and held[1] is deployed:
+            return held[2]
+        view = UserView.of(config, deployed, username)
+        self._views.put(username, (config, deployed, view))
+        return view
 
-    def workflows_for_selection(self, username: str, data_id: str) -> list[Entry]:
-        config = self.config()
-        deployed = self.deployed()
-        usable = policy.usable_collections(config, deployed, username)
-        if data_id not in usable:
-            raise policy.not_found("data selection", data_id, usable)
-        collection = config.collections[data_id]
-        return [
-            Entry(wid, collection.workflows[wid].description or deployed[wid].description)
-            for wid in policy.runnable_workflows(config, deployed, username, data_id)
-        ]
-
-    def workflows(self, username: str) -> list[Entry]:
-        deployed = self.deployed()
-        visible = policy.visible_workflows(self.config(), deployed, username)
-        return [Entry(wid, deployed[wid].description) for wid in sorted(visible)]
+    def view_now(self, username: str) -> UserView | None:
+        """The user's view if it is held for the current config and deployed workflows, both
+        fresh; else None (then ``view``)."""
+        held = self._views.get(username)
+        if held is None or held[0] is not self.access.peek():
+            return None
+        return held[2] if held[1] is self._deployed.peek() else None
 
     def workflow(self, username: str, workflow_id: str) -> WorkflowView:
-        config = self.config()
-        deployed = self.deployed()
-        policy.require_visible_workflow(config, deployed, username, workflow_id)
-        selections = policy.collections_for_workflow(config, deployed, username, workflow_id)
+        selections = self.view(username).selections_for(workflow_id)
         return WorkflowView(self.details(workflow_id), selections)
+
+    def workflow_now(self, username: str, workflow_id: str) -> WorkflowView | None:
+        """``workflow`` from what is held and fresh, without waiting; else None (NotFound
+        alike when the view says so)."""
+        view = self.view_now(username)
+        if view is None:
+            return None
+        selections = view.selections_for(workflow_id)
+        cached = self._details.get(workflow_id)
+        details = None if cached is None else cached.peek()
+        return None if details is None else WorkflowView(details, selections)

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Query
 
 from labcas_workflow_api import wire
 from labcas_workflow_api.domain.errors import BadRequest
-from labcas_workflow_api.http.deps import ENGINE, CallerDep, ContainerDep, off_loop
+from labcas_workflow_api.http.deps import ENGINE, CallerDep, ContainerDep, held_or_off_loop
 
 router = APIRouter(tags=["data selections"])
 
 
 @router.get("/data-selections")
 async def list_data_selections(c: ContainerDep, who: CallerDep) -> wire.DataSelectionList:
-    found = await off_loop(ENGINE, c.catalog.data_selections, who.username)
-    return wire.DataSelectionList.of(found)
+    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    return wire.DataSelectionList.of(view.data_selections)
 
 
 @router.get("/data-selections/workflows")
@@ -27,13 +27,13 @@ async def list_workflows_of_selection(
 ) -> wire.WorkflowList:
     if not data_id:
         raise BadRequest("missing query parameter: data_id")
-    found = await off_loop(ENGINE, c.catalog.workflows_for_selection, who.username, data_id)
-    return wire.WorkflowList.of(found)
+    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    return wire.WorkflowList.of(view.workflows_for_selection(data_id))
 
 
 @router.get("/data-selections/{data_id:path}/workflows")
 async def list_workflows_of_selection_by_path(
     data_id: str, c: ContainerDep, who: CallerDep
 ) -> wire.WorkflowList:
-    found = await off_loop(ENGINE, c.catalog.workflows_for_selection, who.username, data_id)
-    return wire.WorkflowList.of(found)
+    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    return wire.WorkflowList.of(view.workflows_for_selection(data_id))

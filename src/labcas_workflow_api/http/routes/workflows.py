@@ -5,19 +5,28 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from labcas_workflow_api import wire
-from labcas_workflow_api.http.deps import ENGINE, CallerDep, ContainerDep, WorkflowId, off_loop
+from labcas_workflow_api.http.deps import (
+    ENGINE,
+    CallerDep,
+    ContainerDep,
+    WorkflowId,
+    held_or_off_loop,
+)
 
 router = APIRouter(tags=["workflows"])
 
 
 @router.get("/workflows")
 async def list_workflows(c: ContainerDep, who: CallerDep) -> wire.WorkflowList:
-    return wire.WorkflowList.of(await off_loop(ENGINE, c.catalog.workflows, who.username))
+    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    return wire.WorkflowList.of(view.workflows)
 
 
 @router.get("/workflows/{workflow_id}")
 async def get_workflow(
     workflow_id: WorkflowId, c: ContainerDep, who: CallerDep
 ) -> wire.WorkflowDetail:
-    view = await off_loop(ENGINE, c.catalog.workflow, who.username, workflow_id)
-    return wire.WorkflowDetail.of(view)
+    found = await held_or_off_loop(
+        c.catalog.workflow_now, ENGINE, c.catalog.workflow, who.username, workflow_id
+    )
+    return wire.WorkflowDetail.of(found)
