@@ -130,9 +130,8 @@ class TokenVerifier:
     def verify(self, authorization: str | None) -> Principal:
         """The caller; Unauthenticated for anything wrong with the header or its token."""
         token = _token_from_header(authorization)
-        key = self._key()
         known = self._verified.get(token)
-        if known is not None and known[1] == key:
+        if known is not None and known[1] == self._key():
             return known[0]
         try:
             header = jwt.get_unverified_header(token)
@@ -140,6 +139,7 @@ class TokenVerifier:
             raise Unauthenticated("malformed token") from None
         if header.get("alg") not in self._algorithms:
             raise Unauthenticated(f"token algorithm {header.get('alg')!r} is not accepted")
+        key = self._key()
         try:
             claims = self._decode(token, key)
         except jwt.InvalidSignatureError:
