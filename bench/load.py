@@ -480,9 +480,8 @@ def main() -> int:
                         ("read mix", mix_paths(MIX, users[0])),
                     ):
                         before = loadavg()
-                        figures = run_wrk(
-                            url, paths, tokens, args.wrk_duration, work, title.split()[-1]
-                        )
+                        name = re.sub(r"[^a-z]+", "-", title.lower()).strip("-")
+                        figures = run_wrk(url, paths, tokens, args.wrk_duration, work, name)
                         measured_by_wrk[title] = figures
                         report_wrk(f"{title} (load {before} -> {loadavg()})", figures)
             finally:

@@ -38,18 +38,30 @@ def _headers(value: str | bytes | None) -> list[tuple[str | bytes, str | bytes]]
     return [] if value is None else [("Authorization", value)]
 
 
+# A control character in a header value is not HTTP (RFC 9110 5.5): the server's parser
+# (httptools) refuses the request with a 400 problem before any token is read.
+MALFORMED_HTTP = {"control characters"}
+
+
 @pytest.mark.parametrize("bad", CORPUS, ids=[b.name for b in CORPUS])
 def test_every_bad_token_is_a_401_problem(bad: Bad, api: Api) -> None:
     wrong = []
     for method, target, body in served(api):
         answer = raw.request(api.url, method, target, _headers(bad.header), body)
-        ok = (
-            answer.status == 401
-            and answer.content_type.startswith("application/problem+json")
-            and answer.headers.get("www-authenticate", "").startswith("Bearer")
-            and answer.json()["status"] == 401
-            and answer.headers.get("x-request-id")
-        )
+        if bad.name in MALFORMED_HTTP:
+            ok = (
+                answer.status == 400
+                and answer.content_type.startswith("application/problem+json")
+                and answer.json()["status"] == 400
+            )
+        else:
+            ok = (
+                answer.status == 401
+                and answer.content_type.startswith("application/problem+json")
+                and answer.headers.get("www-authenticate", "").startswith("Bearer")
+                and answer.json()["status"] == 401
+                and answer.headers.get("x-request-id")
+            )
         if not ok:
             wrong.append(f"{method} {target}: {answer.status} {answer.body[:120]!r}")
     assert not wrong, wrong

@@ -26,6 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from labcas_workflow_api.edge import problem_body
 from labcas_workflow_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,14 @@ _HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
 )
+
+
+_MALFORMED_BODY = problem_body(400, "Bad request", "malformed HTTP request")
+_MALFORMED = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\n"
+    b"x-content-type-options: nosniff\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_MALFORMED_BODY)
+) + _MALFORMED_BODY
 
 
 class _HeadTooLarge(Exception):
@@ -107,10 +116,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        if self._head_refused:  # the parser stopped on _HeadTooLarge
+        """What uvicorn answers to what httptools cannot parse (such as a control character
+        in a header, which h11 let through): a 400 problem rather than its plain text; a 431
+        when the parser stopped on a head over ``MAX_HEAD``."""
+        if self._head_refused:
             self._refuse_head()
         else:
-            super().send_400_response(msg)
+            self.transport.write(_MALFORMED)
+            self.transport.close()
 
     # -- the bound and the deadlines -------------------------------------------------------
 
