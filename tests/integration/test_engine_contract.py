@@ -26,7 +26,6 @@ import pytest
 
 from labcas_workflow_api.devstack.airflow import AirflowServer
 from labcas_workflow_api.devstack.images import make_images
-from labcas_workflow_api.devstack.mwaa import LocalMwaa, WebLoginProxy
 from labcas_workflow_api.domain.errors import (
     ConfigError,
     Conflict,
@@ -39,6 +38,7 @@ from labcas_workflow_api.engines.airflow import AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
 from tests.integration.storage_fixtures import DATA_BUCKET
 from tests.integration.test_airflow_engine import conf_for, run_id_for
+from tests.support.mwaa import LocalMwaa, WebLoginProxy
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,8 @@ from starlette.routing import Match
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.bootstrap import Container, build_container
-from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
+from labcas_workflow_api.devstack.airflow import AirflowServer
+from labcas_workflow_api.devstack.airflow_venv import ensure_airflow_venv
 from labcas_workflow_api.devstack.moto import MotoServer, start_moto
 from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
 from labcas_workflow_api.http.app import create_app
