@@ -83,10 +83,18 @@ def _file_json(rel: str, entry: wire.FileEntry) -> dict[str, Any]:
 def download(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="File or folder under your outputs.")],
-    dest: Annotated[Path, typer.Argument(help="Local folder (or file name for one file).")],
+    dest: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Local folder (or file name for one file); default: here, named after PATH.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Download a file or a folder recursively; complete files are skipped, partial ones
     resumed, sizes checked."""
+    if dest is None:
+        dest = Path(clean_path(path).rpartition("/")[2] or "labcas-outputs")
     err = err_console()
     progress = Progress(
         TextColumn("{task.description}"),
@@ -101,7 +109,7 @@ def download(
 
     def start(plan: list[tuple[str, wire.FileEntry]]) -> None:
         total = sum(e.size for _, e in plan)
-        progress.update(task_id, total=total, description=f"{len(plan)} files")
+        progress.update(task_id, total=total, description=render.count(len(plan), "file"))
 
     with client_for(ctx) as client, progress:
         results = client.download(
@@ -116,7 +124,7 @@ def download(
     }
     out_console().print(
         Text(
-            f"{len(results)} files in {dest}: {counts['downloaded']} downloaded, "
+            f"{render.count(len(results), 'file')} in {dest}: {counts['downloaded']} downloaded, "
             f"{counts['resumed']} resumed, {counts['skipped']} already complete "
             f"({render.size(done)}, sizes checked)."
         )
@@ -127,8 +135,10 @@ def download(
 @handled
 def annotate(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="Folder holding the file.")],
-    file: Annotated[str, typer.Argument(help="File name in that folder.")],
+    path: Annotated[str, typer.Argument(help="FOLDER/FILE, or the folder holding FILE.")],
+    file: Annotated[
+        str | None, typer.Argument(help="File name in that folder.", show_default=False)
+    ] = None,
     pairs: Annotated[list[str] | None, typer.Argument(help="Properties as key=value.")] = None,
     remove: Annotated[
         list[str] | None, typer.Option("--remove", "-r", help="A property to delete.")
@@ -136,6 +146,12 @@ def annotate(
     as_json: JsonOpt = False,
 ) -> None:
     """Set (or remove) metadata properties of an output file, keeping the others."""
+    if file is not None and "=" in file:  # annotate FOLDER/FILE key=value...
+        pairs, file = [file, *(pairs or [])], None
+    if file is None:
+        path, _, file = clean_path(path).rpartition("/")
+        if not file:
+            raise UsageProblem("name the file: FOLDER/FILE, or FOLDER FILE")
     updates: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -150,6 +166,6 @@ def annotate(
         print_json(merged)
         return
     out = out_console()
-    out.print(Text(f"Saved {len(merged)} properties of {file}:"))
+    out.print(Text(f"Saved {render.count(len(merged), 'property', 'properties')} of {file}:"))
     for key, value in merged.items():
         out.print(Text(f"  {key} = {value}"))

@@ -178,7 +178,8 @@ def runs(
     if as_json:
         print_json([r.model_dump(mode="json") for r in items])
     else:
-        out_console().print(render.runs(items, workflow))
+        out = out_console()
+        out.print(render.runs(items, workflow, out.width))
 
 
 @app.command()
