@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from labcas_workflow_api.storage.s3 import S3Store
 from tests.faults.proxy import FaultProxy
 from tests.integration.api_fixtures import serve_app
 from tests.release import track
+from tests.support import polling
 
 DAGS = Path(__file__).resolve().parent / "dags"
 DEPLOYED = ("alpha", "beta", "gamma", "frozen")
@@ -203,15 +203,9 @@ def serve_api(stack: Stack, settings: Settings, **ports: Any) -> Iterator[Api]:
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
-    """Poll ``predicate`` until it returns something truthy; ``TimeoutError`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    """Poll ``predicate`` until it returns something truthy (a timeout on the way is "not
+    yet"); ``TimeoutError`` otherwise."""
+    return polling.wait_until(predicate, timeout, interval=interval)
 
 
 def problem(response: httpx.Response) -> dict[str, Any]:

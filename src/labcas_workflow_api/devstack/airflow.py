@@ -14,9 +14,8 @@ heartbeat dies of "database is locked". So the database is put in WAL mode (read
 block writers), and a component that exits is restarted (at most ``RESTARTS`` times, each
 logged) instead of taking the others down. SQLite's busy timeout stays at its 5 s: a longer one
 (60 s was tried) lets a burst pile up behind the lock for minutes instead of failing fast.
-Airflow 3: database migration, scheduler, DAG processor, API server (``/api/v2``, JWT).
-Airflow 2: database migration, admin user, scheduler (which parses DAGs), web server
-(``/api/v1`` with basic auth and session cookies), with the LocalExecutor on SQLite.
+Airflow 3 runs a scheduler, a DAG processor and the API server (``/api/v2``, JWT); Airflow 2 a
+scheduler and the web server (``/api/v1``, basic auth and session cookies), LocalExecutor.
 """
 
 from __future__ import annotations
@@ -331,22 +330,24 @@ class AirflowServer:
         return True
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """Block until ``dag_id`` is parsed and return its DAG record.
-
-        Raises ``RuntimeError`` at once when Airflow reports an import error for
-        ``<dag_id>.py``, ``TimeoutError`` (listing any import errors) when the DAG does not
-        appear in time.
-        """
+        """Block until ``dag_id`` is parsed and return its DAG record (an answer too slow on
+        the way, as on a loaded machine, is "not yet"). Raises ``RuntimeError`` at once when
+        Airflow reports an import error for ``<dag_id>.py``, ``TimeoutError`` (listing any
+        import errors) when the DAG does not appear in time."""
         deadline = time.monotonic() + timeout
+        errors: list[dict[str, Any]] = []
         with httpx.Client(timeout=10) as http:
-            headers = self.auth_headers(http)
             while True:
                 self._check_alive()
-                response = http.get(f"{self.api_url}/dags/{dag_id}", headers=headers)
-                if response.status_code == 200:
-                    dag: dict[str, Any] = response.json()
-                    return dag
-                errors = self._import_errors(http, headers)
+                try:
+                    headers = self.auth_headers(http)
+                    response = http.get(f"{self.api_url}/dags/{dag_id}", headers=headers)
+                    if response.status_code == 200:
+                        dag: dict[str, Any] = response.json()
+                        return dag
+                    errors = self._import_errors(http, headers)
+                except httpx.TransportError as exc:
+                    log.info("Airflow did not answer (%s); asking again", exc)
                 own = [e for e in errors if Path(str(e.get("filename"))).stem == dag_id]
                 if own:
                     raise RuntimeError(
