@@ -182,3 +182,16 @@ class TestDevstackBanner:
             'curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/data-selections'
             in lines
         )
+
+
+def test_devstack_without_its_extra_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labcas_workflow_api.devstack import stack
+
+    monkeypatch.setattr(stack, "find_spec", lambda name: None if name == "PIL" else object())
+    state = tmp_path / "state"
+    assert stack.run_devstack(api_port=free_port(), state_dir=str(state)) == 2
+    error = capsys.readouterr().err
+    assert "missing: pillow" in error and "pip install -e '.[devstack]'" in error
+    assert not state.exists()

