@@ -340,7 +340,7 @@ class TestBadInputs:
             ("thomas", '{"in_data_selection": "nebraska_images", "username": "eve"}', 400),
             ("thomas", '{"in_data_selection": "nebraska_images", "workflow_id": "other"}', 400),
             ("thomas", '{"in_data_selection": "no_such_selection"}', 404),
-            ("eve", '{"in_data_selection": "nebraska_images"}', 403),
+            ("eve", '{"in_data_selection": "nebraska_images"}', 404),  # usable nowhere
             ("thomas", '{"in_data_selection": "nebraska_images", "tile_size": 2}', 422),
         ],
         ids=[
