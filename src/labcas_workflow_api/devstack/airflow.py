@@ -11,9 +11,10 @@ group, but starts each component itself: ``standalone`` gives no way to keep the
 SQLite is what makes a local Airflow fragile under bursts of requests: there is one writer at a
 time (Airflow 3 writes an audit row even for many reads), and a scheduler that cannot write its
 heartbeat dies of "database is locked". So the database is put in WAL mode (readers no longer
-block writers), and a component that exits is restarted (at most ``RESTARTS`` times, each
-logged) instead of taking the others down. SQLite's busy timeout stays at its 5 s: a longer one
-(60 s was tried) lets a burst pile up behind the lock for minutes instead of failing fast.
+block writers), and a component that exits is restarted (at most ``RESTARTS`` times in a row,
+each logged, with a growing wait) instead of taking the others down. SQLite's busy timeout stays
+at its 5 s: a longer one (60 s was tried) lets a burst pile up behind the lock for minutes
+instead of failing fast.
 Airflow 3 runs a scheduler, a DAG processor and the API server (``/api/v2``, JWT); Airflow 2 a
 scheduler and the web server (``/api/v1``, basic auth and session cookies), LocalExecutor.
 """
@@ -33,7 +34,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -55,7 +55,7 @@ RESTARTS = 5
 
 
 class AirflowServer:
-    """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it (or ``with``).
+    """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it.
 
     The version is the virtualenv's (``version`` saves asking it). ``extra_env`` reaches every
     component and task (e.g. ``LABCAS_S3_ENDPOINT_URL`` and ``AWS_*``) and may override any
@@ -208,15 +208,19 @@ class AirflowServer:
         return "\n".join(
             [
                 "set -u",
-                # run a component again when it exits, a bounded number of times
+                # run a component again when it exits: at most RESTARTS times in a row, waiting
+                # 2, 4, 8... s (a burst holding SQLite's lock has time to pass); one that ran a
+                # minute was healthy, so its next exit starts the count again
                 "keep() {",
-                "  local tries=0 rc",
+                "  local tries=0 rc began delay",
                 "  while :; do",
-                '    "$@"; rc=$?',
+                '    began=$SECONDS; "$@"; rc=$?',
+                "    [ $((SECONDS - began)) -ge 60 ] && tries=0",
                 f"    tries=$((tries + 1)); [ $tries -gt {RESTARTS} ] && return $rc",
+                "    delay=$((2 ** tries)); [ $delay -gt 30 ] && delay=30",
                 "    echo \"labcas: '$*' exited with $rc; restart $tries of"
-                f' {RESTARTS} in 2 s" >&2',
-                "    sleep 2",
+                f' {RESTARTS} in $delay s" >&2',
+                '    sleep "$delay"',
                 "  done",
                 "}",
                 *setup,
@@ -387,14 +391,3 @@ class AirflowServer:
         process, self._process = self._process, None
         if process is not None:
             stop_process_tree(process, grace, "Airflow")
-
-    def __enter__(self) -> AirflowServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
