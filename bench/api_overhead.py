@@ -30,7 +30,8 @@ import httpx
 from served import engine_env, serve_api, stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
-from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
+from labcas_workflow_api.devstack.airflow import AirflowServer
+from labcas_workflow_api.devstack.airflow_venv import ensure_airflow_venv
 from labcas_workflow_api.devstack.seaweed import start_seaweed
 from labcas_workflow_api.devstack.stack import EXAMPLE_CONFIG, seed_demo_images
 

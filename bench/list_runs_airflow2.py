@@ -36,15 +36,12 @@ from list_runs import DAG, SECRET, USER, Counting, owners, start_api
 from served import stop_api
 
 from labcas_workflow_api.auth.jwt import mint_token
-from labcas_workflow_api.devstack.airflow import (
-    AIRFLOW2_VERSION,
-    AirflowServer,
-    ensure_airflow_venv,
-)
-from labcas_workflow_api.devstack.mwaa import LocalMwaa
+from labcas_workflow_api.devstack.airflow import AirflowServer
+from labcas_workflow_api.devstack.airflow_venv import AIRFLOW2_VERSION, ensure_airflow_venv
 from labcas_workflow_api.engines.airflow import V1, AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine
 from labcas_workflow_api.service.runs import run_id_prefix
+from tests.support.mwaa import LocalMwaa
 
 
 def create_runs(http: httpx.Client, total: int, mine: int) -> float:

@@ -1,10 +1,8 @@
 """Mermaid diagrams rendered in the browser by a script bundled with the site (no network).
 
 The renderer is the ``@mermaid-js/tiny`` npm package (one self-contained file, no
-dependencies), pinned in ``docs/package.json`` and ``docs/package-lock.json``. When
-``docs/node_modules`` lacks it, or holds another version than the lockfile, the build runs
-``npm ci`` (the npm registry is the only network it needs, and only then). The file is copied
-into the site's ``_static/`` and loaded only by pages that have a diagram.
+dependencies), installed at build time by ``labcas_npm``. The file is copied into the site's
+``_static/`` and loaded only by pages that have a diagram.
 
 Usage::
 
@@ -18,20 +16,14 @@ Usage::
 from __future__ import annotations
 
 import html
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from labcas_npm import package_file
 from sphinx.application import Sphinx
-from sphinx.errors import ExtensionError
-from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
-
-log = logging.getLogger(__name__)
 
 PACKAGE = "@mermaid-js/tiny"
 SCRIPT = "mermaid.tiny.js"
@@ -75,45 +67,10 @@ def _docs_dir(app: Sphinx) -> Path:
     return Path(app.confdir)
 
 
-def _locked_version(docs: Path) -> str:
-    lock = json.loads((docs / "package-lock.json").read_text())
-    return str(lock["packages"][f"node_modules/{PACKAGE}"]["version"])
-
-
-def _installed_version(docs: Path) -> str | None:
-    manifest = docs / "node_modules" / PACKAGE / "package.json"
-    if not manifest.is_file():
-        return None
-    return str(json.loads(manifest.read_text()).get("version"))
-
-
-def ensure_renderer(docs: Path) -> Path:
-    """The renderer script, installed with ``npm ci`` from the lockfile when missing or stale."""
-    script = docs / "node_modules" / PACKAGE / "dist" / SCRIPT
-    wanted = _locked_version(docs)
-    if script.is_file() and _installed_version(docs) == wanted:
-        return script
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ExtensionError(
-            f"the Mermaid renderer ({PACKAGE} {wanted}) is not installed and npm is not on "
-            "PATH: install Node.js/npm, then build again (or run `npm ci` in docs/)"
-        )
-    log.info(f"installing {PACKAGE} {wanted} with npm ci (docs/node_modules)")
-    command = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"]
-    try:
-        subprocess.run(command, cwd=docs, check=True, timeout=300)  # noqa: S603
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        raise ExtensionError(f"`npm ci` in {docs} failed: {exc}") from None
-    if not script.is_file():
-        raise ExtensionError(f"`npm ci` did not install {script}")
-    return script
-
-
 def on_builder_inited(app: Sphinx) -> None:
     if app.builder.format != "html":
         return
-    script = ensure_renderer(_docs_dir(app))
+    script = package_file(_docs_dir(app), PACKAGE, f"dist/{SCRIPT}")
     # The folder holding the script becomes a static path: Sphinx copies it into _static/.
     app.config.html_static_path.append(str(script.parent))
 

@@ -319,14 +319,23 @@ class StartedRun(BaseModel):
         return cls(**{name: fields[name] for name in cls.model_fields})
 
 
-class DryRun(Run):
-    """What a start would do: the run, with the whole conf that would be sent."""
+class DryRun(BaseModel):
+    """What a start would do: the run it would make, with the whole conf that would be sent.
+    Its status is ``validated``: the request passed every check, and nothing was started."""
 
+    run_id: str
+    workflow_id: str
+    status: Literal["validated"]
+    start_time: Timestamp | None
+    end_time: Timestamp | None
+    output_url: str | None
+    conf: dict[str, Any] = Field(description="The whole conf that would be sent to the engine")
     dry_run: bool
 
     @classmethod
     def of_started(cls, started: Started, links: Links) -> DryRun:
-        return cls(**{**_run_fields(started.run, links), "conf": started.conf}, dry_run=True)
+        fields = {**_run_fields(started.run, links), "conf": started.conf, "status": "validated"}
+        return cls(**fields, dry_run=True)
 
 
 # -- outputs ---------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from labcas_workflow_api.devstack.airflow import (
+from labcas_workflow_api.devstack.airflow import AirflowServer
+from labcas_workflow_api.devstack.airflow_venv import (
     AIRFLOW2_VERSION,
     DEFAULT_VERSION,
-    AirflowServer,
     ensure_airflow_venv,
 )
 from tests.release import track

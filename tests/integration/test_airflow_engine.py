@@ -19,6 +19,7 @@ from labcas_workflow_api.domain.errors import Conflict, InvalidParameters, NotFo
 from labcas_workflow_api.domain.models import Run, RunStatus
 from labcas_workflow_api.engines.airflow import V2, AirflowEngine
 from tests.integration.storage_fixtures import DATA_BUCKET, STAGING_BUCKET
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -58,23 +59,35 @@ def conf_for(user: str, in_prefix: str, **params: Any) -> dict[str, Any]:
     }
 
 
-def wait_finished(engine: AirflowEngine, run_id: str, timeout: float = 120) -> Run:
-    deadline = time.monotonic() + timeout
-    while True:
+def wait_finished(engine: AirflowEngine, run_id: str, timeout: float = 240) -> Run:
+    """The run once finished; a slow answer from Airflow on the way is "not yet"."""
+
+    def finished() -> Run | None:
         run = engine.get_run(DAG, run_id)
-        if run.status.finished:
-            return run
-        if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} still {run.status} after {timeout:.0f}s")
-        time.sleep(1)
+        return run if run.status.finished else None
+
+    return wait_until(finished, timeout, what=f"run {run_id} to finish")
+
+
+def trigger(engine: AirflowEngine, run_id: str, conf: dict[str, Any]) -> Run:
+    """Start a run, asking again when Airflow answers too late (the run id is ours: a retry
+    of a trigger that did reach Airflow finds the run)."""
+
+    def once() -> Run:
+        try:
+            return engine.trigger_run(DAG, run_id, conf)
+        except Conflict:
+            return engine.get_run(DAG, run_id)
+
+    return wait_until(once, 120, what=f"run {run_id} to start")
 
 
 @pytest.fixture(scope="module")
 def runs(engine: AirflowEngine, in_prefix: str) -> dict[str, Any]:
     """One finished run for avery and one for blake, started together."""
     started = time.monotonic()
-    first = engine.trigger_run(DAG, run_id_for("avery"), conf_for("avery", in_prefix, tile_size=32))
-    second = engine.trigger_run(DAG, run_id_for("blake"), conf_for("blake", in_prefix))
+    first = trigger(engine, run_id_for("avery"), conf_for("avery", in_prefix, tile_size=32))
+    second = trigger(engine, run_id_for("blake"), conf_for("blake", in_prefix))
     finished = {
         "avery": wait_finished(engine, first.run_id),
         "blake": wait_finished(engine, second.run_id),

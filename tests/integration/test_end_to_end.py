@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.api_fixtures import ApiServer
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 DEMO = "nebraska_demo"
 
 
 def wait_for_run(api: ApiServer, user: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers(user)).json()[
-            "runs"
-        ]
-        run = next(r for r in runs if r["run_id"] == run_id)
-        if run["status"] in ("success", "failed"):
-            return run
-        time.sleep(2)
-    raise AssertionError(f"run {run_id} did not finish in {timeout}s")
+    """The run once finished; a slow or refused answer on the way is "not yet"."""
+
+    def finished() -> dict[str, Any] | None:
+        url = f"{api.url}/workflows/{DEMO}/runs"
+        answer = httpx.get(url, headers=api.headers(user), timeout=30)
+        if answer.status_code != 200:
+            return None
+        run = next(r for r in answer.json()["runs"] if r["run_id"] == run_id)
+        return run if run["status"] in ("success", "failed") else None
+
+    return wait_until(finished, timeout, interval=2, what=f"run {run_id} to finish")
 
 
 def test_scientist_runs_the_demo_and_annotates_its_outputs(api_server: ApiServer) -> None:

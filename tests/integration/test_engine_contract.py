@@ -26,7 +26,6 @@ import pytest
 
 from labcas_workflow_api.devstack.airflow import AirflowServer
 from labcas_workflow_api.devstack.images import make_images
-from labcas_workflow_api.devstack.mwaa import LocalMwaa, WebLoginProxy
 from labcas_workflow_api.domain.errors import (
     ConfigError,
     Conflict,
@@ -39,6 +38,8 @@ from labcas_workflow_api.engines.airflow import AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
 from tests.integration.storage_fixtures import DATA_BUCKET
 from tests.integration.test_airflow_engine import conf_for, run_id_for
+from tests.support.mwaa import LocalMwaa, WebLoginProxy
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +50,13 @@ WAIT = 240.0
 
 
 def wait_finished(engine: AirflowEngine, workflow_id: str, run_id: str) -> Run:
-    deadline = time.monotonic() + WAIT
-    while True:
+    """The run once finished; a slow answer from the engine on the way is "not yet"."""
+
+    def finished() -> Run | None:
         run = engine.get_run(workflow_id, run_id)
-        if run.status.finished:
-            return run
-        if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} still {run.status} after {WAIT:.0f}s")
-        time.sleep(1)
+        return run if run.status.finished else None
+
+    return wait_until(finished, WAIT, what=f"run {run_id} to finish")
 
 
 @dataclass

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.integration.api_fixtures import ApiServer
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -19,14 +20,7 @@ SLEEP = "labcas_sleep"
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 240, every: float = 1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
+    return wait_until(check, timeout, interval=every, what=what)
 
 
 def client(api: ApiServer, user: str) -> httpx.Client:

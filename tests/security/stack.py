@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ from starlette.routing import Match
 
 from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.bootstrap import Container, build_container
-from labcas_workflow_api.devstack.airflow import AirflowServer, ensure_airflow_venv
+from labcas_workflow_api.devstack.airflow import AirflowServer
+from labcas_workflow_api.devstack.airflow_venv import ensure_airflow_venv
 from labcas_workflow_api.devstack.moto import MotoServer, start_moto
 from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
@@ -36,6 +36,7 @@ from labcas_workflow_api.storage.s3 import S3Store
 from tests.faults.proxy import FaultProxy
 from tests.integration.api_fixtures import serve_app
 from tests.release import track
+from tests.support import polling
 
 DAGS = Path(__file__).resolve().parent / "dags"
 DEPLOYED = ("alpha", "beta", "gamma", "frozen")
@@ -270,15 +271,9 @@ def serve_process(
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
-    """Poll ``predicate`` until it returns something truthy; ``TimeoutError`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    """Poll ``predicate`` until it returns something truthy (a timeout on the way is "not
+    yet"); ``TimeoutError`` otherwise."""
+    return polling.wait_until(predicate, timeout, interval=interval)
 
 
 def problem(response: httpx.Response) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class FakeApi:
     page_size: int = 0
     statuses: list[str] = field(default_factory=list)  # successive statuses of a polled run
     honour_range: bool = True
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # Task fields; else two tasks
     parameters: dict[str, Any] = field(
         default_factory=lambda: {
             "tile_size": {
@@ -136,7 +137,8 @@ class FakeApi:
         }
         if request.url.params.get("dry_run") == "true":
             conf = {**run["conf"], "username": "thomas"}
-            return answer(wire.DryRun.model_validate({**run, "conf": conf, "dry_run": True}))
+            checked = {**run, "status": "validated", "conf": conf, "dry_run": True}
+            return answer(wire.DryRun.model_validate(checked))
         self.runs.insert(0, run)
         return answer(wire.StartedRun.model_validate(run), 201)
 
@@ -178,7 +180,7 @@ class FakeApi:
         ]
         detail = {
             **self.run_answer(run).model_dump(),
-            "tasks": tasks,
+            "tasks": [{**task, **t} for t in self.tasks] or tasks,
             "progress": {"done": 1, "total": 2},
         }
         return answer(wire.RunDetail.model_validate(detail))

@@ -106,6 +106,17 @@ class TestListings:
         assert result.exit_code == 0
         assert "segment" in result.stdout and "1/2 tasks" in result.stdout
 
+    def test_status_tells_the_instances_of_a_mapped_task_apart(self, fake: FakeApi):
+        fake.runs = [{"run_id": "r1", "status": "running"}]
+        fake.tasks = [
+            {"task_id": "segment", "map_index": i, "state": "success", "try_number": 1}
+            for i in range(3)
+        ]
+        result = cli(fake, "status", "nebraska_demo", "r1")
+        assert result.exit_code == 0
+        for i in range(3):
+            assert f"segment [{i}]" in result.stdout
+
     def test_logs_are_printed(self, fake: FakeApi):
         fake.runs = [{"run_id": "r1", "status": "running"}]
         result = cli(fake, "logs", "nebraska_demo", "r1", "segment")
@@ -199,6 +210,13 @@ class TestRun:
     def test_dry_run_starts_nothing(self, fake: FakeApi):
         result = cli(fake, "run", "nebraska_demo", "-d", "nebraska_images", "--dry-run")
         assert result.exit_code == 0 and fake.runs == []
+        assert "nothing was started" in result.stdout
+
+    def test_dry_run_json_says_validated(self, fake: FakeApi):
+        args = ("run", "nebraska_demo", "-d", "nebraska_images", "--dry-run", "--json")
+        result = cli(fake, *args)
+        assert result.exit_code == 0
+        assert json.loads(result.stdout)["status"] == "validated"
 
     def test_server_side_422_is_shown(self, fake: FakeApi):
         fake.parameters["tile_size"]["schema"] = {"type": "integer"}
@@ -244,3 +262,89 @@ class TestOutputs:
 
     def test_annotate_without_pairs_is_a_usage_error(self, fake: FakeApi):
         assert cli(fake, "annotate", "run1", "a.csv").exit_code == 2
+
+    def test_annotate_takes_a_file_path(self, fake: FakeApi):
+        result = cli(fake, "annotate", "run1/a.csv", "quality=good")
+        assert result.exit_code == 0, result.output
+        assert fake.properties["run1/a.csv"] == {"owner": "thomas", "quality": "good"}
+        assert "Saved 2 properties of a.csv" in result.stdout
+        assert cli(fake, "annotate", "run1/a.csv", "-r", "owner", "-r", "quality").exit_code == 0
+        assert fake.properties["run1/a.csv"] == {}
+
+    def test_download_defaults_to_a_folder_here_named_after_the_path(
+        self, fake: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        monkeypatch.chdir(tmp_path)
+        result = cli(fake, "download", "run1")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "run1" / "sub" / "b.txt").read_bytes() == b"hello"
+        assert "2 files in run1:" in result.stdout
+
+    def test_one_file_is_one_file(
+        self, fake: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        monkeypatch.chdir(tmp_path)
+        result = cli(fake, "download", "run1/sub/b.txt")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "b.txt").read_bytes() == b"hello"
+        assert "1 file in b.txt:" in result.stdout
+
+
+RUN_IDS = ("labcas__thomas__20261128T074837157203", "labcas__thomas__20261128T070537643957")
+
+
+class TestEightyColumns:
+    """At 80 columns (a default terminal) ids stay whole on one line, to be copied."""
+
+    @pytest.fixture(autouse=True)
+    def _eighty(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("COLUMNS", "80")
+
+    @pytest.fixture
+    def runs(self, fake: FakeApi) -> FakeApi:
+        fake.runs = [
+            {
+                "run_id": RUN_IDS[0],
+                "status": "success",
+                "start_time": "2026-11-28T07:48:37+00:00",
+                "end_time": "2026-11-28T07:49:02+00:00",
+            },
+            {"run_id": RUN_IDS[1], "status": "running", "start_time": "2026-11-28T07:05:37Z"},
+        ]
+        return fake
+
+    def test_runs_keep_every_run_id_on_one_line(self, runs: FakeApi):
+        result = cli(runs, "runs", "nebraska_demo")
+        assert result.exit_code == 0
+        lines = result.stdout.splitlines()
+        assert all(len(line) <= 80 for line in lines)
+        for run_id in RUN_IDS:
+            assert any(run_id in line for line in lines), result.stdout
+        assert "success" in result.stdout and "2026-11-28" in result.stdout
+
+    def test_runs_are_a_table_where_they_fit(self, runs: FakeApi, monkeypatch):
+        monkeypatch.setenv("COLUMNS", "120")
+        result = cli(runs, "runs", "nebraska_demo")
+        rows = [line for line in result.stdout.splitlines() if RUN_IDS[0] in line]
+        assert len(rows) == 1 and "success" in rows[0] and "│" in rows[0]
+
+    def test_status_keeps_the_run_and_task_ids_whole(self, runs: FakeApi):
+        runs.tasks = [
+            {
+                "task_id": "segment",
+                "map_index": i,
+                "state": "upstream_failed",
+                "try_number": 1,
+                "start_time": "2026-11-28T07:48:40Z",
+                "end_time": "2026-11-28T07:48:59Z",
+                "duration": 19.0,
+            }
+            for i in range(3)
+        ]
+        result = cli(runs, "status", "nebraska_demo", RUN_IDS[0])
+        assert result.exit_code == 0
+        lines = result.stdout.splitlines()
+        assert all(len(line) <= 80 for line in lines)
+        assert any(RUN_IDS[0] in line for line in lines)
+        for i in range(3):
+            assert any(f"segment [{i}]" in line for line in lines), result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -143,6 +144,25 @@ class TestOffline:
         assert 'src="_static/mermaid.tiny.js' in overview
         assert overview.count('<pre class="mermaid">') >= 2
         assert "mermaid.tiny.js" not in (site / "index.html").read_text(encoding="utf-8")
+
+    def test_the_interactive_reference_is_shipped_with_the_site(self, site: Path) -> None:
+        raw = (site / "api-explorer.html").read_text(encoding="utf-8")
+        tags = re.findall(r"<(?:script|link)\b[^>]*>", raw, re.I)
+        sources = [a for t in tags for a in re.findall(r"""\b(?:src|href)=["']([^"']+)""", t)]
+        assert "_static/swagger-ui-bundle.js" in " ".join(sources)
+        assert "_static/swagger-ui.css" in " ".join(sources)
+        assert not [s for s in sources if re.match(r"(https?:)?//", s)], sources
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "labcas-api-explorer.js"):
+            assert (site / "_static" / name).is_file()
+        assert "validatorUrl: null" in (site / "_static" / "labcas-api-explorer.js").read_text()
+        embedded = re.search(
+            r'<script type="application/json" id="labcas-openapi-spec">(.*?)</script>', raw, re.S
+        )
+        assert embedded is not None
+        document = json.loads(embedded.group(1))
+        assert set(document["paths"]) == set(spec()["paths"])
+        assert "x-amazon-apigateway" not in embedded.group(1)
+        assert "swagger-ui-bundle.js" not in (site / "index.html").read_text(encoding="utf-8")
 
     def test_the_aws_guide_is_in_the_table_of_contents(self, site: Path) -> None:
         operations = (site / "operations" / "index.html").read_text(encoding="utf-8")

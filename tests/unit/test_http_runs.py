@@ -166,6 +166,7 @@ class TestStartRun:
             headers=auth("thomas"),
         )
         assert answer.status_code == 200
+        assert answer.json()["status"] == "validated"
         assert answer.json()["conf"]["in_bucket"] == "edrn-data"
         assert not engine.runs
 

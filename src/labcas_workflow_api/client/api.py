@@ -1,62 +1,26 @@
-"""``LabcasClient``: one method per call of the LabCAS Workflow API, over httpx."""
+"""``LabcasClient``: one method per call of the LabCAS Workflow API (over ``Transport``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urljoin
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
 from labcas_workflow_api import wire
 from labcas_workflow_api.client.models import DownloadResult
+from labcas_workflow_api.client.transport import (
+    USER_AGENT,
+    ClientError,
+    Transport,
+    error_from,
+    segment,
+)
 
-USER_AGENT = "labcas-workflows/0.1"
-_MAX_PAGES = 10_000
-M = TypeVar("M", bound=BaseModel)
-Paged = TypeVar("Paged", wire.RunList, wire.Folder)
-
-
-class ClientError(Exception):
-    """A call failed: the API answered an error (``status`` and the problem+json body) or could
-    not be reached (``status`` None). ``str()`` is one readable line."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, problem: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.problem = problem or {}
-
-    @property
-    def detail(self) -> str:
-        return str(self.problem.get("detail") or self.message)
-
-
-def _error_from(response: httpx.Response) -> ClientError:
-    status = response.status_code
-    problem: dict[str, Any] = {}
-    try:
-        body = response.json()
-        if isinstance(body, dict):
-            problem = body
-    except ValueError:
-        pass
-    detail = problem.get("detail")
-    title = problem.get("title") or response.reason_phrase or "error"
-    if not detail:
-        text = response.text.strip().splitlines()
-        detail = text[0][:200] if text and not text[0].lstrip().startswith("<") else ""
-    message = f"{status} {title}: {detail}" if detail else f"{status} {title}"
-    return ClientError(" ".join(message.split()), status=status, problem=problem)
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
+__all__ = ["ClientError", "LabcasClient", "clean_path"]
 
 
 def _safe_relative(rel: str) -> PurePosixPath:
@@ -87,15 +51,12 @@ class LabcasClient:
         http: httpx.Client | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self._token = token
-        self._http = http or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True
-        )
-        self._owns_http = http is None
+        self._transport = Transport(api_url, token, http=http, timeout=timeout)
+        self.api_url = self._transport.api_url
 
     def __repr__(self) -> str:
-        return f"LabcasClient({self.api_url!r}, token={'***' if self._token else None})"
+        token = "***" if self._transport.token else None
+        return f"LabcasClient({self.api_url!r}, token={token})"
 
     def __enter__(self) -> LabcasClient:
         return self
@@ -104,74 +65,30 @@ class LabcasClient:
         self.close()
 
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        headers.update(extra or {})
-        return headers
+        self._transport.close()
 
     def url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else self.api_url + path
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = self._headers(kwargs.pop("headers", None))
-        try:
-            response = self._http.request(method, self.url(path), headers=headers, **kwargs)
-        except httpx.TimeoutException:
-            raise ClientError(f"the API at {self.api_url} did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach the API at {self.api_url}: {exc}") from None
-        if response.status_code >= 400:
-            raise _error_from(response)
-        return response
-
-    def _get(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        """The answer to ``method path`` as ``model``."""
-        response = self._send(method, path, **kwargs)
-        try:
-            return model.model_validate_json(response.content)
-        except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in error["loc"]) or "answer"
-            raise ClientError(
-                f"unexpected answer to {method} {path}: {where}: {error['msg']}",
-                status=response.status_code,
-            ) from None
-
-    def _pages(self, model: type[Paged], path: str, params: dict[str, Any]) -> Iterator[Paged]:
-        """Each page of a listing, following ``next`` links until the end."""
-        page = self._get(model, "GET", path, params=params)
-        seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
-            yield page
-            if not page.next or page.next in seen:
-                return
-            seen.add(page.next)
-            page = self._get(model, "GET", urljoin(self.api_url + "/", page.next))
+        return self._transport.url(path)
 
     # -- discovery --------------------------------------------------------------------------
 
     def data_selections(self) -> list[wire.Entry]:
         """The data selections the caller may run at least one workflow on."""
-        return self._get(wire.DataSelectionList, "GET", "/data-selections").data_selections
+        return self._transport.get(
+            wire.DataSelectionList, "GET", "/data-selections"
+        ).data_selections
 
     def workflows(self, data_selection: str | None = None) -> list[wire.Entry]:
         """Workflows the caller may run, on one data selection or on any."""
         if data_selection is None:
-            return self._get(wire.WorkflowList, "GET", "/workflows").workflows
+            return self._transport.get(wire.WorkflowList, "GET", "/workflows").workflows
         params = {"data_id": data_selection}
         path = "/data-selections/workflows"
-        return self._get(wire.WorkflowList, "GET", path, params=params).workflows
+        return self._transport.get(wire.WorkflowList, "GET", path, params=params).workflows
 
     def workflow(self, workflow_id: str) -> wire.WorkflowDetail:
         """A workflow's description, parameters (with their schemas) and data selections."""
-        return self._get(wire.WorkflowDetail, "GET", f"/workflows/{_segment(workflow_id)}")
+        return self._transport.get(wire.WorkflowDetail, "GET", f"/workflows/{segment(workflow_id)}")
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -190,18 +107,18 @@ class LabcasClient:
     ) -> wire.StartedRun:
         """Start a run of ``workflow_id`` on ``data_selection`` with ``params``."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        path = f"/workflows/{_segment(workflow_id)}/runs"
+        path = f"/workflows/{segment(workflow_id)}/runs"
         body = self._run_request(data_selection, params)
-        return self._get(wire.StartedRun, "POST", path, json=body, headers=headers)
+        return self._transport.get(wire.StartedRun, "POST", path, json=body, headers=headers)
 
     def check_run(
         self, workflow_id: str, data_selection: str, params: Mapping[str, Any] | None = None
     ) -> wire.DryRun:
         """Validate a run request on the server without starting it (``dry_run=true``): the
         answer holds the conf that would be sent."""
-        path = f"/workflows/{_segment(workflow_id)}/runs"
+        path = f"/workflows/{segment(workflow_id)}/runs"
         body = self._run_request(data_selection, params)
-        return self._get(wire.DryRun, "POST", path, params={"dry_run": "true"}, json=body)
+        return self._transport.get(wire.DryRun, "POST", path, params={"dry_run": "true"}, json=body)
 
     def runs(
         self, workflow_id: str, *, status: str | None = None, limit: int | None = None
@@ -213,7 +130,9 @@ class LabcasClient:
         if limit:
             params["limit"] = limit
         out: list[wire.Run] = []
-        for page in self._pages(wire.RunList, f"/workflows/{_segment(workflow_id)}/runs", params):
+        for page in self._transport.pages(
+            wire.RunList, f"/workflows/{segment(workflow_id)}/runs", params
+        ):
             out.extend(page.runs)
             if limit and len(out) >= limit:
                 return out[:limit]
@@ -221,8 +140,8 @@ class LabcasClient:
 
     def run(self, workflow_id: str, run_id: str) -> wire.RunDetail:
         """One run, with its tasks and progress."""
-        path = f"/workflows/{_segment(workflow_id)}/runs/{_segment(run_id)}"
-        return self._get(wire.RunDetail, "GET", path)
+        path = f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}"
+        return self._transport.get(wire.RunDetail, "GET", path)
 
     def wait(
         self,
@@ -257,26 +176,26 @@ class LabcasClient:
     ) -> Iterator[str]:
         """A task's log, streamed as it arrives."""
         path = (
-            f"/workflows/{_segment(workflow_id)}/runs/{_segment(run_id)}"
-            f"/tasks/{_segment(task_id)}/logs"
+            f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}"
+            f"/tasks/{segment(task_id)}/logs"
         )
         params = {"try": try_number} if try_number is not None else {}
-        headers = self._headers({"Accept": "text/plain"})
+        headers = self._transport.headers({"Accept": "text/plain"})
         try:
-            with self._http.stream(
+            with self._transport.http.stream(
                 "GET", self.url(path), params=params, headers=headers
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error_from(response)
+                    raise error_from(response)
                 yield from response.iter_text()
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot read the log from {self.api_url}: {exc}") from None
 
     def cancel_run(self, workflow_id: str, run_id: str) -> wire.Run:
         """Stop a queued or running run (409 if it already finished)."""
-        path = f"/workflows/{_segment(workflow_id)}/runs/{_segment(run_id)}/cancel"
-        return self._get(wire.Run, "POST", path)
+        path = f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}/cancel"
+        return self._transport.get(wire.Run, "POST", path)
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -293,7 +212,7 @@ class LabcasClient:
         folders: dict[str, wire.FolderLink] = {}
         files: dict[str, wire.FileEntry] = {}
         prefix = ""
-        for page in self._pages(wire.Folder, self._output_path(path), params):
+        for page in self._transport.pages(wire.Folder, self._output_path(path), params):
             prefix = page.prefix
             folders.update(page.folders)
             files.update(page.files)
@@ -331,7 +250,9 @@ class LabcasClient:
             files={name: wire.FileAnnotation(properties=dict(p)) for name, p in files.items()}
         )
         path = self._output_path(path)
-        return self._get(wire.Updated, "PUT", path, json=body.model_dump(mode="json")).updated
+        return self._transport.get(
+            wire.Updated, "PUT", path, json=body.model_dump(mode="json")
+        ).updated
 
     def annotate(
         self,
@@ -382,14 +303,14 @@ class LabcasClient:
             headers["Range"] = f"bytes={have}-"
         written = 0
         try:
-            with self._http.stream("GET", url, headers=headers) as response:
+            with self._transport.http.stream("GET", url, headers=headers) as response:
                 if response.status_code == 416 and have:
                     response.read()
                     dest.unlink()
                     return self.download_file(entry, dest, label, on_progress=on_progress)
                 if response.status_code >= 400:
                     response.read()
-                    raise _error_from(response)
+                    raise error_from(response)
                 resumed = response.status_code == 206 and response.headers.get(
                     "content-range", ""
                 ).startswith(f"bytes {have}-")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from typing import Any
 
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -46,6 +49,11 @@ def size(n: int) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return str(n)
+
+
+def count(n: int, word: str, plural: str = "") -> str:
+    """``1 file``, ``2 files`` (``plural`` when adding an s is not the plural)."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def status(value: str | None) -> Text:
@@ -96,20 +104,45 @@ def workflow(detail: wire.WorkflowDetail) -> list[Any]:
     return parts
 
 
-def runs(items: list[wire.Run], workflow_id: str) -> Table:
-    table = Table(title=Text(f"Your runs of {workflow_id}"))
-    table.add_column("Run", overflow="fold")
+def runs(items: list[wire.Run], workflow_id: str, width: int) -> RenderableType:
+    """The runs as a table when it fits ``width`` with every run id on one line; otherwise
+    each run id on a line of its own, its status and times on the next (ids are copied whole
+    into other commands, so they are never wrapped)."""
+    title = Text(f"Your runs of {workflow_id}")
+    table = Table(title=title)
+    table.add_column("Run", no_wrap=True)
     for name in ("Status", "Started", "Ended", "Duration"):
         table.add_column(name, no_wrap=True)
-    for run in items:
-        table.add_row(
-            Text(run.run_id),
-            status(run.status),
-            when(run.start_time),
-            when(run.end_time),
-            duration(run_duration(run)),
-        )
-    return table
+    rows = [
+        (run.run_id, status(run.status), when(run.start_time), when(run.end_time), run)
+        for run in items
+    ]
+    for run_id, state, started, ended, run in rows:
+        table.add_row(Text(run_id), state, started, ended, duration(run_duration(run)))
+    if _fits(table, width):
+        return table
+    lines: list[RenderableType] = [Text(title.plain, style="italic")]
+    for run_id, state, started, ended, run in rows:
+        lines.append(Text(run_id))
+        facts = Text("  ").append_text(state)
+        for label, value in (("started", started), ("ended", ended)):
+            if value:
+                facts.append(f" · {label} {value}")
+        if took := duration(run_duration(run)):
+            facts.append(f" · {took}")
+        lines.append(facts)
+    return Group(*lines)
+
+
+def _fits(renderable: RenderableType, width: int) -> bool:
+    """Whether ``renderable`` fits ``width`` columns at its natural width."""
+    console = Console(width=10_000, file=io.StringIO(), color_system=None)
+    return Measurement.get(console, console.options, renderable).maximum <= width
+
+
+def task_name(task: wire.Task) -> str:
+    """A task's id, with its map index when it is one instance of a mapped task."""
+    return task.task_id if task.map_index < 0 else f"{task.task_id} [{task.map_index}]"
 
 
 def run(info: wire.RunDetail) -> list[Any]:
@@ -135,10 +168,14 @@ def run(info: wire.RunDetail) -> list[Any]:
         lines.append(
             Text("Parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()))
         )
-    table = Table("Task", "State", "Started", "Ended", "Duration", "Try", title="Tasks")
+    table = Table(title="Tasks")
+    table.add_column("Task", no_wrap=True)  # task ids are copied into `logs`
+    table.add_column("State", no_wrap=True)
+    for name in ("Started", "Ended", "Duration", "Try"):
+        table.add_column(name)  # these wrap first
     for task in info.tasks:
         table.add_row(
-            Text(task.task_id),
+            Text(task_name(task)),
             status(task.state),
             when(task.start_time),
             when(task.end_time),

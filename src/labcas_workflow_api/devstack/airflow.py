@@ -1,8 +1,8 @@
-"""A throw-away local Airflow for the dev stack and the tests: cached virtualenv, own home, SQLite.
+"""A throw-away local Airflow for the dev stack and the tests: own home, SQLite.
 
-``ensure_airflow_venv`` installs Airflow once into ``$LABCAS_CACHE_DIR`` (``~/.cache/labcas``);
-``AirflowServer`` runs it on 127.0.0.1 with its own ``AIRFLOW_HOME``, the repo's ``dags/``, no
-example DAGs, DAGs unpaused at creation and a preset admin password.
+``AirflowServer`` runs a virtualenv made by ``airflow_venv.ensure_airflow_venv`` on 127.0.0.1
+with its own ``AIRFLOW_HOME``, the repo's ``dags/``, no example DAGs, DAGs unpaused at creation
+and a preset admin password.
 
 The server runs what ``airflow standalone`` runs under one supervising shell in its own process
 group, but starts each component itself: ``standalone`` gives no way to keep the log servers off
@@ -11,19 +11,18 @@ group, but starts each component itself: ``standalone`` gives no way to keep the
 SQLite is what makes a local Airflow fragile under bursts of requests: there is one writer at a
 time (Airflow 3 writes an audit row even for many reads), and a scheduler that cannot write its
 heartbeat dies of "database is locked". So the database is put in WAL mode (readers no longer
-block writers), and a component that exits is restarted (at most ``RESTARTS`` times, each
-logged) instead of taking the others down. SQLite's busy timeout stays at its 5 s: a longer one
-(60 s was tried) lets a burst pile up behind the lock for minutes instead of failing fast.
-Airflow 3: database migration, scheduler, DAG processor, API server (``/api/v2``, JWT).
-Airflow 2: database migration, admin user, scheduler (which parses DAGs), web server
-(``/api/v1`` with basic auth and session cookies), with the LocalExecutor on SQLite.
+block writers), and a component that exits is restarted (at most ``RESTARTS`` times in a row,
+each logged, with a growing wait) instead of taking the others down. SQLite's busy timeout stays
+at its 5 s: a longer one (60 s was tried) lets a burst pile up behind the lock for minutes
+instead of failing fast.
+Airflow 3 runs a scheduler, a DAG processor and the API server (``/api/v2``, JWT); Airflow 2 a
+scheduler and the web server (``/api/v1``, basic auth and session cookies), LocalExecutor.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -31,25 +30,19 @@ import secrets
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
+from labcas_workflow_api.devstack.airflow_venv import venv_airflow_version
 from labcas_workflow_api.devstack.process import free_port, stop_process_tree
 
 log = logging.getLogger(__name__)
 
-DEFAULT_VERSION = "3.3.2"
-AIRFLOW2_VERSION = "2.10.5"
-EXTRA_PACKAGES = ("boto3", "scikit-image", "pillow")
-CONSTRAINTS_DIR = Path(__file__).resolve().parent / "constraints"
-READY_MARKER = ".labcas-ready"
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 )
@@ -61,108 +54,8 @@ REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
 RESTARTS = 5
 
 
-def default_cache_dir() -> Path:
-    """``$LABCAS_CACHE_DIR``, else ``~/.cache/labcas``."""
-    return Path(os.environ.get("LABCAS_CACHE_DIR") or Path.home() / ".cache" / "labcas")
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _venv_has_airflow(venv: Path, version: str) -> bool:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return False
-    probe = "import airflow, boto3, skimage, PIL; print(airflow.__version__)"
-    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [str(python), "-c", probe], capture_output=True, text=True, timeout=120, check=False
-    )
-    return result.returncode == 0 and result.stdout.strip() == version
-
-
-def ensure_airflow_venv(
-    version: str = DEFAULT_VERSION, cache_dir: Path | str | None = None, *, python: str = ""
-) -> Path:
-    """Path of a virtualenv with ``apache-airflow==version`` and the demo DAG's libraries.
-
-    Reuses ``<cache>/airflow-<version>`` when its ready marker is there (or when it already
-    holds that Airflow, then marks it); otherwise creates it with ``python -m venv`` and pip.
-    A file lock serialises concurrent installs; the marker is written only after a successful
-    install. Raises ``RuntimeError`` naming the install log when pip fails.
-    """
-    root = Path(cache_dir) if cache_dir else default_cache_dir()
-    venv = root / f"airflow-{version}"
-    marker = venv / READY_MARKER
-    if marker.exists():
-        return venv
-    root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f"airflow-{version}.lock"):
-        if marker.exists():
-            return venv
-        if not _venv_has_airflow(venv, version):
-            _install(venv, version, python or sys.executable, root / f"airflow-{version}.log")
-        marker.write_text(version + "\n")
-    return venv
-
-
-def constraints_file(version: str) -> Path | None:
-    """The pinned working set for ``version`` kept beside this module, if any.
-
-    Airflow's own constraint files live on GitHub, which CI cannot reach; without pins, pip
-    would resolve Airflow 2's dependencies against whatever PyPI holds today.
-    """
-    path = CONSTRAINTS_DIR / f"airflow-{version}.txt"
-    return path if path.is_file() else None
-
-
-def _install(venv: Path, version: str, python: str, log_path: Path) -> None:
-    log.info("installing apache-airflow==%s into %s (log: %s)", version, venv, log_path)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    constraints = constraints_file(version)
-    pinned = ["--constraint", str(constraints)] if constraints else []
-    steps = [
-        [python, "-m", "venv", str(venv)],
-        [*pip, "install", "--upgrade", "pip"],
-        [*pip, "install", *pinned, f"apache-airflow=={version}", *EXTRA_PACKAGES],
-    ]
-    with log_path.open("a") as out:
-        for step in steps:
-            out.write(f"$ {shlex.join(step)}\n")
-            out.flush()
-            done = subprocess.run(  # noqa: S603 - fixed commands
-                step, stdout=out, stderr=subprocess.STDOUT, check=False
-            )
-            if done.returncode:
-                raise RuntimeError(f"installing Airflow {version} failed; see {log_path}")
-    if not _venv_has_airflow(venv, version):
-        raise RuntimeError(f"Airflow {version} not importable in {venv}; see {log_path}")
-
-
-def venv_airflow_version(venv: Path) -> str:
-    """The Airflow version of a virtualenv made by ``ensure_airflow_venv`` (its ready marker),
-    else asked from its interpreter."""
-    marker = venv / READY_MARKER
-    if marker.is_file() and marker.read_text().strip():
-        return marker.read_text().strip()
-    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [str(venv / "bin" / "python"), "-c", "import airflow; print(airflow.__version__)"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
 class AirflowServer:
-    """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it (or ``with``).
+    """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it.
 
     The version is the virtualenv's (``version`` saves asking it). ``extra_env`` reaches every
     component and task (e.g. ``LABCAS_S3_ENDPOINT_URL`` and ``AWS_*``) and may override any
@@ -315,15 +208,19 @@ class AirflowServer:
         return "\n".join(
             [
                 "set -u",
-                # run a component again when it exits, a bounded number of times
+                # run a component again when it exits: at most RESTARTS times in a row, waiting
+                # 2, 4, 8... s (a burst holding SQLite's lock has time to pass); one that ran a
+                # minute was healthy, so its next exit starts the count again
                 "keep() {",
-                "  local tries=0 rc",
+                "  local tries=0 rc began delay",
                 "  while :; do",
-                '    "$@"; rc=$?',
+                '    began=$SECONDS; "$@"; rc=$?',
+                "    [ $((SECONDS - began)) -ge 60 ] && tries=0",
                 f"    tries=$((tries + 1)); [ $tries -gt {RESTARTS} ] && return $rc",
+                "    delay=$((2 ** tries)); [ $delay -gt 30 ] && delay=30",
                 "    echo \"labcas: '$*' exited with $rc; restart $tries of"
-                f' {RESTARTS} in 2 s" >&2',
-                "    sleep 2",
+                f' {RESTARTS} in $delay s" >&2',
+                '    sleep "$delay"',
                 "  done",
                 "}",
                 *setup,
@@ -437,22 +334,24 @@ class AirflowServer:
         return True
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """Block until ``dag_id`` is parsed and return its DAG record.
-
-        Raises ``RuntimeError`` at once when Airflow reports an import error for
-        ``<dag_id>.py``, ``TimeoutError`` (listing any import errors) when the DAG does not
-        appear in time.
-        """
+        """Block until ``dag_id`` is parsed and return its DAG record (an answer too slow on
+        the way, as on a loaded machine, is "not yet"). Raises ``RuntimeError`` at once when
+        Airflow reports an import error for ``<dag_id>.py``, ``TimeoutError`` (listing any
+        import errors) when the DAG does not appear in time."""
         deadline = time.monotonic() + timeout
+        errors: list[dict[str, Any]] = []
         with httpx.Client(timeout=10) as http:
-            headers = self.auth_headers(http)
             while True:
                 self._check_alive()
-                response = http.get(f"{self.api_url}/dags/{dag_id}", headers=headers)
-                if response.status_code == 200:
-                    dag: dict[str, Any] = response.json()
-                    return dag
-                errors = self._import_errors(http, headers)
+                try:
+                    headers = self.auth_headers(http)
+                    response = http.get(f"{self.api_url}/dags/{dag_id}", headers=headers)
+                    if response.status_code == 200:
+                        dag: dict[str, Any] = response.json()
+                        return dag
+                    errors = self._import_errors(http, headers)
+                except httpx.TransportError as exc:
+                    log.info("Airflow did not answer (%s); asking again", exc)
                 own = [e for e in errors if Path(str(e.get("filename"))).stem == dag_id]
                 if own:
                     raise RuntimeError(
@@ -492,14 +391,3 @@ class AirflowServer:
         process, self._process = self._process, None
         if process is not None:
             stop_process_tree(process, grace, "Airflow")
-
-    def __enter__(self) -> AirflowServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

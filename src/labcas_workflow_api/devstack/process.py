@@ -1,4 +1,5 @@
-"""Local server processes: free ports, and stopping a server with everything it started."""
+"""Local server processes: free and busy ports, and stopping a server with everything it
+started."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now (``SO_REUSEADDR``, as uvicorn and
+    Airflow set it, so a port left in ``TIME_WAIT`` counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 class Proc(NamedTuple):

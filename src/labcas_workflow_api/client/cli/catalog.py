@@ -1,0 +1,62 @@
+"""What the caller may use: ``data-selections``, ``workflows``, ``describe``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from labcas_workflow_api.client import render
+from labcas_workflow_api.client.cli.common import (
+    JsonOpt,
+    client_for,
+    handled,
+    out_console,
+    print_json,
+)
+
+app = typer.Typer()
+
+
+@app.command("data-selections")
+@handled
+def data_selections(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the data selections you may run workflows on."""
+    with client_for(ctx) as client:
+        items = client.data_selections()
+    if as_json:
+        print_json([d.model_dump(mode="json") for d in items])
+    else:
+        out_console().print(render.data_selections(items))
+
+
+@app.command()
+@handled
+def workflows(
+    ctx: typer.Context,
+    data_selection: Annotated[
+        str | None, typer.Option("--data-selection", "-d", help="Only those enabled for it.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the workflows you may run (on one data selection, or on any)."""
+    with client_for(ctx) as client:
+        items = client.workflows(data_selection)
+    if as_json:
+        print_json([w.model_dump(mode="json") for w in items])
+    else:
+        out_console().print(render.workflows(items, data_selection))
+
+
+@app.command()
+@handled
+def describe(ctx: typer.Context, workflow: str, as_json: JsonOpt = False) -> None:
+    """Show a workflow's description and parameters."""
+    with client_for(ctx) as client:
+        detail = client.workflow(workflow)
+    if as_json:
+        print_json(detail.model_dump(mode="json", by_alias=True))
+        return
+    out = out_console()
+    for part in render.workflow(detail):
+        out.print(part)

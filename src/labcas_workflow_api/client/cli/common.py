@@ -1,0 +1,86 @@
+"""What every command of ``labcas-workflows`` shares: the console, the exit codes, the one
+handler of expected failures, and the client built from the global options."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from labcas_workflow_api.client.api import ClientError, LabcasClient
+from labcas_workflow_api.client.config import ENV_TOKEN, ENV_URL, resolve
+
+EXIT_FAILED = 1
+EXIT_ERROR = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+
+
+class UsageProblem(Exception):
+    """Something the user asked cannot be done as given (exit 2)."""
+
+
+def out_console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    err_console().print(Text(f"error: {message}", style="red"))
+    raise typer.Exit(code)
+
+
+def _hint(exc: ClientError) -> str:
+    if exc.status == 401:
+        return f"{exc} (sign in again: labcas-workflows login)"
+    return str(exc)
+
+
+def handled(fn: F) -> F:
+    """Turn every expected failure into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            fail(_hint(exc))
+        except (UsageProblem, ValueError) as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        except KeyboardInterrupt:
+            err_console().print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def client_for(ctx: typer.Context) -> LabcasClient:
+    """A client of the API the global options, the environment or the config file name."""
+    opts = ctx.find_root().obj or {}
+    try:
+        conn = resolve(opts.get("api_url"), opts.get("token"))
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    if not conn.api_url:
+        raise UsageProblem(
+            f"no API URL: pass --api-url, set {ENV_URL} or run labcas-workflows login"
+        )
+    if not conn.token:
+        raise UsageProblem(f"no token: pass --token, set {ENV_TOKEN} or run labcas-workflows login")
+    return LabcasClient(conn.api_url, conn.token, http=opts.get("http"))

@@ -1,0 +1,171 @@
+"""Outputs: ``outputs``, ``download``, ``annotate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
+
+from labcas_workflow_api import wire
+from labcas_workflow_api.client import render
+from labcas_workflow_api.client.api import clean_path
+from labcas_workflow_api.client.cli.common import (
+    JsonOpt,
+    UsageProblem,
+    client_for,
+    err_console,
+    handled,
+    out_console,
+    print_json,
+)
+
+app = typer.Typer()
+
+
+@app.command()
+@handled
+def outputs(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="Folder under your outputs.")] = "",
+    tree: Annotated[bool, typer.Option("--tree", help="Show every level as a tree.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a folder of your outputs (or the whole tree under it)."""
+    with client_for(ctx) as client:
+        if not tree:
+            listing = client.outputs(path)
+            if as_json:
+                print_json({"path": clean_path(path), **listing.model_dump(mode="json")})
+            else:
+                out_console().print(render.outputs(listing, clean_path(path)))
+            return
+        files = list(client.walk(path))
+    if as_json:
+        print_json([_file_json(rel, e) for rel, e in files])
+        return
+    root = render.tree_node("/" + path.strip("/") if path.strip("/") else "/ (your outputs)")
+    nodes: dict[str, Any] = {"": root}
+    for rel, entry in sorted(files):
+        folder = rel.rpartition("/")[0]
+        parent_key = ""
+        for part in [p for p in folder.split("/") if p]:
+            key = f"{parent_key}/{part}" if parent_key else part
+            if key not in nodes:
+                nodes[key] = nodes[parent_key].add(Text(part + "/", style="bold blue"))
+            parent_key = key
+        name = rel.rpartition("/")[2]
+        render.tree_file(nodes[parent_key], name, entry.size, entry.properties)
+    out_console().print(root)
+
+
+def _file_json(rel: str, entry: wire.FileEntry) -> dict[str, Any]:
+    return {
+        "path": rel,
+        "size": entry.size,
+        "last_modified": entry.last_modified.isoformat(),
+        "properties": entry.properties,
+        "href": entry.href,
+    }
+
+
+@app.command()
+@handled
+def download(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="File or folder under your outputs.")],
+    dest: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Local folder (or file name for one file); default: here, named after PATH.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Download a file or a folder recursively; complete files are skipped, partial ones
+    resumed, sizes checked."""
+    if dest is None:
+        dest = Path(clean_path(path).rpartition("/")[2] or "labcas-outputs")
+    err = err_console()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+    task_id = progress.add_task("download", total=None)
+
+    def start(plan: list[tuple[str, wire.FileEntry]]) -> None:
+        total = sum(e.size for _, e in plan)
+        progress.update(task_id, total=total, description=render.count(len(plan), "file"))
+
+    with client_for(ctx) as client, progress:
+        results = client.download(
+            path,
+            dest,
+            on_start=start,
+            on_progress=lambda n: progress.advance(task_id, n),
+        )
+        done = sum(r.size for r in results)
+    counts = {
+        k: sum(1 for r in results if r.outcome == k) for k in ("downloaded", "resumed", "skipped")
+    }
+    out_console().print(
+        Text(
+            f"{render.count(len(results), 'file')} in {dest}: {counts['downloaded']} downloaded, "
+            f"{counts['resumed']} resumed, {counts['skipped']} already complete "
+            f"({render.size(done)}, sizes checked)."
+        )
+    )
+
+
+@app.command()
+@handled
+def annotate(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="FOLDER/FILE, or the folder holding FILE.")],
+    file: Annotated[
+        str | None, typer.Argument(help="File name in that folder.", show_default=False)
+    ] = None,
+    pairs: Annotated[list[str] | None, typer.Argument(help="Properties as key=value.")] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", "-r", help="A property to delete.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set (or remove) metadata properties of an output file, keeping the others."""
+    if file is not None and "=" in file:  # annotate FOLDER/FILE key=value...
+        pairs, file = [file, *(pairs or [])], None
+    if file is None:
+        path, _, file = clean_path(path).rpartition("/")
+        if not file:
+            raise UsageProblem("name the file: FOLDER/FILE, or FOLDER FILE")
+    updates: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageProblem(f"expected key=value, got {pair!r}")
+        updates[key.strip()] = value
+    if not updates and not remove:
+        raise UsageProblem("give at least one key=value or --remove KEY")
+    with client_for(ctx) as client:
+        merged = client.annotate(path, file, updates, remove=remove or [])
+    if as_json:
+        print_json(merged)
+        return
+    out = out_console()
+    out.print(Text(f"Saved {render.count(len(merged), 'property', 'properties')} of {file}:"))
+    for key, value in merged.items():
+        out.print(Text(f"  {key} = {value}"))

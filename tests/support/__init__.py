@@ -1,0 +1,1 @@
+"""Test and benchmark support that is not part of the package: local stand-ins of AWS services."""
