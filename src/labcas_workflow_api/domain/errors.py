@@ -14,6 +14,7 @@ LabcasError                      base; ``status`` is the HTTP status it maps to
     ├── UpstreamBadResponse (502)
     ├── UpstreamUnavailable (503)
     └── UpstreamTimeout (504)
+        └── DeadlineExceeded (504)  the request's own deadline passed (``deadline.py``)
 """
 
 from __future__ import annotations
@@ -103,3 +104,10 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     title = "Upstream timeout"
+
+
+class DeadlineExceeded(UpstreamTimeout):
+    """The request ran out of time: its deadline (``LABCAS_REQUEST_TIMEOUT``, or what Lambda
+    leaves) passed while it waited, or too little of it is left for the next wait."""
+
+    title = "Deadline exceeded"
