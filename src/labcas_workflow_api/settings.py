@@ -50,6 +50,16 @@ class Settings(BaseSettings):
             "cancel); 0: every listing asks the engine."
         ),
     )
+    log_max_bytes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Most bytes of a task log in one answer, the rest one `next` link away; 0: no "
+            "limit (the log is streamed). On Lambda, unless set, 1000000: the whole answer "
+            "must fit in Lambda's 6 MB response, and JSON escapes a control character as 6 "
+            "bytes."
+        ),
+    )
     mwaa_env_name: str = Field("", description="MWAA environment name (`mwaa*` engines).")
     mwaa_api: Literal["", "v1", "v2"] = Field(
         "", description="Force the MWAA REST API version; empty: ask the environment."
