@@ -159,17 +159,6 @@ class TestFit:
             assert worst_case(*shape) <= left
             assert shape[0] <= connect and shape[1] <= read and shape[2] <= attempts
 
-    def test_the_authorizer_reads_fit_its_lambda_timeout(self) -> None:
-        from labcas_workflow_api import access_source
-
-        one_read = worst_case(
-            access_source.AWS_CONNECT_TIMEOUT,
-            access_source.AWS_READ_TIMEOUT,
-            access_source.AWS_ATTEMPTS,
-        )
-        authorizer_timeout = 10  # terraform/environments/dev/main.tf
-        assert one_read <= authorizer_timeout - deadline.LAMBDA_MARGIN
-
 
 class TestBoundedClients:
     def clients(self) -> tuple[BoundedClients, list[Config]]:
