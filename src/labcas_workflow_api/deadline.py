@@ -166,18 +166,18 @@ class BoundedClients:
         read: float,
         attempts: int,
         name: str = "AWS",
-        fixed: bool = False,
+        as_given: bool = False,
     ) -> None:
         self._make = make
         self.shape = (connect, read, attempts)
         self.name = name
-        self._fixed = fixed
+        self._as_given = as_given
         self._clients: dict[tuple[float, float, int], Any] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def fixed(cls, client: Any, name: str = "AWS") -> BoundedClients:
-        return cls(lambda _: client, connect=0, read=0, attempts=1, name=name, fixed=True)
+        return cls(lambda _: client, connect=0, read=0, attempts=1, name=name, as_given=True)
 
     def configured(self) -> Any:
         """The client of the configured shape (built on first use)."""
@@ -186,7 +186,7 @@ class BoundedClients:
     def get(self) -> Any:
         """The client for a call made now."""
         left = remaining()
-        if left is None or self._fixed:
+        if left is None or self._as_given:
             check(self.name)
             return self.configured()
         shape = fit(left, *self.shape) if left > 0 else None
