@@ -6,42 +6,67 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from labcas_workflow_api import deadline
 from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.deadline import BoundedClients
 from labcas_workflow_api.domain.access import AccessConfig, parse_access_config
-from labcas_workflow_api.domain.errors import ConfigError, UpstreamUnavailable
+from labcas_workflow_api.domain.errors import ConfigError, DeadlineExceeded, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
-#: botocore settings for reads on the request path: a slow AWS service fails fast
-AWS_TIMEOUTS: dict[str, Any] = {
-    "connect_timeout": 3,
-    "read_timeout": 5,
-    "retries": {"max_attempts": 2, "mode": "standard"},
-}
+#: botocore settings of the SSM and Secrets Manager reads on the request path, so that a slow
+#: service fails fast. One read takes at most 2 * (1 s + 3 s) + 1 s of pause = 9 s
+#: (``deadline.worst_case``): within the authorizer's Lambda timeout (10 s,
+#: terraform/environments/dev/main.tf) less ``deadline.LAMBDA_MARGIN`` (1 s). A cold authorizer
+#: reads the secret, then the config: the second read gets what the first left (fewer
+#: attempts, or one shorter attempt: ``deadline.fit``), and is not made when nothing is left.
+AWS_CONNECT_TIMEOUT = 1.0
+AWS_READ_TIMEOUT = 3.0
+AWS_ATTEMPTS = 2
 
 
-def new_ssm_client() -> Any:
-    """A boto3 SSM client with the timeouts of the request path."""
-    import boto3
-    from botocore.config import Config
+def aws_clients(service: str, client: Any = None) -> BoundedClients:
+    """boto3 clients of ``service`` with the settings above, fitted to the request deadline
+    (``client`` instead, when given: tests)."""
+    if client is not None:
+        return BoundedClients.fixed(client, name=service)
 
-    return boto3.client("ssm", config=Config(**AWS_TIMEOUTS))
+    def make(config: Any) -> Any:
+        import boto3
+
+        return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+    return BoundedClients(
+        make,
+        connect=AWS_CONNECT_TIMEOUT,
+        read=AWS_READ_TIMEOUT,
+        attempts=AWS_ATTEMPTS,
+        name=service,
+    )
 
 
 def read_access_text(location: str, *, ssm_client: Any = None) -> str:
     """The raw YAML at ``location``: a file path or ``ssm:/parameter/name`` (decrypted)."""
     if location.startswith("ssm:"):
-        name = location.removeprefix("ssm:")
-        try:
-            client = new_ssm_client() if ssm_client is None else ssm_client
-            answer = client.get_parameter(Name=name, WithDecryption=True)
-        except Exception as exc:
-            raise UpstreamUnavailable(f"cannot read SSM parameter {name}: {exc}") from None
-        return str(answer["Parameter"]["Value"])
+        return read_parameter(location.removeprefix("ssm:"), aws_clients("ssm", ssm_client))
     try:
         return Path(location).read_text()
     except OSError as exc:
         raise ConfigError(f"LABCAS_CONFIG: cannot read {location}: {exc.strerror}") from None
+
+
+def read_parameter(name: str, clients: BoundedClients) -> str:
+    """An SSM parameter's decrypted value; ``UpstreamUnavailable`` when it cannot be read,
+    ``DeadlineExceeded`` when the request deadline passed first."""
+    try:
+        answer = clients.get().get_parameter(Name=name, WithDecryption=True)
+    except DeadlineExceeded:
+        raise
+    except Exception as exc:
+        if deadline.expired():
+            raise deadline.exceeded(f"SSM parameter {name}") from None
+        raise UpstreamUnavailable(f"cannot read SSM parameter {name}: {exc}") from None
+    return str(answer["Parameter"]["Value"])
 
 
 def load_access_config(location: str, *, ssm_client: Any = None) -> AccessConfig:
@@ -60,7 +85,7 @@ class AccessConfigSource:
 
     def __init__(self, location: str, ttl: float = 60, *, ssm_client: Any = None) -> None:
         self.location = location
-        self._ssm_client = ssm_client
+        self._ssm = aws_clients("ssm", ssm_client)  # one set per source, not one per re-read
         self._cached = Cached(self._load, ttl, keep_last_good=True, name="access config")
 
     def get(self) -> AccessConfig:
@@ -78,9 +103,7 @@ class AccessConfigSource:
         return self._cached.last_error
 
     def _load(self) -> AccessConfig:
-        if self._ssm_client is None and self.location.startswith("ssm:"):
-            try:
-                self._ssm_client = new_ssm_client()  # one per source, not one per re-read
-            except Exception as exc:
-                raise UpstreamUnavailable(f"cannot create an SSM client: {exc}") from None
-        return load_access_config(self.location, ssm_client=self._ssm_client)
+        if self.location.startswith("ssm:"):
+            text = read_parameter(self.location.removeprefix("ssm:"), self._ssm)
+            return parse_access_config(text, self.location)
+        return load_access_config(self.location)

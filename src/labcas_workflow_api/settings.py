@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     engine_username: str = Field("admin", description="Airflow user for the engine API.")
     engine_password: str = Field("", description="Password of that Airflow user.")
     engine_timeout: float = Field(10, gt=0, description="Read timeout (s) of engine calls.")
+    request_timeout: float = Field(
+        50,
+        gt=0,
+        description=(
+            "Seconds a request may take in all, every engine and AWS call, retry and wait "
+            "included; then the answer is a 504. The default answers before a reverse proxy's "
+            "usual 60 s (nginx `proxy_read_timeout`, Apache `ProxyTimeout`) gives up. On Lambda "
+            "the invocation's remaining time less 1 s applies when it is shorter."
+        ),
+    )
     engine_cache_ttl: float = Field(
         10,
         ge=0,
@@ -48,6 +58,16 @@ class Settings(BaseSettings):
         description=(
             "Seconds a user's run list is reused (dropped at once on their own start or "
             "cancel); 0: every listing asks the engine."
+        ),
+    )
+    log_max_bytes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Most bytes of a task log in one answer, the rest one `next` link away; 0: no "
+            "limit (the log is streamed). On Lambda, unless set, 1000000: the whole answer "
+            "must fit in Lambda's 6 MB response, and JSON escapes a control character as 6 "
+            "bytes."
         ),
     )
     mwaa_env_name: str = Field("", description="MWAA environment name (`mwaa*` engines).")

@@ -9,11 +9,13 @@ server), over real Airflow 3 and SeaweedFS S3. Events are the captured API Gatew
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 import httpx
@@ -467,3 +469,51 @@ class TestRunLife:
         for name in ("api_get_run.json", "api_get_task_log.json", "api_post_cancel.json"):
             outsider = gateway.call(self.event(gateway, name, finished_run, "dliu"))
             assert outsider["statusCode"] == 404, (name, outsider)
+
+    def test_a_log_over_6_mb_comes_in_pages_through_the_handler(
+        self, gateway: Gateway, finished_run: str
+    ) -> None:
+        """The captured task-log event (one map index) against a real Airflow 3 task log grown
+        past Lambda's 6 MB answer: each answer fits, and the next links give the rest."""
+        from labcas_workflow_api.engines.airflow import AirflowEngine
+
+        airflow = gateway.airflow
+        (path,) = (airflow.home / "logs").glob(
+            f"dag_id={DEMO}/run_id={finished_run}/task_id=segment/map_index=0/attempt=1.log"
+        )
+        with path.open("a") as log:
+            for n in range(50_000):
+                record = {
+                    "timestamp": f"2099-01-01T00:{n // 60_000_000:02d}:00.{n:06d}Z",
+                    "level": "info",
+                    "event": f"padding line {n:06d} " + "x" * 80,
+                    "logger": "labcas.test",
+                }
+                log.write(json.dumps(record) + "\n")
+        with AirflowEngine(airflow.url, airflow.username, airflow.password) as engine:
+            whole = b"".join(engine.task_log(DEMO, finished_run, "segment", 1, map_index=0))
+        assert len(whole) > 6_291_556
+        event = self.event(gateway, "api_get_task_log.json", finished_run, "thomas")
+        query: dict[str, str] = {"try": "1", "map_index": "0"}
+        text, sizes = b"", []
+        while True:
+            event["queryStringParameters"] = query
+            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+            result = gateway.call(event)
+            assert result["statusCode"] == 200, result
+            sizes.append(len(json.dumps(result)))
+            assert sizes[-1] < 6_291_556
+            body = result["body"].encode()
+            link = header_of(result, "link")
+            if link is None:
+                text += body
+                break
+            text += body[: body.rindex(b"[LabCAS: the log was cut")]
+            query = dict(parse_qsl(urlsplit(link.split(">", 1)[0].lstrip("<")).query))
+            assert query["try"] == "1" and query["map_index"] == "0"
+        print(
+            f"\nTask log of {len(whole):,} bytes through the Lambda handler: {len(sizes)} "
+            f"answers of {min(sizes):,} to {max(sizes):,} bytes (JSON)"
+        )
+        assert text == whole
+        assert len(whole) // 1_000_000 < len(sizes) <= len(whole) // 1_000_000 + 2

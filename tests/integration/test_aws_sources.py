@@ -8,7 +8,6 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from labcas_workflow_api import access_source
 from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth import secrets
 from labcas_workflow_api.auth.secrets import jwt_secret_provider
@@ -87,12 +86,20 @@ def test_one_ssm_client_per_source(moto_server: Any, monkeypatch: pytest.MonkeyP
     ssm = aws_client("ssm", moto_server)
     ssm.put_parameter(Name=NAME, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
     made: list[Any] = []
+    real_client = boto3.client
 
-    def new_ssm_client() -> Any:
-        made.append(aws_client("ssm", moto_server))
-        return made[-1]
+    def counting_client(service: str, **kwargs: Any) -> Any:
+        made.append(service)
+        return real_client(
+            service,
+            endpoint_url=moto_server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            **kwargs,
+        )
 
-    monkeypatch.setattr(access_source, "new_ssm_client", new_ssm_client)
+    monkeypatch.setattr(boto3, "client", counting_client)
     source = AccessConfigSource(f"ssm:{NAME}", ttl=0)
     for _ in range(3):
         assert set(source.get().collections) == EXPECTED

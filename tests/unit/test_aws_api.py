@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -664,3 +665,25 @@ class TestModuleHandler:
 def test_audit_records_reach_the_lambda_log() -> None:
     """The Lambda runtime leaves the root logger at WARNING: our loggers must say INFO."""
     assert logging.getLogger("labcas_workflow_api.audit").getEffectiveLevel() == logging.INFO
+
+
+class TestDeadline:
+    """A request still waiting when the invocation is about to end is answered 504 first."""
+
+    def test_the_answer_comes_before_the_invocation_ends(
+        self, make_runtime: MakeRuntime, tmp_path: Path
+    ) -> None:
+        from tests.unit.test_deadline import LambdaContext, SlowEngine
+
+        config = settings_for(tmp_path)  # LABCAS_REQUEST_TIMEOUT: 50 s, longer than Lambda's
+        app = create_app(container=build_container(config, engine=SlowEngine(5), store=FakeStore()))
+        runtime = make_runtime(app)
+        event = proxy_event("GET", "/workflows", template="api_get_workflows.json")
+        began = time.monotonic()
+        result = runtime.handle(event, LambdaContext(2.5))
+        assert time.monotonic() - began < 2.5
+        assert result["statusCode"] == 504, result
+        assert header_of(result, "content-type") == "application/problem+json"
+        assert body_of(result)["title"] == "Deadline exceeded"
+        assert header_of(result, "access-control-allow-origin") == ORIGIN
+        assert header_of(result, "x-request-id") == GATEWAY_ID

@@ -24,9 +24,13 @@ from labcas_workflow_api.aws.authorizer import (
     api_resource,
     build_authorizer,
 )
+from labcas_workflow_api.deadline import LAMBDA_MARGIN, remaining
 from labcas_workflow_api.settings import Settings
 from tests.unit.fakes import CONFIG, SECRET, write_config
 from tests.unit.test_aws_events import load_event, set_header
+from tests.unit.test_deadline import LambdaContext, silent_port
+
+__all__ = ["silent_port"]  # the fixture
 
 STAGE_ARN = "arn:aws:execute-api:us-west-2:123456789012:k7xq2v9m1d/dev/*/*"
 
@@ -314,3 +318,36 @@ class TestModuleHandler:
         first = authorizer_module._authorizer
         assert effect(authorizer_module.handler(event, None)) == "Allow"
         assert authorizer_module._authorizer is first
+
+
+class TestDeadline:
+    """Each event's reads fit in the invocation's remaining time less ``LAMBDA_MARGIN``."""
+
+    def test_a_silent_ssm_is_a_failure_before_the_invocation_ends(
+        self, monkeypatch: pytest.MonkeyPatch, silent_port: int
+    ) -> None:
+        for name, value in {
+            "AWS_ENDPOINT_URL_SSM": f"http://127.0.0.1:{silent_port}",
+            "AWS_DEFAULT_REGION": "us-west-2",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "y",
+        }.items():
+            monkeypatch.setenv(name, value)
+        settings = Settings(config="ssm:/labcas/config", jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
+        monkeypatch.setattr(authorizer_module, "_authorizer", build_authorizer(settings))
+        event = event_with(f"Bearer {mint_token(SECRET, 'thomas')}")
+        began = time.monotonic()
+        with pytest.raises(AuthorizerUnavailable, match="/labcas/config"):
+            authorizer_module.handler(event, LambdaContext(2.5))
+        assert time.monotonic() - began < 2.5 - LAMBDA_MARGIN + 0.2
+
+    def test_without_a_lambda_context_the_configured_timeouts(
+        self, authorizer: Authorizer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        seen: list[float | None] = []
+        monkeypatch.setattr(authorizer, "authorize", lambda event: seen.append(remaining()) or {})
+        monkeypatch.setattr(authorizer_module, "_authorizer", authorizer)
+        authorizer_module.handler({}, None)
+        authorizer_module.handler({}, LambdaContext(9))
+        assert seen[0] is None
+        assert seen[1] is not None and 7 < seen[1] <= 9 - LAMBDA_MARGIN

@@ -424,7 +424,7 @@ class TestBuildEngine:
         assert isinstance(engine, AirflowEngine)
         assert engine.base_url == f"mwaa://{ENV}"
         environment = engine._http._transport.inner.environment  # type: ignore[attr-defined]
-        assert environment.client.meta.region_name == "us-west-2"
+        assert environment.clients.configured().meta.region_name == "us-west-2"
 
     def test_missing_environment_name_is_a_config_error(self) -> None:
         with pytest.raises(ConfigError, match="LABCAS_MWAA_ENV_NAME"):

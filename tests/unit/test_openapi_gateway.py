@@ -298,6 +298,41 @@ class TestIntegrations:
                     failures.append(f"{kind}: invalid source {source!r}")
         assert not failures, failures_message("invalid gateway responses", failures)
 
+    @pytest.mark.parametrize(
+        ("kind", "status"),
+        [
+            (
+                "UNAUTHORIZED",
+                401,
+            ),  # the authorizer raised Exception("Unauthorized"): a token problem
+            ("ACCESS_DENIED", 403),  # it answered Deny: a user in no authorized_users list
+            ("AUTHORIZER_FAILURE", 500),  # it failed: SSM or Secrets Manager unreadable
+            ("AUTHORIZER_CONFIGURATION_ERROR", 500),
+            ("INTEGRATION_TIMEOUT", 504),  # the API function did not answer in time
+            ("INTEGRATION_FAILURE", 502),
+        ],
+    )
+    def test_the_gateways_own_answers_are_problems_with_cors(
+        self, spec: dict[str, Any], kind: str, status: int
+    ) -> None:
+        import json
+
+        answer = spec["x-amazon-apigateway-gateway-responses"][kind]
+        headers = {
+            target.removeprefix("gatewayresponse.header."): source
+            for target, source in answer["responseParameters"].items()
+        }
+        assert answer["statusCode"] == str(status)
+        assert headers["Content-Type"] == "'application/problem+json'"
+        assert headers["Access-Control-Allow-Origin"] == "stageVariables.allowOrigin"
+        assert headers["Vary"] == "'Origin'"
+        template = answer["responseTemplates"]["application/json"]
+        body = json.loads(template.replace("$context.error.messageString", '"Unauthorized"'))
+        assert body["status"] == status and body["type"] == "about:blank" and body["title"]
+        if status == 401:
+            assert headers["WWW-Authenticate"] == "'Bearer realm=\"LabCAS\"'"
+            assert "WWW-Authenticate" in headers["Access-Control-Expose-Headers"]
+
 
 class TestAuthorizer:
     def test_the_authorizer_is_a_lambda_request_authorizer(self, spec: dict[str, Any]) -> None:

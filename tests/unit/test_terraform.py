@@ -203,6 +203,21 @@ class TestLambdaAndGateway:
         assert function["timeout"] == "${local.api_function_timeout}"
         assert re.search(r"api_function_timeout\s*=\s*var\.api_timeout\s*-\s*1", _code(ENVIRONMENT))
 
+    def test_the_authorizers_reads_fit_its_timeout(self) -> None:
+        """One SSM or Secrets Manager read, every try and pause included, ends before Lambda
+        ends the authorizer (less the margin kept to answer); ``deadline.py`` fits the
+        second read of a cold start into what the first left."""
+        from labcas_workflow_api import access_source
+        from labcas_workflow_api.deadline import LAMBDA_MARGIN, worst_case
+
+        timeout = int(blocks(ENVIRONMENT, "module")["authorizer_function"]["timeout"])
+        one_read = worst_case(
+            access_source.AWS_CONNECT_TIMEOUT,
+            access_source.AWS_READ_TIMEOUT,
+            access_source.AWS_ATTEMPTS,
+        )
+        assert one_read <= timeout - LAMBDA_MARGIN
+
     def test_compression_is_on(self) -> None:
         rest_api = resource(
             TERRAFORM / "modules" / "api_gateway", "aws_api_gateway_rest_api", "this"

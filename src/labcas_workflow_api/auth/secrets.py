@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from labcas_workflow_api import deadline
 from labcas_workflow_api.cache import Cached
-from labcas_workflow_api.domain.errors import ConfigError, UpstreamUnavailable
+from labcas_workflow_api.domain.errors import ConfigError, DeadlineExceeded, UpstreamUnavailable
 from labcas_workflow_api.settings import Settings
 
 _SECRET_CACHE_SECONDS = 300
@@ -104,8 +105,10 @@ class _SecretsManagerSecret:
     last good value."""
 
     def __init__(self, secret_id: str, client: Any) -> None:
+        from labcas_workflow_api.access_source import aws_clients
+
         self._secret_id = secret_id
-        self._client = client
+        self._clients = aws_clients("secretsmanager", client)
         self._cached = Cached(
             self._read, _SECRET_CACHE_SECONDS, keep_last_good=True, name="JWT secret"
         )
@@ -120,15 +123,14 @@ class _SecretsManagerSecret:
         return self._cached.peek()
 
     def _read(self) -> str:
+        """The secret from Secrets Manager, with a client fitting the request deadline
+        (``access_source.aws_clients``); ``DeadlineExceeded`` once that passed."""
         try:
-            if self._client is None:
-                import boto3
-                from botocore.config import Config
-
-                from labcas_workflow_api.access_source import AWS_TIMEOUTS
-
-                self._client = boto3.client("secretsmanager", config=Config(**AWS_TIMEOUTS))
-            answer = self._client.get_secret_value(SecretId=self._secret_id)
+            answer = self._clients.get().get_secret_value(SecretId=self._secret_id)
+        except DeadlineExceeded:
+            raise
         except Exception as exc:
+            if deadline.expired():
+                raise deadline.exceeded("the JWT secret from Secrets Manager") from None
             raise UpstreamUnavailable(f"cannot read the JWT secret: {exc}") from None
         return str(answer.get("SecretString") or "")

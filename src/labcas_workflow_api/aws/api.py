@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 configure_logging()
 
+#: ``LABCAS_LOG_MAX_BYTES`` on Lambda unless set: a synchronous answer is at most 6 MB
+#: (6,291,556 bytes) as JSON, where a control character takes 6 bytes (``\u001b``), so a
+#: million bytes of any log, its headers and the line saying where the rest is always fit.
+LAMBDA_LOG_MAX_BYTES = 1_000_000
+
 
 class ApiRuntime:
     """The app and the event loop that serves it, for one Lambda container."""
@@ -63,11 +68,14 @@ class ApiRuntime:
 
 
 def build_runtime(settings: Settings | None = None) -> ApiRuntime:
-    """The app from settings (default: the environment), as the standalone server builds it."""
+    """The app from settings (default: the environment), as the standalone server builds it,
+    with task logs cut at ``LAMBDA_LOG_MAX_BYTES`` unless ``LABCAS_LOG_MAX_BYTES`` is set."""
     from labcas_workflow_api.http.app import create_app
     from labcas_workflow_api.settings import Settings
 
     settings = settings or Settings()
+    if "log_max_bytes" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"log_max_bytes": LAMBDA_LOG_MAX_BYTES})
     return ApiRuntime(create_app(settings), base_path=settings.base_path)
 
 

@@ -1,6 +1,6 @@
 """API Gateway REQUEST authorizer: a LabCAS JWT in, an IAM policy with the caller's username out.
 
-Three answers, as API Gateway reads them:
+Four answers, as API Gateway reads them:
 
 - ``Allow`` with ``context.username`` for a valid token of a user named in some
   ``authorized_users`` list (``auth.policy.has_any_access`` decides);
@@ -14,6 +14,9 @@ Three answers, as API Gateway reads them:
 
 The authorizer is built at import (the Lambda init phase) without reading anything; the secret
 and the config are read on the first event and cached across the container's invocations.
+Each event has a deadline, the invocation's remaining time less ``deadline.LAMBDA_MARGIN``:
+the reads fit in it (``access_source.aws_clients``), so a silent AWS service is answered with
+a 500 before Lambda ends the invocation.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
+from labcas_workflow_api import deadline
 from labcas_workflow_api.auth.policy import has_any_access
 from labcas_workflow_api.aws.events import single_header
 from labcas_workflow_api.domain.errors import LabcasError, Unauthenticated
@@ -142,7 +146,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         _start()
     if _authorizer is None:
         raise _unavailable(f"the authorizer cannot start: {_startup_error}")
-    return _authorizer.authorize(event)
+    with deadline.within(deadline.lambda_budget(context)):
+        return _authorizer.authorize(event)
 
 
 _start()

@@ -15,6 +15,7 @@ LabcasError                      base; ``status`` is the HTTP status it maps to
     ├── UpstreamBadResponse (502)
     ├── UpstreamUnavailable (503)
     └── UpstreamTimeout (504)
+        └── DeadlineExceeded (504)  the request's own deadline passed (``deadline.py``)
 
 Who reads ``detail``: the caller, for a 4xx (it names the caller's mistake in our words, never
 an internal host, bucket, path or an upstream's own text; ``internal`` holds such text for the
@@ -120,3 +121,17 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     title = "Upstream timeout"
+
+
+class DeadlineExceeded(UpstreamTimeout):
+    """The request ran out of time: its deadline (``LABCAS_REQUEST_TIMEOUT``, or what Lambda
+    leaves) passed while it waited, or too little of it is left for the next wait."""
+
+    title = "Deadline exceeded"
+    #: the deadline's length as the caller may read it (``"25 s "``), or empty
+    budget = ""
+
+    def again(self) -> DeadlineExceeded:
+        error = super().again()
+        error.budget = self.budget
+        return error

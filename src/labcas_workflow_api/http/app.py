@@ -13,6 +13,7 @@ from starlette.routing import Match
 
 from labcas_workflow_api import __version__
 from labcas_workflow_api.bootstrap import Container, build_container
+from labcas_workflow_api.deadline import DeadlineMiddleware
 from labcas_workflow_api.domain.errors import LabcasError
 from labcas_workflow_api.http.problems import (
     PROBLEM_JSON,
@@ -101,6 +102,7 @@ def create_app(
     async def root() -> RedirectResponse:
         return RedirectResponse("ui/" if (WEB_DIR / "index.html").exists() else "healthz")
 
+    app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout)
     app.add_middleware(
         RequestContextMiddleware,
         allowed_origins=settings.origins,

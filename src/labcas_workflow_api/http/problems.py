@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labcas_workflow_api.domain.errors import (
     ConfigError,
+    DeadlineExceeded,
     LabcasError,
     Unauthenticated,
     UpstreamTimeout,
@@ -66,7 +67,9 @@ def public_detail(exc: LabcasError) -> str:
     public text for a 5xx (which says what kind of thing failed, never where or how)."""
     if exc.status < 500:
         return exc.detail
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, DeadlineExceeded):
+        text = f"the request did not finish within its {exc.budget}deadline; try again later"
+    elif isinstance(exc, ConfigError):
         text = "the service is not configured correctly"
     elif isinstance(exc, UpstreamUnavailable):
         text = "a service the API depends on is unavailable; try again later"
@@ -100,7 +103,7 @@ def problem_for(exc: LabcasError, scope: Scope) -> tuple[int, bytes]:
 
 
 _CORS_HEADERS = b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept"
-_CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location"
+_CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location, Link"
 
 
 class RequestContextMiddleware:

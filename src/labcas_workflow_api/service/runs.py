@@ -29,6 +29,7 @@ from labcas_workflow_api.domain.errors import (
 from labcas_workflow_api.domain.json_body import parse_json
 from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
 from labcas_workflow_api.service.catalog import Catalog
+from labcas_workflow_api.service.log_pages import LogPage
 
 RESERVED_KEYS = frozenset({"in_bucket", "in_prefix", "out_bucket", "out_prefix", "username"})
 _ENVELOPE_KEYS = frozenset({"in_data_selection", "workflow_id", "params"})
@@ -440,10 +441,13 @@ class RunService:
         *,
         try_number: int | None = None,
         map_index: int | None = None,
-    ) -> Iterator[bytes]:
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> LogPage:
         """The text of a task's log: the latest try unless ``try_number`` is given. A mapped
         task gives each map index's log in turn unless ``map_index`` picks one. NotFound (as
         ``get``, or for an unknown task, map index or try) is raised before anything is read.
+        The page starts at byte ``offset`` and holds at most ``limit`` bytes (``LogPage``).
         """
         self.get(username, workflow_id, run_id)
         with _ours("run", run_id):
@@ -467,7 +471,10 @@ class RunService:
             first = self.engine.task_log(
                 workflow_id, run_id, task_id, number, map_index=task.map_index
             )
-        return first if len(parts) == 1 else self._mapped_log(workflow_id, run_id, parts, first)
+        if len(parts) == 1:
+            return LogPage(first, offset=offset, limit=limit, try_number=number)
+        chunks = self._mapped_log(workflow_id, run_id, parts, first)
+        return LogPage(chunks, offset=offset, limit=limit, try_number=try_number)
 
     def _mapped_log(
         self,

@@ -126,8 +126,11 @@ module "authorizer_function" {
   role_arn    = local.create_roles ? module.iam[0].authorizer_role_arn : var.lambda_role_arn
   layer_arns  = [module.layer.arn]
   memory_size = var.authorizer_memory_size
-  # The authorizer reads SSM and Secrets Manager at most once per cache period; 10 s bounds
-  # a stuck read well inside the gateway's wait.
+  # The authorizer reads SSM and Secrets Manager at most once per cache period. One read
+  # takes at most 2 tries x (1 s connect + 3 s read) + 1 s pause = 9 s
+  # (src/labcas_workflow_api/access_source.py), within these 10 s less the 1 s kept to
+  # answer; a cold start's second read gets what the first left (deadline.py), so a silent
+  # service is a 500 from the authorizer, not a Lambda timeout.
   timeout            = 10
   environment        = local.common_environment
   subnet_ids         = var.vpc_subnet_ids

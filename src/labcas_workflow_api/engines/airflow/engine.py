@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from labcas_workflow_api import deadline
 from labcas_workflow_api.domain.errors import (
     Conflict,
     InvalidParameters,
@@ -286,9 +287,12 @@ class AirflowEngine:
     ) -> httpx.Response:
         """One request; ``options`` are ``build_request``'s (``params``, ``json``, ``headers``).
         With ``retry`` the ``RetryTransport`` may send it again; with ``stream`` the body is
-        left unread (the caller closes the answer)."""
+        left unread (the caller closes the answer). A failure once the request deadline has
+        passed is ``DeadlineExceeded``."""
         request = self._http.build_request(method, url, extensions={RETRY: retry}, **options)
         try:
             return self._http.send(request, auth=auth, stream=stream)
         except httpx.TransportError as exc:
+            if deadline.expired():
+                raise deadline.exceeded(f"Airflow: {method} {request.url.path}") from exc
             raise to.transport_error(exc, self.base_url, method, url) from exc

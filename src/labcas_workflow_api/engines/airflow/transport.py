@@ -1,4 +1,5 @@
-"""The HTTP transport under the Airflow engine: retries of reads, and the connection limit."""
+"""The HTTP transport under the Airflow engine: retries of reads, the connection limit, and each
+try's timeouts fitted to the request deadline."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from collections.abc import Callable
 
 import httpx
+
+from labcas_workflow_api import deadline
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +20,8 @@ MAX_CONNECTIONS = 10
 RETRY_STATUSES = frozenset({502, 503, 504})
 #: The request extension that marks a request safe to send again (reads: GETs and listings).
 RETRY = "labcas.retry"
+#: Seconds a try needs at least to be worth making: with less left, the last answer stands.
+MIN_TRY = 1.0
 
 
 def pooled_transport() -> httpx.HTTPTransport:
@@ -31,7 +36,11 @@ class RetryTransport(httpx.BaseTransport):
     """Sends a request marked with the ``RETRY`` extension up to ``retries`` more times when the
     answer is a 502, 503 or 504 or no connection was made (or it broke), with exponential
     ``backoff``. A read timeout is not retried: the next try would wait as long. After the last
-    try, the last answer is returned or the last error raised."""
+    try, the last answer is returned or the last error raised.
+
+    Under a request deadline (``deadline.py``) each try's timeouts (connect, read, write, and
+    the wait for a pooled connection) are cut to the time left (``DeadlineExceeded`` when none
+    is), and a try is made again only when at least the pause and ``MIN_TRY`` are left."""
 
     def __init__(
         self,
@@ -48,27 +57,52 @@ class RetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempts = 1 + (self.retries if request.extensions.get(RETRY) else 0)
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
+        timeouts = dict(request.extensions.get("timeout") or {})
+        attempt = 1
+        while True:
+            request.extensions["timeout"] = fitted(timeouts, request)
+            pause = self.backoff * 2 ** (attempt - 1)
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
-                slow = isinstance(exc, httpx.TimeoutException)
-                if last or (slow and not isinstance(exc, httpx.ConnectTimeout)):
+                if not self._again(exc, attempt, attempts, pause):
                     raise
             else:
-                if response.status_code not in RETRY_STATUSES or last:
+                if not self._again(response, attempt, attempts, pause):
                     return response
                 response.close()
+            attempt += 1
             log.info(
-                "retrying %s %s (attempt %d of %d)",
-                request.method,
-                request.url,
-                attempt + 1,
-                attempts,
+                "retrying %s %s (attempt %d of %d)", request.method, request.url, attempt, attempts
             )
-            self.sleep(self.backoff * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
+            self.sleep(pause)
+
+    @staticmethod
+    def _again(
+        outcome: httpx.Response | httpx.TransportError, attempt: int, attempts: int, pause: float
+    ) -> bool:
+        """Whether to try again after ``outcome`` of try ``attempt``, after ``pause`` s."""
+        if attempt >= attempts:
+            return False
+        if isinstance(outcome, httpx.Response):
+            if outcome.status_code not in RETRY_STATUSES:
+                return False
+        elif isinstance(outcome, httpx.TimeoutException) and not isinstance(
+            outcome, httpx.ConnectTimeout
+        ):
+            return False
+        left = deadline.remaining()
+        return left is None or left >= pause + MIN_TRY
 
     def close(self) -> None:
         self.inner.close()
+
+
+def fitted(timeouts: dict[str, float | None], request: httpx.Request) -> dict[str, float | None]:
+    """httpx's per-request ``timeout`` extension with each value cut to the time left before
+    the request deadline (no deadline: as it is); ``DeadlineExceeded`` when none is left."""
+    if deadline.remaining() is None:
+        return timeouts
+    what = f"Airflow: {request.method} {request.url.path}"
+    keys = ("connect", "read", "write", "pool")
+    return {key: deadline.bounded(timeouts.get(key), what) for key in keys}

@@ -16,13 +16,15 @@ unless ``api_version`` forces it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from labcas_workflow_api.deadline import BoundedClients
 from labcas_workflow_api.domain.errors import ConfigError
 from labcas_workflow_api.engines.airflow import AirflowEngine
-from labcas_workflow_api.engines.mwaa.environment import MwaaEnvironment, mwaa_client
+from labcas_workflow_api.engines.mwaa.environment import MwaaEnvironment, mwaa_clients
 from labcas_workflow_api.engines.mwaa.invoke import MAX_PATH, InvokeRestApiTransport
 from labcas_workflow_api.engines.mwaa.web_login import WebLoginTransport
 
@@ -31,26 +33,34 @@ __all__ = [
     "InvokeRestApiTransport",
     "MwaaEnvironment",
     "WebLoginTransport",
-    "mwaa_client",
+    "mwaa_clients",
     "mwaa_engine",
     "mwaa_web_login_engine",
 ]
 
 
 def _environment(
-    name: str, client: Any, region: str | None, api_version: str, timeout: float
+    name: str,
+    client: Any,
+    make_client: Callable[[Any], Any] | None,
+    region: str | None,
+    api_version: str,
+    timeout: float,
 ) -> MwaaEnvironment:
     if not name:  # before the client: a missing region is the lesser news
         raise ConfigError("LABCAS_MWAA_ENV_NAME must name the MWAA environment")
-    return MwaaEnvironment(
-        client or mwaa_client(region, timeout=timeout), name, api_version=api_version
-    )
+    if client is not None:
+        clients = BoundedClients.fixed(client, name="MWAA")
+    else:
+        clients = mwaa_clients(region, timeout=timeout, make=make_client)
+    return MwaaEnvironment(clients, name, api_version=api_version)
 
 
 def mwaa_engine(
     env_name: str,
     *,
     client: Any = None,
+    make_client: Callable[[Any], Any] | None = None,
     region: str | None = None,
     api_version: str = "",
     timeout: float = 10.0,
@@ -59,8 +69,12 @@ def mwaa_engine(
     **engine_options: Any,
 ) -> AirflowEngine:
     """The ``mwaa`` engine: the Airflow REST API through ``InvokeRestApi``, and paths too long
-    for it through the web server (``scheme`` and ``inner`` as for ``mwaa_web_login_engine``)."""
-    environment = _environment(env_name, client, region, api_version, timeout)
+    for it through the web server (``scheme`` and ``inner`` as for ``mwaa_web_login_engine``).
+
+    boto3 clients: ``client`` when given, used for every call as it is (a stub); else clients
+    whose timeouts and retries fit each request's deadline, built by ``make_client(config)``
+    (default: ``boto3.client("mwaa")`` in ``region``)."""
+    environment = _environment(env_name, client, make_client, region, api_version, timeout)
     web_login = WebLoginTransport(environment, scheme=scheme, inner=inner)
     return AirflowEngine(
         f"mwaa://{env_name}",
@@ -78,6 +92,7 @@ def mwaa_web_login_engine(
     env_name: str,
     *,
     client: Any = None,
+    make_client: Callable[[Any], Any] | None = None,
     region: str | None = None,
     api_version: str = "",
     timeout: float = 10.0,
@@ -86,8 +101,9 @@ def mwaa_web_login_engine(
     **engine_options: Any,
 ) -> AirflowEngine:
     """The ``mwaa-web-login`` engine: the web server's REST API with a web-login session, at
-    ``<scheme>://<WebServerHostname>`` over ``inner`` (plain HTTP unless given)."""
-    environment = _environment(env_name, client, region, api_version, timeout)
+    ``<scheme>://<WebServerHostname>`` over ``inner`` (plain HTTP unless given); boto3
+    clients as for ``mwaa_engine``."""
+    environment = _environment(env_name, client, make_client, region, api_version, timeout)
     return AirflowEngine(
         f"mwaa://{env_name}",
         "",

@@ -1,13 +1,16 @@
-"""One MWAA environment: the boto3 client, ``GetEnvironment`` (asked once) and the API version
+"""One MWAA environment: its boto3 clients, ``GetEnvironment`` (asked once) and the API version
 it implies, and AWS failures as our errors."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from labcas_workflow_api import deadline
 from labcas_workflow_api.cache import FOREVER, Cached
+from labcas_workflow_api.deadline import BoundedClients
 from labcas_workflow_api.domain.errors import (
     ConfigError,
     LabcasError,
@@ -24,32 +27,49 @@ THROTTLING = frozenset(
 )
 
 
-def mwaa_client(region: str | None = None, *, timeout: float = 10.0) -> Any:
-    """A boto3 MWAA client with bounded timeouts and standard retries (throttling included)."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import NoRegionError
+#: botocore attempts of an MWAA call (``standard`` mode: throttling and connection errors)
+MWAA_ATTEMPTS = 3
 
-    config = Config(
-        connect_timeout=min(timeout, 5.0),
-        read_timeout=timeout,
-        retries={"mode": "standard", "max_attempts": 3},
+
+def mwaa_clients(
+    region: str | None = None,
+    *,
+    timeout: float = 10.0,
+    make: Callable[[Any], Any] | None = None,
+) -> BoundedClients:
+    """boto3 MWAA clients with a ``timeout`` s read timeout (connect: at most 5 s) and
+    ``MWAA_ATTEMPTS`` attempts, or as much of that as the request deadline leaves. ``make``
+    builds a client from a botocore ``Config`` (default: ``boto3.client("mwaa")`` in
+    ``region``). The client without a deadline is built at once: a missing region is a
+    ``ConfigError`` here, not at the first call."""
+    if make is None:
+
+        def make(config: Any) -> Any:
+            import boto3
+            from botocore.exceptions import NoRegionError
+
+            try:
+                return boto3.client("mwaa", region_name=region or None, config=config)
+            except NoRegionError as exc:
+                raise ConfigError("AWS_REGION: set the region of the MWAA environment") from exc
+
+    clients = BoundedClients(
+        make, connect=min(timeout, 5.0), read=timeout, attempts=MWAA_ATTEMPTS, name="MWAA"
     )
-    try:
-        return boto3.client("mwaa", region_name=region or None, config=config)
-    except NoRegionError as exc:
-        raise ConfigError("AWS_REGION: set the region of the MWAA environment") from exc
+    clients.configured()
+    return clients
 
 
 class MwaaEnvironment:
-    """One MWAA environment: its name, and what ``GetEnvironment`` says, asked once."""
+    """One MWAA environment: its name, its clients, and what ``GetEnvironment`` says, asked
+    once."""
 
-    def __init__(self, client: Any, name: str, *, api_version: str = "") -> None:
+    def __init__(self, clients: BoundedClients, name: str, *, api_version: str = "") -> None:
         if not name:
             raise ConfigError("LABCAS_MWAA_ENV_NAME must name the MWAA environment")
         if api_version:
             dialect_for(api_version)  # ConfigError for an unknown version, at once
-        self.client = client
+        self.clients = clients
         self.name = name
         self.api_version = api_version
         self._environment = Cached(self._read, FOREVER, name="MWAA environment")
@@ -59,7 +79,7 @@ class MwaaEnvironment:
         return self._environment.get()
 
     def _read(self) -> dict[str, Any]:
-        answer = aws_call(self, "GetEnvironment", self.client.get_environment)
+        answer = aws_call(self, "GetEnvironment", "get_environment")
         environment = answer.get("Environment")
         if not isinstance(environment, dict):
             raise UpstreamBadResponse("MWAA GetEnvironment answer has no Environment")
@@ -86,8 +106,9 @@ class MwaaEnvironment:
         return replace(dialect_for(version), max_path=max_path)
 
 
-def aws_call(environment: MwaaEnvironment, operation: str, method: Any, **kwargs: Any) -> Any:
-    """``method(Name=environment.name, **kwargs)`` with AWS failures mapped to our errors."""
+def aws_call(environment: MwaaEnvironment, operation: str, method: str, **kwargs: Any) -> Any:
+    """``method(Name=environment.name, **kwargs)`` of a client fitting the request deadline,
+    with AWS failures mapped to our errors (``DeadlineExceeded`` once the deadline passed)."""
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -99,14 +120,17 @@ def aws_call(environment: MwaaEnvironment, operation: str, method: Any, **kwargs
     )
 
     name = environment.name
+    call = getattr(environment.clients.get(), method)
     try:
-        return method(Name=name, **kwargs)
+        return call(Name=name, **kwargs)
     except ClientError as exc:
         raise client_error(exc, operation, name) from exc
-    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+        if deadline.expired():
+            raise deadline.exceeded(f"MWAA {operation}") from exc
+        if isinstance(exc, ReadTimeoutError):
+            raise UpstreamTimeout(f"MWAA did not answer {operation} in time") from exc
         raise UpstreamUnavailable(f"cannot reach MWAA ({operation}): {exc}") from exc
-    except ReadTimeoutError as exc:
-        raise UpstreamTimeout(f"MWAA did not answer {operation} in time") from exc
     except (NoCredentialsError, NoRegionError) as exc:
         raise ConfigError(f"AWS_REGION / AWS credentials for MWAA ({operation}): {exc}") from exc
     except BotoCoreError as exc:

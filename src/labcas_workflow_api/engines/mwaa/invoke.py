@@ -25,7 +25,9 @@ class InvokeRestApiTransport(httpx.BaseTransport):
     httpx response with Airflow's status and JSON body, whether AWS returned it or raised it as
     ``RestApiClientException`` (Airflow's 4xx). ``RestApiServerException`` becomes Airflow's
     5xx (502 if it reports none), throttling a 503 (both retried by the engine for reads),
-    connection failures httpx's own errors; the other AWS errors raise our errors.
+    connection failures httpx's own errors; the other AWS errors raise our errors. Each call
+    takes the client whose timeouts and attempts fit the request deadline
+    (``MwaaEnvironment.clients``).
 
     A request whose ``Path`` would exceed ``MAX_PATH`` (a task log, a run's cancel) goes to
     ``long_paths`` instead: the web-login transport, which has no such limit. AWS calls
@@ -57,7 +59,7 @@ class InvokeRestApiTransport(httpx.BaseTransport):
                 kwargs["Body"] = json.loads(request.content)
             except ValueError as exc:
                 raise UpstreamBadResponse("InvokeRestApi takes JSON bodies only") from exc
-        method = self.environment.client.invoke_rest_api
+        method = self.environment.clients.get().invoke_rest_api
         try:
             answer = method(Name=self.environment.name, **kwargs)
         except ClientError as exc:

@@ -10,7 +10,7 @@ import httpx
 from labcas_workflow_api.cache import FOREVER, Cached
 from labcas_workflow_api.domain.errors import UpstreamBadResponse
 from labcas_workflow_api.engines.airflow.auth import credentials_refused
-from labcas_workflow_api.engines.airflow.transport import pooled_transport
+from labcas_workflow_api.engines.airflow.transport import fitted, pooled_transport
 from labcas_workflow_api.engines.mwaa.environment import MwaaEnvironment, aws_call
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class WebLoginTransport(httpx.BaseTransport):
     ``UpstreamBadResponse``. Requests that were refused the same session at once log in once
     (``Cached.invalidate(stale)``). Requests are rewritten from the engine's placeholder
     origin to ``<scheme>://<WebServerHostname>``, over at most ``MAX_CONNECTIONS``
-    connections.
+    connections. Each call's timeouts are cut to the time left before the request deadline.
     """
 
     def __init__(
@@ -80,7 +80,7 @@ class WebLoginTransport(httpx.BaseTransport):
             url,
             headers=headers,
             content=request.content,
-            extensions=request.extensions,
+            extensions={**request.extensions, "timeout": _fitted(request)},
         )
         return self._inner.handle_request(forwarded)
 
@@ -94,8 +94,7 @@ class WebLoginTransport(httpx.BaseTransport):
     def _login(self) -> str:
         request = self._request
         assert request is not None
-        create = self.environment.client.create_web_login_token
-        token = aws_call(self.environment, "CreateWebLoginToken", create)
+        token = aws_call(self.environment, "CreateWebLoginToken", "create_web_login_token")
         host, web_token = token.get("WebServerHostname"), token.get("WebToken")
         if not isinstance(host, str) or not host or not isinstance(web_token, str):
             raise UpstreamBadResponse("MWAA CreateWebLoginToken answer lacks a host or token")
@@ -104,7 +103,7 @@ class WebLoginTransport(httpx.BaseTransport):
             "POST",
             self._origin.join("/aws_mwaa/login"),
             data={"token": web_token},
-            extensions={k: v for k, v in request.extensions.items() if k == "timeout"},
+            extensions={"timeout": _fitted(request)},
         )
         response = self._inner.handle_request(login)
         try:
@@ -126,6 +125,12 @@ class WebLoginTransport(httpx.BaseTransport):
         self.logins += 1
         log.info("logged in to the MWAA web server %s (login %d)", host, self.logins)
         return "; ".join(pairs)
+
+
+def _fitted(request: httpx.Request) -> dict[str, float | None]:
+    """The request's timeouts cut to the time left before the request deadline, for each of
+    the calls a request may take here (a login, a second try)."""
+    return fitted(dict(request.extensions.get("timeout") or {}), request)
 
 
 def _refused(response: httpx.Response) -> bool:

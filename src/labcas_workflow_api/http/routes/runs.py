@@ -3,6 +3,7 @@ cancelling."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
 
@@ -27,6 +28,7 @@ from labcas_workflow_api.http.deps import (
     read_body,
     request_body,
 )
+from labcas_workflow_api.service.log_pages import page_limit
 from labcas_workflow_api.service.runs import parse_run_request
 
 router = APIRouter(tags=["runs"])
@@ -114,6 +116,11 @@ async def get_run(
     return wire.RunDetail.of_detail(detail, links)
 
 
+#: The largest page of a task log a client may ask for (``max_bytes``): it is held in memory.
+MAX_LOG_PAGE = 16 * 1024 * 1024
+_TEXT = "text/plain; charset=utf-8"
+
+
 @router.get(
     "/workflows/{workflow_id}/runs/{run_id}/tasks/{task_id}/logs", response_class=PlainTextResponse
 )
@@ -124,14 +131,23 @@ async def get_task_log(
     c: ContainerDep,
     who: CallerDep,
     rid: RequestIdDep,
+    links: LinksDep,
     try_number: Annotated[
         int | None, Query(alias="try", ge=1, le=1000, description="Try number")
     ] = None,
     map_index: Annotated[int | None, Query(ge=0, le=1_000_000, description="Map index")] = None,
-) -> StreamingResponse:
+    offset: Annotated[
+        int, Query(ge=0, le=10**12, description="Start at this byte of the log (a next link's)")
+    ] = 0,
+    max_bytes: Annotated[
+        int | None,
+        Query(ge=1024, le=MAX_LOG_PAGE, description="At most this many bytes of the log"),
+    ] = None,
+) -> Response:
+    limit = page_limit(max_bytes, c.settings.log_max_bytes)
     task = {"task_id": task_id, "try_number": try_number, "map_index": map_index}
     with audited("log.read", who.username, rid, workflow=workflow_id, run_id=run_id, task=task):
-        chunks = await off_loop(
+        page = await off_loop(
             ENGINE,
             c.runs.log,
             who.username,
@@ -140,11 +156,32 @@ async def get_task_log(
             task_id,
             try_number=try_number,
             map_index=map_index,
+            offset=offset,
+            limit=limit,
         )
+
+    def rest() -> str:
+        path = "/".join(quote(p, safe="") for p in ("workflows", workflow_id, "runs", run_id))
+        query = {"try": page.try_number or try_number, "map_index": map_index}
+        query |= {"offset": page.next_offset, "max_bytes": max_bytes}
+        return links.to(f"/{path}/tasks/{quote(task_id, safe='')}/logs", **query)
+
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    return StreamingResponse(
-        off_loop_iter(ENGINE, chunks), media_type="text/plain; charset=utf-8", headers=headers
-    )
+    if limit is None:
+
+        async def streamed() -> AsyncIterator[bytes]:
+            async for chunk in off_loop_iter(ENGINE, iter(page)):
+                yield chunk
+            if page.next_offset is not None:
+                yield page.note(rest())
+
+        return StreamingResponse(streamed(), media_type=_TEXT, headers=headers)
+    body = await off_loop(ENGINE, page.read)
+    if page.next_offset is not None:
+        link = rest()
+        headers["Link"] = f'<{link}>; rel="next"'
+        body += page.note(link)
+    return Response(body, media_type=_TEXT, headers=headers)
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/cancel")

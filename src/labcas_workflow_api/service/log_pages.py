@@ -1,0 +1,131 @@
+"""Task logs in pages: the bytes from an offset, cut after a size or near the request deadline,
+with the offset where the rest begins.
+
+Airflow serves a log through its API only, whole (no byte ranges), so the page from ``offset``
+is read from the log's start and the first ``offset`` bytes are skipped. A finished try's log
+does not change, so its offsets are stable; a running one only grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from labcas_workflow_api import deadline
+
+#: Seconds of the request deadline kept to answer with what was read: with less left, the
+#: page ends where it is (its ``next_offset`` says where the rest begins).
+ANSWER_RESERVE = 1.0
+
+
+class LogPage:
+    """The bytes of a task log from ``offset``: at most ``limit`` of them when a limit is given,
+    ending after the last line end within it (or, when that would leave less than half of
+    it, at the last UTF-8 character boundary), and no later than ``ANSWER_RESERVE`` before
+    the request deadline.
+
+    ``read()`` gives the page; iterating streams it chunk by chunk instead (no limit). Then
+    ``next_offset`` is where the rest of the log begins, or None when it ended in this page;
+    ``note(link)`` is a last line saying so. ``try_number`` is the try read, when the page is
+    one try's log. Reading (or ``close()``) releases the engine's connection.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        try_number: int | None = None,
+    ) -> None:
+        self._chunks = chunks
+        self.offset = offset
+        self.limit = limit
+        self.try_number = try_number
+        self.next_offset: int | None = None
+        self.at_deadline = False
+        self._ends_line = True
+
+    def read(self) -> bytes:
+        """The page, read whole."""
+        page = bytearray()
+        more = False
+        try:
+            for chunk in self._from_offset():
+                page += chunk
+                if self.limit is not None and len(page) > self.limit:
+                    more = True
+                    break
+                if _out_of_time():
+                    more = self.at_deadline = True
+                    break
+        finally:
+            self.close()
+        if not more:
+            self._ends_line = not page or page.endswith(b"\n")
+            return bytes(page)
+        end = _cut(page, min(len(page), self.limit or len(page)))
+        if end == 0:
+            raise deadline.exceeded("reading the task log")
+        self.next_offset = self.offset + end
+        self._ends_line = page[end - 1 : end] == b"\n"
+        return bytes(page[:end])
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The page, chunk by chunk as the engine sends it (``limit`` is not applied)."""
+        given = 0
+        try:
+            for chunk in self._from_offset():
+                if given and _out_of_time():
+                    self.next_offset, self.at_deadline = self.offset + given, True
+                    return
+                given += len(chunk)
+                self._ends_line = chunk.endswith(b"\n")
+                yield chunk
+        finally:
+            self.close()
+
+    def note(self, link: str) -> bytes:
+        """The last line of a cut page: why it was cut, and ``link`` to the rest."""
+        why = "at the request deadline" if self.at_deadline else f"pages of {self.limit} bytes"
+        line = f"[LabCAS: the log was cut at byte {self.next_offset} ({why}); the rest: {link}]"
+        return (b"" if self._ends_line else b"\n") + line.encode() + b"\n"
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+    def _from_offset(self) -> Iterator[bytes]:
+        skip = self.offset
+        for chunk in self._chunks:
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                if _out_of_time():
+                    raise deadline.exceeded(f"skipping to byte {self.offset} of the task log")
+                continue
+            yield chunk[skip:] if skip else chunk
+            skip = 0
+
+
+def page_limit(asked: int | None, most: int) -> int | None:
+    """The size of a page: what the client ``asked`` for, at most the setting ``most`` (0: no
+    limit); None when neither limits it."""
+    limits = [n for n in (asked, most) if n]
+    return min(limits) if limits else None
+
+
+def _out_of_time() -> bool:
+    left = deadline.remaining()
+    return left is not None and left < ANSWER_RESERVE
+
+
+def _cut(page: bytearray, limit: int) -> int:
+    """Where a page of at most ``limit`` bytes ends: after its last line end when that keeps
+    at least half of it, else at its last UTF-8 character boundary."""
+    end = page.rfind(b"\n", 0, limit) + 1
+    if end > limit // 2:
+        return end
+    end = limit
+    while 0 < end < len(page) and page[end] & 0xC0 == 0x80:
+        end -= 1
+    return end
