@@ -38,6 +38,7 @@ from labcas_workflow_api.client.config import (
     write_config,
 )
 from labcas_workflow_api.client.models import ParameterSpec, check_params, progress_text
+from labcas_workflow_api.domain.sizes import human_size
 
 app = typer.Typer(
     name="labcas-workflows",
@@ -558,7 +559,7 @@ def download(
         Text(
             f"{len(results)} files in {dest}: {counts['downloaded']} downloaded, "
             f"{counts['resumed']} resumed, {counts['skipped']} already complete "
-            f"({render.size(done)}, sizes checked)."
+            f"({human_size(done)}, sizes checked)."
         )
     )
 

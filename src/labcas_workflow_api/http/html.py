@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from labcas_workflow_api.domain.sizes import human_size
 from labcas_workflow_api.wire import Folder
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def render_listing(folder: Folder, parent: str | None) -> str:
@@ -35,12 +27,12 @@ def render_listing(folder: Folder, parent: str | None) -> str:
         )
         rows.append(
             f'<tr><td><a href="{escape(info.href)}">{escape(name)}</a></td>'
-            f"<td>{escape(_size(info.size))}</td>"
+            f"<td>{escape(human_size(info.size))}</td>"
             f"<td>{escape(info.last_modified.isoformat())}</td><td>{props}</td></tr>"
         )
     more = ""
     if folder.next:
-        more = f'<p><a href="{escape(folder.next)}">More…</a></p>'
+        more = f'<p><a href="{escape(folder.next)}" rel="next">More…</a></p>'
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>Outputs {title}</title><style>body{{font-family:sans-serif;margin:2em}}"
