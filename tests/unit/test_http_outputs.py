@@ -10,12 +10,14 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 
-from labcas_workflow_api.bootstrap import build_container
+from labcas_workflow_api.aws.api import ApiRuntime
+from labcas_workflow_api.bootstrap import Container, build_container
 from labcas_workflow_api.domain import sidecar
 from labcas_workflow_api.http.app import create_app
 from labcas_workflow_api.settings import Settings
 from labcas_workflow_api.storage.s3 import S3Store
 from tests.unit.fakes import FakeEngine, FakeStore
+from tests.unit.test_aws_events import proxy_event
 
 Auth = Callable[[str], dict[str, str]]
 BUCKET = "labcas-staging"
@@ -185,6 +187,35 @@ class TestAccess:
         )
         client.app.state.container.access._cached.invalidate()  # type: ignore[attr-defined]
         assert client.get("/output-data/run1/", headers=auth("thomas")).status_code == 403
+
+
+class TestOnLambda:
+    """The same rule through the API Lambda handler: the authorizer's cached Allow for a user
+    since removed from the config does not open their outputs."""
+
+    @pytest.mark.parametrize("method", ["GET", "PUT"])
+    def test_a_user_in_no_list_is_403(
+        self, container: Container, store: FakeStore, method: str
+    ) -> None:
+        store.add("mallory/run1/loot.csv", b"x")
+        body = json.dumps({"files": {"loot.csv": {"properties": {"k": "v"}}}})
+        runtime = ApiRuntime(create_app(container=container))
+        try:
+            event = proxy_event(
+                method,
+                "/output-data/run1",
+                username="mallory",
+                body=body if method == "PUT" else None,
+                content_type="application/json" if method == "PUT" else None,
+            )
+            result = runtime.handle(event, None)
+            allowed = runtime.handle(proxy_event("GET", "/output-data/", username="thomas"), None)
+        finally:
+            runtime.close()
+        assert result["statusCode"] == 403, result
+        assert json.loads(result["body"])["title"] == "Forbidden"
+        assert allowed["statusCode"] == 200, allowed
+        assert "mallory/run1/loot.csv.cfg" not in store.objects["labcas-staging"]
 
 
 class TestAnnotate:
