@@ -82,27 +82,25 @@ def _classify(
     existing: set[str],
 ) -> None:
     """Add one listed chunk to ``result``; ``existing``: the object keys met so far."""
-    earlier = [
-        _data_key(key)
-        for key, info in keys
-        if info is not None
-        and sidecar.is_sidecar(key)
-        and result.start is not None
-        and _data_key(key) < result.start
-        and _data_key(key) not in existing
-    ]
-    if earlier:
-        existing.update(store.head_many(bucket, earlier))
+    suffix = len(sidecar.SUFFIX)
+    if result.start is not None:
+        earlier = [
+            key[:-suffix]
+            for key, info in keys
+            if info is not None
+            and key.endswith(sidecar.SUFFIX)
+            and key[:-suffix] < result.start
+            and key[:-suffix] not in existing
+        ]
+        if earlier:
+            existing.update(store.head_many(bucket, earlier))
+    entries, sidecars = result.entries, result.sidecars
     for key, info in keys:
         if info is None:
-            result.entries.append(Entry(key, None))
+            entries.append(Entry(key, None))
             continue
-        if sidecar.is_sidecar(key) and _data_key(key) in existing:
-            result.sidecars[key] = info
+        if key.endswith(sidecar.SUFFIX) and key[:-suffix] in existing:
+            sidecars[key] = info
         else:
-            result.entries.append(Entry(key, info))
+            entries.append(Entry(key, info))
         existing.add(key)
-
-
-def _data_key(sidecar_key: str) -> str:
-    return sidecar_key[: -len(sidecar.SUFFIX)]

@@ -68,8 +68,16 @@ class FolderView:
 
 @dataclass(frozen=True)
 class _Properties:
+    """A sidecar's properties, its ETag, and their estimated bytes in a listing."""
+
     values: dict[str, str]
     etag: str | None
+    weight: int = 0
+
+    @classmethod
+    def parsed(cls, values: dict[str, str], etag: str | None) -> _Properties:
+        weight = sum(_text_bytes(k) + _text_bytes(v) + 8 for k, v in values.items())
+        return cls(values, etag, weight)
 
 
 _NONE = _Properties({}, None)
@@ -119,10 +127,9 @@ def _text_bytes(text: str) -> int:
     return len(text) if text.isascii() else 4 * len(text)
 
 
-def _weight(file: FileEntry) -> int:
-    """A generous estimate of the file's bytes in a JSON (or HTML) listing."""
-    props = sum(_text_bytes(k) + _text_bytes(v) + 8 for k, v in file.properties.items())
-    return 200 + 2 * _text_bytes(file.name) + len(file.url) + props
+def _weight(name: str, url: str, properties: _Properties) -> int:
+    """A generous estimate of a file's bytes in a JSON (or HTML) listing."""
+    return 200 + 2 * _text_bytes(name) + len(url) + properties.weight
 
 
 class OutputService:
@@ -150,7 +157,7 @@ class OutputService:
         self.presign_ttl = presign_ttl
         self.access = access
         self.clock = clock
-        self.sidecars: LRUCache[tuple[str, str], dict[str, str]] = LRUCache(cache_size)
+        self.sidecars: LRUCache[tuple[str, str], _Properties] = LRUCache(cache_size)
         self.urls: LRUCache[str, tuple[str, float]] = LRUCache(cache_size)
 
     normalize_path = staticmethod(_normalize_path)
@@ -201,20 +208,22 @@ class OutputService:
                 budget -= 200 + 4 * _text_bytes(name)
             else:
                 props = properties.get(entry.key, _NONE)
-                file = FileEntry(
-                    name=name,
-                    path=rel + name,
-                    size=entry.info.size,
-                    last_modified=entry.info.last_modified,
-                    url=self._url(entry.key),
-                    properties=dict(props.values),
-                    properties_etag=props.etag,
-                )
-                budget -= _weight(file)
+                url = self._url(entry.key)
+                budget -= _weight(name, url, props)
                 if budget < 0 and (folders or files):
                     cut = True
                     break
-                files.append(file)
+                files.append(
+                    FileEntry(
+                        name=name,
+                        path=rel + name,
+                        size=entry.info.size,
+                        last_modified=entry.info.last_modified,
+                        url=url,
+                        properties=dict(props.values),
+                        properties_etag=props.etag,
+                    )
+                )
             last = name
         return FolderView(rel, folders, files, _encode_place(last) if cut else None)
 
@@ -232,7 +241,7 @@ class OutputService:
                 continue
             cached = self.sidecars.get((key, listed.etag)) if listed.etag else None
             if cached is not None:
-                result[entry.key] = _Properties(cached, listed.etag)
+                result[entry.key] = cached
             else:
                 to_read[key] = entry.key
         if to_read:
@@ -242,11 +251,12 @@ class OutputService:
                 if read is None:
                     continue
                 values = sidecar.parse(read.body, data_key.rpartition("/")[2], where=key)
+                props = _Properties.parsed(values, read.etag or None)
                 if read.etag:
                     # under the ETag of what was read: a writer may have replaced the sidecar
                     # since the listing, and its old ETag must not name the new content
-                    self.sidecars.put((key, read.etag), values)
-                result[data_key] = _Properties(values, read.etag or None)
+                    self.sidecars.put((key, read.etag), props)
+                result[data_key] = props
         return result
 
     def _url(self, key: str) -> str:
