@@ -98,7 +98,7 @@ class Fetched:
 @dataclass(frozen=True)
 class Listing:
     """Part of one level of a storage prefix, in key order: sub-prefixes (ending with ``/``)
-    and objects; ``truncated`` when more entries follow the last one."""
+    and objects; ``truncated`` when more entries may follow the last one."""
 
     prefixes: list[str]
     objects: list[ObjectInfo]

@@ -61,7 +61,7 @@ def scan(store: StagingStore, bucket: str, prefix: str, start: str | None, wante
         listing = store.list(bucket, prefix, start_after=position, limit=chunk)
         keys = _in_order(listing)
         _classify(store, bucket, result, keys, existing)
-        result.end = keys[-1][0] if listing.truncated else None
+        result.end = keys[-1][0] if listing.truncated and keys else None
         if result.end is None or len(result.entries) >= wanted:
             return result
         position = result.end

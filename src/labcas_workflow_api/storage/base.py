@@ -22,7 +22,9 @@ class StagingStore(Protocol):
     ) -> Listing:
         """At most ``limit`` entries of one level under ``prefix`` (delimiter ``/``) that sort
         after the key ``start_after``, in key order; "folder" placeholders (keys ending with
-        ``/``) are left out. ``BadRequest`` for a ``start_after`` outside ``prefix``."""
+        ``/``) are left out. ``truncated`` when more may follow (a listing that ends exactly at
+        ``limit`` may say so with nothing after it). ``BadRequest`` for a ``start_after``
+        outside ``prefix``."""
         ...
 
     def presign_get(self, bucket: str, key: str, ttl: int) -> str:

@@ -255,6 +255,8 @@ class S3Store:
                         objects.append(info)
                 if not page.next_token:
                     return Listing(prefixes, objects)
+                if len(prefixes) + len(objects) == limit:
+                    return Listing(prefixes, objects, truncated=True)  # not one page more
                 query.pop("start-after", None)
                 query["continuation-token"] = page.next_token
 
