@@ -4,9 +4,11 @@ Starts its own SeaweedFS (``weed mini``) on 127.0.0.1, seeds the folder, then me
 
 * naive: one listing across pages, then one sequential ``get_object`` per sidecar and one
   boto3 ``generate_presigned_url`` per file;
-* API, first browse: ``GET /output-data/<folder>`` over HTTP against an in-process uvicorn
-  server of ``create_app``, with the service's caches emptied before each repetition;
-* API, repeat browse: the same request again, sidecars unchanged (caches warm).
+* API, first browse: ``GET /output-data/<folder>?limit=1000`` (one page of the largest size)
+  over HTTP against an in-process uvicorn server of ``create_app``, with the service's caches
+  emptied before each repetition;
+* API, repeat browse: the same request again, sidecars unchanged (caches warm);
+* API, annotate: ``PUT /output-data/<folder>`` naming every file (new properties for each).
 
 Prints the median of each and the ratios (targets: >= 3x first, >= 10x repeat).
 
@@ -30,16 +32,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 
 from labcas_workflow_api.devstack.seaweed import SeaweedS3, start_seaweed
 from labcas_workflow_api.domain import sidecar
+from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.service.outputs import OutputService
 from labcas_workflow_api.storage.s3 import S3Store
 
 BUCKET = "labcas-staging"
 USER = "benchuser"
 FOLDER = "20260101T000000000000"
+PAGE = 1000  # the largest page: the whole folder in one answer
 SECRET = "bench-secret-0123456789abcdef-0123456789abcdef"
 
 
@@ -134,13 +139,20 @@ class ApiServer:
 
     def reset_caches(self) -> None:
         service = self.container.outputs
-        self.container.outputs = OutputService(service.store, service.bucket, service.presign_ttl)
+        self.container.outputs = OutputService(
+            service.store, service.bucket, service.presign_ttl, access=service.access
+        )
 
     def browse(self, path: str) -> dict[str, Any]:
-        answer = self.http.get(f"/output-data/{path}")
+        answer = self.http.get(f"/output-data/{path}", params={"limit": PAGE})
         answer.raise_for_status()
         files: dict[str, Any] = answer.json()["files"]
         return files
+
+    def annotate(self, path: str, files: dict[str, dict[str, str]]) -> None:
+        body = {"files": {name: {"properties": props} for name, props in files.items()}}
+        answer = self.http.put(f"/output-data/{path}", json=body)
+        answer.raise_for_status()
 
     def stop(self) -> None:
         self.http.close()
@@ -156,18 +168,28 @@ class _NoEngine:
         return None
 
 
+def _bench_access() -> AccessConfig:
+    workflows = {"bench_dag": {"authorized_users": [USER]}}
+    return AccessConfig.model_validate(
+        {"collections": {"bench": {"bucket": "edrn-data", "workflows": workflows}}}
+    )
+
+
 class DirectBrowser:
     """``OutputService.browse`` called in-process (no HTTP)."""
 
     def __init__(self, store: S3Store) -> None:
-        self.outputs = OutputService(store, BUCKET, 3600)
+        self.outputs = OutputService(store, BUCKET, 3600, access=_bench_access)
 
     def reset_caches(self) -> None:
-        self.outputs = OutputService(self.outputs.store, BUCKET, 3600)
+        self.outputs = OutputService(self.outputs.store, BUCKET, 3600, access=_bench_access)
 
     def browse(self, path: str) -> dict[str, Any]:
-        view = self.outputs.browse(USER, path)
+        view = self.outputs.browse(USER, path, limit=PAGE)
         return {f.name: {"href": f.url, "properties": f.properties} for f in view.files}
+
+    def annotate(self, path: str, files: dict[str, dict[str, str]]) -> None:
+        self.outputs.annotate(USER, path, files)
 
     def stop(self) -> None:
         return None
@@ -197,7 +219,12 @@ def main() -> int:
         took = time.perf_counter() - began
         print(f"seeded {args.files} files + {args.files} sidecars in {took:.1f}s")
         boto = server.client(max_pool_connections=16)
-        store = S3Store(server.endpoint_url, server.region, s3_client=server.client())
+        session = boto3.Session(
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            region_name=server.region,
+        )
+        store = S3Store(server.endpoint_url, server.region, session=session)
         browser = DirectBrowser(store) if args.direct else ApiServer(server, store, workdir)
         how = "OutputService.browse (in-process)" if args.direct else f"GET {FOLDER}/ over HTTP"
 
@@ -216,6 +243,12 @@ def main() -> int:
             for _ in range(3):
                 repeat_t.append(timed(lambda: browser.browse(FOLDER))[0])
 
+        put_t = []
+        for rep in range(3):
+            files = {name: {"Reviewed": "yes", "Round": str(rep)} for name in got}
+            put_t.append(timed(lambda: browser.annotate(FOLDER, files))[0])
+        assert browser.browse(FOLDER)["image_00000.png"]["properties"]["Round"] == "2"
+
         n, f, r = (statistics.median(x) for x in (naive_t, first_t, repeat_t))
         print(f"\nfolder: {args.files} data files + {args.files} sidecars; API path: {how}")
         print(f"reps: {args.reps} (repeat browse: {len(repeat_t)} samples)")
@@ -224,6 +257,12 @@ def main() -> int:
             ("API first browse (cold caches)", f),
             ("API repeat browse (unchanged sidecars)", r),
         ]
+        rows.append(
+            (
+                f"API PUT properties of all {args.files} files (median of 3)",
+                statistics.median(put_t),
+            )
+        )
         for label, seconds in rows:
             print(f"{label:<64} {seconds * 1000:8.1f} ms")
         for label, ratio, target in (("first", n / f, 3), ("repeat", n / r, 10)):

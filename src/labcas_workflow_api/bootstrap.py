@@ -110,5 +110,7 @@ def build_container(
         verifier=verifier,
         catalog=catalog,
         runs=RunService(catalog, settings.staging_bucket, list_ttl=settings.run_list_ttl),
-        outputs=OutputService(store, settings.staging_bucket, settings.presign_ttl),
+        outputs=OutputService(
+            store, settings.staging_bucket, settings.presign_ttl, access=access.get
+        ),
     )

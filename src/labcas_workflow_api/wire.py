@@ -350,6 +350,12 @@ class FileEntry(BaseModel):
     size: int
     last_modified: Timestamp
     properties: dict[str, str]
+    properties_etag: str | None = Field(
+        description=(
+            "ETag of the file's metadata sidecar (null: it has none): send it back as `etag` "
+            "(or `If-Match`) to change the properties only if no one changed them meanwhile"
+        )
+    )
 
     @classmethod
     def of(cls, file: OutputFile) -> FileEntry:
@@ -358,24 +364,40 @@ class FileEntry(BaseModel):
             size=file.size,
             last_modified=file.last_modified,
             properties=file.properties,
+            properties_etag=file.properties_etag,
         )
 
 
 class Folder(BaseModel):
-    """One folder (a page of it with ``limit``) of the caller's staging area."""
+    """One page of a folder of the caller's staging area."""
 
     prefix: str
     folders: dict[str, FolderLink]
     files: dict[str, FileEntry]
     next: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=_is_none, description="Link to the next page (with `limit`)"
+        None, exclude_if=_is_none, description="Link to the next page (until the last page)"
     )
 
 
 class FileAnnotation(BaseModel):
+    """A file's new properties; with ``etag``, only if its sidecar is still that one (null:
+    only if it has none yet). Build it without ``etag`` for an unconditional write, and send
+    it with ``model_dump(exclude_unset=True)``."""
+
     model_config = ConfigDict(extra="forbid")
 
     properties: dict[str, str]
+    etag: str | None = Field(
+        None,
+        description=(
+            "The `properties_etag` the properties were read with: the write happens only if "
+            "it is still the current one (412 otherwise); left out, the write is unconditional"
+        ),
+    )
+
+    @property
+    def conditional(self) -> bool:
+        return "etag" in self.model_fields_set
 
 
 class Annotation(BaseModel):
@@ -383,7 +405,7 @@ class Annotation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    files: dict[str, FileAnnotation] = Field(min_length=1)
+    files: dict[str, FileAnnotation] = Field(min_length=1, max_length=1000)
 
 
 class Updated(BaseModel):

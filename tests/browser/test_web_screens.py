@@ -45,10 +45,17 @@ TIFFS = {
 }
 
 
+PAGED = [f"f{i:04d}.csv" for i in range(1203)]
+
+
 class ScriptedApi:
     def __init__(self) -> None:
         self.run_status = "running"
         self.posts: list[dict[str, Any]] = []
+        self.folder_gets: list[str] = []
+        self.puts: list[dict[str, Any]] = []
+        self.props: dict[str, str] = {"stain": "DAPI"}
+        self.etag = "etag-1"
 
     def answer(self, route: Any, request: Any) -> None:
         url = urlsplit(request.url)
@@ -62,9 +69,11 @@ class ScriptedApi:
             route.fulfill(status=200, body=file.read_bytes(), content_type=kind)
             return
         if path.startswith("/s3/"):
-            route.fulfill(
-                status=200, body=TIFFS[path.removeprefix("/s3/")], content_type="image/tiff"
-            )
+            name = path.removeprefix("/s3/")
+            if name in TIFFS:
+                route.fulfill(status=200, body=TIFFS[name], content_type="image/tiff")
+            else:
+                route.fulfill(status=200, body=b"a,b\n1,2\n", content_type="text/csv")
             return
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             self.problem(route, 401, "token expired")
@@ -123,6 +132,18 @@ class ScriptedApi:
         elif path == "/workflows/demo/runs/r1/cancel" and method == "POST":
             self.run_status = "failed"
             self.json(route, self.run())
+        elif path.rstrip("/") == "/output-data/paged" and method == "GET":
+            self.folder_gets.append(url.query)
+            self.json(route, self.paged(url.query))
+        elif path == "/output-data/paged" and method == "PUT":
+            body = json.loads(request.post_data)
+            self.puts.append(body)
+            entry = body["files"]["f1100.csv"]
+            if entry.get("etag", self.etag) != self.etag:
+                self.problem(route, 412, "the properties of f1100.csv changed since they were read")
+            else:
+                self.props, self.etag = entry["properties"], f"etag-{len(self.puts) + 1}"
+                self.json(route, {"updated": ["f1100.csv"]})
         elif path == "/output-data/":
             files = {
                 name: {"href": f"{ORIGIN}/s3/{name}", "size": len(data), "properties": {}}
@@ -131,6 +152,25 @@ class ScriptedApi:
             self.json(route, {"prefix": "thomas/", "folders": {}, "files": files})
         else:
             self.problem(route, 404, f"no such resource: {path}")
+
+    def paged(self, query: str) -> dict[str, Any]:
+        """A folder of 1,203 files, 500 a page (what the service does without ``limit``)."""
+        start = int(parse_qs(query).get("cursor", ["0"])[0])
+        names = PAGED[start : start + 500]
+        files = {
+            name: {
+                "href": f"{ORIGIN}/s3/{name}",
+                "size": 1536,
+                "last_modified": "2024-05-01T12:00:00+00:00",
+                "properties": self.props if name == "f1100.csv" else {},
+                "properties_etag": self.etag if name == "f1100.csv" else None,
+            }
+            for name in names
+        }
+        body: dict[str, Any] = {"prefix": "paged/", "folders": {}, "files": files}
+        if start + 500 < len(PAGED):
+            body["next"] = f"{ORIGIN}/output-data/paged/?cursor={start + 500}"
+        return body
 
     def run(self) -> dict[str, Any]:
         return {
@@ -359,3 +399,61 @@ def test_the_token_never_follows_a_redirect(page: Any, api: ScriptedApi) -> None
     page.goto(f"{ORIGIN}/ui/index.html#/wf/demo?ds=imgs")
     expect(page.get_by_role("alert")).to_contain_text("cannot be reached")
     assert evil == []
+
+
+def test_a_large_folder_is_shown_page_by_page(
+    page: Any, api: ScriptedApi, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{ORIGIN}/ui/index.html#/outputs/paged")
+    rows = page.locator("table.files tbody tr")
+    expect(rows).to_have_count(500)
+    expect(page.get_by_text("0 folders, 500 files shown; this folder has more.")).to_be_visible()
+    assert api.folder_gets == [""], "only the first page is asked for"
+    expect(rows.first.locator("td.num")).to_have_text("1.5 KiB")
+    page.get_by_role("button", name="Load more").scroll_into_view_if_needed()
+    page.screenshot(path=screenshots / "22-outputs-paged.png")
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(1000)
+    expect(page.get_by_role("link", name="f0500.csv", exact=True)).to_be_focused()
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(1203)
+    expect(page.get_by_text("0 folders, 1203 files.")).to_be_visible()
+    expect(page.get_by_role("button", name="Load more")).to_have_count(0)
+    assert api.folder_gets == ["", "cursor=500", "cursor=1000"]
+
+
+def test_a_file_on_a_later_page_is_found_and_saved_over_its_listed_version(
+    page: Any, api: ScriptedApi
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{ORIGIN}/ui/index.html#/outputs/paged?file=f1100.csv")
+    expect(page.get_by_label("Property value")).to_have_value("DAPI")
+    assert api.folder_gets == ["", "cursor=500", "cursor=1000"]
+    page.get_by_label("Property value").fill("Hoechst")
+    page.get_by_role("button", name="Save properties").click()
+    expect(page.get_by_text("Properties saved.")).to_be_visible()
+    assert api.puts[-1] == {
+        "files": {"f1100.csv": {"properties": {"stain": "Hoechst"}, "etag": "etag-1"}}
+    }
+    expect(page.get_by_label("Property value")).to_have_value("Hoechst")
+
+
+def test_saving_over_properties_someone_else_changed_is_refused(
+    page: Any, api: ScriptedApi, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{ORIGIN}/ui/index.html#/outputs/paged?file=f1100.csv")
+    expect(page.get_by_label("Property value")).to_have_value("DAPI")
+    api.props, api.etag = {"stain": "theirs"}, "etag-theirs"  # someone else saves meanwhile
+    page.get_by_label("Property value").fill("mine")
+    page.get_by_role("button", name="Save properties").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Someone else changed these properties")
+    assert api.props == {"stain": "theirs"}
+    page.screenshot(path=screenshots / "23-properties-changed-meanwhile.png")
+    page.get_by_role("button", name="Reload the properties").click()
+    expect(page.get_by_label("Property value")).to_have_value("theirs")

@@ -123,9 +123,9 @@ def api_server(
         allowed_origins="http://127.0.0.1",
         stage="dev",
     )
-    from labcas_workflow_api.storage.s3 import S3Store
+    from tests.integration.storage_fixtures import s3_store
 
-    store = S3Store(s3_client=s3_server.client())
+    store = s3_store(s3_server)
     container = build_container(settings, store=store)
     served = serve_app(create_app(container=container))
     stop = track("api_server", served.stop)

@@ -89,7 +89,7 @@ def test_scientist_runs_the_demo_and_annotates_its_outputs(api_server: ApiServer
     }
     assert httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=stranger).status_code == 404
     outsider = httpx.get(run["output_url"], headers=stranger)
-    assert outsider.status_code == 404
+    assert outsider.status_code == 403  # in no authorized_users list: no outputs at all
     eve_runs = httpx.get(f"{api.url}/workflows/{DEMO}/runs", headers=api.headers("eve")).json()[
         "runs"
     ]

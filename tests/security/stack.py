@@ -35,6 +35,7 @@ from labcas_workflow_api.settings import Settings
 from labcas_workflow_api.storage.s3 import S3Store
 from tests.faults.proxy import FaultProxy
 from tests.integration.api_fixtures import serve_app
+from tests.integration.storage_fixtures import s3_store
 from tests.release import track
 from tests.support import polling
 
@@ -90,8 +91,8 @@ class Stack:
         return Settings(**values, _env_file=None)  # type: ignore[call-arg]
 
     def store(self) -> S3Store:
-        return S3Store(
-            s3_client=self.s3_client(), connect_timeout=2, read_timeout=5, max_attempts=2
+        return s3_store(
+            self.s3, self.s3_proxy.url, connect_timeout=2, read_timeout=5, max_attempts=2
         )
 
     def stop_s3(self) -> None:

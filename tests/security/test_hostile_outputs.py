@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from labcas_workflow_api.storage.s3 import encode_cursor
+from labcas_workflow_api import cursor
 from tests.security import raw
 from tests.security.stack import STAGING, Api, Stack
 
@@ -122,11 +122,6 @@ def test_other_users_prefixes_are_only_folders_of_mine(
     assert _all_keys(stack) == seeded
 
 
-def _cursor(store_cursor: str | None, after: str) -> str:
-    raw_cursor = json.dumps({"c": store_cursor, "a": after}).encode()
-    return base64.urlsafe_b64encode(raw_cursor).decode().rstrip("=")
-
-
 @pytest.mark.parametrize(
     "query",
     [
@@ -135,12 +130,17 @@ def _cursor(store_cursor: str | None, after: str) -> str:
         "limit=99999999999999999999",
         "limit=abc",
         "limit=1e3",
+        "limit=1001",
         "cursor=!!!",
         "cursor=" + "A" * 5000,
-        "cursor=" + _cursor(encode_cursor("eve/private/"), ""),
-        "cursor=" + _cursor(encode_cursor("eve/private/secret.csv"), "../"),
-        "cursor=" + _cursor(None, "../../eve/private/"),
-        "cursor=" + _cursor(123, "x"),  # type: ignore[arg-type]
+        "cursor=" + "A" * 9000,
+        "cursor=" + cursor.encode({"after": "../../eve/private/"}),
+        "cursor=" + cursor.encode({"after": "../"}),
+        "cursor=" + cursor.encode({"after": "eve/private/secret.csv"}),
+        "cursor=" + cursor.encode({"after": ".."}),  # a name: the listing starts after it
+        "cursor=" + cursor.encode({"after": "\u0000"}),
+        "cursor=" + cursor.encode({"after": 123}),
+        "cursor=" + cursor.encode({"c": "eve/private/", "a": ""}),
         "cursor=" + base64.urlsafe_b64encode(b"[1,2]").decode(),
         "limit=1&cursor=%00",
         "cursor=" + base64.urlsafe_b64encode(b"[" * 1500).decode(),  # nesting bomb

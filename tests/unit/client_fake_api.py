@@ -4,6 +4,7 @@ Its answers are made with the wire models, so they have the shape the real API g
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,7 +194,10 @@ class FakeApi:
                 key = f"{folder}/{name}" if folder else name
                 if key not in self.files:
                     return problem(404, f"no data file {name}")
-                self.properties[key] = dict(entry["properties"])
+                if "etag" in entry and entry["etag"] != self.etag(key):
+                    return problem(412, f"the properties of {name} changed", "Precondition failed")
+            for name, entry in body["files"].items():
+                self.properties[f"{folder}/{name}" if folder else name] = dict(entry["properties"])
             return answer(wire.Updated(updated=sorted(body["files"])))
         base = f"{folder}/" if folder else ""
         folders: set[str] = set()
@@ -210,6 +214,7 @@ class FakeApi:
                     "size": len(data),
                     "last_modified": "2024-05-01T12:00:00+00:00",
                     "properties": self.properties.get(key, {}),
+                    "properties_etag": self.etag(key),
                 }
         if not folders and not files and folder:
             return problem(404, f"nothing at {folder}")
@@ -226,6 +231,13 @@ class FakeApi:
         if cursor + size < len(names):
             body["next"] = f"{API}/output-data/{base}?cursor={cursor + size}"
         return answer(wire.Folder.model_validate(body))
+
+    def etag(self, key: str) -> str | None:
+        """A sidecar ETag: of the file's properties, None while it has none."""
+        if key not in self.properties:
+            return None
+        text = json.dumps(self.properties[key], sort_keys=True).encode()
+        return hashlib.md5(text).hexdigest()
 
     def _s3(self, request: httpx.Request) -> httpx.Response:
         if "authorization" in request.headers:

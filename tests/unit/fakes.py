@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from labcas_workflow_api.domain.errors import Conflict, NotFound
+from labcas_workflow_api.domain.errors import Conflict, LabcasError, NotFound, PreconditionFailed
 from labcas_workflow_api.domain.models import (
     Fetched,
     Listing,
@@ -19,8 +21,10 @@ from labcas_workflow_api.domain.models import (
     RunStatus,
     TaskInstance,
     Workflow,
+    Write,
 )
 
+STAGING = "labcas-staging"
 SECRET = "unit-test-secret-0123456789abcdef-0123456789abcdef"
 
 CONFIG = """
@@ -155,60 +159,100 @@ class FakeEngine:
 
 
 class FakeStore:
-    """An object store in memory: {bucket: {key: bytes}}."""
+    """The staging store in memory, with S3's semantics where the service relies on them:
+    one level per listing (delimiter ``/``), folder placeholders left out, ``start_after``
+    and ``limit``, MD5 ETags, conditional writes (unless ``conditional_writes`` is False: a
+    store that ignores them). ``calls`` counts the calls, ``fetched`` and ``puts`` name the
+    keys read by ``get_many`` and written; ``before_reads`` / ``before_writes`` run once,
+    between a call's arrival and its reads or writes (another writer coming in between)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, conditional_writes: bool = True) -> None:
         self.objects: dict[str, dict[str, tuple[bytes, datetime]]] = {}
-        self.calls: list[tuple[Any, ...]] = []
+        self.conditional_writes = conditional_writes
+        self.calls: Counter[str] = Counter()
+        self.fetched: list[str] = []
+        self.puts: list[str] = []
+        self.before_reads: list[Callable[[], None]] = []
+        self.before_writes: list[Callable[[], None]] = []
+        self.lock = threading.Lock()
 
-    def put(self, bucket: str, key: str, body: bytes, content_type: str = "text/plain") -> None:
-        self.calls.append(("put", bucket, key))
-        self.objects.setdefault(bucket, {})[key] = (body, datetime.now(UTC))
+    def add(self, key: str, body: bytes = b"data", *, bucket: str = STAGING) -> None:
+        """Seed an object (as a workflow writing its outputs would)."""
+        self.objects.setdefault(bucket, {})[key] = (body, datetime(2026, 1, 1, tzinfo=UTC))
 
-    def _info(self, key: str, body: bytes, when: datetime) -> ObjectInfo:
-        return ObjectInfo(key, len(body), when, etag=str(hash(body)))
+    def body(self, key: str, *, bucket: str = STAGING) -> bytes:
+        return self.objects[bucket][key][0]
+
+    def etag(self, key: str, *, bucket: str = STAGING) -> str:
+        return hashlib.md5(self.body(key, bucket=bucket)).hexdigest()
+
+    def _info(self, bucket: str, key: str) -> ObjectInfo:
+        body, when = self.objects[bucket][key]
+        return ObjectInfo(key, len(body), when, hashlib.md5(body).hexdigest())
 
     def list(
-        self, bucket: str, prefix: str, *, limit: int | None = None, cursor: str | None = None
+        self, bucket: str, prefix: str, *, start_after: str | None = None, limit: int = 1000
     ) -> Listing:
-        self.calls.append(("list", bucket, prefix))
-        prefixes: set[str] = set()
-        objects = []
-        for key, (body, when) in sorted(self.objects.get(bucket, {}).items()):
-            if not key.startswith(prefix) or (cursor and key <= cursor):
-                continue
+        self.calls["list"] += 1
+        entries: dict[str, ObjectInfo | None] = {}
+        for key in sorted(self.objects.get(bucket, {})):
+            if not key.startswith(prefix) or key == prefix:
+                continue  # the folder's own placeholder
             rest = key[len(prefix) :]
             if "/" in rest:
-                prefixes.add(prefix + rest.split("/", 1)[0] + "/")
+                entries.setdefault(prefix + rest.split("/", 1)[0] + "/", None)
             else:
-                objects.append(self._info(key, body, when))
-        return Listing(sorted(prefixes), objects)
+                entries[key] = self._info(bucket, key)
+        ordered = [k for k in sorted(entries) if start_after is None or k > start_after]
+        shown = ordered[:limit]
+        return Listing(
+            [k for k in shown if entries[k] is None],
+            [info for k in shown if (info := entries[k]) is not None],
+            truncated=len(ordered) > limit,
+        )
 
     def presign_get(self, bucket: str, key: str, ttl: int) -> str:
-        return f"https://s3.example/{bucket}/{key}?ttl={ttl}"
+        self.calls["presign"] += 1
+        return f"https://s3.example/{bucket}/{key}?ttl={ttl}&n={self.calls['presign']}"
 
-    def head(self, bucket: str, key: str) -> ObjectInfo | None:
-        found = self.objects.get(bucket, {}).get(key)
-        return self._info(key, *found) if found else None
-
-    def get(self, bucket: str, key: str) -> bytes:
-        self.calls.append(("get", bucket, key))
-        found = self.objects.get(bucket, {}).get(key)
-        if found is None:
-            raise NotFound(f"no object {key}")
-        return found[0]
+    def head_many(self, bucket: str, keys: list[str]) -> dict[str, ObjectInfo]:
+        self.calls["head_many"] += 1
+        self.calls["head"] += len(keys)
+        return {k: self._info(bucket, k) for k in keys if k in self.objects.get(bucket, {})}
 
     def get_many(self, bucket: str, keys: list[str]) -> dict[str, Fetched]:
-        self.calls.append(("get_many", bucket, len(keys)))
-        bucket_objects = self.objects.get(bucket, {})
-        return {
-            k: Fetched(bucket_objects[k][0], str(hash(bucket_objects[k][0])))
-            for k in keys
-            if k in bucket_objects
-        }
+        self.calls["get_many"] += 1
+        self.fetched += keys
+        while self.before_reads:
+            self.before_reads.pop(0)()
+        found = self.objects.get(bucket, {})
+        return {k: Fetched(found[k][0], self.etag(k, bucket=bucket)) for k in keys if k in found}
+
+    def put_many(self, bucket: str, writes: list[Write]) -> dict[str, LabcasError | None]:
+        self.calls["put_many"] += 1
+        while self.before_writes:
+            self.before_writes.pop(0)()
+        outcomes: dict[str, LabcasError | None] = {}
+        for write in writes:
+            with self.lock:
+                outcomes[write.key] = self._put(bucket, write)
+        return outcomes
+
+    def _put(self, bucket: str, write: Write) -> LabcasError | None:
+        if self.conditional_writes:
+            exists = write.key in self.objects.get(bucket, {})
+            current = self.etag(write.key, bucket=bucket) if exists else None
+            if write.if_none_match and current is not None:
+                return PreconditionFailed(f"{write.key} exists")
+            if write.if_match is not None and current != write.if_match:
+                return PreconditionFailed(f"{write.key} changed")
+        self.calls["put"] += 1
+        self.puts.append(write.key)
+        self.objects.setdefault(bucket, {})[write.key] = (write.body, datetime.now(UTC))
+        return None
 
     def ping(self, bucket: str) -> None:
-        self.calls.append(("ping", bucket))
+        self.calls["ping"] += 1
 
 
 def write_config(tmp_path: Path, text: str = CONFIG) -> Path:

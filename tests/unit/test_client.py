@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -239,12 +240,44 @@ class TestOutputs:
         assert sorted(rel for rel, _ in client.walk("run1")) == ["a.csv", "a_bw.png", "sub/b.txt"]
 
     def test_annotate_merges_and_puts_the_full_set(self, client: LabcasClient, fake: FakeApi):
+        etag = fake.etag("run1/a.csv")
         merged = client.annotate("run1", "a.csv", {"quality": "good"})
         assert merged == {"owner": "thomas", "quality": "good"}
         put = fake.requests[-1]
         assert put.method == "PUT" and put.url.path == "/output-data/run1"
-        assert json.loads(put.content) == {"files": {"a.csv": {"properties": merged}}}
+        assert json.loads(put.content) == {"files": {"a.csv": {"properties": merged, "etag": etag}}}
         assert client.annotate("run1", "a.csv", {}, remove=["owner"]) == {"quality": "good"}
+
+    def test_annotate_merges_again_when_someone_else_wrote_meanwhile(
+        self, client: LabcasClient, fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+    ):
+        """No lost update: the write names the version it merged with; on 412 the merge is
+        done again over the other writer's properties."""
+        real = client.set_properties
+        raced = []
+
+        def racing(*args: Any, **kwargs: Any) -> list[str]:
+            if not raced:
+                raced.append(True)
+                fake.properties["run1/a.csv"] = {"owner": "thomas", "reviewer": "dliu"}
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(client, "set_properties", racing)
+        merged = client.annotate("run1", "a.csv", {"quality": "good"})
+        assert merged == {"owner": "thomas", "reviewer": "dliu", "quality": "good"}
+        assert fake.properties["run1/a.csv"] == merged
+
+    def test_set_properties_without_etags_is_unconditional(
+        self, client: LabcasClient, fake: FakeApi
+    ):
+        client.set_properties("run1", {"a.csv": {"k": "v"}})
+        assert json.loads(fake.requests[-1].content) == {
+            "files": {"a.csv": {"properties": {"k": "v"}}}
+        }
+        client.set_properties("run1", {"a_bw.png": {"k": "v"}}, etags={"a_bw.png": None})
+        assert json.loads(fake.requests[-1].content) == {
+            "files": {"a_bw.png": {"properties": {"k": "v"}, "etag": None}}
+        }
 
     def test_annotate_an_unknown_file_is_a_404(self, client: LabcasClient):
         with pytest.raises(ClientError) as caught:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
+import boto3
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.fakes import FakeStore
+from labcas_workflow_api.aws.api import ApiRuntime
+from labcas_workflow_api.bootstrap import Container, build_container
+from labcas_workflow_api.domain import sidecar
+from labcas_workflow_api.http.app import create_app
+from labcas_workflow_api.settings import Settings
+from labcas_workflow_api.storage.s3 import S3Store
+from tests.unit.fakes import FakeEngine, FakeStore
+from tests.unit.test_aws_events import proxy_event
 
 Auth = Callable[[str], dict[str, str]]
 BUCKET = "labcas-staging"
@@ -15,11 +25,11 @@ BUCKET = "labcas-staging"
 
 @pytest.fixture
 def outputs(store: FakeStore) -> FakeStore:
-    store.put(BUCKET, "thomas/run1/cells.csv", b"a,b\n1,2\n")
-    store.put(BUCKET, "thomas/run1/cells.csv.cfg", b"[cells.csv]\nquality = good\n")
-    store.put(BUCKET, "thomas/run1/mask.png", b"PNG")
-    store.put(BUCKET, "thomas/run1/sub/deep.txt", b"x")
-    store.put(BUCKET, "dliu/run9/secret.csv", b"private")
+    store.add("thomas/run1/cells.csv", b"a,b\n1,2\n")
+    store.add("thomas/run1/cells.csv.cfg", b"[cells.csv]\nquality = good\n")
+    store.add("thomas/run1/mask.png", b"PNG")
+    store.add("thomas/run1/sub/deep.txt", b"x")
+    store.add("dliu/run9/secret.csv", b"private")
     return store
 
 
@@ -71,7 +81,7 @@ class TestBrowse:
     def test_html_listing_is_escaped(
         self, client: TestClient, auth: Auth, store: FakeStore
     ) -> None:
-        store.put(BUCKET, "thomas/r/<script>alert(1)</script>.txt", b"x")
+        store.add("thomas/r/<script>alert(1)</script>.txt", b"x")
         answer = client.get("/output-data/r/", headers={**auth("thomas"), "Accept": "text/html"})
         assert answer.headers["content-type"].startswith("text/html")
         assert "<script>alert" not in answer.text
@@ -100,6 +110,112 @@ class TestBrowse:
 
     def test_unauthenticated(self, client: TestClient) -> None:
         assert client.get("/output-data/").status_code == 401
+
+    def test_properties_etag_is_the_sidecars_or_null(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
+        files = client.get("/output-data/run1/", headers=auth("thomas")).json()["files"]
+        assert files["cells.csv"]["properties_etag"] == outputs.etag("thomas/run1/cells.csv.cfg")
+        assert files["mask.png"]["properties_etag"] is None
+
+    def test_a_page_is_500_entries_by_default_with_a_next_link(
+        self, client: TestClient, auth: Auth, store: FakeStore
+    ) -> None:
+        for i in range(1001):
+            store.add(f"thomas/big/f{i:04d}.txt")
+        first = client.get("/output-data/big", headers=auth("thomas")).json()
+        assert len(first["files"]) == 500
+        assert first["next"].startswith("http://testserver/output-data/big/?cursor=")
+        second = client.get(first["next"], headers=auth("thomas")).json()
+        assert next(iter(second["files"])) == "f0500.txt" and "next" in second
+        whole = client.get("/output-data/big?limit=1000", headers=auth("thomas")).json()
+        assert len(whole["files"]) == 1000
+        assert "limit=1000" in whole["next"]
+        last = client.get(whole["next"], headers=auth("thomas")).json()
+        assert list(last["files"]) == ["f1000.txt"] and "next" not in last
+
+    @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "cursor=" + "A" * 9000])
+    def test_out_of_range_paging_is_400(
+        self, client: TestClient, auth: Auth, outputs: FakeStore, query: str
+    ) -> None:
+        answer = client.get(f"/output-data/run1/?{query}", headers=auth("thomas"))
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+
+    def test_html_sizes_are_in_binary_units(
+        self, client: TestClient, auth: Auth, store: FakeStore
+    ) -> None:
+        store.add("thomas/r/small.txt", b"x" * 1000)
+        store.add("thomas/r/large.bin", b"x" * 1536)
+        page = client.get("/output-data/r/", headers={**auth("thomas"), "Accept": "text/html"})
+        assert "<td>1000 B</td>" in page.text
+        assert "<td>1.5 KiB</td>" in page.text
+
+
+class TestAccess:
+    """A caller the access config lists nowhere may not use outputs, even their own."""
+
+    @pytest.mark.parametrize(
+        ("method", "accept"),
+        [("GET", "application/json"), ("GET", "text/html"), ("PUT", "application/json")],
+    )
+    def test_a_user_in_no_list_is_403(
+        self, client: TestClient, auth: Auth, store: FakeStore, method: str, accept: str
+    ) -> None:
+        store.add("mallory/run1/loot.csv", b"x")
+        body = {"files": {"loot.csv": {"properties": {"k": "v"}}}}
+        answer = client.request(
+            method,
+            "/output-data/run1/",
+            headers={**auth("mallory"), "Accept": accept},
+            json=body if method == "PUT" else None,
+        )
+        assert answer.status_code == 403, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "loot" not in answer.text
+        assert "mallory/run1/loot.csv.cfg" not in store.objects["labcas-staging"]
+
+    def test_a_user_removed_from_the_config_is_403_after_it_is_read_again(
+        self, client: TestClient, auth: Auth, outputs: FakeStore, settings: Settings
+    ) -> None:
+        assert client.get("/output-data/run1/", headers=auth("thomas")).status_code == 200
+        config = Path(settings.config)
+        config.write_text(
+            config.read_text()
+            .replace("[thomas, dliu]", "[dliu]")
+            .replace("authorized_users: [thomas]", "authorized_users: [dliu]")
+        )
+        client.app.state.container.access._cached.invalidate()  # type: ignore[attr-defined]
+        assert client.get("/output-data/run1/", headers=auth("thomas")).status_code == 403
+
+
+class TestOnLambda:
+    """The same rule through the API Lambda handler: the authorizer's cached Allow for a user
+    since removed from the config does not open their outputs."""
+
+    @pytest.mark.parametrize("method", ["GET", "PUT"])
+    def test_a_user_in_no_list_is_403(
+        self, container: Container, store: FakeStore, method: str
+    ) -> None:
+        store.add("mallory/run1/loot.csv", b"x")
+        body = json.dumps({"files": {"loot.csv": {"properties": {"k": "v"}}}})
+        runtime = ApiRuntime(create_app(container=container))
+        try:
+            event = proxy_event(
+                method,
+                "/output-data/run1",
+                username="mallory",
+                body=body if method == "PUT" else None,
+                content_type="application/json" if method == "PUT" else None,
+            )
+            result = runtime.handle(event, None)
+            allowed = runtime.handle(proxy_event("GET", "/output-data/", username="thomas"), None)
+        finally:
+            runtime.close()
+        assert result["statusCode"] == 403, result
+        assert json.loads(result["body"])["title"] == "Forbidden"
+        assert allowed["statusCode"] == 200, allowed
+        assert "mallory/run1/loot.csv.cfg" not in store.objects["labcas-staging"]
 
 
 class TestAnnotate:
@@ -148,6 +264,78 @@ class TestAnnotate:
         assert words in answer.json()["detail"]
         assert outputs.objects[BUCKET] == before
 
+    def test_if_match_with_the_listed_etag_writes(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
+        listed = client.get("/output-data/run1/", headers=auth("thomas")).json()["files"]
+        etag = listed["cells.csv"]["properties_etag"]
+        for quoted in (True, False):
+            body = {"files": {"cells.csv": {"properties": {"quality": f"quoted {quoted}"}}}}
+            header = f'"{etag}"' if quoted else etag
+            answer = client.put(
+                "/output-data/run1/", json=body, headers={**auth("thomas"), "If-Match": header}
+            )
+            assert answer.status_code == 200, answer.text
+            etag = outputs.etag("thomas/run1/cells.csv.cfg")
+
+    def test_if_match_with_another_etag_is_412_and_writes_nothing(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
+        before = outputs.body("thomas/run1/cells.csv.cfg")
+        body = {"files": {"cells.csv": {"properties": {"quality": "worse"}}}}
+        answer = client.put(
+            "/output-data/run1/", json=body, headers={**auth("thomas"), "If-Match": '"0123abcd"'}
+        )
+        assert answer.status_code == 412, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "cells.csv" in answer.json()["detail"]
+        assert outputs.body("thomas/run1/cells.csv.cfg") == before
+
+    def test_per_file_etags_in_the_body(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
+        listed = client.get("/output-data/run1/", headers=auth("thomas")).json()["files"]
+        body = {
+            "files": {
+                name: {"properties": {"seen": "yes"}, "etag": entry["properties_etag"]}
+                for name, entry in listed.items()
+            }
+        }
+        assert client.put("/output-data/run1/", json=body, headers=auth("thomas")).json() == {
+            "updated": ["cells.csv", "mask.png"]
+        }
+        again = client.put("/output-data/run1/", json=body, headers=auth("thomas"))
+        assert again.status_code == 412
+        assert "cells.csv, mask.png" in again.json()["detail"]
+
+    @pytest.mark.parametrize(
+        ("files", "if_match", "words"),
+        [
+            (
+                {"cells.csv": {"properties": {}}, "mask.png": {"properties": {}}},
+                '"abc"',
+                "If-Match applies to a PUT naming one file",
+            ),
+            ({"cells.csv": {"properties": {}}}, "*", "one ETag"),
+            ({"cells.csv": {"properties": {}}}, '"a", "b"', "one ETag"),
+            ({"cells.csv": {"properties": {}, "etag": "abc"}}, '"abd"', "differ"),
+            ({"cells.csv": {"properties": {}, "etag": 5}}, None, "etag"),
+        ],
+    )
+    def test_malformed_preconditions_are_400(
+        self,
+        client: TestClient,
+        auth: Auth,
+        outputs: FakeStore,
+        files: dict[str, object],
+        if_match: str | None,
+        words: str,
+    ) -> None:
+        headers = {**auth("thomas"), **({"If-Match": if_match} if if_match else {})}
+        answer = client.put("/output-data/run1/", json={"files": files}, headers=headers)
+        assert answer.status_code == 400, answer.text
+        assert words in answer.json()["detail"]
+
     def test_cannot_annotate_other_users_files(
         self, client: TestClient, auth: Auth, outputs: FakeStore
     ) -> None:
@@ -155,3 +343,49 @@ class TestAnnotate:
         assert (
             client.put("/output-data/run9/", json=body, headers=auth("thomas")).status_code == 404
         )
+
+
+class SessionTokenStore(FakeStore):
+    """The fake store with real presigned URLs: SigV4 for AWS, signed with temporary
+    credentials whose session token is as long as a Lambda role's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        session = boto3.Session(
+            aws_access_key_id="ASIAQ3EGXXXXXXXXXXXX",
+            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            aws_session_token="IQoJb3JpZ2luX2VjE" + "x" * 1100,
+            region_name="us-west-2",
+        )
+        self.s3 = S3Store(None, "us-west-2", session=session)
+
+    def presign_get(self, bucket: str, key: str, ttl: int) -> str:
+        return self.s3.presign_get(bucket, key, ttl)
+
+
+def test_a_full_page_stays_far_below_the_lambda_answer_limit(
+    tmp_path: Path, settings: Settings, auth: Auth
+) -> None:
+    """1,000 files with session-token presigned URLs and ten properties each: the JSON and
+    HTML answers are measured against AWS Lambda's 6 MB (6,291,456 bytes) limit."""
+    store = SessionTokenStore()
+    folder = "thomas/20261128T101010123456/"
+    for i in range(1000):
+        name = f"sample_{i:05d}_segmentation_mask.png"
+        store.add(folder + name, b"x")
+        props = {f"property_{j:02d}": f"value {j} of {name}" for j in range(10)}
+        store.add(folder + name + ".cfg", sidecar.render(name, props))
+    app = create_app(container=build_container(settings, engine=FakeEngine(), store=store))
+    client = TestClient(app, raise_server_exceptions=False)
+    url = "/output-data/20261128T101010123456/?limit=1000"
+    answer = client.get(url, headers=auth("thomas"))
+    html = client.get(url, headers={**auth("thomas"), "Accept": "text/html"})
+    files = answer.json()["files"]
+    href = next(iter(files.values()))["href"]
+    print(
+        f"\n1,000 files, presigned URL {len(href)} bytes: JSON page {len(answer.content):,} "
+        f"bytes, HTML page {len(html.content):,} bytes (limit 6,291,456)"
+    )
+    assert len(files) == 1000 and len(href) > 1400
+    assert len(answer.content) < 3_000_000 and len(html.content) < 3_000_000
+    assert len(json.dumps(answer.text)) < 3_000_000  # inside the Lambda answer's JSON envelope

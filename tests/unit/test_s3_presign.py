@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 import botocore.auth
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import CredentialProvider, RefreshableCredentials
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import (
     ClientError,
@@ -23,11 +25,12 @@ from labcas_workflow_api.domain.errors import (
     BadRequest,
     LabcasError,
     NotFound,
+    PreconditionFailed,
     UpstreamBadResponse,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.storage.s3 import S3Store, _mapped, decode_cursor, encode_cursor
+from labcas_workflow_api.storage.s3 import S3Store, _mapped
 from labcas_workflow_api.storage.s3_http import HttpError, parse_list, signed_host
 
 FIXED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -52,6 +55,20 @@ def _client(
     )
 
 
+def _session(token: str | None = None, region: str = "us-east-1") -> boto3.Session:
+    return boto3.Session(
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        aws_session_token=token,
+        region_name=region,
+    )
+
+
+def _store(token: str | None = None, endpoint: str | None = "http://127.0.0.1:9000") -> S3Store:
+    region = "us-east-1" if endpoint else "us-west-2"
+    return S3Store(endpoint, region, session=_session(token, region))
+
+
 @pytest.fixture
 def frozen_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
@@ -74,7 +91,7 @@ class TestPresigner:
         theirs = client.generate_presigned_url(
             "get_object", Params={"Bucket": "labcas-staging", "Key": key}, ExpiresIn=3600
         )
-        ours = _ours(S3Store(s3_client=client), "labcas-staging", key, 3600)
+        ours = _ours(_store(token), "labcas-staging", key, 3600)
         t, o = urlsplit(theirs), urlsplit(ours)
         assert (o.scheme, o.netloc, o.path) == (t.scheme, t.netloc, t.path)
         assert dict(parse_qsl(o.query)) == dict(parse_qsl(t.query))
@@ -84,7 +101,7 @@ class TestPresigner:
     def test_virtual_hosted_aws_url_verifies_with_botocores_signer(
         self, frozen_botocore: None
     ) -> None:
-        store = S3Store(s3_client=_client(endpoint=None, region="us-west-2"))
+        store = _store(endpoint=None)
         ours = _ours(store, "labcas-staging", "thomas/x y.png", 600)
         assert ours.startswith(
             "https://labcas-staging.s3.us-west-2.amazonaws.com/thomas/x%20y.png?"
@@ -95,20 +112,20 @@ class TestPresigner:
         assert dict(parse_qsl(urlsplit(ours).query)) == dict(parse_qsl(urlsplit(request.url).query))
 
     def test_dotted_bucket_names_use_path_style_on_aws(self) -> None:
-        store = S3Store(s3_client=_client(endpoint=None, region="us-west-2"))
+        store = _store(endpoint=None)
         assert store.object_url("my.bucket", "k") == (
             "https://s3.us-west-2.amazonaws.com",
             "/my.bucket/k",
         )
 
     def test_signing_key_is_derived_once_per_day(self) -> None:
-        store = S3Store(s3_client=_client())
+        store = _store()
         for i in range(50):
             store.presign_get("labcas-staging", f"k{i}", 60)
         assert len(store.presigner._keys) == 1
 
     def test_presign_get_signs_for_now_with_the_given_lifetime(self) -> None:
-        url = S3Store(s3_client=_client()).presign_get("labcas-staging", "u/a.png", 900)
+        url = _store().presign_get("labcas-staging", "u/a.png", 900)
         query = dict(parse_qsl(urlsplit(url).query))
         assert query["X-Amz-Expires"] == "900"
         signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -125,16 +142,59 @@ class TestPresigner:
         assert client.meta.config.connect_timeout == store.connect_timeout
 
 
-class TestCursor:
-    def test_round_trips(self) -> None:
-        assert decode_cursor(encode_cursor("u/run/é.png"), "u/run/") == "u/run/é.png"
+class TestCredentials:
+    def test_expiring_credentials_are_refreshed_by_botocore(self) -> None:
+        """Temporary credentials (a Lambda role's, SSO) come from the session's provider chain
+        and are renewed when they expire: the next URL is signed with the new ones."""
+        now = [datetime(2026, 1, 1, tzinfo=UTC)]
+        issued = iter(["ASIAFIRST", "ASIASECOND"])
 
-    @pytest.mark.parametrize(
-        "cursor", ["!!!", encode_cursor("other/x"), "x" * 3000, encode_cursor("u/run/")]
-    )
-    def test_foreign_or_garbled_cursors_are_rejected(self, cursor: str) -> None:
-        with pytest.raises(BadRequest, match="cursor"):
-            decode_cursor(cursor, "u/run/")
+        def fetch() -> dict[str, str]:
+            return {
+                "access_key": next(issued),
+                "secret_key": "secret",
+                "token": "token",
+                "expiry_time": (now[0] + timedelta(hours=1)).isoformat(),
+            }
+
+        class Provider(CredentialProvider):
+            METHOD = "test-refreshing"
+
+            def load(self) -> RefreshableCredentials:
+                first = fetch()
+                return RefreshableCredentials(
+                    first["access_key"],
+                    first["secret_key"],
+                    first["token"],
+                    datetime.fromisoformat(first["expiry_time"]),
+                    fetch,
+                    self.METHOD,
+                    time_fetcher=lambda: now[0],
+                )
+
+        core = botocore.session.Session()
+        core.get_component("credential_provider").insert_before("env", Provider())
+        store = S3Store(
+            "http://127.0.0.1:9000", "us-east-1", session=boto3.Session(botocore_session=core)
+        )
+        assert "ASIAFIRST" in store.presign_get("labcas-staging", "k", 60)
+        now[0] += timedelta(hours=2)
+        assert "ASIASECOND" in store.presign_get("labcas-staging", "k", 60)
+        assert store.credentials().access_key == "ASIASECOND"
+
+    def test_no_credentials_is_a_storage_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        core = botocore.session.Session()
+        monkeypatch.setattr(core, "get_credentials", lambda: None)
+        store = S3Store(
+            "http://127.0.0.1:9000", "us-east-1", session=boto3.Session(botocore_session=core)
+        )
+        with pytest.raises(UpstreamBadResponse, match="credentials"):
+            store.presign_get("labcas-staging", "k", 60)
+
+
+def test_a_listing_cannot_start_outside_its_prefix() -> None:
+    with pytest.raises(BadRequest, match="outside"):
+        _store().list("labcas-staging", "u/run/", start_after="other/x")
 
 
 class TestListParsing:
@@ -184,6 +244,9 @@ def _client_error(code: str, status: int) -> ClientError:
         (_client_error("InternalError", 500), UpstreamBadResponse),
         (HttpError(403, "SignatureDoesNotMatch", "x"), UpstreamBadResponse),
         (HttpError(404, "NoSuchKey", "x"), NotFound),
+        (HttpError(404, "404", ""), NotFound),  # a HEAD answer has no body
+        (_client_error("PreconditionFailed", 412), PreconditionFailed),
+        (_client_error("ConditionalRequestConflict", 409), PreconditionFailed),
     ],
 )
 def test_storage_failures_map_to_our_errors(raised: Exception, expected: type[LabcasError]) -> None:

@@ -132,7 +132,7 @@ class TestOtherAnswers:
     def test_the_html_listing_allows_its_own_style_only(
         self, client: TestClient, auth: Auth, store: FakeStore
     ) -> None:
-        store.put(BUCKET, "thomas/r/a.txt", b"x")
+        store.add("thomas/r/a.txt", b"x", bucket=BUCKET)
         answer = client.get("/output-data/r/", headers={**auth("thomas"), "Accept": "text/html"})
         assert answer.headers["content-type"].startswith("text/html")
         styles = re.findall(r"<style>(.*?)</style>", answer.text)

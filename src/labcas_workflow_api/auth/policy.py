@@ -1,7 +1,8 @@
 """The one authorization rule, and the views of the access config it implies.
 
 A user may run workflow W on data selection C only if they are listed in
-``collections.C.workflows.W.authorized_users`` and W is deployed in the engine.
+``collections.C.workflows.W.authorized_users`` and W is deployed in the engine. A user
+listed nowhere may use nothing: not even their own outputs (``require_listed``).
 Every endpoint asks this module; nothing else decides access.
 """
 
@@ -107,3 +108,10 @@ def not_found(kind: str, wanted: str, choices: Iterable[str]) -> NotFound:
 def has_any_access(config: AccessConfig, username: str) -> bool:
     """Whether the user is named in any authorized_users list (the Lambda authorizer's gate)."""
     return username in config.users()
+
+
+def require_listed(config: AccessConfig, username: str) -> None:
+    """Forbidden unless the user is named in some authorized_users list: the gate of what
+    belongs to no workflow (a user's outputs), the same as the Lambda authorizer's."""
+    if not has_any_access(config, username):
+        raise Forbidden("your account is not authorized to use LabCAS workflows or their outputs")

@@ -21,6 +21,7 @@ from labcas_workflow_api.client.transport import (
 )
 
 __all__ = ["ClientError", "LabcasClient", "clean_path"]
+_MERGE_ATTEMPTS = 3
 
 
 def _safe_relative(rel: str) -> PurePosixPath:
@@ -236,23 +237,39 @@ class LabcasClient:
                 stack.append(f"{rel}/{name}" if rel else name)
 
     def file_info(self, path: str) -> wire.FileEntry:
-        """The entry of one output file (href, size, date, properties)."""
+        """The entry of one output file (href, size, date, properties), reading the pages of
+        its folder up to the one that lists it."""
         cleaned = clean_path(path)
         parent, _, name = cleaned.rpartition("/")
-        entry = self.outputs(parent).files.get(name) if name else None
-        if entry is None:
-            raise ClientError(f"no output file {cleaned!r}", status=404)
-        return entry
+        if name:
+            for page in self._transport.pages(wire.Folder, self._output_path(parent), {}):
+                if name in page.files:
+                    return page.files[name]
+        raise ClientError(f"no output file {cleaned!r}", status=404)
 
-    def set_properties(self, path: str, files: Mapping[str, Mapping[str, str]]) -> list[str]:
-        """Replace the metadata properties of files of folder ``path``; answers updated names."""
+    def set_properties(
+        self,
+        path: str,
+        files: Mapping[str, Mapping[str, str]],
+        *,
+        etags: Mapping[str, str | None] | None = None,
+    ) -> list[str]:
+        """Replace the metadata properties of files of folder ``path``; answers updated names.
+
+        A file named in ``etags`` is written only if its ``properties_etag`` is still that one
+        (None: it has no properties yet); ``ClientError`` with status 412 otherwise."""
+        etags = etags or {}
         body = wire.Annotation(
-            files={name: wire.FileAnnotation(properties=dict(p)) for name, p in files.items()}
+            files={
+                name: wire.FileAnnotation(properties=dict(p), etag=etags[name])
+                if name in etags
+                else wire.FileAnnotation(properties=dict(p))
+                for name, p in files.items()
+            }
         )
         path = self._output_path(path)
-        return self._transport.get(
-            wire.Updated, "PUT", path, json=body.model_dump(mode="json")
-        ).updated
+        answer = body.model_dump(mode="json", exclude_unset=True)
+        return self._transport.get(wire.Updated, "PUT", path, json=answer).updated
 
     def annotate(
         self,
@@ -262,17 +279,24 @@ class LabcasClient:
         *,
         remove: Iterable[str] = (),
     ) -> dict[str, str]:
-        """Merge ``properties`` into a file's current ones (dropping ``remove``), save the set."""
-        current = self.outputs(path).files.get(file)
-        if current is None:
-            where = clean_path(path) or "your outputs"
-            raise ClientError(f"no file {file!r} in {where}", status=404)
-        merged = dict(current.properties)
-        merged.update(properties)
-        for key in remove:
-            merged.pop(key, None)
-        self.set_properties(path, {file: merged})
-        return merged
+        """Merge ``properties`` into a file's current ones (dropping ``remove``), save the set.
+
+        The set is written only over the version it was merged with; when someone else changed
+        the properties meanwhile, the merge is done again on theirs (a few times at most)."""
+        for attempt in range(_MERGE_ATTEMPTS):
+            current = self.file_info(f"{clean_path(path)}/{file}" if clean_path(path) else file)
+            merged = dict(current.properties)
+            merged.update(properties)
+            for key in remove:
+                merged.pop(key, None)
+            try:
+                self.set_properties(path, {file: merged}, etags={file: current.properties_etag})
+            except ClientError as exc:
+                if exc.status != 412 or attempt == _MERGE_ATTEMPTS - 1:
+                    raise
+                continue
+            return merged
+        raise AssertionError("unreachable")
 
     def download_file(
         self,

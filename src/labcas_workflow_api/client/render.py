@@ -15,6 +15,7 @@ from rich.tree import Tree
 
 from labcas_workflow_api import wire
 from labcas_workflow_api.client.models import ParameterSpec, aware, progress_text, run_duration
+from labcas_workflow_api.domain.sizes import human_size
 
 STATUS_STYLE = {
     "queued": "yellow",
@@ -40,15 +41,6 @@ def duration(seconds: float | None) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m {secs:02d}s"
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(n)
 
 
 def count(n: int, word: str, plural: str = "") -> str:
@@ -193,7 +185,7 @@ def outputs(listing: wire.Folder, path: str) -> Table:
         table.add_row(Text(folder.rstrip("/") + "/", style="bold blue"), "", "", "")
     for name, entry in listing.files.items():
         props = ", ".join(f"{k}={v}" for k, v in entry.properties.items())
-        table.add_row(Text(name), size(entry.size), when(entry.last_modified), Text(props))
+        table.add_row(Text(name), human_size(entry.size), when(entry.last_modified), Text(props))
     return table
 
 
@@ -203,7 +195,7 @@ def tree_node(label: str) -> Tree:
 
 def tree_file(node: Tree, name: str, n: int, props: dict[str, str]) -> None:
     label = Text(name)
-    label.append(f"  {size(n)}", style="dim")
+    label.append(f"  {human_size(n)}", style="dim")
     if props:
         label.append("  " + ", ".join(f"{k}={v}" for k, v in props.items()), style="magenta")
     node.add(label)

@@ -6,6 +6,7 @@ LabcasError                      base; ``status`` is the HTTP status it maps to
 ├── Forbidden (403)              valid caller, no right to the resource
 ├── NotFound (404)               unknown, or not visible to the caller
 ├── Conflict (409)               paused workflow, finished run, ...
+├── PreconditionFailed (412)     a conditional write found another version than expected
 ├── PayloadTooLarge (413)        a request body over the size limit
 ├── ClientGone (499)             the client went away before sending its whole request
 ├── InvalidParameters (422)      run parameters failing the workflow's param schema
@@ -71,6 +72,11 @@ class NotFound(LabcasError):
 class Conflict(LabcasError):
     status = 409
     title = "Conflict"
+
+
+class PreconditionFailed(LabcasError):
+    status = 412
+    title = "Precondition failed"
 
 
 class PayloadTooLarge(LabcasError):

@@ -97,8 +97,21 @@ class Fetched:
 
 @dataclass(frozen=True)
 class Listing:
-    """One level of a storage prefix: sub-prefixes (ending with ``/``) and objects."""
+    """Part of one level of a storage prefix, in key order: sub-prefixes (ending with ``/``)
+    and objects; ``truncated`` when more entries may follow the last one."""
 
     prefixes: list[str]
     objects: list[ObjectInfo]
-    next_cursor: str | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Write:
+    """A small object to write: unconditionally, only over the object with ETag ``if_match``,
+    or only where no object exists (``if_none_match``)."""
+
+    key: str
+    body: bytes
+    content_type: str = "text/plain"
+    if_match: str | None = None
+    if_none_match: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from labcas_workflow_api.domain.sizes import human_size
 from labcas_workflow_api.wire import Folder
 
 #: The page's only style, allowed by its hash in the page's Content-Security-Policy.
@@ -11,15 +12,6 @@ LISTING_STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
     "td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"
 )
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def render_listing(folder: Folder, parent: str | None) -> str:
@@ -41,12 +33,12 @@ def render_listing(folder: Folder, parent: str | None) -> str:
         )
         rows.append(
             f'<tr><td><a href="{escape(info.href)}">{escape(name)}</a></td>'
-            f"<td>{escape(_size(info.size))}</td>"
+            f"<td>{escape(human_size(info.size))}</td>"
             f"<td>{escape(info.last_modified.isoformat())}</td><td>{props}</td></tr>"
         )
     more = ""
     if folder.next:
-        more = f'<p><a href="{escape(folder.next)}">More…</a></p>'
+        more = f'<p><a href="{escape(folder.next)}" rel="next">More…</a></p>'
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>Outputs {title}</title><style>{LISTING_STYLE}</style></head><body>"

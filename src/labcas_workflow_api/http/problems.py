@@ -102,7 +102,7 @@ def problem_for(exc: LabcasError, scope: Scope) -> tuple[int, bytes]:
     return exc.status, problem_body(exc.status, exc.title, detail, request_id=rid, **extra)
 
 
-_CORS_HEADERS = b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept"
+_CORS_HEADERS = b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept, If-Match"
 _CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location, Link"
 
 

@@ -1,31 +1,34 @@
-"""A caller's run outputs in the staging bucket: browse folders, annotate files with sidecars."""
+"""A caller's run outputs in the staging bucket: browse folders page by page, annotate files
+with sidecars, each only for users the access config lists."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import threading
 import time
-import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
-from urllib.parse import unquote_to_bytes
 
+from labcas_workflow_api import cursor
+from labcas_workflow_api.auth import policy
 from labcas_workflow_api.domain import sidecar
-from labcas_workflow_api.domain.errors import BadRequest, NotFound
-from labcas_workflow_api.domain.models import ObjectInfo
+from labcas_workflow_api.domain.access import AccessConfig
+from labcas_workflow_api.domain.errors import BadRequest, NotFound, PreconditionFailed
+from labcas_workflow_api.domain.models import ObjectInfo, Write
+from labcas_workflow_api.service.folder_scan import Entry, Scan, scan
+from labcas_workflow_api.service.output_paths import MAX_PATH_BYTES, check_username
+from labcas_workflow_api.service.output_paths import normalize_path as _normalize_path
 from labcas_workflow_api.storage.base import StagingStore
 
-MAX_PATH_BYTES = 1024
+DEFAULT_PAGE = 500
+MAX_PAGE = 1000
 MAX_FILES_PER_ANNOTATION = 1000
-_MAX_DECODE_ROUNDS = 4
-_PERCENT_U = re.compile(r"%u([0-9A-Fa-f]{4})")
-_DRIVE = re.compile(r"^[A-Za-z]:")
+#: Estimated JSON bytes of one page at most: AWS Lambda answers at most 6 MB.
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+_ETAG = re.compile(r"[\x21\x23-\x7e]{1,200}")
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -41,7 +44,8 @@ class FolderEntry:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """A data file with its presigned download URL and its sidecar's properties."""
+    """A file with its presigned download URL, its sidecar's properties and that sidecar's
+    ETag (None when it has none)."""
 
     name: str
     path: str
@@ -49,6 +53,7 @@ class FileEntry:
     last_modified: datetime
     url: str
     properties: dict[str, str]
+    properties_etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,23 @@ class FolderView:
     folders: list[FolderEntry]
     files: list[FileEntry]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class _Properties:
+    """A sidecar's properties, its ETag, and their estimated bytes in a listing."""
+
+    values: dict[str, str]
+    etag: str | None
+    weight: int = 0
+
+    @classmethod
+    def parsed(cls, values: dict[str, str], etag: str | None) -> _Properties:
+        weight = sum(_text_bytes(k) + _text_bytes(v) + 8 for k, v in values.items())
+        return cls(values, etag, weight)
+
+
+_NONE = _Properties({}, None)
 
 
 class LRUCache(Generic[K, V]):
@@ -87,118 +109,37 @@ class LRUCache(Generic[K, V]):
         return len(self._data)
 
 
-def normalize_path(raw: str) -> str:
-    """A safe relative folder path ('' for the root), without leading or trailing slash.
-
-    ``BadRequest`` naming the problem for ``..`` or ``.`` segments in any encoding (percent,
-    double percent, ``%u``, overlong UTF-8, fullwidth dots), absolute paths, backslashes,
-    control characters, empty segments and paths longer than 1024 bytes.
-    """
-    if not isinstance(raw, str):
-        raise BadRequest("path must be a string")
-    if len(raw.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
-        raise BadRequest(f"path longer than {MAX_PATH_BYTES} bytes")
-    for variant in _decodings(raw):
-        _check_variant(variant)
-        _check_variant(unicodedata.normalize("NFKC", variant))
-    return raw[:-1] if raw.endswith("/") else raw
+def _encode_place(name: str) -> str:
+    return cursor.encode({"after": name})
 
 
-def _decodings(raw: str) -> Iterator[str]:
-    """The path as given, then percent-decoded again and again until it stops changing."""
-    current = raw
-    yield current
-    for _ in range(_MAX_DECODE_ROUNDS):
-        decoded = _percent_decode(current)
-        if decoded == current:
-            return
-        current = decoded
-        yield current
-    raise BadRequest("path is percent-encoded too many times")
+def _read_place(document: Any) -> str:
+    """The name a page ends with: a file, or a sub-folder (``name/``) of the folder."""
+    if not isinstance(document, dict) or set(document) != {"after"}:
+        raise TypeError(document)
+    name = document["after"]
+    if not isinstance(name, str) or not name or "/" in name[:-1]:
+        raise ValueError(name)
+    return name
 
 
-def _percent_decode(text: str) -> str:
-    text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
-    if "%" not in text:
-        return text
-    try:
-        return unquote_to_bytes(text).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("path has percent-encoding that is not valid UTF-8") from None
+def _text_bytes(text: str) -> int:
+    return len(text) if text.isascii() else 4 * len(text)
 
 
-def _check_variant(path: str) -> None:
-    for ch in path:
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Zl", "Zp"):
-            raise BadRequest("path contains control characters")
-        if category == "Cs" or ch == "\ufffd":
-            raise BadRequest("path contains invalid (e.g. overlong) UTF-8")
-    if "\\" in path:
-        raise BadRequest("path contains a backslash")
-    if path.startswith("/") or _DRIVE.match(path):
-        raise BadRequest("path must be relative")
-    body = path[:-1] if path.endswith("/") else path
-    if not body:
-        return
-    for segment in body.split("/"):
-        if segment.strip() in (".", ".."):
-            raise BadRequest(f"path contains a {segment.strip()!r} segment")
-        if not segment:
-            raise BadRequest("path contains an empty segment ('//')")
-
-
-def _check_username(username: str) -> None:
-    if (
-        not username
-        or "/" in username
-        or "\\" in username
-        or username in (".", "..")
-        or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in username)
-    ):
-        raise BadRequest("invalid username for an output area")
-
-
-def _encode_cursor(store_cursor: str | None, after: str) -> str:
-    raw = json.dumps({"c": store_cursor, "a": after}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str | None, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        document = json.loads(raw)
-    except (binascii.Error, ValueError, RecursionError):
-        raise BadRequest("invalid cursor") from None
-    if not isinstance(document, dict):
-        raise BadRequest("invalid cursor")
-    store_cursor, after = document.get("c"), document.get("a")
-    if not isinstance(after, str) or not (store_cursor is None or isinstance(store_cursor, str)):
-        raise BadRequest("invalid cursor")
-    return store_cursor, after
-
-
-@dataclass
-class _Entry:
-    key: str
-    info: ObjectInfo | None  # None for a sub-folder
-    chunk: str | None  # store cursor that lists this entry again
-
-
-def _visible(entry: _Entry, prefix: str) -> bool:
-    """A folder, or a data file (not a sidecar, not a folder placeholder)."""
-    if entry.info is None:
-        return True
-    key = entry.key
-    return not (key == prefix or key.endswith("/") or sidecar.is_sidecar(key))
+def _weight(name: str, url: str, properties: _Properties) -> int:
+    """A generous estimate of a file's bytes in a JSON (or HTML) listing."""
+    return 200 + 2 * _text_bytes(name) + len(url) + properties.weight
 
 
 class OutputService:
-    """Browse and annotate a caller's outputs, rooted at ``<username>/`` in ``bucket``.
+    """Browse and annotate a caller's outputs, rooted at ``<username>/`` in ``bucket``, for
+    users named in the access config that ``access`` returns (``Forbidden`` for others).
 
     Parsed sidecars are cached by (key, ETag) and presigned URLs until half their lifetime,
     so a repeat browse of an unchanged folder costs little more than its listing. Methods
-    raise ``BadRequest``, ``NotFound`` and the store's ``UpstreamError`` subclasses.
+    raise ``BadRequest``, ``Forbidden``, ``NotFound``, ``PreconditionFailed`` and the store's
+    ``UpstreamError`` subclasses.
     """
 
     def __init__(
@@ -207,136 +148,110 @@ class OutputService:
         bucket: str,
         presign_ttl: int,
         *,
+        access: Callable[[], AccessConfig],
         cache_size: int = 20_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.bucket = bucket
         self.presign_ttl = presign_ttl
+        self.access = access
         self.clock = clock
-        self.sidecars: LRUCache[tuple[str, str], dict[str, str]] = LRUCache(cache_size)
+        self.sidecars: LRUCache[tuple[str, str], _Properties] = LRUCache(cache_size)
         self.urls: LRUCache[str, tuple[str, float]] = LRUCache(cache_size)
 
-    normalize_path = staticmethod(normalize_path)
+    normalize_path = staticmethod(_normalize_path)
 
-    def _prefix(self, username: str, path: str) -> tuple[str, str]:
-        _check_username(username)
+    def _area(self, username: str, path: str) -> tuple[str, str]:
+        """``(folder relative to the area, its key prefix)`` for a listed user."""
+        check_username(username)
+        policy.require_listed(self.access(), username)
         rel = path.strip("/")
         return (f"{rel}/" if rel else ""), f"{username}/{rel}/" if rel else f"{username}/"
 
     # -- browse ----------------------------------------------------------------------------
 
     def browse(
-        self, username: str, path: str, *, limit: int | None = None, cursor: str | None = None
-    ) -> FolderView:
-        """One folder (a page of it with ``limit``); ``NotFound`` when nothing is under it."""
-        if limit is not None and limit < 1:
-            raise BadRequest("limit must be at least 1")
-        rel, prefix = self._prefix(username, path)
-        store_cursor, after = _decode_cursor(cursor) if cursor else (None, "")
-        after_key = prefix + after if cursor else None
-
-        page: list[_Entry] = []
-        seen_sidecars: dict[str, ObjectInfo] = {}
-        next_cursor: str | None = None
-        scanned_any = False
-        last_scanned = ""
-        for chunk in self._chunks(prefix, store_cursor, limit):
-            scanned_any = scanned_any or bool(chunk)
-            for index, entry in enumerate(chunk):
-                if after_key is not None and entry.key <= after_key:
-                    continue
-                if limit is not None and len(page) >= limit and _visible(entry, prefix):
-                    last = page[-1]
-                    next_cursor = _encode_cursor(last.chunk, last.key[len(prefix) :])
-                    # the rest of this chunk is fetched already: take the page's sidecars
-                    # from it; those sorting further are fetched directly below
-                    for rest in chunk[index:]:
-                        last_scanned = rest.key
-                        if rest.info is not None and sidecar.is_sidecar(rest.key):
-                            seen_sidecars[rest.key] = rest.info
-                    break
-                last_scanned = entry.key
-                if entry.info is not None and sidecar.is_sidecar(entry.key):
-                    seen_sidecars[entry.key] = entry.info
-                elif _visible(entry, prefix):
-                    page.append(entry)
-            if next_cursor is not None:
-                break
-
-        empty = not scanned_any and cursor is None and rel
-        if empty and self.store.head(self.bucket, prefix) is None:
-            raise NotFound(f"no such folder: {rel}")
-
-        folders = [
-            FolderEntry(e.key[len(prefix) :], rel + e.key[len(prefix) :])
-            for e in page
-            if e.info is None
-        ]
-        data = [e.info for e in page if e.info is not None]
-        properties = self._properties(
-            data, seen_sidecars, last_scanned, complete=next_cursor is None
-        )
-        files = [
-            FileEntry(
-                name=info.key[len(prefix) :],
-                path=rel + info.key[len(prefix) :],
-                size=info.size,
-                last_modified=info.last_modified,
-                url=self._url(info.key),
-                properties=dict(properties.get(info.key, {})),
-            )
-            for info in data
-        ]
-        return FolderView(rel, folders, files, next_cursor)
-
-    def _chunks(
-        self, prefix: str, store_cursor: str | None, limit: int | None
-    ) -> Iterator[list[_Entry]]:
-        """The entries under ``prefix`` in key order, from ``store_cursor`` on, chunk by chunk."""
-        size = None if limit is None else min(1000, 2 * limit + 8)
-        current = store_cursor
-        while True:
-            listing = self.store.list(self.bucket, prefix, limit=size, cursor=current)
-            merged = [_Entry(p, None, current) for p in listing.prefixes]
-            merged += [_Entry(o.key, o, current) for o in listing.objects]
-            merged.sort(key=lambda e: e.key)
-            yield merged
-            if not listing.next_cursor:
-                return
-            current = listing.next_cursor
-
-    def _properties(
         self,
-        data: list[ObjectInfo],
-        seen: dict[str, ObjectInfo],
-        last_scanned: str,
+        username: str,
+        path: str,
         *,
-        complete: bool,
-    ) -> dict[str, dict[str, str]]:
-        """Sidecar properties per data key: cached by ETag, else fetched concurrently."""
-        result: dict[str, dict[str, str]] = {}
-        to_fetch: dict[str, str] = {}  # sidecar key -> data key
-        beyond: dict[str, str] = {}  # sidecar key -> data key, not seen in the listing
-        for info in data:
-            key = sidecar.sidecar_key(info.key)
-            found = seen.get(key)
-            if found is None:
-                if not complete and key > last_scanned:
-                    beyond[key] = info.key
-                continue
-            cached = self.sidecars.get((key, found.etag)) if found.etag else None
-            if cached is not None:
-                result[info.key] = cached
+        limit: int = DEFAULT_PAGE,
+        cursor: str | None = None,
+    ) -> FolderView:
+        """A page of a folder: at most ``limit`` entries (1 to 1,000) after ``cursor``, and
+        fewer when their listing would be over ``MAX_PAGE_BYTES``. ``NotFound`` when nothing
+        is under the folder."""
+        rel, prefix = self._area(username, path)
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadRequest(f"limit must be from 1 to {MAX_PAGE}")
+        after = _decode_place(cursor) if cursor else None
+        found = scan(self.store, self.bucket, prefix, prefix + after if after else None, limit + 1)
+        empty = not found.entries and after is None and rel
+        if empty and not self.store.head_many(self.bucket, [prefix]):
+            raise NotFound(f"no such folder: {rel}")
+        return self._page(rel, found, limit)
+
+    def _page(self, rel: str, found: Scan, limit: int) -> FolderView:
+        """The view of the first ``limit`` entries of a scan, cut to ``MAX_PAGE_BYTES``."""
+        shown = found.entries[:limit]
+        properties = self._properties([e for e in shown if e.info is not None], found)
+        cut = len(found.entries) > limit
+        folders: list[FolderEntry] = []
+        files: list[FileEntry] = []
+        budget = MAX_PAGE_BYTES
+        last = ""
+        for entry in shown:
+            name = entry.key[len(found.prefix) :]
+            if entry.info is None:
+                folders.append(FolderEntry(name, rel + name))
+                budget -= 200 + 4 * _text_bytes(name)
             else:
-                to_fetch[key] = info.key
-        if to_fetch or beyond:
-            fetched = self.store.get_many(self.bucket, [*to_fetch, *beyond])
-            for key, data_key in [*to_fetch.items(), *beyond.items()]:
+                props = properties.get(entry.key, _NONE)
+                url = self._url(entry.key)
+                budget -= _weight(name, url, props)
+                if budget < 0 and (folders or files):
+                    cut = True
+                    break
+                files.append(
+                    FileEntry(
+                        name=name,
+                        path=rel + name,
+                        size=entry.info.size,
+                        last_modified=entry.info.last_modified,
+                        url=url,
+                        properties=dict(props.values),
+                        properties_etag=props.etag,
+                    )
+                )
+            last = name
+        return FolderView(rel, folders, files, _encode_place(last) if cut else None)
+
+    def _properties(self, data: list[Entry], found: Scan) -> dict[str, _Properties]:
+        """Each data file's sidecar properties and ETag: cached by ETag, else read
+        concurrently (with the sidecars the scan did not reach)."""
+        result: dict[str, _Properties] = {}
+        to_read: dict[str, str] = {}  # sidecar key -> data key
+        for entry in data:
+            key = sidecar.sidecar_key(entry.key)
+            listed = found.sidecars.get(key)
+            if listed is None:
+                if found.may_have(key):
+                    to_read[key] = entry.key
+                continue
+            cached = self.sidecars.get((key, listed.etag)) if listed.etag else None
+            if cached is not None:
+                result[entry.key] = cached
+            else:
+                to_read[key] = entry.key
+        if to_read:
+            fetched = self.store.get_many(self.bucket, list(to_read))
+            for key, data_key in to_read.items():
                 read = fetched.get(key)
                 if read is None:
                     continue
-                props = sidecar.parse(read.body, data_key.rpartition("/")[2], where=key)
+                values = sidecar.parse(read.body, data_key.rpartition("/")[2], where=key)
+                props = _Properties.parsed(values, read.etag or None)
                 if read.etag:
                     # under the ETag of what was read: a writer may have replaced the sidecar
                     # since the listing, and its old ETag must not name the new content
@@ -355,35 +270,98 @@ class OutputService:
 
     # -- annotate --------------------------------------------------------------------------
 
-    def annotate(self, username: str, path: str, files: dict[str, Any]) -> list[str]:
-        """Replace the properties of each named file (``{name: {key: value}}``).
+    def annotate(
+        self,
+        username: str,
+        path: str,
+        files: dict[str, Any],
+        *,
+        expected: dict[str, str | None] | None = None,
+    ) -> list[str]:
+        """Replace the properties of each named file (``{name: {key: value}}``); a file named
+        in ``expected`` only if its sidecar still has that ETag (None: it has no sidecar).
 
-        Everything is validated before anything is written: ``BadRequest`` for a bad name,
-        key or value, ``NotFound`` naming the first data file that does not exist. Each
-        sidecar is written whole, in one PUT.
+        Everything is checked before anything is written: ``BadRequest`` for a bad name, key,
+        value or ETag, ``NotFound`` naming the first data file that does not exist,
+        ``PreconditionFailed`` naming the files whose sidecar is not the expected one. The
+        sidecars are then written concurrently, each whole in one conditional PUT (where the
+        store honours conditions, a writer coming in between loses with
+        ``PreconditionFailed``, which names what was written nonetheless).
         """
-        rel, prefix = self._prefix(username, path)
-        if not isinstance(files, dict) or not files:
-            raise BadRequest("files must name at least one file")
-        if len(files) > MAX_FILES_PER_ANNOTATION:
-            raise BadRequest(f"at most {MAX_FILES_PER_ANNOTATION} files per request")
-        bodies: dict[str, bytes] = {}
-        for name, properties in files.items():
-            sidecar.check_data_name(name)
-            if not isinstance(properties, dict):
-                raise BadRequest(f"files.{name}.properties must be an object")
-            try:
-                sidecar.check_properties(properties)
-            except BadRequest as exc:
-                raise BadRequest(f"files.{name}: {exc.detail}") from None
-            bodies[name] = sidecar.render(name, properties)
+        rel, prefix = self._area(username, path)
+        expected = expected or {}
+        bodies = _rendered(files, expected)
         if len((prefix + max(files, key=len) + sidecar.SUFFIX).encode()) > MAX_PATH_BYTES:
             raise BadRequest("file path too long for a sidecar")
-        for name in files:
-            if self.store.head(self.bucket, prefix + name) is None:
+        keys = {name: prefix + name for name in files}
+        sidecars = {name: sidecar.sidecar_key(keys[name]) for name in files}
+        found = self.store.head_many(
+            self.bucket, [*keys.values(), *(sidecars[name] for name in expected)]
+        )
+        for name, key in keys.items():
+            if key not in found:
                 raise NotFound(f"no such file: {rel}{name}")
-        for name, body in bodies.items():
-            self.store.put(
-                self.bucket, sidecar.sidecar_key(prefix + name), body, "text/plain; charset=utf-8"
+        stale = [name for name, etag in expected.items() if _etag(found, sidecars[name]) != etag]
+        if stale:
+            raise PreconditionFailed(_changed(stale, []))
+        writes = [
+            Write(
+                sidecars[name],
+                body,
+                "text/plain; charset=utf-8",
+                if_match=expected.get(name),
+                if_none_match=name in expected and expected[name] is None,
             )
-        return list(files)
+            for name, body in bodies.items()
+        ]
+        outcomes = self.store.put_many(self.bucket, writes)
+        failed = {name: outcomes[sidecars[name]] for name in files if outcomes[sidecars[name]]}
+        if not failed:
+            return list(files)
+        written = [name for name in files if name not in failed]
+        other = next((e for e in failed.values() if not isinstance(e, PreconditionFailed)), None)
+        if other is not None:
+            suffix = f" (written: {', '.join(written)})" if written else ""
+            raise type(other)(f"{other.detail}{suffix}", **other.extra)
+        raise PreconditionFailed(_changed(list(failed), written))
+
+
+def _decode_place(token: str) -> str:
+    return cursor.decode(token, _read_place)
+
+
+def _rendered(files: Any, expected: dict[str, str | None]) -> dict[str, bytes]:
+    """Each file's new sidecar; BadRequest for anything wrong."""
+    if not isinstance(files, dict) or not files:
+        raise BadRequest("files must name at least one file")
+    if len(files) > MAX_FILES_PER_ANNOTATION:
+        raise BadRequest(f"at most {MAX_FILES_PER_ANNOTATION} files per request")
+    bodies: dict[str, bytes] = {}
+    for name, properties in files.items():
+        sidecar.check_data_name(name)
+        if not isinstance(properties, dict):
+            raise BadRequest(f"files.{name}.properties must be an object")
+        try:
+            sidecar.check_properties(properties)
+        except BadRequest as exc:
+            raise BadRequest(f"files.{name}: {exc.detail}") from None
+        bodies[name] = sidecar.render(name, properties)
+    for name, etag in expected.items():
+        if name not in files:
+            raise BadRequest(f"an ETag is given for {name!r}, which the request does not name")
+        if etag is not None and not (isinstance(etag, str) and _ETAG.fullmatch(etag)):
+            raise BadRequest(f"files.{name}.etag: not an ETag of this service's listings")
+    return bodies
+
+
+def _etag(found: dict[str, ObjectInfo], key: str) -> str | None:
+    info = found.get(key)
+    return info.etag if info is not None else None
+
+
+def _changed(names: list[str], written: list[str]) -> str:
+    detail = (
+        f"the properties of {', '.join(names)} changed since they were read: "
+        "list the folder again for their current values and properties_etag"
+    )
+    return detail + (f" (written: {', '.join(written)})" if written else "")

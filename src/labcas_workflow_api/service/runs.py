@@ -3,10 +3,7 @@ ownership of runs, paging."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from labcas_workflow_api import cursor
 from labcas_workflow_api.auth import policy
 from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.access import Collection
@@ -512,26 +510,24 @@ class RunService:
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
-_MAX_CURSOR = 1024
 
 
 def _encode_cursor(key: tuple[datetime, str]) -> str:
-    raw = json.dumps([key[0].isoformat(), key[1]], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor.encode([key[0].isoformat(), key[1]])
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _decode_cursor(token: str) -> tuple[datetime, str]:
     """The place a cursor marks; BadRequest for anything ``_encode_cursor`` did not make."""
-    try:
-        if not 0 < len(cursor) <= _MAX_CURSOR:
-            raise ValueError(cursor)
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, run_id = json.loads(raw)
-        when = datetime.fromisoformat(moment)
-        if when.tzinfo is None or not isinstance(run_id, str):
-            raise ValueError(cursor)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("invalid cursor: use the next link of a previous page") from None
+    return cursor.decode(token, _read_place)
+
+
+def _read_place(document: Any) -> tuple[datetime, str]:
+    if not isinstance(document, list):
+        raise TypeError(document)
+    moment, run_id = document
+    when = datetime.fromisoformat(moment)
+    if when.tzinfo is None or not isinstance(run_id, str):
+        raise ValueError(document)
     return when, run_id
 
 

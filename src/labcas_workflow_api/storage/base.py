@@ -1,53 +1,48 @@
-"""The staging-storage port: list, presign, read and write small objects."""
+"""The staging-storage port: list, presign, and read and write small objects concurrently."""
 
 from __future__ import annotations
 
 import builtins
 from typing import Protocol
 
-from labcas_workflow_api.domain.models import Fetched, Listing, ObjectInfo
+from labcas_workflow_api.domain.errors import LabcasError
+from labcas_workflow_api.domain.models import Fetched, Listing, ObjectInfo, Write
 
 
 class StagingStore(Protocol):
     """An object store (S3 or compatible).
 
-    Methods raise ``NotFound`` for a missing bucket or object (where stated) and an
-    ``UpstreamError`` subclass when the store fails or cannot be reached.
+    Methods raise ``NotFound`` for a missing bucket and an ``UpstreamError`` subclass when the
+    store fails or cannot be reached. The ``*_many`` methods work on their keys concurrently,
+    with a bound of the store's own.
     """
 
     def list(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
+        self, bucket: str, prefix: str, *, start_after: str | None = None, limit: int = 1000
     ) -> Listing:
-        """One level under ``prefix`` (delimiter ``/``), across every page.
-
-        With ``limit``, stop after that many entries and return ``next_cursor``.
-        """
+        """At most ``limit`` entries of one level under ``prefix`` (delimiter ``/``) that sort
+        after the key ``start_after``, in key order; "folder" placeholders (keys ending with
+        ``/``) are left out. ``truncated`` when more may follow (a listing that ends exactly at
+        ``limit`` may say so with nothing after it). ``BadRequest`` for a ``start_after``
+        outside ``prefix``."""
         ...
 
     def presign_get(self, bucket: str, key: str, ttl: int) -> str:
         """A presigned GET URL valid ``ttl`` seconds."""
         ...
 
-    def head(self, bucket: str, key: str) -> ObjectInfo | None:
-        """The object's info, or None when it does not exist."""
-        ...
-
-    def get(self, bucket: str, key: str) -> bytes:
-        """A small object's body; ``NotFound`` when missing."""
+    def head_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, ObjectInfo]:
+        """The info of each object that exists; missing ones are left out."""
         ...
 
     def get_many(self, bucket: str, keys: builtins.list[str]) -> dict[str, Fetched]:
-        """Several small objects with their ETags, fetched concurrently; missing ones are
-        left out."""
+        """Small objects with the ETags of what was read; missing ones are left out."""
         ...
 
-    def put(self, bucket: str, key: str, body: bytes, content_type: str = "text/plain") -> None:
-        """Write a small object."""
+    def put_many(self, bucket: str, writes: builtins.list[Write]) -> dict[str, LabcasError | None]:
+        """Write each object, sending its condition along; per key, None when it was written,
+        else why not: ``PreconditionFailed`` when the store found its condition false, or the
+        store's error. A store without conditional writes may ignore the condition."""
         ...
 
     def ping(self, bucket: str) -> None:

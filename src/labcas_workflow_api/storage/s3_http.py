@@ -15,6 +15,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import Message
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from labcas_workflow_api.domain.models import ObjectInfo
@@ -113,6 +114,16 @@ def signed_host(base_url: str) -> str:
     return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    headers: Message
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name) or ""
+
+
 class HttpError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -148,9 +159,8 @@ class ConnectionPool:
             conn.sock.settimeout(self.read_timeout)
         return conn
 
-    def get(self, path_and_query: str, attempts: int = 3) -> tuple[int, bytes, str]:
-        """``GET`` with bounded retries on connection errors and 5xx answers: the status, the
-        body and the ``ETag`` header (empty when absent).
+    def request(self, method: str, path_and_query: str, attempts: int = 3) -> Answer:
+        """``GET`` or ``HEAD`` with bounded retries on connection errors and 5xx answers.
 
         A kept-alive connection that fails does not use up an attempt: after a server restart
         or a network cut every idle connection is stale, so they are all dropped and the
@@ -164,7 +174,7 @@ class ConnectionPool:
             try:
                 if conn is None:
                     conn = self._new()
-                conn.request("GET", path_and_query)
+                conn.request(method, path_and_query)
                 response = conn.getresponse()
                 body = response.read()
             except TimeoutError:
@@ -196,7 +206,7 @@ class ConnectionPool:
                 time.sleep(0.05 * attempt)
                 attempt += 1
                 continue
-            return response.status, body, response.getheader("ETag") or ""
+            return Answer(response.status, body, response.headers)
 
     def close(self) -> None:
         with self._lock:

@@ -51,13 +51,19 @@ export function safeUrl(value) {
   }
 }
 
+/**
+ * A size for people, as the service shows it everywhere (domain/sizes.py): binary units,
+ * whole bytes below 1 KiB, else one decimal in the largest unit that keeps the number under
+ * 1024 (KiB, MiB, GiB, TiB, then TiB on).
+ */
 export function humanSize(n) {
-  if (n === null || n === undefined || Number.isNaN(Number(n))) return "";
-  let value = Number(n);
-  for (const unit of ["B", "KB", "MB", "GB", "TB"]) {
-    if (value < 1024 || unit === "TB") {
-      return unit === "B" ? `${value} B` : `${value.toFixed(1)} ${unit}`;
-    }
+  if (n === null || n === undefined || n === "" || Number.isNaN(Number(n)) || Number(n) < 0) return "";
+  const bytes = Number(n);
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  for (const unit of units) {
+    if (Number(value.toFixed(1)) < 1024 || unit === "TiB") return `${value.toFixed(1)} ${unit}`;
     value /= 1024;
   }
   return String(n);

@@ -1,6 +1,6 @@
 // The output browser: folders, files, previews (images, TIFF, CSV) and metadata editing.
 
-import { allPages, call, outputPath } from "./api.js";
+import { apiBase, call, outputPath } from "./api.js";
 import { el, fill, humanSize, scroller, timeEl } from "./dom.js";
 import { decodeTiff } from "./tiff.js";
 import { errorBox, heading, loading, notice, outputsLink } from "./ui.js";
@@ -12,13 +12,23 @@ const TEXT = /\.(txt|log|json|cfg|ini|md|ya?ml)$/i;
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PREVIEW_BYTES = 256 * 1024;
 
-async function listFolder(path) {
-  return allPages(outputPath(path), {}, (acc, page) => {
-    const out = acc || { prefix: page.prefix, folders: {}, files: {} };
-    Object.assign(out.folders, page.folders || {});
-    Object.assign(out.files, page.files || {});
-    return out;
-  });
+const MAX_FILE_PAGES = 50;
+
+/** One page of a folder: the first, or the one a previous page's `next` link names. */
+async function folderPage(path, next) {
+  return next ? call("GET", new URL(next, apiBase() + "/").href) : call("GET", outputPath(path));
+}
+
+/** The page of a folder that lists `name` (pages are read in turn up to it), or null. */
+async function findFile(path, name) {
+  let next = null;
+  for (let i = 0; i < MAX_FILE_PAGES; i++) {
+    const page = await folderPage(path, next);
+    if (page.files && page.files[name]) return page;
+    if (!page.next || page.next === next) return null;
+    next = page.next;
+  }
+  return null;
 }
 
 function breadcrumbs(path, file) {
@@ -113,7 +123,14 @@ async function preview(entry, name) {
   return el("p", { class: "muted" }, "No preview for this kind of file.");
 }
 
-function propertiesEditor(path, name, entry, onSaved) {
+function changedMeanwhile(onReload) {
+  return el("div", { class: "alert alert-error", role: "alert" },
+    el("p", { class: "alert-title" }, "Someone else changed these properties"),
+    el("p", {}, "They were saved by someone else after you opened this page, so yours were not saved. Reload to see theirs, then make your changes again."),
+    el("div", { class: "alert-actions" }, el("button", { type: "button", class: "secondary", onclick: onReload }, "Reload the properties")));
+}
+
+function propertiesEditor(path, name, entry, onSaved, onReload) {
   const rows = el("tbody");
   const status = el("div", { "aria-live": "polite" });
   let counter = 0;
@@ -168,11 +185,14 @@ function propertiesEditor(path, name, entry, onSaved) {
     }
     saveButton.disabled = true;
     fill(status, loading("Saving"));
+    // written only over the properties shown here: a 412 means someone saved others meanwhile
+    const file = { properties: props };
+    if ("properties_etag" in entry) file.etag = entry.properties_etag;
     try {
-      await call("PUT", outputPath(path), { body: { files: { [name]: { properties: props } } } });
+      await call("PUT", outputPath(path), { body: { files: { [name]: file } } });
       await onSaved();
     } catch (err) {
-      fill(status, errorBox(err));
+      fill(status, err && err.status === 412 ? changedMeanwhile(onReload) : errorBox(err));
       saveButton.disabled = false;
     }
   }
@@ -191,64 +211,105 @@ function propertiesEditor(path, name, entry, onSaved) {
     status);
 }
 
-/** The output browser screen: a folder listing, or one file's preview and properties. */
+/** The output browser screen: a folder listing (page by page), or one file's preview and
+ * properties. */
 export function outputsView(view, main, path, file, flash) {
   const body = el("div", {}, loading("Loading your outputs"));
   fill(main, heading(file ? file : "My outputs"), breadcrumbs(path, file), flash ? notice(flash) : "", body);
 
   async function load() {
-    let listing;
+    let page;
     try {
-      listing = await listFolder(path);
+      page = file ? await findFile(path, file) : await folderPage(path, null);
     } catch (err) {
       if (!view.alive()) return;
       fill(body, errorBox(err, { retry: load }));
       return;
     }
     if (!view.alive()) return;
-    if (file) renderFile(listing);
-    else renderFolder(listing);
+    if (file) renderFile(page && page.files[file]);
+    else renderFolder(page);
   }
 
-  function renderFolder(listing) {
-    const folders = Object.keys(listing.folders).sort();
-    const files = Object.keys(listing.files).sort();
-    if (!folders.length && !files.length) {
+  function folderRow(f) {
+    const name = f.replace(/\/+$/, "");
+    const target = path ? `${path}/${name}` : name;
+    return el("tr", {},
+      el("td", { class: "thumb" }, el("span", { class: "icon-folder", "aria-hidden": "true" })),
+      el("td", {}, el("a", { href: outputsLink(target), class: "folder-link" }, `${name}/`)),
+      el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""));
+  }
+
+  function fileRow(name, entry) {
+    const props = Object.keys(entry.properties || {}).length;
+    return el("tr", {},
+      el("td", { class: "thumb" }, IMAGE.test(name)
+        ? el("img", { src: entry.href, alt: "", loading: "lazy", width: "48", height: "48" })
+        : el("span", { class: "icon-file", "aria-hidden": "true" })),
+      el("td", {}, el("a", { href: outputsLink(path, name), class: "file-link" }, name)),
+      el("td", { class: "num" }, humanSize(entry.size)),
+      el("td", {}, timeEl(entry.last_modified)),
+      el("td", {}, props ? `${props} propert${props === 1 ? "y" : "ies"}` : ""),
+      el("td", {}, el("a", { href: entry.href, download: name, rel: "noopener", "aria-label": `Download ${name}` }, "Download")));
+  }
+
+  function renderFolder(first) {
+    const folderNames = Object.keys(first.folders || {});
+    const fileNames = Object.keys(first.files || {});
+    if (!folderNames.length && !fileNames.length && !first.next) {
       fill(body, el("p", { class: "empty" }, path ? "This folder is empty." : "You have no outputs yet. Run a workflow; its results appear here."));
       return;
     }
-    const rows = [
-      ...folders.map((f) => {
-        const name = f.replace(/\/+$/, "");
-        const target = path ? `${path}/${name}` : name;
-        return el("tr", {},
-          el("td", { class: "thumb" }, el("span", { class: "icon-folder", "aria-hidden": "true" })),
-          el("td", {}, el("a", { href: outputsLink(target), class: "folder-link" }, `${name}/`)),
-          el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""));
-      }),
-      ...files.map((name) => {
-        const entry = listing.files[name];
-        const props = Object.keys(entry.properties || {}).length;
-        return el("tr", {},
-          el("td", { class: "thumb" }, IMAGE.test(name)
-            ? el("img", { src: entry.href, alt: "", loading: "lazy", width: "48", height: "48" })
-            : el("span", { class: "icon-file", "aria-hidden": "true" })),
-          el("td", {}, el("a", { href: outputsLink(path, name), class: "file-link" }, name)),
-          el("td", { class: "num" }, humanSize(entry.size)),
-          el("td", {}, timeEl(entry.last_modified)),
-          el("td", {}, props ? `${props} propert${props === 1 ? "y" : "ies"}` : ""),
-          el("td", {}, el("a", { href: entry.href, download: name, rel: "noopener", "aria-label": `Download ${name}` }, "Download")));
-      }),
-    ];
+    const rows = el("tbody");
+    const counts = { folders: 0, files: 0 };
+    const summary = el("p", { class: "muted", "aria-live": "polite" });
+    const more = el("div", { class: "actions" });
+    const status = el("div");
+
+    /** Append a page's rows; answers the first of them. */
+    function add(page) {
+      const folders = Object.keys(page.folders || {});
+      const files = Object.keys(page.files || {});
+      const added = [...folders.map(folderRow), ...files.map((n) => fileRow(n, page.files[n]))];
+      rows.append(...added);
+      counts.folders += folders.length;
+      counts.files += files.length;
+      const shown = `${counts.folders} folder${counts.folders === 1 ? "" : "s"}, ${counts.files} file${counts.files === 1 ? "" : "s"}`;
+      summary.textContent = page.next ? `${shown} shown; this folder has more.` : `${shown}.`;
+      more.replaceChildren();
+      if (page.next) {
+        const button = el("button", { type: "button", class: "secondary load-more" }, "Load more");
+        button.addEventListener("click", () => loadMore(page.next, button));
+        more.append(button);
+      }
+      return added[0];
+    }
+
+    async function loadMore(next, button) {
+      button.disabled = true;
+      fill(status, loading("Loading more"));
+      try {
+        const page = await folderPage(path, next);
+        if (!view.alive()) return;
+        status.replaceChildren();
+        const firstNew = add(page);
+        const link = firstNew && firstNew.querySelector("a.folder-link, a.file-link");
+        if (link) link.focus();
+      } catch (err) {
+        if (!view.alive()) return;
+        fill(status, errorBox(err, { retry: () => loadMore(next, button) }));
+        button.disabled = false;
+      }
+    }
+
     fill(body, scroller("Folder contents", el("table", { class: "files" },
       el("thead", {}, el("tr", {}, el("th", {}, el("span", { class: "sr-only" }, "Preview")),
         ["Name", "Size", "Modified", "Properties", ""].map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, rows))),
-    el("p", { class: "muted" }, `${folders.length} folder${folders.length === 1 ? "" : "s"}, ${files.length} file${files.length === 1 ? "" : "s"}.`));
+      rows)), summary, more, status);
+    add(first);
   }
 
-  async function renderFile(listing) {
-    const entry = listing.files[file];
+  async function renderFile(entry) {
     if (!entry) {
       fill(body, errorBox({ status: 404, detail: `There is no file “${file}” in this folder` }));
       return;
@@ -261,9 +322,13 @@ export function outputsView(view, main, path, file, flash) {
       el("div", { class: "actions" },
         el("a", { class: "button", href: entry.href, download: file, rel: "noopener" }, "Download"),
         el("a", { class: "button secondary", href: outputsLink(path) }, "Back to the folder")));
-    const editor = propertiesEditor(path, file, entry, async () => {
-      if (view.alive()) outputsView(view, main, path, file, "Properties saved. The values below were read back from the service.");
-    });
+    const editor = propertiesEditor(path, file, entry,
+      async () => {
+        if (view.alive()) outputsView(view, main, path, file, "Properties saved. The values below were read back from the service.");
+      },
+      () => {
+        if (view.alive()) outputsView(view, main, path, file, "These are the properties as saved now.");
+      });
     fill(body, el("div", { class: "file-layout" }, el("div", {}, facts, previewBox), el("div", {}, editor)));
     const shown = await preview(entry, file);
     if (view.alive()) fill(previewBox, shown);

@@ -28,6 +28,7 @@ from labcas_workflow_api.client.cli.common import (
     out_console,
     print_json,
 )
+from labcas_workflow_api.domain.sizes import human_size
 
 app = typer.Typer()
 
@@ -126,7 +127,7 @@ def download(
         Text(
             f"{render.count(len(results), 'file')} in {dest}: {counts['downloaded']} downloaded, "
             f"{counts['resumed']} resumed, {counts['skipped']} already complete "
-            f"({render.size(done)}, sizes checked)."
+            f"({human_size(done)}, sizes checked)."
         )
     )
 

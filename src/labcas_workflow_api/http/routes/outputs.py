@@ -1,15 +1,17 @@
-"""The caller's staging area: browse folders (JSON or HTML) and annotate files."""
+"""The caller's staging area: browse folders (JSON or HTML) page by page, and annotate files."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from labcas_workflow_api import wire
 from labcas_workflow_api.audit import audited
+from labcas_workflow_api.cursor import MAX_LENGTH as MAX_CURSOR
+from labcas_workflow_api.domain.errors import BadRequest
 from labcas_workflow_api.http.deps import (
     STORAGE,
     CallerDep,
@@ -22,6 +24,7 @@ from labcas_workflow_api.http.deps import (
     request_body,
 )
 from labcas_workflow_api.http.html import render_listing
+from labcas_workflow_api.service.outputs import DEFAULT_PAGE, MAX_PAGE
 
 router = APIRouter(tags=["outputs"])
 
@@ -48,13 +51,18 @@ async def browse(
     links: LinksDep,
     rid: RequestIdDep,
     path: str = "",
-    limit: Annotated[int | None, Query(ge=1, le=10000)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR)] = None,
 ) -> wire.Folder | Response:
     with audited("output.browse", who.username, rid, path=path) as audit:
         clean = c.outputs.normalize_path(path)
         view = await off_loop(
-            STORAGE, c.outputs.browse, who.username, clean, limit=limit, cursor=cursor
+            STORAGE,
+            c.outputs.browse,
+            who.username,
+            clean,
+            limit=limit or DEFAULT_PAGE,
+            cursor=cursor,
         )
         audit.update(links=[f.path for f in view.files], link_ttl=c.settings.presign_ttl)
     following = None
@@ -85,12 +93,39 @@ async def annotate(
     who: CallerDep,
     rid: RequestIdDep,
     path: str = "",
+    if_match: Annotated[str | None, Header(max_length=256)] = None,
 ) -> wire.Updated:
     with audited("metadata.update", who.username, rid, path=path) as audit:
         body = await read_body(request)
         clean = c.outputs.normalize_path(path)
         annotation = parse_body(wire.Annotation, body)
         files = {name: entry.properties for name, entry in annotation.files.items()}
+        expected = {
+            name: entry.etag for name, entry in annotation.files.items() if entry.conditional
+        }
+        if if_match is not None:
+            expected = _with_if_match(if_match, annotation, expected)
         audit.update(files=sorted(files), values=files)
-        updated = await off_loop(STORAGE, c.outputs.annotate, who.username, clean, files)
+        updated = await off_loop(
+            STORAGE, c.outputs.annotate, who.username, clean, files, expected=expected
+        )
     return wire.Updated(updated=updated)
+
+
+def _with_if_match(
+    header: str, annotation: wire.Annotation, expected: dict[str, str | None]
+) -> dict[str, str | None]:
+    """The one file's expected ETag from an ``If-Match`` header (quoted or not)."""
+    if len(annotation.files) != 1:
+        raise BadRequest(
+            "If-Match applies to a PUT naming one file: give each file's etag in the body"
+        )
+    (name,) = annotation.files
+    etag = header.strip()
+    if etag.startswith('"') and etag.endswith('"') and len(etag) >= 2:
+        etag = etag[1:-1]
+    if not etag or etag == "*" or "," in etag:
+        raise BadRequest("If-Match must be one ETag from a listing's properties_etag")
+    if name in expected and expected[name] != etag:
+        raise BadRequest(f"If-Match and files.{name}.etag differ")
+    return {name: etag}
