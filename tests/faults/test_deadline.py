@@ -20,7 +20,6 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
-from labcas_workflow_api.devstack.mwaa import LocalMwaa
 
 from labcas_workflow_api.aws import api
 from labcas_workflow_api.aws.api import ApiRuntime
@@ -32,6 +31,7 @@ from labcas_workflow_api.engines.mwaa import mwaa_engine
 from labcas_workflow_api.http.app import create_app
 from tests.faults.proxy import FaultProxy
 from tests.security.stack import Stack, problem, serve_api
+from tests.support.mwaa import LocalMwaa
 from tests.unit.test_aws_events import body_of, header_of, proxy_event
 
 pytestmark = pytest.mark.integration
