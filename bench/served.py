@@ -1,5 +1,9 @@
 """The API as the benches run it: ``labcas-workflow-api serve`` in a process of its own, on a
-local Airflow, started and stopped the same way by every bench."""
+local Airflow, started and stopped the same way by every bench.
+
+``BENCH_SERVER_PYTHONPATH`` runs the server from another checkout (e.g. a baseline's ``src``,
+after a folder whose ``uvloop``/``httptools`` packages raise ImportError to measure uvicorn
+without its extras), while the bench itself runs from this one."""
 
 from __future__ import annotations
 
@@ -43,6 +47,9 @@ def serve_api(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start the server and wait until ``ready`` answers 200; the process and the base URL."""
     port = free_port()
+    server_path = os.environ.get("BENCH_SERVER_PYTHONPATH")
+    if server_path:  # measure another checkout's server (a baseline) with this bench
+        env = {**env, "PYTHONPATH": server_path}
     command = [
         *(sys.executable, "-m", "labcas_workflow_api.cli", "serve"),
         *("--port", str(port), "--workers", str(workers), "--log-level", "warning"),
