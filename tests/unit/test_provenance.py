@@ -387,3 +387,57 @@ class TestOutputs:
 )
 def test_media_types_come_from_the_name(name: str, expected: str) -> None:
     assert media_type(name) == expected
+
+
+class TestCli:
+    """``labcas-workflows provenance`` against the app on the fakes."""
+
+    def run_cli(self, client: TestClient, auth: Auth, *args: str) -> Any:
+        from typer.testing import CliRunner
+
+        from labcas_workflow_api.client.cli import app
+
+        token = auth("thomas")["Authorization"].removeprefix("Bearer ")
+        prefix = ["--api-url", "http://testserver", "--token", token]
+        return CliRunner().invoke(app, [*prefix, *args], obj={"http": client})
+
+    def test_it_writes_the_json_crate_here_and_prints_where(
+        self,
+        client: TestClient,
+        engine: FakeEngine,
+        store: FakeStore,
+        auth: Auth,
+        tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        add_run(engine)
+        seed_outputs(store)
+        monkeypatch.chdir(tmp_path)
+        result = self.run_cli(client, auth, "provenance", RUN_ID)
+        assert result.exit_code == 0, result.output
+        written = tmp_path / f"{RUN_ID}-ro-crate.json"
+        assert result.stdout.strip() == written.name
+        assert action_of_file(written)["agent"] == {"@id": "urn:labcas:user:thomas"}
+
+    def test_zip_with_the_workflow_named_and_an_output_path(
+        self, client: TestClient, engine: FakeEngine, auth: Auth, tmp_path: Any
+    ) -> None:
+        add_run(engine)
+        target = tmp_path / "crate.zip"
+        args = ("provenance", RUN_ID, "--zip", "-w", WORKFLOW, "-o", str(target))
+        result = self.run_cli(client, auth, *args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == str(target)
+        assert "ro-crate-preview.html" in zipfile.ZipFile(target).namelist()
+
+    def test_an_unknown_run_is_one_line_and_exit_2(
+        self, client: TestClient, auth: Auth, tmp_path: Any
+    ) -> None:
+        result = self.run_cli(client, auth, "provenance", "labcas__thomas__nope")
+        assert result.exit_code == 2
+        assert "no run 'labcas__thomas__nope'" in result.stderr
+
+
+def action_of_file(path: Any) -> dict[str, Any]:
+    (action,) = typed(graph(json.loads(path.read_bytes())), "CreateAction")
+    return action
