@@ -441,3 +441,35 @@ class TestCli:
 def action_of_file(path: Any) -> dict[str, Any]:
     (action,) = typed(graph(json.loads(path.read_bytes())), "CreateAction")
     return action
+
+
+class TestOnLambda:
+    """Through the Lambda handler: JSON-LD as text, the zip base64-encoded for API Gateway
+    (which turns it back into binary for an ``Accept: application/zip`` request)."""
+
+    def test_json_is_text_and_the_zip_is_base64(
+        self, container: Any, engine: FakeEngine, store: FakeStore
+    ) -> None:
+        import base64
+
+        from labcas_workflow_api.aws.api import ApiRuntime
+        from labcas_workflow_api.http.app import create_app
+        from tests.unit.test_aws_events import header_of, proxy_event
+
+        add_run(engine)
+        seed_outputs(store)
+        runtime = ApiRuntime(create_app(container=container))
+        try:
+            path = crate_path(WORKFLOW, RUN_ID)
+            as_json = runtime.handle(proxy_event("GET", path), None)
+            assert as_json["statusCode"] == 200 and as_json["isBase64Encoded"] is False
+            assert header_of(as_json, "content-type") == "application/ld+json"
+            assert graph(json.loads(as_json["body"]))["./"]["mainEntity"]
+            event = proxy_event("GET", path, query={"format": "zip"}, accept="application/zip")
+            as_zip = runtime.handle(event, None)
+            assert as_zip["statusCode"] == 200 and as_zip["isBase64Encoded"] is True
+            assert header_of(as_zip, "content-type") == "application/zip"
+            archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(as_zip["body"])))
+            assert "ro-crate-metadata.json" in archive.namelist()
+        finally:
+            runtime.close()
