@@ -13,6 +13,7 @@ from labcas_workflow_api.domain.errors import ConfigError
 from labcas_workflow_api.engines.base import WorkflowEngine
 from labcas_workflow_api.service.catalog import Catalog
 from labcas_workflow_api.service.outputs import OutputService
+from labcas_workflow_api.service.provenance import ProvenanceService
 from labcas_workflow_api.service.runs import RunService
 from labcas_workflow_api.settings import Settings
 from labcas_workflow_api.storage.base import StagingStore
@@ -30,6 +31,7 @@ class Container:
     catalog: Catalog
     runs: RunService
     outputs: OutputService
+    provenance: ProvenanceService
 
 
 def build_engine(settings: Settings) -> WorkflowEngine:
@@ -102,6 +104,7 @@ def build_container(
     access = AccessConfigSource(settings.config, settings.config_ttl, ssm_client=ssm_client)
     verifier = TokenVerifier.for_settings(settings, _LazySecret(settings, secretsmanager_client))
     catalog = Catalog(engine, access, deployed_ttl=settings.engine_cache_ttl)
+    runs = RunService(catalog, settings.staging_bucket, list_ttl=settings.run_list_ttl)
     return Container(
         settings=settings,
         engine=engine,
@@ -109,8 +112,9 @@ def build_container(
         access=access,
         verifier=verifier,
         catalog=catalog,
-        runs=RunService(catalog, settings.staging_bucket, list_ttl=settings.run_list_ttl),
+        runs=runs,
         outputs=OutputService(
             store, settings.staging_bucket, settings.presign_ttl, access=access.get
         ),
+        provenance=ProvenanceService(runs, store, settings.staging_bucket, access=access.get),
     )

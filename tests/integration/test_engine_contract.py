@@ -16,10 +16,14 @@ the stand-in refuses longer ones). Through ``mwaa``, reads with longer paths use
 
 from __future__ import annotations
 
+import hashlib
+import io
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -36,8 +40,11 @@ from labcas_workflow_api.domain.errors import (
 from labcas_workflow_api.domain.models import Run, RunStatus
 from labcas_workflow_api.engines.airflow import AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
-from tests.integration.storage_fixtures import DATA_BUCKET
+from labcas_workflow_api.service import provenance_crate
+from labcas_workflow_api.service.provenance import DataSelection, Outputs, RunFacts, RunRecord
+from tests.integration.storage_fixtures import DATA_BUCKET, STAGING_BUCKET
 from tests.integration.test_airflow_engine import conf_for, run_id_for
+from tests.support import rocrate_validation as validator
 from tests.support.mwaa import LocalMwaa, WebLoginProxy
 from tests.support.polling import wait_until
 
@@ -357,6 +364,57 @@ class TestCancel:
     ) -> None:
         with pytest.raises(Conflict):
             subject.engine.cancel_run(SLEEP, own_runs["quick"].run_id, by="thomas")
+
+
+class TestVersions:
+    """``engine_version`` and ``workflow_version``: what a run's provenance names."""
+
+    def test_engine_version(self, subject: Subject) -> None:
+        version = subject.engine.engine_version()
+        assert version.name == "Apache Airflow"
+        assert version.version == subject.airflow.version
+        subject.check_short_paths()
+
+    def test_workflow_version_of_the_demo_run(self, subject: Subject) -> None:
+        version = subject.engine.workflow_version(DEMO, subject.demo["thomas"].run_id)
+        assert version.workflow_id == DEMO and version.file_name == "nebraska_demo.py"
+        assert version.source is not None and "def nebraska_demo" in version.source
+        assert version.source == (subject.airflow.dags_folder / "nebraska_demo.py").read_text()
+        assert version.source_sha256 == hashlib.sha256(version.source.encode()).hexdigest()
+        if subject.airflow.major >= 3:  # the version the run used
+            assert version.of_run and version.version is not None and version.version.isdigit()
+            assert version.bundle_name == "dags-folder"
+        else:  # the DAG file now, by its token
+            assert not version.of_run and version.version is None and version.source_token
+        subject.check_short_paths()
+
+    def test_workflow_version_of_an_unknown_run_is_not_found(self, subject: Subject) -> None:
+        with pytest.raises(NotFound):
+            subject.engine.workflow_version(DEMO, run_id_for("thomas"))
+
+    def test_the_crate_built_from_these_facts_is_valid(
+        self, subject: Subject, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """The Workflow Run Crate of the demo run from this engine's facts (outputs aside)."""
+        run = subject.engine.get_run(DEMO, subject.demo["thomas"].run_id)
+        facts = RunFacts(
+            "thomas",
+            run,
+            subject.engine.get_workflow(DEMO),
+            subject.engine.workflow_version(DEMO, run.run_id),
+            subject.engine.engine_version(),
+            DataSelection("nebraska_images", DATA_BUCKET, subject.in_prefix),
+        )
+        record = RunRecord(facts, Outputs(STAGING_BUCKET, None, "", []), datetime.now(UTC))
+        archive = zipfile.ZipFile(io.BytesIO(provenance_crate.zipped(record, "http://x")))
+        files = {
+            name: archive.read(name) for name in ("ro-crate-metadata.json", "nebraska_demo.py")
+        }
+        documents = {validator.RO_CRATE_11: validator.ro_crate_11_context()}
+        cache = validator.offline_cache(tmp_path_factory.mktemp("jsonld") / "http", documents)
+        verdict = validator.validate_files(files, cache)
+        print(f"\n{subject.kind}: {verdict}")
+        assert verdict.ok, str(verdict)
 
 
 class TestTransport:

@@ -13,6 +13,7 @@ from typing import Any
 
 from labcas_workflow_api.domain.errors import Conflict, LabcasError, NotFound, PreconditionFailed
 from labcas_workflow_api.domain.models import (
+    EngineVersion,
     Fetched,
     Listing,
     ObjectInfo,
@@ -21,6 +22,7 @@ from labcas_workflow_api.domain.models import (
     RunStatus,
     TaskInstance,
     Workflow,
+    WorkflowVersion,
     Write,
 )
 
@@ -64,6 +66,8 @@ DEMO = Workflow(
     },
     schedule=None,
 )
+#: The source of the fake DAG ``nebraska_demo`` (``FakeEngine.workflow_version``).
+DEMO_SOURCE = "from airflow.sdk import dag\n\n\n@dag()\ndef nebraska_demo() -> None: ...\n"
 
 
 class FakeEngine:
@@ -147,6 +151,23 @@ class FakeEngine:
         self.cancelled.add((workflow_id, run_id))
         self.finish(workflow_id, run_id, RunStatus.FAILED)
         return self.runs[(workflow_id, run_id)]
+
+    def engine_version(self) -> EngineVersion:
+        self.calls.append(("engine_version",))
+        return EngineVersion("Apache Airflow", "3.3.2", "https://airflow.apache.org/")
+
+    def workflow_version(self, workflow_id: str, run_id: str) -> WorkflowVersion:
+        self.calls.append(("workflow_version", workflow_id, run_id))
+        self.get_workflow(workflow_id)
+        self.get_run(workflow_id, run_id)
+        return WorkflowVersion(
+            workflow_id,
+            version="2",
+            source=DEMO_SOURCE,
+            source_sha256=hashlib.sha256(DEMO_SOURCE.encode()).hexdigest(),
+            file_name=f"{workflow_id}.py",
+            bundle_name="dags-folder",
+        )
 
     def finish(self, workflow_id: str, run_id: str, status: RunStatus) -> None:
         run = self.runs[(workflow_id, run_id)]

@@ -19,6 +19,7 @@ from labcas_workflow_api.client.transport import (
     error_from,
     segment,
 )
+from labcas_workflow_api.service.provenance import crate_path
 
 __all__ = ["ClientError", "LabcasClient", "clean_path"]
 _MERGE_ATTEMPTS = 3
@@ -197,6 +198,30 @@ class LabcasClient:
         """Stop a queued or running run (409 if it already finished)."""
         path = f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}/cancel"
         return self._transport.get(wire.Run, "POST", path)
+
+    # -- provenance -------------------------------------------------------------------------
+
+    def ro_crate(self, workflow_id: str, run_id: str, *, zipped: bool = False) -> bytes:
+        """A run's provenance as a Workflow Run RO-Crate: its JSON-LD metadata, or with
+        ``zipped`` the whole crate as a zip (metadata, preview page, DAG file)."""
+        path = crate_path(workflow_id, run_id)
+        if zipped:
+            headers = {"Accept": "application/zip"}
+            response = self._transport.send("GET", path, params={"format": "zip"}, headers=headers)
+        else:
+            response = self._transport.send("GET", path, headers={"Accept": "application/ld+json"})
+        return response.content
+
+    def find_run(self, run_id: str) -> wire.RunDetail:
+        """One of the caller's runs by its id alone, looked for in every workflow they may run
+        (``ClientError`` 404 when none has it)."""
+        for workflow in self.workflows():
+            try:
+                return self.run(workflow.id, run_id)
+            except ClientError as exc:
+                if exc.status != 404:
+                    raise
+        raise ClientError(f"no run {run_id!r} in any workflow you may run", status=404)
 
     # -- outputs ----------------------------------------------------------------------------
 

@@ -115,3 +115,38 @@ class Write:
     content_type: str = "text/plain"
     if_match: str | None = None
     if_none_match: bool = False
+
+
+@dataclass(frozen=True)
+class EngineVersion:
+    """The software that runs the workflows: its name, version and home page."""
+
+    name: str
+    version: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowVersion:
+    """The version of a workflow that a run used, as far as its engine tells.
+
+    ``version``: the engine's name for that version (Airflow 3: the DAG version number the run
+    used), None when the engine keeps no versions (Airflow 2). ``bundle_name`` and
+    ``bundle_version``: where the DAG came from (Airflow 3's DAG bundle, whose version is set
+    when the bundle is versioned, e.g. a git commit). ``source_token``: the engine's handle on
+    the DAG file (Airflow 2's ``file_token``). ``source``: the text of the DAG file and
+    ``source_sha256`` its SHA-256 (hex), None when the engine did not give it;
+    ``file_name``: the file's name. ``of_run``: whether the engine recorded this version for
+    the run (Airflow 3), or it is the workflow's version now (Airflow 2: the file may have
+    changed since the run).
+    """
+
+    workflow_id: str
+    version: str | None = None
+    source: str | None = None
+    source_sha256: str | None = None
+    file_name: str | None = None
+    bundle_name: str | None = None
+    bundle_version: str | None = None
+    source_token: str | None = None
+    of_run: bool = True

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance, Workflow
+from labcas_workflow_api.domain.models import (
+    EngineVersion,
+    Run,
+    RunStatus,
+    TaskInstance,
+    Workflow,
+    WorkflowVersion,
+)
 
 
 class WorkflowEngine(Protocol):
@@ -70,6 +77,16 @@ class WorkflowEngine(Protocol):
         """Stop a queued or running run: the engine marks it failed (its running tasks stop),
         noting that ``by`` cancelled it. Idempotent: a run this method already cancelled is
         returned as it is. ``Conflict`` when the run had finished otherwise."""
+        ...
+
+    def engine_version(self) -> EngineVersion:
+        """The engine's software: name and version (e.g. ``Apache Airflow``, ``3.3.2``)."""
+        ...
+
+    def workflow_version(self, workflow_id: str, run_id: str) -> WorkflowVersion:
+        """The version of the workflow that the run used, with the workflow's source text and
+        its SHA-256 when the engine gives them (``WorkflowVersion`` says how exact that is).
+        ``NotFound`` for an unknown workflow or run."""
         ...
 
     def ping(self) -> None:

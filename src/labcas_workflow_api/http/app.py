@@ -23,12 +23,26 @@ from labcas_workflow_api.http.problems import (
     problem_headers,
     request_id_of,
 )
-from labcas_workflow_api.http.routes import data_selections, health, outputs, runs, workflows
+from labcas_workflow_api.http.routes import (
+    data_selections,
+    health,
+    outputs,
+    provenance,
+    runs,
+    workflows,
+)
 from labcas_workflow_api.http.security_headers import SecurityHeadersMiddleware, config_endpoint
 from labcas_workflow_api.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-ROUTERS = (health.router, data_selections.router, workflows.router, runs.router, outputs.router)
+ROUTERS = (
+    health.router,
+    data_selections.router,
+    workflows.router,
+    runs.router,
+    outputs.router,
+    provenance.router,
+)
 
 
 def _problem(status: int, body: bytes, extra: dict[str, str] | None = None) -> Response:

@@ -137,10 +137,10 @@ export function outputPath(path) {
 }
 
 /**
- * Call the API. Answers parsed JSON (or text with {text: true}); throws ApiError with the
+ * Call the API. Answers parsed JSON (text with {text: true}, a Blob with {blob: true}); throws ApiError with the
  * problem+json detail, status 0 when the API cannot be reached.
  */
-export async function call(method, path, { query, body, text = false, headers = {}, signal, signingIn = false } = {}) {
+export async function call(method, path, { query, body, text = false, blob = false, headers = {}, signal, signingIn = false } = {}) {
   const base = apiBase();
   const url = new URL(base + path);
   if (!path.startsWith("/") || !underBase(url)) {
@@ -190,6 +190,7 @@ export async function call(method, path, { query, body, text = false, headers = 
     );
   }
   if (text) return response.text();
+  if (blob) return response.blob();
   if (response.status === 204) return {};
   try {
     return await response.json();

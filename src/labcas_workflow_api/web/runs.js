@@ -3,6 +3,7 @@
 import { allPages, call, pathOf } from "./api.js";
 import { badge, duration, el, fill, runDuration, scroller, timeEl } from "./dom.js";
 import { errorBox, heading, loading, notice, outputPathOfUrl, outputsLink, routeLink } from "./ui.js";
+import { provenancePanel } from "./provenance.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const REFRESH_MS = () => (window.LABCAS_CONFIG && window.LABCAS_CONFIG.refreshMs) || 4000;
@@ -100,8 +101,10 @@ export function runView(view, main, workflowId, runId) {
   const tasksBox = el("div");
   const logBox = el("section", { class: "panel", hidden: true, "aria-labelledby": "log-title" });
   const message = el("div", { "aria-live": "polite" });
-  fill(main, crumbs, title, message, summary, tasksBox, logBox);
+  const provenance = provenancePanel(view, workflowId, runId);
+  fill(main, crumbs, title, message, summary, tasksBox, provenance.node, logBox);
   let timer = null;
+  let wasActive = false;
 
   async function cancel(run) {
     if (!window.confirm(`Cancel run ${run.run_id} of ${workflowId}? Tasks that are running will be stopped.`)) return;
@@ -184,6 +187,8 @@ export function runView(view, main, workflowId, runId) {
       const run = await call("GET", pathOf("workflows", workflowId, "runs", runId));
       if (!view.alive()) return;
       render(run);
+      if (wasActive && !ACTIVE.has(run.status)) provenance.reload(); // it finished meanwhile
+      wasActive = ACTIVE.has(run.status);
       if (ACTIVE.has(run.status)) timer = view.later(load, REFRESH_MS());
     } catch (err) {
       if (!view.alive()) return;

@@ -12,13 +12,14 @@ locals {
   })
 }
 
+# binary_media_types: a run's RO-Crate as a zip, answered as binary when the Accept names it.
 resource "aws_api_gateway_rest_api" "this" {
   name                     = var.name
   description              = var.description
   body                     = local.openapi_body
   put_rest_api_mode        = "overwrite"
   fail_on_warnings         = false
-  binary_media_types       = []
+  binary_media_types       = ["application/zip"]
   minimum_compression_size = tostring(var.minimum_compression_size)
 
   endpoint_configuration {

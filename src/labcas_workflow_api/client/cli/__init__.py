@@ -1,5 +1,5 @@
 """``labcas-workflows``: the command-line client of the LabCAS Workflow API, one module per
-group of commands (sign in, discovery, runs, outputs)."""
+group of commands (sign in, discovery, runs, outputs, provenance)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from labcas_workflow_api.client.cli import catalog, outputs, runs, session
+from labcas_workflow_api.client.cli import catalog, outputs, provenance, runs, session
 from labcas_workflow_api.client.config import ENV_TOKEN, ENV_URL
 
 app = typer.Typer(
@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for group in (session, catalog, runs, outputs):
+for group in (session, catalog, runs, outputs, provenance):
     app.add_typer(group.app)
 
 

@@ -8,7 +8,8 @@ auth), one module per concern:
 - ``auth``: Airflow 3's token, renewed once when Airflow refuses it (an ``httpx.Auth``);
 - ``transport``: retries of reads and the per-process connection limit (an httpx transport);
 - ``mapping``: Airflow's answers as our models, its failures as our errors;
-- ``logs``: task logs as text.
+- ``logs``: task logs as text;
+- ``versions``: the DAG version a run used.
 
 The MWAA engines (``engines.mwaa``) are this engine over transports that go through AWS.
 """

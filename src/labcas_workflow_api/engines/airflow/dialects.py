@@ -48,6 +48,10 @@ class Dialect:
     #: The longest path the transport takes cheaply (MWAA's ``InvokeRestApi``: 64 characters);
     #: reads with longer paths go through listings with the ids in the query or body.
     max_path: int | None = None
+    #: Whether runs name the DAG versions they used and sources are kept per version
+    #: (Airflow 3's ``dag_versions``, ``/dagSources/{dag_id}?version_number=``); else a DAG's
+    #: source is its file's now (``/dagSources/{file_token}``).
+    dag_versions: bool = False
 
     def fits(self, path: str) -> bool:
         return self.max_path is None or len(path) <= self.max_path
@@ -69,6 +73,10 @@ class Dialect:
 
     def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         return self.task_instances_path(dag_id, run_id) + f"/{_quote(task_id)}/logs/{try_number}"
+
+    def dag_source_path(self, key: str) -> str:
+        """Where a DAG's source is: ``key`` is the DAG id (``dag_versions``) or the file token."""
+        return f"/dagSources/{_quote(key)}"
 
     def log_request(self, map_index: int) -> tuple[Params, dict[str, str]]:
         """Query parameters and headers asking for a whole log as ``log_format``."""
@@ -113,6 +121,7 @@ V2 = Dialect(
     trigger_needs_logical_date=True,
     log_format="ndjson",
     note_in_patch=True,
+    dag_versions=True,
 )
 V1 = Dialect(
     prefix="/api/v1",

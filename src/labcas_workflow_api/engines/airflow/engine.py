@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import posixpath
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,8 +17,16 @@ from labcas_workflow_api.domain.errors import (
     NotFound,
     UpstreamBadResponse,
 )
-from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance, Workflow
+from labcas_workflow_api.domain.models import (
+    EngineVersion,
+    Run,
+    RunStatus,
+    TaskInstance,
+    Workflow,
+    WorkflowVersion,
+)
 from labcas_workflow_api.engines.airflow import mapping as to
+from labcas_workflow_api.engines.airflow import versions
 from labcas_workflow_api.engines.airflow.auth import TokenAuth
 from labcas_workflow_api.engines.airflow.dialects import (
     BATCH_TASK_INSTANCES,
@@ -31,6 +40,7 @@ from labcas_workflow_api.engines.airflow.transport import RETRY, RetryTransport,
 #: Batch listings (``POST .../list``) take any page size; Airflow 2 caps GET pages at 100.
 BATCH_PAGE_SIZE = 1000
 _MAX_PAGES = 10_000
+AIRFLOW = EngineVersion("Apache Airflow", "", "https://airflow.apache.org/")
 
 
 class AirflowEngine:
@@ -167,13 +177,17 @@ class AirflowEngine:
         return self._items(path, dialect.runs_key, query=query, what="DAG")
 
     def get_run(self, workflow_id: str, run_id: str) -> Run:
+        return to.run(self._run_item(workflow_id, run_id))
+
+    def _run_item(self, workflow_id: str, run_id: str) -> dict[str, Any]:
+        """Airflow's answer for one run."""
         path = self.dialect.run_path(workflow_id, run_id)
         if self.dialect.fits(path):
-            return to.run(to.mapping(self._get(path, what="DAG run"), "DAG run"))
+            return to.mapping(self._get(path, what="DAG run"), "DAG run")
         # A transport with short paths (MWAA): find the run in a listing.
         for item in self._runs(workflow_id, {"run_id_prefix_pattern": run_id}, None):
             if item.get("dag_run_id") == run_id:
-                return to.run(item)
+                return item
         raise NotFound(f"DAG run {run_id!r} of {workflow_id!r} not found in Airflow")
 
     def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
@@ -225,6 +239,51 @@ class AirflowEngine:
         for suffix, patch in self.dialect.cancel_bodies(f"{to.CANCEL_NOTE} by {by}"[:1000]):
             answer = to.answer(self._request("PATCH", path + suffix, json=patch), "DAG run")
         return to.run(to.mapping(answer, "DAG run"))
+
+    def engine_version(self) -> EngineVersion:
+        answer = to.mapping(self._get("/version", what="version"), "version")
+        version = answer.get("version")
+        if not isinstance(version, str) or not version:
+            raise UpstreamBadResponse("Airflow sent a version answer without a version")
+        return EngineVersion(AIRFLOW.name, version, AIRFLOW.url)
+
+    def workflow_version(self, workflow_id: str, run_id: str) -> WorkflowVersion:
+        run = self._run_item(workflow_id, run_id)
+        dag = to.mapping(self._get(self.dialect.dag_path(workflow_id), what="DAG"), "DAG")
+        located = dag.get("relative_fileloc") or dag.get("fileloc")
+        file_name = posixpath.basename(located) if isinstance(located, str) and located else None
+        if not self.dialect.dag_versions:  # Airflow 2: the DAG file as it is now
+            token = dag.get("file_token")
+            if not isinstance(token, str) or not token:
+                raise UpstreamBadResponse("Airflow sent a DAG without a file token")
+            source = self._dag_source(self.dialect.dag_source_path(token), {})
+            return versions.workflow_version(
+                workflow_id, source, file_name=file_name, source_token=token, of_run=False
+            )
+        used = versions.used_by(run)
+        if used is None:  # a run queued before its DAG had a version: the latest
+            source = self._dag_source(self.dialect.dag_source_path(workflow_id), {})
+            return versions.workflow_version(workflow_id, source, file_name=file_name, of_run=False)
+        number, bundle_name, bundle_version = used
+        query: Params = {"version_number": number}
+        source = self._dag_source(self.dialect.dag_source_path(workflow_id), query)
+        return versions.workflow_version(
+            workflow_id,
+            source,
+            version=str(number),
+            file_name=file_name,
+            bundle_name=bundle_name,
+            bundle_version=bundle_version or versions.text(run.get("bundle_version")),
+        )
+
+    def _dag_source(self, path: str, query: Params) -> str | None:
+        """The text of a DAG's file, None when Airflow has none to show."""
+        headers = {"Accept": "application/json"}
+        response = self._request("GET", path, params=query, headers=headers, retry=True)
+        if response.status_code == 404:
+            return None
+        answer = to.mapping(to.answer(response, "DAG source"), "DAG source")
+        return versions.text(answer.get("content"))
 
     def ping(self) -> None:
         to.check_health(self._get(self.dialect.health_path, what="health", auth=False))
