@@ -39,7 +39,7 @@ from labcas_workflow_api.auth.jwt import mint_token
 from labcas_workflow_api.devstack.airflow import AirflowServer
 from labcas_workflow_api.devstack.airflow_venv import ensure_airflow_venv
 from labcas_workflow_api.engines.airflow import AirflowEngine
-from labcas_workflow_api.service.runs import run_id_prefix
+from labcas_workflow_api.service.run_conf import run_id_prefix
 
 DAG = "labcas_sleep"
 USER = "benchx"

@@ -40,7 +40,7 @@ from labcas_workflow_api.devstack.airflow import AirflowServer
 from labcas_workflow_api.devstack.airflow_venv import AIRFLOW2_VERSION, ensure_airflow_venv
 from labcas_workflow_api.engines.airflow import V1, AirflowEngine
 from labcas_workflow_api.engines.mwaa import mwaa_engine
-from labcas_workflow_api.service.runs import run_id_prefix
+from labcas_workflow_api.service.run_conf import run_id_prefix
 from tests.support.mwaa import LocalMwaa
 
 

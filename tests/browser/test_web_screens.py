@@ -130,7 +130,7 @@ class ScriptedApi:
             assert parse_qs(url.query) == {"try": ["1"]}
             route.fulfill(status=200, body=f"segmenting\n{EVIL}\n", content_type="text/plain")
         elif path == "/workflows/demo/runs/r1/cancel" and method == "POST":
-            self.run_status = "failed"
+            self.run_status = "cancelled"
             self.json(route, self.run())
         elif path.rstrip("/") == "/output-data/paged" and method == "GET":
             self.folder_gets.append(url.query)
@@ -272,7 +272,8 @@ def test_run_detail_shows_tasks_logs_and_cancels_after_confirmation(
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel run").click()
     expect(page.get_by_text("The run was cancelled.")).to_be_visible()
-    expect(page.locator("dl.facts .badge").first).to_have_text("Failed")
+    expect(page.locator("dl.facts .badge").first).to_have_text("Cancelled")
+    expect(page.locator("#run-progress")).to_contain_text("cancelled after 1 of 2 tasks")
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
 
 
@@ -368,6 +369,7 @@ def test_a_configured_api_is_chosen_and_next_links_never_lead_the_token_away(pag
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("far", exact=True)).to_be_visible()
     page.evaluate("location.hash = '#/outputs'")
+    page.get_by_role("button", name="Load more").click()  # the page its next link names
     expect(
         page.locator("table.files").get_by_role("link", name="raw.tif", exact=True)
     ).to_be_visible()

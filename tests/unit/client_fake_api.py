@@ -23,6 +23,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "start_time": None,
     "end_time": None,
     "output_url": None,
+    "output_folder": None,
     "conf": {},
 }
 
@@ -46,6 +47,8 @@ class FakeApi:
     requests: list[httpx.Request] = field(default_factory=list)
     page_size: int = 0
     statuses: list[str] = field(default_factory=list)  # successive statuses of a polled run
+    log: bytes = b"line 1\nline 2\n"  # the log of task "segment"
+    log_page: int = 0  # bytes per page of a log (0: whole, streamed)
     honour_range: bool = True
     tasks: list[dict[str, Any]] = field(default_factory=list)  # Task fields; else two tasks
     parameters: dict[str, Any] = field(
@@ -114,6 +117,8 @@ class FakeApi:
             return self._start(request)
         if path == "/workflows/nebraska_demo/runs" and method == "GET":
             return self._list_runs(request)
+        if path == "/runs" and method == "GET":
+            return self._list_runs(request, "/runs")
         if path.startswith("/workflows/nebraska_demo/runs/"):
             raw = url.raw_path.decode().split("?")[0]
             return self._run(request, raw.removeprefix("/workflows/nebraska_demo/runs/"))
@@ -146,14 +151,18 @@ class FakeApi:
     def run_answer(self, run: dict[str, Any]) -> wire.Run:
         return wire.Run.model_validate({**RUN_DEFAULTS, **run})
 
-    def _list_runs(self, request: httpx.Request) -> httpx.Response:
+    def _list_runs(
+        self, request: httpx.Request, path: str = "/workflows/nebraska_demo/runs"
+    ) -> httpx.Response:
         wanted = request.url.params.get("status")
         runs = [r for r in self.runs if wanted in (None, r["status"])]
+        if path == "/workflows/nebraska_demo/runs":
+            runs = [r for r in runs if r.get("workflow_id", "nebraska_demo") == "nebraska_demo"]
         start = int(request.url.params.get("cursor", "0"))
         size = self.page_size or len(runs) or 1
         page = wire.RunList(runs=[self.run_answer(r) for r in runs[start : start + size]])
         if start + size < len(runs):
-            page.next = f"{API}/workflows/nebraska_demo/runs?cursor={start + size}"
+            page.next = f"{API}{path}?cursor={start + size}"
         return answer(page)
 
     def _run(self, request: httpx.Request, rest: str) -> httpx.Response:
@@ -165,13 +174,13 @@ class FakeApi:
         if tail == "cancel":
             if run["status"] in ("success", "failed"):
                 return problem(409, "the run already finished", "Conflict")
-            run["status"] = "failed"
+            run["status"] = "cancelled"
             return answer(self.run_answer(run))
         if tail.startswith("tasks/"):
             task = tail.split("/")[1]
             if task != "segment":
                 return problem(404, f"no task {task}")
-            return httpx.Response(200, text="line 1\nline 2\n")
+            return self._log(request)
         if self.statuses:
             run["status"] = self.statuses.pop(0)
         task = {"map_index": -1, "start_time": None, "end_time": None, "duration": None}
@@ -182,9 +191,24 @@ class FakeApi:
         detail = {
             **self.run_answer(run).model_dump(),
             "tasks": [{**task, **t} for t in self.tasks] or tasks,
-            "progress": {"done": 1, "total": 2},
+            "progress": {"done": 1, "total": len(self.tasks) or 2},
         }
         return answer(wire.RunDetail.model_validate(detail))
+
+    def _log(self, request: httpx.Request) -> httpx.Response:
+        """The log whole, or a page of ``log_page`` bytes ending after a line end as the
+        server cuts them, with its Link header and last line."""
+        offset = int(request.url.params.get("offset", "0"))
+        rest = self.log[offset:]
+        if not self.log_page or len(rest) <= self.log_page:
+            return httpx.Response(200, content=rest)
+        cut = rest.rfind(b"\n", 0, self.log_page) + 1 or self.log_page
+        following = f"{API}{request.url.path}?offset={offset + cut}&max_bytes={self.log_page}"
+        ends_line = rest[cut - 1 : cut] == b"\n"
+        note = f"[LabCAS: the log was cut at byte {offset + cut} (pages of {self.log_page} bytes)"
+        note += f"; the rest: {following}]\n"
+        body = rest[:cut] + (b"" if ends_line else b"\n") + note.encode()
+        return httpx.Response(200, content=body, headers={"Link": f'<{following}>; rel="next"'})
 
     def _outputs(self, request: httpx.Request, rel: str) -> httpx.Response:
         folder = rel.strip("/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,6 +120,19 @@ class FakeEngine:
             r for (w, _), r in self.runs.items() if w == workflow_id and status in (None, r.status)
         ]
 
+    def list_user_runs(
+        self,
+        workflow_ids: Collection[str],
+        *,
+        username: str,
+        run_id_prefix: str,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
+        self.calls.append(("list_user_runs", tuple(sorted(workflow_ids)), run_id_prefix, status))
+        return [
+            r for (w, _), r in self.runs.items() if w in workflow_ids and status in (None, r.status)
+        ]
+
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         self.calls.append(("get_run", workflow_id, run_id))
         try:
@@ -149,7 +162,7 @@ class FakeEngine:
                 return run
             raise Conflict(f"run {run_id} already finished")
         self.cancelled.add((workflow_id, run_id))
-        self.finish(workflow_id, run_id, RunStatus.FAILED)
+        self.finish(workflow_id, run_id, RunStatus.CANCELLED)
         return self.runs[(workflow_id, run_id)]
 
     def engine_version(self) -> EngineVersion:

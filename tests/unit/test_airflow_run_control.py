@@ -291,12 +291,12 @@ class TestCancel:
         return patches
 
     @pytest.mark.parametrize("state", ["queued", "running"])
-    def test_an_active_run_is_marked_failed_with_a_note(
+    def test_an_active_run_is_marked_failed_with_a_note_and_reads_cancelled(
         self, airflow: FakeAirflow, engine: AirflowEngine, state: str
     ) -> None:
         patches = self.serve(airflow, state)
         cancelled = engine.cancel_run("nebraska_demo", RUN, by="thomas")
-        assert cancelled.status is RunStatus.FAILED
+        assert cancelled.status is RunStatus.CANCELLED
         assert patches == [(RUN_PATH, {"state": "failed", "note": f"{CANCEL_NOTE} by thomas"})]
 
     def test_cancelling_twice_answers_the_cancelled_run_again(
@@ -308,15 +308,15 @@ class TestCancel:
         assert first == second
         assert len(patches) == 1
 
-    def test_a_cancelled_run_a_racing_scheduler_finished_as_success_is_failed(
+    def test_a_cancelled_run_a_racing_scheduler_finished_as_success_is_cancelled(
         self, airflow: FakeAirflow, engine: AirflowEngine
     ) -> None:
         # Airflow 2 on SQLite: the scheduler promoting the queued run overwrote the cancel,
         # then called the run a success because every task had been skipped.
         patches = self.serve(airflow, "success", f"{CANCEL_NOTE} by thomas")
-        assert engine.get_run("nebraska_demo", RUN).status is RunStatus.FAILED
+        assert engine.get_run("nebraska_demo", RUN).status is RunStatus.CANCELLED
         again = engine.cancel_run("nebraska_demo", RUN, by="thomas")
-        assert again.status is RunStatus.FAILED
+        assert again.status is RunStatus.CANCELLED
         assert airflow.runs[0]["state"] == "failed"
         assert patches == [(RUN_PATH, {"state": "failed", "note": f"{CANCEL_NOTE} by thomas"})]
 
@@ -325,7 +325,7 @@ class TestCancel:
     ) -> None:
         patches = self.serve(airflow, "running", f"{CANCEL_NOTE} by thomas")
         assert engine.get_run("nebraska_demo", RUN).status is RunStatus.RUNNING
-        assert engine.cancel_run("nebraska_demo", RUN, by="thomas").status is RunStatus.FAILED
+        assert engine.cancel_run("nebraska_demo", RUN, by="thomas").status is RunStatus.CANCELLED
         assert len(patches) == 1
 
     @pytest.mark.parametrize(

@@ -193,7 +193,7 @@ class TestRuns:
 
     def test_cancel_a_running_run(self, client: LabcasClient, fake: FakeApi):
         fake.runs = [_run("r1", "running")]
-        assert client.cancel_run("nebraska_demo", "r1").status == "failed"
+        assert client.cancel_run("nebraska_demo", "r1").status == "cancelled"
 
     def test_cancel_a_finished_run_is_a_conflict(self, client: LabcasClient, fake: FakeApi):
         fake.runs = [_run("r1", "success")]

@@ -126,7 +126,7 @@ class TestListings:
         fake.runs = [{"run_id": "r1", "status": "running"}]
         assert cli(fake, "cancel", "nebraska_demo", "r1").exit_code == 2
         result = cli(fake, "cancel", "nebraska_demo", "r1", "--yes")
-        assert result.exit_code == 0 and "now failed" in result.stdout
+        assert result.exit_code == 0 and "now cancelled" in result.stdout
 
     def test_cancel_a_finished_run_says_so(self, fake: FakeApi):
         fake.runs = [{"run_id": "r1", "status": "success"}]

@@ -132,6 +132,7 @@ def test_running_run_duration_counts_to_now():
         start_time=datetime(2000, 1, 1, tzinfo=UTC),
         end_time=None,
         output_url=None,
+        output_folder=None,
         conf={},
     )
     assert (run_duration(run) or 0) > 1e8

@@ -39,7 +39,13 @@ class TestBrowse:
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["prefix"] == "run1/"
-        assert body["folders"] == {"sub/": {"href": "http://testserver/output-data/run1/sub/"}}
+        assert body["folders"] == {
+            "sub/": {
+                "href": "http://testserver/output-data/run1/sub/",
+                "web_url": "http://testserver/ui/#/outputs/run1/sub",
+            }
+        }
+        assert body["web_url"] == "http://testserver/ui/#/outputs/run1"
         assert set(body["files"]) == {"cells.csv", "mask.png"}
         assert body["files"]["cells.csv"]["properties"] == {"quality": "good"}
         assert body["files"]["cells.csv"]["size"] == 8

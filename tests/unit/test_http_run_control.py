@@ -278,7 +278,7 @@ class TestCancel:
         answer = self.cancel(client, auth, run_id)
         assert answer.status_code == 200
         body = answer.json()
-        assert body["run_id"] == run_id and body["status"] == "failed"
+        assert body["run_id"] == run_id and body["status"] == "cancelled"
         assert set(body) == {
             "run_id",
             "workflow_id",
@@ -286,8 +286,12 @@ class TestCancel:
             "start_time",
             "end_time",
             "output_url",
+            "output_folder",
+            "web_url",
             "conf",
         }
+        assert body["output_folder"] == "0001/"
+        assert body["web_url"] == f"http://testserver/ui/#/run/{DEMO}/{run_id}"
         assert ("cancel_run", DEMO, run_id, "thomas") in engine.calls
 
     def test_cancelling_again_is_harmless(
@@ -358,7 +362,7 @@ class TestCancel:
             ("run.cancel", "thomas", run_id, "ok"),
             ("run.cancel", "thomas", done, "refused 409"),
         ]
-        assert records[0]["status"] == "failed" and records[0]["workflow"] == DEMO
+        assert records[0]["status"] == "cancelled" and records[0]["workflow"] == DEMO
 
 
 class TestListRunsPaging:

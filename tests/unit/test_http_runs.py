@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import UpstreamTimeout
 from labcas_workflow_api.domain.models import RunStatus
-from labcas_workflow_api.service.runs import Started, parse_run_request
+from labcas_workflow_api.service.run_conf import parse_run_request
+from labcas_workflow_api.service.run_starts import Started
 from tests.unit.fakes import FakeEngine
 
 Auth = Callable[[str], dict[str, str]]
@@ -34,7 +35,14 @@ class TestStartRun:
         answer = start(client, auth, {"in_data_selection": "nebraska_images", "tile_size": 32})
         assert answer.status_code == 201
         body = answer.json()
-        assert set(body) == {"run_id", "workflow_id", "status", "output_url"}
+        assert set(body) == {
+            "run_id",
+            "workflow_id",
+            "status",
+            "output_url",
+            "output_folder",
+            "web_url",
+        }
         assert body["status"] == "queued"
         run = engine.runs[("nebraska_demo", body["run_id"])]
         assert run.conf["in_bucket"] == "edrn-data"
@@ -46,6 +54,8 @@ class TestStartRun:
         owner, stamp = run.conf["out_prefix"].split("/")
         assert owner == "thomas" and len(stamp) == len("20261128T101010123456")
         assert body["output_url"] == f"http://testserver/output-data/{stamp}/"
+        assert body["output_folder"] == f"{stamp}/"
+        assert body["web_url"] == f"http://testserver/ui/#/run/nebraska_demo/{body['run_id']}"
 
     def test_params_nested_and_text_plain(
         self, client: TestClient, auth: Auth, engine: FakeEngine

@@ -490,7 +490,7 @@ class TestLongPaths:
         web.routes["GET", path] = lambda request: httpx.Response(200, json=running)
         web.routes["PATCH", path] = web.routes["PATCH", path + "/setNote"] = patch
         engine = self.engine(client, web, api_version)
-        assert engine.cancel_run(DAG, self.KEYED, by="thomas").status is RunStatus.FAILED
+        assert engine.cancel_run(DAG, self.KEYED, by="thomas").status is RunStatus.CANCELLED
         assert patches == ([path] if api_version == "v2" else [path + "/setNote", path])
         assert web.logins == 1
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from labcas_workflow_api.bootstrap import Container
 from labcas_workflow_api.domain.errors import BadRequest, UpstreamBadResponse, UpstreamTimeout
 from labcas_workflow_api.domain.json_body import parse_json
-from labcas_workflow_api.service.runs import parse_run_request
+from labcas_workflow_api.service.run_conf import parse_run_request
 from tests.unit.fakes import FakeEngine
 
 Auth = Callable[[str], dict[str, str]]

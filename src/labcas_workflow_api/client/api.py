@@ -11,6 +11,7 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from labcas_workflow_api import wire
+from labcas_workflow_api.client.log_pages import read_log
 from labcas_workflow_api.client.models import DownloadResult
 from labcas_workflow_api.client.transport import (
     USER_AGENT,
@@ -123,18 +124,18 @@ class LabcasClient:
         return self._transport.get(wire.DryRun, "POST", path, params={"dry_run": "true"}, json=body)
 
     def runs(
-        self, workflow_id: str, *, status: str | None = None, limit: int | None = None
+        self, workflow_id: str | None = None, *, status: str | None = None, limit: int | None = None
     ) -> list[wire.Run]:
-        """The caller's runs of a workflow, newest first (all pages, or at most ``limit``)."""
+        """The caller's runs, newest first: of one workflow, or (``workflow_id`` None) of every
+        workflow they may run; all pages, or at most ``limit`` runs."""
         params: dict[str, Any] = {}
         if status:
             params["status"] = status
         if limit:
             params["limit"] = limit
+        path = "/runs" if workflow_id is None else f"/workflows/{segment(workflow_id)}/runs"
         out: list[wire.Run] = []
-        for page in self._transport.pages(
-            wire.RunList, f"/workflows/{segment(workflow_id)}/runs", params
-        ):
+        for page in self._transport.pages(wire.RunList, path, params):
             out.extend(page.runs)
             if limit and len(out) >= limit:
                 return out[:limit]
@@ -176,21 +177,17 @@ class LabcasClient:
     def iter_task_log(
         self, workflow_id: str, run_id: str, task_id: str, *, try_number: int | None = None
     ) -> Iterator[str]:
-        """A task's log, streamed as it arrives."""
+        """A task's log, streamed as it arrives, every page of it: where the server cut it
+        (``Link: <…>; rel="next"``), the rest is asked for (with the link's query, on the same
+        path: the token goes to this API only) and the server's note left out."""
         path = (
             f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}"
             f"/tasks/{segment(task_id)}/logs"
         )
-        params = {"try": try_number} if try_number is not None else {}
+        params: dict[str, Any] = {"try": try_number} if try_number is not None else {}
         headers = self._transport.headers({"Accept": "text/plain"})
         try:
-            with self._transport.http.stream(
-                "GET", self.url(path), params=params, headers=headers
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_from(response)
-                yield from response.iter_text()
+            yield from read_log(self._transport.http, self.url(path), params, headers)
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot read the log from {self.api_url}: {exc}") from None
 

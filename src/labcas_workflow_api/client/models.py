@@ -231,7 +231,11 @@ def run_duration(run: wire.Run) -> float | None:
 
 
 def progress_text(run: wire.RunDetail) -> str:
-    """``"3/7 tasks"``: task instances finished, out of all."""
+    """``"3/7 tasks"``: task instances finished, out of all; for a run that ended without
+    succeeding, how far it got: ``"cancelled after 2 of 7 tasks"`` (tasks that succeeded)."""
+    if run.status in ("cancelled", "failed"):
+        succeeded = sum(1 for task in run.tasks if task.state == "success")
+        return f"{run.status.value} after {succeeded} of {run.progress.total} tasks"
     return f"{run.progress.done}/{run.progress.total} tasks"
 
 

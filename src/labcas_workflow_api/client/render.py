@@ -22,6 +22,7 @@ STATUS_STYLE = {
     "running": "cyan",
     "success": "green",
     "failed": "red",
+    "cancelled": "magenta",
     "upstream_failed": "red",
     "skipped": "dim",
 }
@@ -96,26 +97,29 @@ def workflow(detail: wire.WorkflowDetail) -> list[Any]:
     return parts
 
 
-def runs(items: list[wire.Run], workflow_id: str, width: int) -> RenderableType:
-    """The runs as a table when it fits ``width`` with every run id on one line; otherwise
-    each run id on a line of its own, its status and times on the next (ids are copied whole
-    into other commands, so they are never wrapped)."""
-    title = Text(f"Your runs of {workflow_id}")
+def runs(items: list[wire.Run], workflow_id: str | None, width: int) -> RenderableType:
+    """The runs (of one workflow, or of every one: then with a Workflow column) as a table
+    when it fits ``width`` with every run id on one line; otherwise each run id on a line of
+    its own, its status and times on the next, its workflow and folder on a third (ids are
+    copied whole into other commands, so they are never wrapped)."""
+    title = Text(f"Your runs of {workflow_id}" if workflow_id else "Your runs")
     table = Table(title=title)
-    table.add_column("Run", no_wrap=True)
-    for name in ("Status", "Started", "Ended", "Duration"):
+    names = ["Workflow"] if workflow_id is None else []
+    for name in [*names, "Run", "Status", "Started", "Ended", "Duration", "Folder"]:
         table.add_column(name, no_wrap=True)
     rows = [
-        (run.run_id, status(run.status), when(run.start_time), when(run.end_time), run)
+        (run, status(run.status), when(run.start_time), when(run.end_time), run.output_folder)
         for run in items
     ]
-    for run_id, state, started, ended, run in rows:
-        table.add_row(Text(run_id), state, started, ended, duration(run_duration(run)))
+    for run, state, started, ended, folder in rows:
+        first = [Text(run.workflow_id)] if workflow_id is None else []
+        took = duration(run_duration(run))
+        table.add_row(*first, Text(run.run_id), state, started, ended, took, Text(folder or ""))
     if _fits(table, width):
         return table
     lines: list[RenderableType] = [Text(title.plain, style="italic")]
-    for run_id, state, started, ended, run in rows:
-        lines.append(Text(run_id))
+    for run, state, started, ended, folder in rows:
+        lines.append(Text(run.run_id))
         facts = Text("  ").append_text(state)
         for label, value in (("started", started), ("ended", ended)):
             if value:
@@ -123,6 +127,10 @@ def runs(items: list[wire.Run], workflow_id: str, width: int) -> RenderableType:
         if took := duration(run_duration(run)):
             facts.append(f" · {took}")
         lines.append(facts)
+        where = [f"workflow {run.workflow_id}"] if workflow_id is None else []
+        where += [f"folder {folder}"] if folder else []
+        if where:
+            lines.append(Text("  " + " · ".join(where)))
     return Group(*lines)
 
 
@@ -130,6 +138,11 @@ def _fits(renderable: RenderableType, width: int) -> bool:
     """Whether ``renderable`` fits ``width`` columns at its natural width."""
     console = Console(width=10_000, file=io.StringIO(), color_system=None)
     return Measurement.get(console, console.options, renderable).maximum <= width
+
+
+def link_text(text: str) -> Text:
+    """A line holding a link: never wrapped (a terminal finds a link on one line only)."""
+    return Text(text, no_wrap=True, overflow="ignore")
 
 
 def task_name(task: wire.Task) -> str:
@@ -149,10 +162,12 @@ def run(info: wire.RunDetail) -> list[Any]:
         ("Ended", when(info.end_time)),
         ("Duration", duration(run_duration(info))),
         ("Progress", progress_text(info)),
-        ("Outputs", info.output_url or ""),
+        ("Folder", info.output_folder or ""),
+        ("Web page", info.web_url or ""),
+        ("Outputs", "" if info.web_url else info.output_url or ""),
     ):
         if value:
-            lines.append(Text(f"{label}: {value}"))
+            lines.append(link_text(f"{label}: {value}"))
     params = {k: v for k, v in info.conf.items() if k != "in_data_selection"}
     if "in_data_selection" in info.conf:
         lines.append(Text(f"Data selection: {info.conf['in_data_selection']}"))

@@ -9,14 +9,18 @@ from typing import Any
 
 
 class RunStatus(StrEnum):
+    """Where a run is: ``cancelled`` is a run someone stopped through this service (its
+    outputs are what it wrote until then)."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (RunStatus.SUCCESS, RunStatus.FAILED)
+        return self in (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 @dataclass(frozen=True)

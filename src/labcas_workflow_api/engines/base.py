@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any, Protocol
 
 from labcas_workflow_api.domain.models import (
@@ -51,6 +51,19 @@ class WorkflowEngine(Protocol):
         """
         ...
 
+    def list_user_runs(
+        self,
+        workflow_ids: Collection[str],
+        *,
+        username: str,
+        run_id_prefix: str,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
+        """As ``list_runs``, for every workflow of ``workflow_ids`` at once (one listing across
+        workflows where the engine has one). A workflow that is not deployed has no runs here
+        (no ``NotFound``); no workflows, no runs."""
+        ...
+
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         """One run."""
         ...
@@ -74,9 +87,10 @@ class WorkflowEngine(Protocol):
         ...
 
     def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
-        """Stop a queued or running run: the engine marks it failed (its running tasks stop),
-        noting that ``by`` cancelled it. Idempotent: a run this method already cancelled is
-        returned as it is. ``Conflict`` when the run had finished otherwise."""
+        """Stop a queued or running run: the engine stops its running tasks and notes that
+        ``by`` cancelled it; it reads ``cancelled`` from then on (in every listing too).
+        Idempotent: a run this method already cancelled is returned as it is. ``Conflict``
+        when the run had finished otherwise."""
         ...
 
     def engine_version(self) -> EngineVersion:

@@ -99,6 +99,8 @@ def create_app(
     )
     app.state.container = container
     app.state.allowed_hosts = allowed_hosts
+    #: Whether /ui/ serves the web app (answers then link to its pages: ``web_url``).
+    app.state.web_app = (WEB_DIR / "index.html").exists()
     app.add_exception_handler(LabcasError, _on_labcas_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
@@ -106,7 +108,7 @@ def create_app(
     for prefix in prefixes:
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
-    if (WEB_DIR / "index.html").exists():
+    if app.state.web_app:
         config_js = config_endpoint(settings)
         for prefix in prefixes:
             app.add_route(f"{prefix}/ui/config.js", config_js, include_in_schema=False)
@@ -114,7 +116,7 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
-        return RedirectResponse("ui/" if (WEB_DIR / "index.html").exists() else "healthz")
+        return RedirectResponse("ui/" if app.state.web_app else "healthz")
 
     app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout)
     app.add_middleware(

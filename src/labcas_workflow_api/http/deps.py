@@ -186,10 +186,12 @@ def base_url(request: Request, settings: Settings, allowed_hosts: list[str] | No
 
 
 class Links:
-    """Absolute links of the API for one request (its base worked out once)."""
+    """Absolute links of the API for one request (its base worked out once), and of the web
+    app's pages when this server serves the web app (``web_app``)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, *, web_app: bool = False) -> None:
         self.base = base
+        self.web_app = web_app
 
     def to(self, path: str, **query: str | int | None) -> str:
         """The link of an API path (segments already escaped by the caller with ``quote``)."""
@@ -199,9 +201,20 @@ class Links:
     def output(self, relative: str) -> str:
         return self.base + "/output-data/" + quote(relative)
 
+    def run(self, workflow_id: str, run_id: str) -> str:
+        return f"{self.base}/workflows/{quote(workflow_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+    def web(self, *route: str) -> str | None:
+        """``<base>/ui/#/<route>`` (each part escaped as the web app's ``routeLink`` does), or
+        None without the web app."""
+        if not self.web_app:
+            return None
+        return f"{self.base}/ui/#/" + "/".join(quote(part, safe="") for part in route)
+
 
 async def links(request: Request, c: ContainerDep) -> Links:
-    return Links(base_url(request, c.settings, request.app.state.allowed_hosts))
+    base = base_url(request, c.settings, request.app.state.allowed_hosts)
+    return Links(base, web_app=request.app.state.web_app)
 
 
 CallerDep = Annotated[Principal, Depends(principal)]

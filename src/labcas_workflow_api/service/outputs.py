@@ -7,8 +7,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -17,7 +17,8 @@ from labcas_workflow_api.auth import policy
 from labcas_workflow_api.domain import sidecar
 from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import BadRequest, NotFound, PreconditionFailed
-from labcas_workflow_api.domain.models import ObjectInfo, Write
+from labcas_workflow_api.domain.models import ObjectInfo, Run, Write
+from labcas_workflow_api.service import output_root
 from labcas_workflow_api.service.folder_scan import Entry, Scan, scan
 from labcas_workflow_api.service.output_paths import MAX_PATH_BYTES, check_username
 from labcas_workflow_api.service.output_paths import normalize_path as _normalize_path
@@ -36,10 +37,12 @@ V = TypeVar("V")
 
 @dataclass(frozen=True)
 class FolderEntry:
-    """A sub-folder: ``name`` ends with ``/``; ``path`` is relative to the caller's area."""
+    """A sub-folder: ``name`` ends with ``/``; ``path`` is relative to the caller's area;
+    ``run``: the run that wrote it (in the top folder, when known)."""
 
     name: str
     path: str
+    run: Run | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,31 @@ class OutputService:
             raise NotFound(f"no such folder: {rel}")
         return self._page(rel, found, limit)
 
-    def _page(self, rel: str, found: Scan, limit: int) -> FolderView:
-        """The view of the first ``limit`` entries of a scan, cut to ``MAX_PAGE_BYTES``."""
+    def browse_root(
+        self,
+        username: str,
+        runs: Mapping[str, Run],
+        *,
+        limit: int = DEFAULT_PAGE,
+        cursor: str | None = None,
+    ) -> FolderView:
+        """A page of the top folder, as ``browse``, arranged by ``output_root``: the folders of
+        ``runs`` (by folder path) newest first, each with its run, then the rest."""
+        _, prefix = self._area(username, "")
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadRequest(f"limit must be from 1 to {MAX_PAGE}")
+        top = output_root.arrange(self.store, self.bucket, prefix, runs)
+        if top is None:
+            view = self.browse(username, "", limit=limit, cursor=cursor)
+        else:
+            view = self._page("", top.after(cursor), limit, mark=top.mark)
+        return replace(view, folders=[replace(f, run=runs.get(f.path)) for f in view.folders])
+
+    def _page(
+        self, rel: str, found: Scan, limit: int, mark: Callable[[str], str] | None = None
+    ) -> FolderView:
+        """The view of the first ``limit`` entries of a scan, cut to ``MAX_PAGE_BYTES``;
+        ``mark`` makes the cursor after a name (``_encode_place``, a place in name order)."""
         shown = found.entries[:limit]
         properties = self._properties([e for e in shown if e.info is not None], found)
         cut = len(found.entries) > limit
@@ -225,7 +251,7 @@ class OutputService:
                     )
                 )
             last = name
-        return FolderView(rel, folders, files, _encode_place(last) if cut else None)
+        return FolderView(rel, folders, files, (mark or _encode_place)(last) if cut else None)
 
     def _properties(self, data: list[Entry], found: Scan) -> dict[str, _Properties]:
         """Each data file's sidecar properties and ETag: cached by ETag, else read

@@ -33,7 +33,7 @@ from labcas_workflow_api.service.provenance import (
     run_path,
     workflow_path,
 )
-from labcas_workflow_api.service.runs import public_conf, requires_value
+from labcas_workflow_api.service.run_conf import public_conf, requires_value
 
 if TYPE_CHECKING:
     from rocrate.model.entity import Entity

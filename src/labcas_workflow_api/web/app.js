@@ -7,7 +7,7 @@ import {
 import { el, fill } from "./dom.js";
 import { parameterFields } from "./form.js";
 import { outputsView } from "./outputs.js";
-import { runView, runsPanel } from "./runs.js";
+import { myRunsView, runView, runsPanel } from "./runs.js";
 import { errorBox, heading, loading, newView, notice, routeLink } from "./ui.js";
 
 const main = document.getElementById("main");
@@ -164,7 +164,7 @@ async function dataSelectionsView(view) {
           el("span", { class: "card-text" }, d.description || "")))))
       : el("p", { class: "empty" }, "There is no data selection you may use yet. Ask the LabCAS team for access."));
   } catch (err) {
-    if (!guard(err) && view.alive()) fill(body, errorBox(err, { retry: () => dataSelectionsView(newView()) }));
+    if (!guard(err) && view.alive()) fill(body, errorBox(err, { retry: () => dataSelectionsView(newView()), back: null }));
   }
 }
 
@@ -184,7 +184,12 @@ async function workflowsView(view, dataId) {
           el("span", { class: "card-text" }, w.description || "")))))
       : el("p", { class: "empty" }, "No workflow is enabled for you on this data selection."));
   } catch (err) {
-    if (!guard(err) && view.alive()) fill(body, errorBox(err, { retry: () => workflowsView(newView(), dataId) }));
+    if (!guard(err) && view.alive()) {
+      fill(body, errorBox(err, {
+        retry: () => workflowsView(newView(), dataId),
+        suggest: (id) => routeLink(["ds", id]),
+      }));
+    }
   }
 }
 
@@ -198,7 +203,15 @@ async function workflowView(view, workflowId, dataId) {
   try {
     workflow = await call("GET", pathOf("workflows", workflowId));
   } catch (err) {
-    if (!guard(err) && view.alive()) fill(top, errorBox(err, { retry: () => workflowView(newView(), workflowId, dataId) }));
+    if (!guard(err) && view.alive()) {
+      fill(top, errorBox(err, {
+        retry: () => workflowView(newView(), workflowId, dataId),
+        suggest: (id) => routeLink(["wf", id], { ds: dataId }),
+        back: dataId
+          ? { href: routeLink(["ds", dataId]), label: `Go to the workflows for ${dataId}` }
+          : { href: "#/", label: "Go to the data selections" },
+      }));
+    }
     return;
   }
   if (!view.alive()) return;
@@ -298,10 +311,11 @@ function render() {
     return;
   }
   const [first, ...rest] = parts;
-  markNav(first === "outputs" ? "outputs" : "catalog");
+  markNav({ outputs: "outputs", runs: "runs", run: "runs" }[first] || "catalog");
   if (!first) dataSelectionsView(view);
   else if (first === "ds" && rest.length) workflowsView(view, rest.join("/"));
   else if (first === "wf" && rest.length) workflowView(view, rest[0], query.get("ds"));
+  else if (first === "runs") myRunsView(view, main, query);
   else if (first === "run" && rest.length >= 2) runView(view, main, rest[0], rest.slice(1).join("/"));
   else if (first === "outputs") outputsView(view, main, rest.join("/"), query.get("file"));
   else fill(main, heading("Page not found"), el("p", {}, "This address does not lead anywhere. ", el("a", { href: "#/" }, "Go to the data selections.")));

@@ -98,13 +98,13 @@ export function duration(seconds) {
 export function runDuration(run) {
   if (!run.start_time) return null;
   const start = new Date(run.start_time).getTime();
-  const finished = run.status === "success" || run.status === "failed";
+  const finished = ["success", "failed", "cancelled"].includes(run.status);
   const end = run.end_time ? new Date(run.end_time).getTime() : finished ? null : Date.now();
   return end === null ? null : (end - start) / 1000;
 }
 
 const STATUS_WORDS = {
-  queued: "Queued", running: "Running", success: "Succeeded", failed: "Failed",
+  queued: "Queued", running: "Running", success: "Succeeded", failed: "Failed", cancelled: "Cancelled",
   skipped: "Skipped", upstream_failed: "Upstream failed", up_for_retry: "Retrying",
   scheduled: "Scheduled", deferred: "Deferred", removed: "Removed", restarting: "Restarting",
 };

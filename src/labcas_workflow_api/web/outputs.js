@@ -1,9 +1,9 @@
 // The output browser: folders, files, previews (images, TIFF, CSV) and metadata editing.
 
 import { apiBase, call, outputPath } from "./api.js";
-import { el, fill, humanSize, scroller, timeEl } from "./dom.js";
+import { badge, el, fill, humanSize, scroller, timeEl } from "./dom.js";
 import { decodeTiff } from "./tiff.js";
-import { errorBox, heading, loading, notice, outputsLink } from "./ui.js";
+import { errorBox, heading, loading, notice, outputsLink, routeLink } from "./ui.js";
 
 const IMAGE = /\.(png|jpe?g|gif|webp|bmp|svg)$/i;
 const TIFF = /\.tiff?$/i;
@@ -13,10 +13,43 @@ const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PREVIEW_BYTES = 256 * 1024;
 
 const MAX_FILE_PAGES = 50;
+/** Properties shown as "key = value" in a folder listing when there are this few, each this
+ * short; else their number (all of them in its tooltip and on the file's page). */
+const SHOWN_PROPERTIES = 3;
+const SHOWN_PROPERTY_LENGTH = 40;
 
-/** One page of a folder: the first, or the one a previous page's `next` link names. */
+/** A file's properties for a listing: the pairs when they fit, else "N properties". */
+export function propertiesCell(properties) {
+  const pairs = Object.entries(properties || {}).map(([k, v]) => `${k} = ${v}`);
+  if (!pairs.length) return "";
+  if (pairs.length <= SHOWN_PROPERTIES && pairs.every((p) => p.length <= SHOWN_PROPERTY_LENGTH)) {
+    return el("ul", { class: "prop-pairs" }, pairs.map((p) => el("li", {}, p)));
+  }
+  return el("span", { title: pairs.join("\n") }, `${pairs.length} propert${pairs.length === 1 ? "y" : "ies"}`);
+}
+
+/** What the top folder says of the run that wrote a folder: its status (partial outputs of a
+ * run that ended without succeeding), workflow and data selection, start, run and parameters. */
+function folderRun(run) {
+  const conf = { ...(run.conf || {}) };
+  const selection = conf.in_data_selection;
+  delete conf.in_data_selection;
+  const params = Object.entries(conf).map(([k, v]) => `${k} = ${typeof v === "string" ? v : JSON.stringify(v)}`);
+  return el("div", { class: "folder-run" },
+    el("div", {}, badge(run.status), run.partial ? el("span", { class: "partial" }, " partial outputs") : "",
+      " ", el("a", { href: routeLink(["wf", run.workflow_id]) }, run.workflow_id),
+      selection ? ` on ${selection}` : "", run.start_time ? [" · started ", timeEl(run.start_time)] : ""),
+    el("div", {}, "Run ", el("a", { href: routeLink(["run", run.workflow_id, run.run_id]), class: "run-link mono" }, run.run_id)),
+    params.length ? el("div", { class: "muted" }, params.join(", ")) : "");
+}
+
+/** One page of a folder: the first, or the one a previous page's `next` link names (only its
+ * query, its cursor, is taken: the page is asked of the chosen API, whatever origin the link
+ * names). */
 async function folderPage(path, next) {
-  return next ? call("GET", new URL(next, apiBase() + "/").href) : call("GET", outputPath(path));
+  if (!next) return call("GET", outputPath(path));
+  const query = Object.fromEntries(new URL(next, apiBase() + "/").searchParams);
+  return call("GET", outputPath(path), { query });
 }
 
 /** The page of a folder that lists `name` (pages are read in turn up to it), or null. */
@@ -223,7 +256,7 @@ export function outputsView(view, main, path, file, flash) {
       page = file ? await findFile(path, file) : await folderPage(path, null);
     } catch (err) {
       if (!view.alive()) return;
-      fill(body, errorBox(err, { retry: load }));
+      fill(body, errorBox(err, { retry: load, back: path || file ? { href: outputsLink(""), label: "Go to my outputs" } : null }));
       return;
     }
     if (!view.alive()) return;
@@ -231,25 +264,25 @@ export function outputsView(view, main, path, file, flash) {
     else renderFolder(page);
   }
 
-  function folderRow(f) {
+  function folderRow(f, link) {
     const name = f.replace(/\/+$/, "");
     const target = path ? `${path}/${name}` : name;
-    return el("tr", {},
+    return el("tr", { class: link && link.run ? "with-run" : "" },
       el("td", { class: "thumb" }, el("span", { class: "icon-folder", "aria-hidden": "true" })),
-      el("td", {}, el("a", { href: outputsLink(target), class: "folder-link" }, `${name}/`)),
+      el("td", { class: "name-cell" }, el("a", { href: outputsLink(target), class: "folder-link" }, `${name}/`),
+        link && link.run ? folderRun(link.run) : ""),
       el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""));
   }
 
   function fileRow(name, entry) {
-    const props = Object.keys(entry.properties || {}).length;
     return el("tr", {},
       el("td", { class: "thumb" }, IMAGE.test(name)
         ? el("img", { src: entry.href, alt: "", loading: "lazy", width: "48", height: "48" })
         : el("span", { class: "icon-file", "aria-hidden": "true" })),
-      el("td", {}, el("a", { href: outputsLink(path, name), class: "file-link" }, name)),
-      el("td", { class: "num" }, humanSize(entry.size)),
-      el("td", {}, timeEl(entry.last_modified)),
-      el("td", {}, props ? `${props} propert${props === 1 ? "y" : "ies"}` : ""),
+      el("td", { class: "name-cell" }, el("a", { href: outputsLink(path, name), class: "file-link" }, name)),
+      el("td", { class: "num", "data-label": "Size" }, humanSize(entry.size)),
+      el("td", { "data-label": "Modified" }, timeEl(entry.last_modified)),
+      el("td", { "data-label": "Properties", class: "props-cell" }, propertiesCell(entry.properties)),
       el("td", {}, el("a", { href: entry.href, download: name, rel: "noopener", "aria-label": `Download ${name}` }, "Download")));
   }
 
@@ -270,7 +303,7 @@ export function outputsView(view, main, path, file, flash) {
     function add(page) {
       const folders = Object.keys(page.folders || {});
       const files = Object.keys(page.files || {});
-      const added = [...folders.map(folderRow), ...files.map((n) => fileRow(n, page.files[n]))];
+      const added = [...folders.map((f) => folderRow(f, page.folders[f])), ...files.map((n) => fileRow(n, page.files[n]))];
       rows.append(...added);
       counts.folders += folders.length;
       counts.files += files.length;
@@ -302,7 +335,7 @@ export function outputsView(view, main, path, file, flash) {
       }
     }
 
-    fill(body, scroller("Folder contents", el("table", { class: "files" },
+    fill(body, scroller("Folder contents", el("table", { class: "files stack" },
       el("thead", {}, el("tr", {}, el("th", {}, el("span", { class: "sr-only" }, "Preview")),
         ["Name", "Size", "Modified", "Properties", ""].map((h) => el("th", { scope: "col" }, h)))),
       rows)), summary, more, status);

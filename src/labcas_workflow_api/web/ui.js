@@ -21,13 +21,13 @@ export function explain(err) {
   if (status === 403) {
     return {
       title: "You are not allowed to do this",
-      text: `${detail ? detail + ". " : ""}If you need access, ask the LabCAS team to add you to this workflow.`,
+      text: `${sentence(detail)}If you need access, ask the LabCAS team to add you to this workflow.`,
     };
   }
   if (status === 404) {
     return {
       title: "Not found",
-      text: `${detail ? detail + ". " : ""}It may have been removed, or you may not have access to it.`,
+      text: `${sentence(detail)}It may have been removed, or you may not have access to it.`,
     };
   }
   if (status === 409) {
@@ -46,14 +46,45 @@ export function explain(err) {
   return { title: "Something went wrong", text: (err && err.message) || String(err) };
 }
 
-/** An alert box for an error, with a retry button and raw details only on request. */
-export function errorBox(err, { retry } = {}) {
+/** `text` as the start of a paragraph: with a full stop unless it ends a sentence already. */
+function sentence(text) {
+  if (!text) return "";
+  return /[.?!]$/.test(text) ? `${text} ` : `${text}. `;
+}
+
+/** Whether asking again may help: no answer, a timeout, throttling or a failure of the service
+ * (not a mistake in the request, which would only be refused again). */
+export function retryable(err) {
+  const status = err && err.status;
+  return status === undefined || status === 0 || status === 408 || status === 429 || status >= 500;
+}
+
+/** The id the service suggests in a "did you mean 'x'?" answer, or null. */
+export function suggestion(err) {
+  const match = /did you mean '([^']+)'\?/.exec((err && err.detail) || "");
+  return match ? match[1] : null;
+}
+
+/**
+ * An alert box for an error, raw details only on request, and a way forward: "Try again"
+ * (`retry`) where asking again may help; for a refused request, the service's suggestion as
+ * a link (`suggest(id)` gives its address) and a link back (`back`: {href, label}, or null
+ * for none; for a screen that could not load, `retry` given, the data selections by default).
+ */
+export function errorBox(err, { retry, back, suggest } = {}) {
   const { title, text } = explain(err);
   const box = el("div", { class: "alert alert-error", role: "alert" },
     el("p", { class: "alert-title" }, title),
     el("p", {}, text));
   const actions = el("div", { class: "alert-actions" });
-  if (retry) actions.append(el("button", { type: "button", class: "secondary", onclick: retry }, "Try again"));
+  if (retryable(err)) {
+    if (retry) actions.append(el("button", { type: "button", class: "secondary", onclick: retry }, "Try again"));
+  } else {
+    const better = suggestion(err);
+    if (better && suggest) actions.append(el("a", { href: suggest(better), class: "suggestion" }, `Did you mean ${better}?`));
+    const way = back !== undefined ? back : retry ? { href: "#/", label: "Go to the data selections" } : null;
+    if (way) actions.append(el("a", { href: way.href, class: "back-link" }, way.label));
+  }
   if (err && err.problem) {
     const pre = el("pre", { class: "raw", hidden: true }, JSON.stringify(err.problem, null, 2));
     actions.append(el("button", {

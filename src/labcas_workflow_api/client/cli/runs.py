@@ -29,7 +29,7 @@ from labcas_workflow_api.client.models import ParameterSpec, check_params, progr
 
 app = typer.Typer()
 
-STATUSES = ("queued", "running", "success", "failed")
+STATUSES = ("queued", "running", "success", "failed", "cancelled")
 
 
 def build_params(
@@ -105,9 +105,7 @@ def _finish(run: wire.RunDetail, as_json: bool) -> None:
     if as_json:
         print_json(run.model_dump(mode="json"))
     else:
-        out = out_console()
-        for part in render.run(run):
-            out.print(part)
+        _print_run(run)
     if run.status != "success":
         raise typer.Exit(EXIT_FAILED)
 
@@ -151,7 +149,10 @@ def run(
         if as_json and not wait:
             print_json(started.model_dump(mode="json"))
             return
-        err_console().print(Text(f"Started run {started.run_id} of {workflow} ({started.status})."))
+        err = err_console()
+        err.print(Text(f"Started run {started.run_id} of {workflow} ({started.status})."))
+        if started.web_url:
+            err.print(Text(f"Follow it at {started.web_url}"), soft_wrap=True)
         if not wait:
             out_console().print(Text(started.run_id))
             return
@@ -163,14 +164,19 @@ def run(
 @handled
 def runs(
     ctx: typer.Context,
-    workflow: str,
+    workflow: Annotated[
+        str | None,
+        typer.Argument(
+            help="Only this workflow's runs (default: every workflow's).", show_default=False
+        ),
+    ] = None,
     status: Annotated[
         str | None, typer.Option("--status", "-s", help="Only runs in this state.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many runs.", min=1)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List your runs of a workflow, newest first."""
+    """List your runs, newest first: of every workflow you may run, or of one."""
     if status is not None and status not in STATUSES:
         raise UsageProblem(f"--status must be one of {', '.join(STATUSES)}")
     with client_for(ctx) as client:
@@ -204,9 +210,15 @@ def status(
     elif as_json:
         print_json(info.model_dump(mode="json"))
     else:
-        out = out_console()
-        for part in render.run(info):
-            out.print(part)
+        _print_run(info)
+
+
+def _print_run(run: wire.RunDetail) -> None:
+    """A run as ``render.run`` shows it; a line with a link is never cut (it may be longer
+    than the terminal, which wraps it without breaking the link)."""
+    out = out_console()
+    for part in render.run(run):
+        out.print(part, soft_wrap=isinstance(part, Text) and part.no_wrap is True)
 
 
 @app.command()

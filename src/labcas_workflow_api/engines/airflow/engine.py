@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import httpx
@@ -141,38 +141,61 @@ class AirflowEngine:
         run_id_prefix: str,
         status: RunStatus | None = None,
     ) -> list[Run]:
-        runs: dict[str, Run] = {}
-        listed = 0
-        for item in self._runs(
-            workflow_id, self.dialect.run_filters(username, run_id_prefix), status
-        ):
-            listed += 1
-            run = to.run(item)
-            if (
-                run.run_id.startswith(run_id_prefix)
-                and run.conf.get("username") == username
-                and status in (None, run.status)
-            ):
-                runs.setdefault(run.run_id, run)
+        filters = self.dialect.run_filters(username, run_id_prefix)
+        runs, listed = _own(
+            self._runs(workflow_id, filters, status), username, run_id_prefix, status
+        )
         if not listed and self.dialect.batch_runs_path is not None:
             self._get(self.dialect.dag_path(workflow_id), what="DAG")  # NotFound for no DAG
-        return list(runs.values())
+        return runs
+
+    def list_user_runs(
+        self,
+        workflow_ids: Collection[str],
+        *,
+        username: str,
+        run_id_prefix: str,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
+        """One listing across DAGs: Airflow 3's ``GET /dags/~/dagRuns`` narrowed to the
+        user's run ids and conf (the DAGs are picked here), Airflow 2's batch listing of the
+        ``workflow_ids`` in large pages."""
+        wanted = set(workflow_ids)
+        if not wanted:
+            return []  # Airflow 2 lists every DAG's runs for an empty dag_ids
+        dialect = self.dialect
+        states = to.engine_states(status)
+        if dialect.batch_runs_path is not None:
+            body: dict[str, Any] = {"dag_ids": sorted(wanted), "order_by": "-id"}
+            if states:
+                body["states"] = states
+            items = self._items(dialect.batch_runs_path, dialect.runs_key, body=body)
+        else:
+            query: Params = {"order_by": "-id", **dialect.run_filters(username, run_id_prefix)}
+            if states:
+                query["state"] = states
+            path = dialect.runs_path("~")
+            items = self._items(path, dialect.runs_key, query=query, what="DAG run list")
+        runs, _ = _own(items, username, run_id_prefix, status)
+        return [run for run in runs if run.workflow_id in wanted]
 
     def _runs(
         self, workflow_id: str, filters: Params, status: RunStatus | None
     ) -> Iterator[dict[str, Any]]:
-        """The DAG's runs, newest first, in ``status`` when given, narrowed by ``filters`` where
-        the dialect can (Airflow 2 cannot filter by run id or conf: its batch listing reads
-        the DAG's runs in large pages instead, and answers an unknown DAG with no runs)."""
+        """The DAG's runs, newest first, in the engine states of ``status`` when given,
+        narrowed by ``filters`` where the dialect can (Airflow 2 cannot filter by run id or
+        conf: its batch listing reads the DAG's runs in large pages instead, and answers an
+        unknown DAG with no runs)."""
         dialect = self.dialect
+        states = to.engine_states(status)
         if dialect.batch_runs_path is not None:
             body: dict[str, Any] = {"dag_ids": [workflow_id], "order_by": "-id"}
-            if status is not None:
-                body["states"] = [status.value]
+            if states:
+                body["states"] = states
             return self._items(dialect.batch_runs_path, dialect.runs_key, body=body)
         query: Params = {"order_by": "-id", **filters}
-        if status is not None:
-            query["state"] = status.value
+        if states:
+            query["state"] = states
         path = dialect.runs_path(workflow_id)
         return self._items(path, dialect.runs_key, query=query, what="DAG")
 
@@ -355,3 +378,22 @@ class AirflowEngine:
             if deadline.expired():
                 raise deadline.exceeded(f"Airflow: {method} {request.url.path}") from exc
             raise to.transport_error(exc, self.base_url, method, url) from exc
+
+
+def _own(
+    items: Iterator[dict[str, Any]], username: str, run_id_prefix: str, status: RunStatus | None
+) -> tuple[list[Run], int]:
+    """The runs of a listing started for ``username`` (in ``status`` when given), each once,
+    and how many items were listed."""
+    runs: dict[tuple[str, str], Run] = {}
+    listed = 0
+    for item in items:
+        listed += 1
+        run = to.run(item)
+        if (
+            run.run_id.startswith(run_id_prefix)
+            and run.conf.get("username") == username
+            and status in (None, run.status)
+        ):
+            runs.setdefault((run.workflow_id, run.run_id), run)
+    return list(runs.values()), listed

@@ -27,8 +27,20 @@ STATES = {
     "success": RunStatus.SUCCESS,
     "failed": RunStatus.FAILED,
 }
-#: The note a cancelled run carries; a finished run with it is one we cancelled (idempotency).
+#: The note a cancelled run carries; a finished run with it is one we cancelled: ``cancelled``
+#: on every read, and answered again by a second cancel (idempotency).
 CANCEL_NOTE = "Cancelled through the LabCAS Workflow API"
+
+
+def engine_states(status: RunStatus | None) -> list[str]:
+    """The Airflow run states holding the runs of ``status`` (and some others: callers check
+    each run's own status): a cancelled run is ``failed``, or ``success`` when a racing
+    scheduler finished it after the cancel; none for no status."""
+    if status is None:
+        return []
+    if status is RunStatus.CANCELLED:
+        return ["failed", "success"]
+    return [status.value]
 
 
 def transport_error(
@@ -127,11 +139,14 @@ def run(item: dict[str, Any]) -> Run:
     if state not in STATES:
         raise UpstreamBadResponse(f"Airflow sent an unknown run state {state!r}")
     conf = item.get("conf")
+    status = STATES[state]
+    if status.finished and cancelled_here(item):
+        # A run cancelled here never succeeded, whatever a racing scheduler concluded.
+        status = RunStatus.CANCELLED
     return Run(
         run_id=ident(item.get("dag_run_id"), "DAG run"),
         workflow_id=ident(item.get("dag_id"), "DAG run"),
-        # A run cancelled here never succeeded, whatever a racing scheduler concluded.
-        status=RunStatus.FAILED if state == "success" and cancelled_here(item) else STATES[state],
+        status=status,
         start_time=timestamp(item.get("start_date")),
         end_time=timestamp(item.get("end_date")),
         conf=dict(conf) if isinstance(conf, dict) else {},

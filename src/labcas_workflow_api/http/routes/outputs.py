@@ -13,6 +13,7 @@ from labcas_workflow_api.audit import audited
 from labcas_workflow_api.cursor import MAX_LENGTH as MAX_CURSOR
 from labcas_workflow_api.domain.errors import BadRequest
 from labcas_workflow_api.http.deps import (
+    ENGINE,
     STORAGE,
     CallerDep,
     ContainerDep,
@@ -25,6 +26,7 @@ from labcas_workflow_api.http.deps import (
 )
 from labcas_workflow_api.http.html import render_listing
 from labcas_workflow_api.service.outputs import DEFAULT_PAGE, MAX_PAGE
+from labcas_workflow_api.wire.outputs import web_folder
 
 router = APIRouter(tags=["outputs"])
 
@@ -56,14 +58,16 @@ async def browse(
 ) -> wire.Folder | Response:
     with audited("output.browse", who.username, rid, path=path) as audit:
         clean = c.outputs.normalize_path(path)
-        view = await off_loop(
-            STORAGE,
-            c.outputs.browse,
-            who.username,
-            clean,
-            limit=limit or DEFAULT_PAGE,
-            cursor=cursor,
-        )
+        size = limit or DEFAULT_PAGE
+        if clean:
+            view = await off_loop(
+                STORAGE, c.outputs.browse, who.username, clean, limit=size, cursor=cursor
+            )
+        else:  # the top folder: each folder with its run, newest first
+            runs = await off_loop(ENGINE, c.runs.by_folder, who.username)
+            view = await off_loop(
+                STORAGE, c.outputs.browse_root, who.username, runs, limit=size, cursor=cursor
+            )
         audit.update(links=[f.path for f in view.files], link_ttl=c.settings.presign_ttl)
     following = None
     if view.next_cursor:
@@ -72,9 +76,10 @@ async def browse(
         )
     folder = wire.Folder(
         prefix=view.prefix,
-        folders={f.name: wire.FolderLink(href=links.output(f.path)) for f in view.folders},
+        folders={f.name: wire.FolderLink.of(f, links) for f in view.folders},
         files={f.name: wire.FileEntry.of(f) for f in view.files},
         next=following,
+        web_url=web_folder(links, view.prefix),
     )
     if _wants_html(request):
         parent = None

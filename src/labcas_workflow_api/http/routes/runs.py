@@ -1,5 +1,5 @@
-"""The runs of a workflow: starting, listing with paging, one run with its tasks, task logs,
-cancelling."""
+"""Runs: the caller's runs of every workflow, and those of one workflow: starting, listing
+with paging, one run with its tasks, task logs, cancelling."""
 
 from __future__ import annotations
 
@@ -29,9 +29,41 @@ from labcas_workflow_api.http.deps import (
     request_body,
 )
 from labcas_workflow_api.service.log_pages import page_limit
-from labcas_workflow_api.service.runs import parse_run_request
+from labcas_workflow_api.service.run_conf import parse_run_request
 
 router = APIRouter(tags=["runs"])
+StatusQuery = Annotated[RunStatus | None, Query(description="Only runs in this status")]
+LimitQuery = Annotated[int | None, Query(ge=1, le=1000, description="At most this many")]
+CursorQuery = Annotated[str | None, Query(max_length=1024, description="From a next link")]
+
+
+@router.get("/runs")
+async def list_all_runs(
+    c: ContainerDep,
+    who: CallerDep,
+    links: LinksDep,
+    status: StatusQuery = None,
+    workflow: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Only runs of this workflow"),
+    ] = None,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> wire.RunList:
+    page = await off_loop(
+        ENGINE,
+        c.runs.page_all,
+        who.username,
+        status=status,
+        workflow=workflow,
+        limit=limit,
+        cursor=cursor,
+    )
+    following = None
+    if page.next_cursor:
+        query = {"status": status.value if status else None, "workflow": workflow}
+        following = links.to("/runs", **query, limit=limit, cursor=page.next_cursor)
+    return wire.RunList(runs=[wire.Run.of(r, links) for r in page.runs], next=following)
 
 
 @router.get("/workflows/{workflow_id}/runs")
@@ -40,9 +72,9 @@ async def list_runs(
     c: ContainerDep,
     who: CallerDep,
     links: LinksDep,
-    status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=1000, description="At most this many")] = None,
-    cursor: Annotated[str | None, Query(max_length=1024, description="From a next link")] = None,
+    status: StatusQuery = None,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
 ) -> wire.RunList:
     page = await off_loop(
         ENGINE, c.runs.page, who.username, workflow_id, status=status, limit=limit, cursor=cursor

@@ -3,6 +3,8 @@
 Routes return these models, the Python client parses answers with them, and
 ``tests/unit/test_wire_contract.py`` holds them against ``docs/openapi.yml`` (the source for
 API Gateway). The small ``of`` builders turn domain objects into answers. No FastAPI here.
+The outputs' models are in ``wire/outputs.py`` (and named here too), what they all share in
+``wire/fields.py``.
 
 Conventions kept from the hand-built answers: times are ``datetime.isoformat()`` text
 (``+00:00``, not ``Z``); a key documented as "only when ..." (``next``, a parameter's schema
@@ -11,42 +13,60 @@ copies, a problem's ``parameter``) is left out rather than sent as null.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from labcas_workflow_api.domain.models import RunStatus
-from labcas_workflow_api.service.runs import output_path, public_conf, requires_value
+from labcas_workflow_api.service.run_conf import output_path, public_conf, requires_value
+from labcas_workflow_api.wire.fields import Links, Timestamp
+from labcas_workflow_api.wire.fields import is_none as _is_none
+from labcas_workflow_api.wire.outputs import (
+    Annotation,
+    FileAnnotation,
+    FileEntry,
+    Folder,
+    FolderLink,
+    FolderRun,
+    Updated,
+)
 
 if TYPE_CHECKING:
     from labcas_workflow_api.domain import models as domain
     from labcas_workflow_api.service.catalog import Entry as CatalogEntry
     from labcas_workflow_api.service.catalog import WorkflowView
-    from labcas_workflow_api.service.outputs import FileEntry as OutputFile
+    from labcas_workflow_api.service.run_starts import Started
     from labcas_workflow_api.service.runs import RunDetail as ServiceRunDetail
-    from labcas_workflow_api.service.runs import Started
 
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-Timestamp = Annotated[
-    datetime,
-    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
+__all__ = [
+    "Annotation",
+    "DataSelectionList",
+    "DryRun",
+    "Entry",
+    "FileAnnotation",
+    "FileEntry",
+    "Folder",
+    "FolderLink",
+    "FolderRun",
+    "Health",
+    "Links",
+    "Parameter",
+    "Problem",
+    "Progress",
+    "Readiness",
+    "ReadinessChecks",
+    "Run",
+    "RunDetail",
+    "RunList",
+    "RunRequest",
+    "StartedRun",
+    "Task",
+    "Timestamp",
+    "Updated",
+    "WorkflowDetail",
+    "WorkflowList",
 ]
-
-
-class Links(Protocol):
-    """Absolute links of the API for the request being answered (``http.deps.Links``)."""
-
-    def output(self, relative: str) -> str:
-        """The ``/output-data/...`` link of a folder relative to the caller's area."""
-        ...
-
 
 # -- health ----------------------------------------------------------------------------------
 
@@ -224,8 +244,27 @@ def _run_fields(run: domain.Run, links: Links) -> dict[str, Any]:
         "start_time": run.start_time,
         "end_time": run.end_time,
         "output_url": links.output(folder) if folder else None,
+        "output_folder": folder,
+        "web_url": links.web("run", run.workflow_id, run.run_id),
         "conf": public_conf(run.conf),
     }
+
+
+def _output_folder() -> Any:
+    return Field(
+        description=(
+            "The run's folder in the caller's outputs (`/output-data/{output_folder}`, the "
+            "`output_url`); null when the run names none"
+        )
+    )
+
+
+def _web_url() -> Any:
+    return Field(
+        None,
+        exclude_if=_is_none,
+        description="The web app's page of the run, for people (only when served here)",
+    )
 
 
 class Run(BaseModel):
@@ -235,6 +274,8 @@ class Run(BaseModel):
     start_time: Timestamp | None
     end_time: Timestamp | None
     output_url: str | None
+    output_folder: str | None = _output_folder()
+    web_url: str | SkipJsonSchema[None] = _web_url()
     conf: dict[str, Any] = Field(
         description="The run's parameters and `in_data_selection` (server-set keys removed)"
     )
@@ -312,6 +353,8 @@ class StartedRun(BaseModel):
     workflow_id: str
     status: RunStatus
     output_url: str | None
+    output_folder: str | None = _output_folder()
+    web_url: str | SkipJsonSchema[None] = _web_url()
 
     @classmethod
     def of(cls, run: domain.Run, links: Links) -> StartedRun:
@@ -329,84 +372,12 @@ class DryRun(BaseModel):
     start_time: Timestamp | None
     end_time: Timestamp | None
     output_url: str | None
+    output_folder: str | None = _output_folder()
     conf: dict[str, Any] = Field(description="The whole conf that would be sent to the engine")
     dry_run: bool
 
     @classmethod
     def of_started(cls, started: Started, links: Links) -> DryRun:
         fields = {**_run_fields(started.run, links), "conf": started.conf, "status": "validated"}
+        del fields["web_url"]  # no page: nothing was started
         return cls(**fields, dry_run=True)
-
-
-# -- outputs ---------------------------------------------------------------------------------
-
-
-class FolderLink(BaseModel):
-    href: str
-
-
-class FileEntry(BaseModel):
-    href: str = Field(description="Presigned download URL")
-    size: int
-    last_modified: Timestamp
-    properties: dict[str, str]
-    properties_etag: str | None = Field(
-        description=(
-            "ETag of the file's metadata sidecar (null: it has none): send it back as `etag` "
-            "(or `If-Match`) to change the properties only if no one changed them meanwhile"
-        )
-    )
-
-    @classmethod
-    def of(cls, file: OutputFile) -> FileEntry:
-        return cls(
-            href=file.url,
-            size=file.size,
-            last_modified=file.last_modified,
-            properties=file.properties,
-            properties_etag=file.properties_etag,
-        )
-
-
-class Folder(BaseModel):
-    """One page of a folder of the caller's staging area."""
-
-    prefix: str
-    folders: dict[str, FolderLink]
-    files: dict[str, FileEntry]
-    next: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=_is_none, description="Link to the next page (until the last page)"
-    )
-
-
-class FileAnnotation(BaseModel):
-    """A file's new properties; with ``etag``, only if its sidecar is still that one (null:
-    only if it has none yet). Build it without ``etag`` for an unconditional write, and send
-    it with ``model_dump(exclude_unset=True)``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    properties: dict[str, str]
-    etag: str | None = Field(
-        None,
-        description=(
-            "The `properties_etag` the properties were read with: the write happens only if "
-            "it is still the current one (412 otherwise); left out, the write is unconditional"
-        ),
-    )
-
-    @property
-    def conditional(self) -> bool:
-        return "etag" in self.model_fields_set
-
-
-class Annotation(BaseModel):
-    """New metadata properties of files of one folder (each file's set replaces its old one)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    files: dict[str, FileAnnotation] = Field(min_length=1, max_length=1000)
-
-
-class Updated(BaseModel):
-    updated: list[str]

@@ -1,0 +1,37 @@
+"""What the wire models share: the time type, the "left out when None" rule, and the links of
+the request being answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Protocol
+
+from pydantic import PlainSerializer, WithJsonSchema
+
+
+def is_none(value: object) -> bool:
+    return value is None
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Links(Protocol):
+    """Absolute links for the request being answered (``http.deps.Links``)."""
+
+    def output(self, relative: str) -> str:
+        """The ``/output-data/...`` link of a folder relative to the caller's area."""
+        ...
+
+    def run(self, workflow_id: str, run_id: str) -> str:
+        """The API link of one run."""
+        ...
+
+    def web(self, *route: str) -> str | None:
+        """The web app's page at ``route`` (``run``, workflow, run id; ``outputs``, folder
+        parts), or None when this server does not serve the web app."""
+        ...
