@@ -25,6 +25,7 @@ from labcas_workflow_api.bootstrap import Container, build_container
 from labcas_workflow_api.devstack.process import free_port
 from labcas_workflow_api.devstack.stack import seed_demo_images
 from labcas_workflow_api.http.app import create_app
+from labcas_workflow_api.http.server import bounded_protocol, server_options
 from labcas_workflow_api.settings import Settings
 from tests.release import track
 
@@ -86,10 +87,18 @@ class Served:
         self.thread.join(timeout=10)
 
 
-def serve_app(app: Any, port: int | None = None) -> Served:
-    """Serve an ASGI app on 127.0.0.1 in a daemon thread; wait until it answers."""
+def serve_app(app: Any, settings: Settings, port: int | None = None) -> Served:
+    """Serve an ASGI app on 127.0.0.1 in a daemon thread, with the options and the HTTP
+    protocol (its read deadlines, its answers to what cannot be parsed) that
+    ``labcas-workflow-api serve`` uses with these settings; wait until it answers."""
     port = port or free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    options = {
+        **server_options(settings),
+        "http": bounded_protocol(settings.header_timeout, settings.body_timeout),
+    }
+    server = _Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -127,7 +136,7 @@ def api_server(
 
     store = s3_store(s3_server)
     container = build_container(settings, store=store)
-    served = serve_app(create_app(container=container))
+    served = serve_app(create_app(container=container), settings)
     stop = track("api_server", served.stop)
     try:
         yield ApiServer(served.url, settings, container, config_path, SECRET)

@@ -8,6 +8,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from labcas_workflow_api.http.server import MAX_HEAD
 from tests.integration.api_fixtures import ApiServer
 
 pytestmark = pytest.mark.integration
@@ -33,4 +34,11 @@ def api(api_server: ApiServer) -> ApiServer:
 def test_every_operation_conforms(case: schemathesis.Case, api: ApiServer) -> None:
     headers = dict(case.headers or {})
     headers.setdefault("Authorization", f"Bearer {api.token('thomas')}")
-    case.call_and_validate(base_url=api.url, headers=headers)
+    response = case.call(base_url=api.url, headers=headers)
+    if response.status_code == 431:
+        # the server's parser refuses a request line and headers over MAX_HEAD before any
+        # route sees them (http/server.py; tests/faults/test_slow_clients.py): only a
+        # generated value too long for any head may meet it
+        assert len(response.request.url or "") > MAX_HEAD // 2, response.request.url
+        return
+    case.validate_response(response)

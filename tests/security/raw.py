@@ -48,7 +48,8 @@ def request(
     for name, value in headers or []:
         lines.append(_b(name) + b": " + _b(value))
     given = {_b(name).lower() for name, _ in headers or []}
-    if (body or method in ("POST", "PUT")) and b"content-length" not in given:
+    framed = b"content-length" in given or b"transfer-encoding" in given
+    if (body or method in ("POST", "PUT")) and not framed:
         lines.append(f"Content-Length: {len(body)}".encode())
     payload = b"\r\n".join(lines) + b"\r\n\r\n" + body
     return exchange(base_url, payload, timeout)

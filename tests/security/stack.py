@@ -200,7 +200,7 @@ class Api:
 def serve_api(stack: Stack, settings: Settings, **ports: Any) -> Iterator[Api]:
     container = build_container(settings, store=stack.store(), **ports)
     app = create_app(container=container, allowed_hosts=settings.hosts)  # as ``serve`` does
-    served = serve_app(app)
+    served = serve_app(app, settings)
     try:
         yield Api(served.url, settings, container, app)
     finally:

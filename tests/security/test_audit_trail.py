@@ -397,3 +397,27 @@ def test_serve_writes_one_access_line_per_request(
             None if path == "/no/such/route" else user,  # no route: no token checked
         )
         assert isinstance(line["ms"], int | float) and 0 <= line["ms"] < 30_000
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/workflows/alpha/runs"), ("PUT", "/output-data/x")]
+)
+def test_a_body_framed_two_ways_never_reaches_an_endpoint(
+    api: Api, audit: Records, method: str, path: str
+) -> None:
+    """Content-Length and Transfer-Encoding together (the request-smuggling shape, RFC 9112
+    6.1) are refused by the server's parser as a 400 problem; no endpoint sees the request."""
+    rid = f"audit-{uuid.uuid4().hex[:12]}"
+    body = b'{"in_data_selection": "tiny"}'
+    chunked = hex(len(body))[2:].encode() + b"\r\n" + body + b"\r\n0\r\n\r\n"
+    sent = [
+        *api.headers("eve").items(),
+        ("X-Request-ID", rid),
+        ("Content-Length", str(len(chunked))),
+        ("Transfer-Encoding", "chunked"),
+    ]
+    answer = raw.request(api.url, method, path, sent, chunked)  # type: ignore[arg-type]
+    assert answer.status == 400
+    assert answer.content_type.startswith("application/problem+json")
+    assert answer.json()["detail"] == "malformed HTTP request"
+    assert audit.of(rid) == []
