@@ -4,33 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
 import httpx
 
 from labcas_workflow_api import wire
+from labcas_workflow_api.client.downloads import fetch_file, safe_relative
 from labcas_workflow_api.client.log_pages import read_log
 from labcas_workflow_api.client.models import DownloadResult
 from labcas_workflow_api.client.transport import (
-    USER_AGENT,
     ClientError,
     Transport,
-    error_from,
     segment,
 )
 from labcas_workflow_api.service.provenance import crate_path
 
 __all__ = ["ClientError", "LabcasClient", "clean_path"]
 _MERGE_ATTEMPTS = 3
-
-
-def _safe_relative(rel: str) -> PurePosixPath:
-    parts = PurePosixPath(rel).parts
-    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts) or rel.startswith("/"):
-        raise ClientError(f"refusing to write unsafe path {rel!r}")
-    return PurePosixPath(*parts)
 
 
 def clean_path(path: str) -> str:
@@ -330,53 +322,10 @@ class LabcasClient:
     ) -> DownloadResult:
         """Fetch one file (``label`` names it in messages) to ``dest``: skip it when complete,
         resume it with HTTP Range when partial and the server allows, and check its size at
-        the end.
-
-        ``on_progress`` receives byte counts adding up to the file's size (bytes already
-        present included)."""
-        size = entry.size
-        have = dest.stat().st_size if dest.is_file() else 0
-        if have == size:
-            if on_progress:
-                on_progress(size)
-            return DownloadResult(label, str(dest), "skipped", 0, size)
-        if have > size:
-            have = 0
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        the end. ``on_progress`` receives byte counts adding up to the file's size (bytes
+        already present included)."""
         url = urljoin(self.api_url + "/", entry.href)
-        headers = {"User-Agent": USER_AGENT}  # a presigned URL carries its own authorization
-        if have:
-            headers["Range"] = f"bytes={have}-"
-        written = 0
-        try:
-            with self._transport.http.stream("GET", url, headers=headers) as response:
-                if response.status_code == 416 and have:
-                    response.read()
-                    dest.unlink()
-                    return self.download_file(entry, dest, label, on_progress=on_progress)
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_from(response)
-                resumed = response.status_code == 206 and response.headers.get(
-                    "content-range", ""
-                ).startswith(f"bytes {have}-")
-                if have and not resumed:
-                    have = 0
-                if have and on_progress:
-                    on_progress(have)
-                with dest.open("ab" if resumed else "wb") as out:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-                        written += len(chunk)
-                        if on_progress:
-                            on_progress(len(chunk))
-        except httpx.HTTPError as exc:
-            raise ClientError(f"download of {label} failed: {exc}") from None
-        final = dest.stat().st_size
-        if final != size:
-            raise ClientError(f"{label}: got {final} bytes, expected {size}")
-        outcome = "resumed" if have else "downloaded"
-        return DownloadResult(label, str(dest), outcome, written, final)
+        return fetch_file(self._transport.http, url, entry.size, dest, label, on_progress)
 
     def download(
         self,
@@ -396,7 +345,7 @@ class LabcasClient:
             listing = None
         if listing is not None and (listing.files or listing.folders or not cleaned):
             plan = list(self.walk(cleaned))
-            targets = [(rel, entry, dest / _safe_relative(rel)) for rel, entry in plan]
+            targets = [(rel, entry, dest / safe_relative(rel)) for rel, entry in plan]
         else:
             entry = self.file_info(cleaned)
             name = cleaned.rpartition("/")[2]

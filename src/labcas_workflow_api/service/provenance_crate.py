@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from labcas_workflow_api.domain.models import Parameter, RunStatus
+from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.service.provenance import (
     MAX_FILES,
     OutputFile,
@@ -33,7 +33,12 @@ from labcas_workflow_api.service.provenance import (
     run_path,
     workflow_path,
 )
-from labcas_workflow_api.service.run_conf import public_conf, requires_value
+from labcas_workflow_api.service.provenance_params import (
+    SELECTION_SLOT,
+    formal_parameter,
+    parameter_id,
+    parameter_values,
+)
 
 if TYPE_CHECKING:
     from rocrate.model.entity import Entity
@@ -52,15 +57,6 @@ COMPLETED = SCHEMA + "CompletedActionStatus"
 FAILED = SCHEMA + "FailedActionStatus"
 ACTIVE = SCHEMA + "ActiveActionStatus"
 POTENTIAL = SCHEMA + "PotentialActionStatus"
-#: JSON Schema types as the DataType (or PropertyValue, for objects) of a FormalParameter.
-DATA_TYPES = {
-    "integer": "Integer",
-    "number": "Float",
-    "string": "Text",
-    "boolean": "Boolean",
-    "object": "PropertyValue",
-}
-SELECTION_SLOT = "in_data_selection"
 LICENSE_ID = "#labcas-terms"
 LANGUAGE_ID = "#apache-airflow-dag"
 
@@ -154,11 +150,11 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
     )
     main = _workflow_entity(crate, record, base, language)
     for name, parameter in workflow.parameters.items():
-        main.append_to("input", _formal_parameter(crate, name, parameter))
+        main.append_to("input", formal_parameter(crate, name, parameter))
     slot = crate.add_formal_parameter(
         SELECTION_SLOT,
         "Dataset",
-        identifier=_parameter_id(SELECTION_SLOT),
+        identifier=parameter_id(SELECTION_SLOT),
         description="The LabCAS data selection the run reads",
         valueRequired=True,
     )
@@ -189,7 +185,7 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
         )
         slot["workExample"] = data
         objects.append(data)
-    for value in _parameter_values(crate, record, entity):
+    for value in parameter_values(crate, record, entity):
         objects.append(value)
 
     results = [_output_entity(crate, file, entity) for file in files]
@@ -295,67 +291,6 @@ def _property_value(
     return ContextEntity(
         crate, identifier, properties={"@type": "PropertyValue", key: name, "value": value}
     )
-
-
-def _parameter_id(name: str) -> str:
-    return "#param-" + quote(name, safe="")
-
-
-def _formal_parameter(crate: ROCrate, name: str, parameter: Parameter) -> Entity:
-    kind = parameter.schema.get("type")
-    kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if k != "null"]
-    first = kinds[0] if kinds else None
-    properties: dict[str, Any] = {}
-    if first == "array":
-        items = parameter.schema.get("items")
-        item_kind = items.get("type") if isinstance(items, dict) else None
-        first = item_kind if isinstance(item_kind, str) else None
-        properties["multipleValues"] = True
-    formal: Entity = crate.add_formal_parameter(
-        name,
-        DATA_TYPES.get(first, "DataType") if isinstance(first, str) else "DataType",
-        identifier=_parameter_id(name),
-        description=parameter.description,
-        valueRequired=requires_value(parameter),
-        properties=properties,
-    )
-    if parameter.default is not None:
-        formal["defaultValue"] = _literal(parameter.default)
-    return formal
-
-
-def _parameter_values(crate: ROCrate, record: RunRecord, entity: Any) -> list[Entity]:
-    """One ``PropertyValue`` per parameter the run had: given at its start, or the default."""
-    given = {k: v for k, v in public_conf(record.facts.run.conf).items() if k != SELECTION_SLOT}
-    values = []
-    parameters = record.facts.workflow.parameters
-    for name in sorted({*given, *parameters}):
-        if name in given:
-            value, how = given[name], "given when the run started"
-        elif parameters[name].default is not None:
-            value, how = parameters[name].default, "the workflow's default"
-        else:
-            continue
-        properties: dict[str, Any] = {
-            "@type": "PropertyValue",
-            "name": name,
-            "value": _literal(value),
-            "description": how,
-        }
-        if name in parameters:
-            properties["exampleOfWork"] = {"@id": _parameter_id(name)}
-        pv = entity("#value-" + quote(name, safe=""), properties)
-        if name in parameters:
-            crate.get(_parameter_id(name)).append_to("workExample", pv)
-        values.append(pv)
-    return values
-
-
-def _literal(value: Any) -> Any:
-    """A JSON-LD literal: strings, numbers and booleans as they are, anything else as JSON."""
-    if isinstance(value, str | int | float | bool):
-        return value
-    return json.dumps(value, sort_keys=True)
 
 
 def _output_entity(crate: ROCrate, file: OutputFile, entity: Any) -> Entity:
