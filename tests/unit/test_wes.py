@@ -153,6 +153,10 @@ class TestErrorShape:
         answer = client.get(f"{WES}/runs?page_token=junk", headers=auth("thomas"))
         assert_error(answer, 400, "invalid cursor")
 
+    def test_an_unknown_query_parameter_is_400(self, client: TestClient, auth: Auth) -> None:
+        answer = client.get(f"{WES}/runs?limit=5", headers=auth("thomas"))
+        assert_error(answer, 400, "unknown query parameter 'limit'")
+
     def test_the_rest_api_keeps_problem_json(self, client: TestClient) -> None:
         assert client.get("/runs").headers["content-type"] == "application/problem+json"
 

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from labcas_workflow_api.domain.errors import BadRequest
 from labcas_workflow_api.http.problems import request_id_of
 from labcas_workflow_api.wire.wes import WesErrorResponse
 
@@ -23,13 +24,18 @@ _DROPPED = {"content-type", "content-length"}
 
 
 class WesRoute(APIRoute):
-    """A route whose errors answer ``WesErrorResponse`` instead of problem+json."""
+    """A route whose errors answer ``WesErrorResponse`` instead of problem+json, and which
+    refuses a query parameter it does not take (400; its dependencies take none)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        known = {param.alias for param in self.dependant.query_params}
 
         async def answer(request: Request) -> Response:
             try:
+                unknown = sorted(set(request.query_params) - known)
+                if unknown:
+                    raise BadRequest(f"unknown query parameter {unknown[0]!r}")
                 return await handler(request)
             except Exception as exc:
                 return await wes_error(request, exc)

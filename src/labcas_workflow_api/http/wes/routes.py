@@ -54,6 +54,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in [
         (400, "The request is malformed"),
         (401, "The request is unauthorized"),
+        (403, "The caller may not run this workflow on this data"),
         (404, "Not found, or not the caller's"),
         (500, "An unexpected error occurred"),
     ]
