@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Standalone server: seconds an idle keep-alive connection stays open.",
     )
+    wes_auth_instructions_url: str = Field(
+        "",
+        description=(
+            "The WES face's `auth_instructions_url`: a page telling people how to get a token "
+            "(e.g. the published docs' `wes.html`); empty: the web app served here (`/ui/`)."
+        ),
+    )
     presign_ttl: int = Field(3600, gt=0, le=604800, description="Presigned URL lifetime (s).")
     stage: str = Field("", description="API Gateway-style stage name also served as a prefix.")
     base_path: str = Field(

@@ -128,6 +128,45 @@ class TestMatrix:
                     problem(answer)
         assert not wrong, f"{user}: {wrong}"
 
+    def test_wes_starts_follow_the_same_rule(
+        self, user: str, config: dict, api: Api, http: httpx.Client
+    ) -> None:
+        """The WES face answers each pair as the REST API does. WES has no dry run: the
+        parameters name one no workflow takes, so a start the rule allows ends at the
+        parameter check (422, before the paused check) and nothing runs."""
+        headers = api.headers(user)
+        wrong: list[str] = []
+        for collection in ALL_COLLECTIONS:
+            for workflow in WORKFLOWS:
+                answer = http.post(
+                    "/ga4gh/wes/v1/runs",
+                    json={
+                        "workflow_url": workflow,
+                        "workflow_type": "AIRFLOW_DAG",
+                        "workflow_type_version": "3",
+                        "workflow_params": {"in_data_selection": collection, "matrix_probe": 1},
+                    },
+                    headers=headers,
+                )
+                expected = start_status(config, user, collection, workflow)
+                expected = 422 if expected in (200, 409) else expected
+                body = answer.json()
+                if answer.status_code != expected or body.get("status_code") != expected:
+                    wrong.append(f"{collection}/{workflow}: {answer.status_code} != {expected}")
+                elif set(body) != {"msg", "status_code"}:
+                    wrong.append(f"{collection}/{workflow}: not WES's error shape: {body}")
+        assert not wrong, f"{user}: {wrong}"
+
+    def test_wes_run_list_is_the_rest_run_list(
+        self, user: str, api: Api, http: httpx.Client
+    ) -> None:
+        headers = api.headers(user)
+        rest = http.get("/runs", headers=headers).json()["runs"]
+        wes = http.get("/ga4gh/wes/v1/runs", params={"page_size": 1000}, headers=headers).json()
+        assert [r["run_id"] for r in wes["runs"]] == [
+            f"{r['workflow_id']}~{r['run_id']}" for r in rest
+        ]
+
     def test_authorizer_agrees(self, user: str, config: dict, config_path: Path) -> None:
         """The Lambda authorizer's gate: Allow exactly the users named in some list."""
         settings = Settings(config=str(config_path), jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]

@@ -32,6 +32,7 @@ from labcas_workflow_api.http.routes import (
     workflows,
 )
 from labcas_workflow_api.http.security_headers import SecurityHeadersMiddleware, config_endpoint
+from labcas_workflow_api.http.wes import routes as wes
 from labcas_workflow_api.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -42,6 +43,7 @@ ROUTERS = (
     runs.router,
     outputs.router,
     provenance.router,
+    wes.router,
 )
 
 

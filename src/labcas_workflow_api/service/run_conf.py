@@ -3,7 +3,7 @@ the workflow's parameters), the keys the server sets, and what clients see of a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from labcas_workflow_api.domain.errors import BadRequest, InvalidParameters
@@ -11,6 +11,8 @@ from labcas_workflow_api.domain.json_body import parse_json
 from labcas_workflow_api.domain.models import Parameter, Run, Workflow
 
 RESERVED_KEYS = frozenset({"in_bucket", "in_prefix", "out_bucket", "out_prefix", "username"})
+#: Where a run's conf keeps the tags a WES client gave it (``RunRequest.tags``).
+TAGS_KEY = "wes_tags"
 _ENVELOPE_KEYS = frozenset({"in_data_selection", "workflow_id", "params"})
 
 
@@ -38,14 +40,17 @@ def output_path(run: Run) -> str | None:
 
 @dataclass(frozen=True)
 class RunRequest:
-    """A validated request to start a run."""
+    """A validated request to start a run; ``tags``: a WES client's, kept in the conf under
+    ``TAGS_KEY`` (a key no workflow parameter may take: ``validate_params`` refuses it)."""
 
     data_selection: str
     params: dict[str, Any]
+    tags: dict[str, str] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
         """The part of a run's conf that comes from the request (what ``public_conf`` shows)."""
-        return {**self.params, "in_data_selection": self.data_selection}
+        tagged = {TAGS_KEY: self.tags} if self.tags else {}
+        return {**self.params, **tagged, "in_data_selection": self.data_selection}
 
 
 def parse_run_request(body: bytes, workflow_id: str) -> RunRequest:

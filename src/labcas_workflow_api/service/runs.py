@@ -169,8 +169,7 @@ class RunService:
             raise Conflict(f"workflow {workflow_id!r} is paused")
         stamp = self._clock().strftime("%Y%m%dT%H%M%S%f")
         conf = {
-            **request.params,
-            "in_data_selection": request.data_selection,
+            **request.public(),
             "in_bucket": collection.bucket,
             "in_prefix": collection.prefix,
             "out_bucket": self.staging_bucket,
