@@ -22,6 +22,7 @@ from tests.security.stack import STAGING, Api, Stack, problem
 pytestmark = pytest.mark.integration
 
 PLACEHOLDERS = {"task_id": "start", "try_number": "1", "map_index": "-1"}
+SERVER_SET = {"in_bucket", "in_prefix", "out_bucket", "out_prefix", "username"}
 
 
 @dataclass
@@ -90,9 +91,12 @@ def test_the_owner_sees_their_run(api: Api, runs: dict[str, OwnedRun]) -> None:
             headers = api.headers(run.user)
             listed = http.get(f"/workflows/{run.workflow}/runs", headers=headers).json()["runs"]
             assert run.run_id in {r["run_id"] for r in listed}
+            for entry in listed:  # the conf shown back omits the server-set keys
+                assert not SERVER_SET & entry["conf"].keys(), entry
             if api.serves("GET", f"/workflows/{run.workflow}/runs/{run.run_id}"):
                 detail = http.get(f"/workflows/{run.workflow}/runs/{run.run_id}", headers=headers)
                 assert detail.status_code == 200, detail.text
+                assert not SERVER_SET & detail.json()["conf"].keys(), detail.text
             browse = http.get(run.output_url, headers=headers)
             assert browse.status_code == 200, browse.text
             assert browse.json()["files"]["result.csv"]["properties"] == {"owner": run.user}

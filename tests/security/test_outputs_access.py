@@ -88,3 +88,30 @@ def test_a_user_removed_from_every_list_is_refused_within_the_ttl(api: Api, conf
         assert http.get("/output-data/run1/", headers=api.headers("sam")).status_code == 200
     print(f"\nremoved from the config: refused after {took:.1f}s (LABCAS_CONFIG_TTL={TTL})")
     assert took <= TTL + 1.5
+
+
+def test_a_removed_user_loses_the_workflows_but_links_handed_out_work_until_they_expire(
+    api: Api, config: Path
+) -> None:
+    """Removal reaches every endpoint within the TTL, not only ``/output-data``; the objects
+    stay in S3 and a presigned link handed out before the removal still downloads."""
+    calls = ("/workflows/alpha", "/workflows/alpha/runs", "/data-selections/workflows?data_id=tiny")
+    with httpx.Client(base_url=api.url, timeout=30) as http:
+        headers = api.headers("ruth")
+        for call in calls:
+            assert http.get(call, headers=headers).status_code == 200, call
+        link = http.get("/output-data/run1/", headers=headers).json()["files"]["data.csv"]["href"]
+
+        config.write_text(_config("sam"))
+        wait_until(
+            lambda: http.get("/workflows/alpha", headers=headers).status_code == 404,
+            timeout=TTL + 5,
+        )
+        for call in calls:
+            answer = http.get(call, headers=headers)
+            assert answer.status_code == 404, (call, answer.text)
+            problem(answer)
+        assert http.get("/workflows", headers=headers).json()["workflows"] == []
+        assert http.get("/data-selections", headers=headers).json()["data_selections"] == []
+    download = httpx.get(link, timeout=30)
+    assert (download.status_code, download.content) == (200, b"1,2\n")

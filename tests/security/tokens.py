@@ -143,6 +143,9 @@ def corpus(secret: str) -> list[Bad]:
             "sub fullwidth", bearer(hs(secret, claims(sub="\uff54\uff48\uff4f\uff4d\uff41\uff53")))
         ),
         Bad("sub with NUL", bearer(hs(secret, claims(sub="thomas\x00eve")))),
+        Bad("sub with a trailing newline", bearer(hs(secret, claims(sub="thomas\n")))),
+        Bad("DN: uid with a trailing newline", bearer(hs(secret, claims(sub="uid=thomas\n")))),
+        Bad("username claim with a trailing newline", bearer(hs(secret, claims(username="eve\n")))),
         Bad("sub very long", bearer(hs(secret, claims(sub="a" * 500)))),
         Bad("DN: two uids", bearer(hs(secret, claims(sub="uid=thomas,uid=admin,dc=edrn")))),
         Bad("DN: uid later", bearer(hs(secret, claims(sub="cn=x,uid=admin,dc=edrn")))),
