@@ -67,12 +67,6 @@ def test_a_metadata_value_json_cannot_carry_is_a_400_naming_it(
     assert [o["Key"] for o in keys] == [f"{USER}/{FOLDER}/data"], "no sidecar written"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PUT bodies are parsed by pydantic's model_validate_json (http/deps.py parse_body),"
-    " whose parser answers a lone surrogate with 'Invalid JSON ... at line 1 column 48',"
-    " naming a position, not the field",
-)
 def test_a_lone_surrogate_in_a_metadata_value_is_a_400_naming_the_field(
     api: Api, stack: Stack
 ) -> None:

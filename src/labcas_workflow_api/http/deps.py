@@ -31,6 +31,7 @@ from labcas_workflow_api.domain.errors import (
     PayloadTooLarge,
     Unauthenticated,
 )
+from labcas_workflow_api.domain.json_body import parse_json
 from labcas_workflow_api.edge import TRUSTED_USERNAME_KEY
 from labcas_workflow_api.http.problems import request_id_of
 from labcas_workflow_api.settings import Settings
@@ -250,7 +251,9 @@ async def read_body(request: Request) -> bytes:
 
 
 def parse_body(model: type[M], body: bytes) -> M:
-    """The JSON ``body`` as ``model``; BadRequest naming the first problem."""
+    """The JSON ``body`` as ``model``; BadRequest naming the first problem: a value JSON cannot
+    carry (``parse_json``), then what ``model`` refuses."""
+    parse_json(body)  # pydantic's parser names a position, not the field, for these
     try:
         return model.model_validate_json(body or b"null")
     except ValidationError as exc:
