@@ -66,6 +66,7 @@ class Cached(Generic[T]):
         self._generation = 0
         self._lock = threading.Lock()
         self._flight: SingleFlight[T] = SingleFlight()
+        self._behind = False  # a renewal behind is running
         self.last_error: str | None = None
 
     @property
@@ -73,8 +74,19 @@ class Cached(Generic[T]):
         """The value held now, fresh or not, without fetching."""
         return self._value
 
-    def get(self, *, max_age: float | None = None) -> T:
-        """The value, renewed first when older than ``ttl`` (or than ``max_age`` when given)."""
+    def get(self, *, max_age: float | None = None, stale_for: float = 0.0) -> T:
+        """The value, renewed first when older than ``ttl`` (or than ``max_age`` when given).
+
+        With ``stale_for``, a value expired less than ``stale_for`` seconds ago is answered
+        at once and renewed behind, in a thread of its own (one at a time; a failure there is
+        logged and the next caller past ``stale_for`` meets it): for what may lag one renewal
+        behind, never for a value that was invalidated."""
+        if stale_for > 0 and max_age is None:
+            value, now = self._value, self._clock()
+            if value is not None and now < self._expires_at + stale_for:
+                if now >= self._expires_at:
+                    self._renew_behind()
+                return value
 
         def fresh() -> T | None:
             value, now = self._value, self._clock()
@@ -103,6 +115,23 @@ class Cached(Generic[T]):
             self._value = None
             self._expires_at = -FOREVER
             self._generation += 1
+
+    def _renew_behind(self) -> None:
+        with self._lock:
+            if self._behind:
+                return
+            self._behind = True
+
+        def renew() -> None:
+            try:
+                self.get()
+            except LabcasError as exc:
+                log.warning("%s: renewal behind failed: %s", self._name, exc.detail)
+            finally:
+                with self._lock:
+                    self._behind = False
+
+        threading.Thread(target=renew, name=f"renew {self._name}", daemon=True).start()
 
     def _renew(self) -> T:
         with self._lock:

@@ -159,6 +159,73 @@ def test_peek_gives_a_fresh_value_and_never_fetches(clock: Clock) -> None:
     assert source.calls == 1
 
 
+class TestRenewedBehind:
+    """``get(stale_for=...)``: a recently expired value answered at once, renewed behind."""
+
+    @staticmethod
+    def settle(cached: Cached[str]) -> None:
+        for thread in threading.enumerate():
+            if thread.name.startswith("renew "):
+                thread.join(timeout=5)
+
+    def test_an_expired_value_is_answered_and_renewed_behind(self, clock: Clock) -> None:
+        source = Source()
+        cached = Cached(source, 1, serve_stale=False, clock=clock)
+        assert cached.get(stale_for=30) == "value-1"
+        clock.now += 5
+        assert cached.get(stale_for=30) == "value-1"  # at once, the renewal behind it
+        self.settle(cached)
+        assert source.calls == 2
+        assert cached.get(stale_for=30) == "value-2"
+
+    def test_too_old_a_value_is_renewed_first(self, clock: Clock) -> None:
+        source = Source()
+        cached = Cached(source, 1, clock=clock)
+        cached.get()
+        clock.now += 31
+        assert cached.get(stale_for=30) == "value-2"
+
+    def test_an_invalidated_value_is_never_answered(self, clock: Clock) -> None:
+        source = Source()
+        cached = Cached(source, 1, clock=clock)
+        cached.get()
+        cached.invalidate()
+        assert cached.get(stale_for=30) == "value-2"
+
+    def test_a_failed_renewal_behind_is_met_by_the_next_caller_past_the_bound(
+        self, clock: Clock
+    ) -> None:
+        source = Source()
+        cached = Cached(source, 1, clock=clock)
+        cached.get()
+        source.down = True
+        clock.now += 2
+        assert cached.get(stale_for=30) == "value-1"
+        self.settle(cached)
+        clock.now += 30
+        with pytest.raises(UpstreamUnavailable):
+            cached.get(stale_for=30)
+
+    def test_one_renewal_behind_at_a_time(self, clock: Clock) -> None:
+        gate = threading.Event()
+        calls = []
+
+        def slow() -> str:
+            calls.append(1)
+            if len(calls) > 1:
+                gate.wait(5)
+            return f"value-{len(calls)}"
+
+        cached = Cached(slow, 1, clock=clock)
+        cached.get()
+        clock.now += 2
+        answers = [cached.get(stale_for=30) for _ in range(20)]
+        gate.set()
+        self.settle(cached)
+        assert answers == ["value-1"] * 20
+        assert len(calls) == 2
+
+
 class TestRecent:
     def test_a_value_is_kept_until_its_expiry(self, clock: Clock) -> None:
         recent: Recent[str, int] = Recent(10, clock=clock)

@@ -3,6 +3,7 @@ the rest in name order; the folder of a cancelled run marked partial."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from labcas_workflow_api.domain.errors import UpstreamUnavailable
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.service import output_root
+from labcas_workflow_api.service import runs as runs_module
 from tests.unit.fakes import FakeEngine, FakeStore
 from tests.unit.test_http_run_control import DEMO, add_run, assert_problem
 
@@ -113,6 +115,30 @@ class TestTopFolder:
         body = top(client, auth)
         assert list(body["folders"]) == ["0000-imported/", "0001/", "0002/", "0003/"]
         assert all("run" not in link for link in body["folders"].values())
+
+    def test_runs_a_little_old_label_the_folders_without_waiting_on_the_engine(
+        self,
+        client: TestClient,
+        auth: Auth,
+        engine: FakeEngine,
+        area: list[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Past its time to live, the run list labels the folders at once for
+        ``FOLDER_RUNS_STALE_FOR`` seconds more while it is renewed behind; after that the
+        engine is asked first (here it is down: the folders are listed without runs)."""
+        monkeypatch.setattr(client.app.state.container.runs, "_list_ttl", 0.2)  # type: ignore[attr-defined]
+        monkeypatch.setattr(runs_module, "FOLDER_RUNS_STALE_FOR", 0.6)
+        assert "run" in top(client, auth)["folders"]["0003/"]
+
+        def down(*args: object, **kwargs: object) -> None:
+            raise UpstreamUnavailable("cannot reach Airflow")
+
+        monkeypatch.setattr(engine, "list_user_runs", down)
+        time.sleep(0.3)
+        assert top(client, auth)["folders"]["0003/"]["run"]["run_id"] == area[0]
+        time.sleep(0.7)
+        assert all("run" not in link for link in top(client, auth)["folders"].values())
 
     def test_a_huge_top_folder_is_listed_in_name_order(
         self,

@@ -42,6 +42,9 @@ __all__ = ["RunDetail", "RunPage", "RunService", "Started", "output_path", "run_
 _MAX_CACHED_LISTS = 10_000
 log = logging.getLogger(__name__)
 
+#: How long after its time to live a user's run list may still label their output folders
+#: (answered at once and renewed behind).
+FOLDER_RUNS_STALE_FOR = 30.0
 #: A cached run list: (user, "one" workflow's or "all" of theirs, the workflows, status).
 _ListKey = tuple[str, str, tuple[str, ...], RunStatus | None]
 Runs = list[Run]  # the method ``RunService.list`` hides the builtin in the class
@@ -95,7 +98,9 @@ class RunService:
         self._lists_lock = threading.Lock()
         self._starts = Starts()
 
-    def _cached(self, key: _ListKey, fetch: Callable[[], list[Run]]) -> list[Run]:
+    def _cached(
+        self, key: _ListKey, fetch: Callable[[], list[Run]], stale_for: float = 0.0
+    ) -> list[Run]:
         if self._list_ttl <= 0:
             return fetch()
         with self._lists_lock:
@@ -106,7 +111,7 @@ class RunService:
                 cached = self._lists[key] = Cached(
                     fetch, self._list_ttl, serve_stale=False, name="run list"
                 )
-        return cached.get()
+        return cached.get(stale_for=stale_for)
 
     def _forget_runs(self, username: str, workflow_id: str) -> None:
         """The caller's runs changed: drop their cached lists holding the workflow (and any
@@ -254,11 +259,17 @@ class RunService:
         return run_pages.page(runs, limit=limit, cursor=cursor)
 
     def list_all(
-        self, username: str, *, status: RunStatus | None = None, workflow: str | None = None
+        self,
+        username: str,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        stale_for: float = 0.0,
     ) -> Runs:
         """The caller's runs of every workflow they may run now (of ``workflow`` only, when
         given: NotFound when they may run it nowhere), in ``status`` when given, newest first.
-        The engine is asked once for all the workflows."""
+        The engine is asked once for all the workflows; with ``stale_for``, a list expired
+        less than that many seconds ago is answered and renewed behind (``Cached.get``)."""
         if workflow is not None:
             return self.list(username, workflow, status=status)
         visible = tuple(sorted(self.catalog.view(username).selections_of))
@@ -268,7 +279,7 @@ class RunService:
                 visible, username=username, run_id_prefix=run_id_prefix(username), status=status
             )
 
-        runs = self._cached((username, "all", visible, status), fetch)
+        runs = self._cached((username, "all", visible, status), fetch, stale_for)
         return newest_first([r for r in _mine(runs, username, status) if r.workflow_id in visible])
 
     def page_all(
@@ -287,9 +298,11 @@ class RunService:
 
     def by_folder(self, username: str) -> dict[str, Run]:
         """The caller's runs of ``list_all`` by output folder (``output_path``); empty when the
-        engine cannot say now (logged): outputs are then listed without their runs."""
+        engine cannot say now (logged): outputs are then listed without their runs. The list
+        may be one renewal behind (``FOLDER_RUNS_STALE_FOR``), so that browsing outputs does
+        not wait on the engine; the caller's own starts and cancels show at once."""
         try:
-            runs = self.list_all(username)
+            runs = self.list_all(username, stale_for=FOLDER_RUNS_STALE_FOR)
         except DeadlineExceeded:
             raise
         except UpstreamError as exc:
