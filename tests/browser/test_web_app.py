@@ -69,7 +69,7 @@ def test_scientist_runs_the_demo_and_annotates_an_output(
     page.locator("#status-filter").select_option("success")
     expect(row).to_be_visible()
 
-    row.get_by_role("link", name=run_id).click()
+    row.get_by_role("link", name=run_id, exact=True).click()
     expect(page.locator("dl.facts").first).to_contain_text("Succeeded")
     expect(page.locator("dl.facts").nth(1)).to_contain_text("li")
     expect(page.locator("dl.facts").first).to_contain_text(re.compile(r"(\d+) of \1 tasks done"))
@@ -126,8 +126,33 @@ def test_scientist_runs_the_demo_and_annotates_an_output(
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_role("link", name="My outputs").first.click()
     expect(page.get_by_role("heading", name="My outputs")).to_be_visible()
+    tied = page.locator(".folder-run").filter(has=page.get_by_role("link", name=run_id, exact=True))
+    expect(tied.locator(".badge")).to_have_text("Succeeded")
+    expect(tied).to_contain_text("nebraska_demo on nebraska_images")
+    expect(tied.get_by_role("link", name=run_id, exact=True)).to_have_attribute(
+        "href", f"#/run/nebraska_demo/{run_id}"
+    )
     page.screenshot(path=screenshots / "11-narrow-outputs.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+    page.get_by_role("link", name="My runs").first.click()
+    expect(page.get_by_role("heading", name="My runs")).to_be_visible()
+    mine = page.locator(f'table.runs tr[data-run-id="{run_id}"]')
+    expect(mine.locator(".col-workflow")).to_have_text("nebraska_demo")
+    expect(mine.locator(".col-status .badge")).to_have_text("Succeeded")
+    expect(mine.locator(".col-parameters")).to_contain_text("tile_size = 32")
+    link = mine.locator(".col-run a")
+    box, line = (
+        link.bounding_box(),
+        link.evaluate("(a) => parseFloat(getComputedStyle(a).lineHeight)"),
+    )
+    assert box["height"] < 1.5 * line and box["x"] + box["width"] <= 390, "the run id whole"
+    page.screenshot(path=screenshots / "12-narrow-my-runs.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    mine.locator(".col-folder a").click()
+    expect(
+        page.locator("table.files").get_by_role("link", name="nuclei_00.csv", exact=True)
+    ).to_be_visible()
     assert page.problems == []
 
 

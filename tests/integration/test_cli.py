@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import httpx
 import pytest
 
 from tests.integration.api_fixtures import ApiServer
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 DEMO = "nebraska_demo"
+SLEEP = "labcas_sleep"
 
 
 class Cli:
@@ -35,12 +38,17 @@ class Cli:
         return env
 
     def __call__(
-        self, *args: str, user: str | None = "thomas", stdin: str | None = None, timeout: float = 60
+        self,
+        *args: str,
+        user: str | None = "thomas",
+        stdin: str | None = None,
+        timeout: float = 60,
+        columns: int = 200,
     ) -> subprocess.CompletedProcess[str]:
         token = self.api.token(user) if user else None
         return subprocess.run(
             [sys.executable, "-m", "labcas_workflow_api.client.cli", *args],
-            env=self.env(token),
+            env={**self.env(token), "COLUMNS": str(columns)},
             input=stdin,
             capture_output=True,
             text=True,
@@ -164,6 +172,17 @@ class TestDiscovery:
         line = one_line_error(cli("runs", DEMO, user="mallory"))
         assert "404" in line
 
+    def test_a_typo_gets_the_id_the_user_may_use_and_never_anothers(self, cli: Cli):
+        line = one_line_error(cli("workflows", "--data-selection", "nebraska_image"))
+        assert "did you mean 'nebraska_images'?" in line
+        assert "did you mean 'nebraska_demo'?" in one_line_error(cli("describe", "nebraska_dem"))
+        line = one_line_error(cli("runs", "nebraska_dem", "--status", "success"))
+        assert "did you mean 'nebraska_demo'?" in line
+        for args in (("describe", "labcas_slep"), ("workflows", "-d", "sleep_input")):
+            line = one_line_error(cli(*args))  # ada's, not thomas's
+            assert "did you mean" not in line
+            assert "labcas_sleep" not in line and "sleep_inputs" not in line
+
 
 class TestRuns:
     def test_invalid_values_are_refused_before_anything_starts(self, cli: Cli):
@@ -203,6 +222,47 @@ class TestRuns:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip()
 
+    def test_logs_follow_the_pages_of_a_long_log(
+        self, cli: Cli, api_server: ApiServer, finished_run: dict[str, Any]
+    ):
+        url = f"{api_server.url}/workflows/{DEMO}/runs/{finished_run['run_id']}"
+        url += "/tasks/list_inputs/logs"
+        whole = httpx.get(url, headers=api_server.headers("thomas"), timeout=60).text
+        settings = api_server.container.settings
+        settings.log_max_bytes = 1024
+        try:
+            paged = httpx.get(url, headers=api_server.headers("thomas"), timeout=60)
+            assert 'rel="next"' in paged.headers["link"]  # the server cuts it in pages
+            done = cli("logs", DEMO, finished_run["run_id"], "list_inputs")
+        finally:
+            settings.log_max_bytes = 0
+        assert done.returncode == 0, done.stderr
+        assert len(whole.encode()) > 1024 and done.stdout == whole
+        assert "[LabCAS: the log was cut" not in done.stdout
+
+    def test_every_run_with_its_workflow_and_folder_at_80_columns(
+        self, cli: Cli, finished_run: dict[str, Any]
+    ):
+        folder = finished_run["output_folder"]
+        assert folder == output_path(finished_run) + "/"
+        listed = [r for r in cli.json("runs") if r["run_id"] == finished_run["run_id"]]
+        assert [r["output_folder"] for r in listed] == [folder]
+        done = cli("runs", columns=80)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert all(len(line) <= 80 for line in lines), done.stdout
+        at = lines.index(finished_run["run_id"])
+        assert lines[at + 2] == f"  workflow {DEMO} · folder {folder}"
+
+    def test_status_gives_the_folder_and_the_web_page(
+        self, cli: Cli, api_server: ApiServer, finished_run: dict[str, Any]
+    ):
+        run_id = finished_run["run_id"]
+        shown = cli("status", DEMO, run_id, columns=80).stdout.splitlines()
+        assert f"Folder: {finished_run['output_folder']}" in shown
+        assert f"Web page: {api_server.url}/ui/#/run/{DEMO}/{run_id}" in shown
+        assert finished_run["web_url"] == f"{api_server.url}/ui/#/run/{DEMO}/{run_id}"
+
     def test_cancelling_a_finished_run_is_refused_in_one_line(
         self, cli: Cli, finished_run: dict[str, Any]
     ):
@@ -213,6 +273,55 @@ class TestRuns:
             r["run_id"] for r in cli.json("runs", DEMO, user="dliu")
         ]
         one_line_error(cli("status", DEMO, finished_run["run_id"], user="dliu"))
+
+
+@pytest.fixture(scope="module")
+def cancelled_run(cli: Cli, api_server: ApiServer) -> dict[str, Any]:
+    """A long labcas_sleep run of ada, started and cancelled with the CLI."""
+    with httpx.Client(base_url=api_server.url, headers=api_server.headers("ada")) as ada:
+        wait_until(
+            lambda: ada.get(f"/workflows/{SLEEP}").is_success, 120, what="labcas_sleep deployed"
+        )
+    args = ("run", SLEEP, "-d", "sleep_inputs", "-p", "seconds=600", "--json")
+    started = cli(*args, user="ada")
+    assert started.returncode == 0, started.stderr
+    run_id = json.loads(started.stdout)["run_id"]
+    done = cli("cancel", SLEEP, run_id, "--yes", user="ada")
+    assert done.returncode == 0, done.stderr
+    return {"run_id": run_id, "said": done.stdout}
+
+
+class TestCancelled:
+    def test_the_cancel_says_cancelled(self, cancelled_run: dict[str, Any]):
+        assert cancelled_run["said"].strip() == (
+            f"Cancelled run {cancelled_run['run_id']} (now cancelled)."
+        )
+
+    def test_status_and_wait_read_cancelled(self, cli: Cli, cancelled_run: dict[str, Any]):
+        run_id = cancelled_run["run_id"]
+        assert cli.json("status", SLEEP, run_id, user="ada")["status"] == "cancelled"
+        shown = cli("status", SLEEP, run_id, user="ada", columns=80)
+        head = shown.stdout.splitlines()[0]
+        assert shown.returncode == 0 and head.split()[-1] == "cancelled", shown.stdout
+        waited = cli("status", SLEEP, run_id, "--wait", "--json", user="ada")
+        assert waited.returncode == 1 and json.loads(waited.stdout)["status"] == "cancelled"
+
+    def test_runs_filter_it_as_cancelled_not_failed(self, cli: Cli, cancelled_run: dict[str, Any]):
+        run_id = cancelled_run["run_id"]
+        for scope in ((), (SLEEP,)):
+            listed = {r["run_id"]: r["status"] for r in cli.json("runs", *scope, user="ada")}
+            assert listed[run_id] == "cancelled"
+            stopped = cli.json("runs", *scope, "--status", "cancelled", user="ada")
+            assert run_id in [r["run_id"] for r in stopped]
+            assert {r["status"] for r in stopped} == {"cancelled"}
+            failed = cli.json("runs", *scope, "--status", "failed", user="ada")
+            assert run_id not in [r["run_id"] for r in failed]
+        assert run_id not in [r["run_id"] for r in cli.json("runs")]  # not thomas's
+
+    def test_an_unknown_run_of_mine_is_in_our_words(self, cli: Cli):
+        line = one_line_error(cli("status", SLEEP, "labcas__ada__nope", user="ada"))
+        assert "run 'labcas__ada__nope' not found" in line
+        assert "DagRun" not in line and "dag_id" not in line
 
 
 class TestOutputs:

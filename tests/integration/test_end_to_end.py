@@ -23,7 +23,7 @@ def wait_for_run(api: ApiServer, user: str, run_id: str, timeout: float = 240) -
         if answer.status_code != 200:
             return None
         run = next(r for r in answer.json()["runs"] if r["run_id"] == run_id)
-        return run if run["status"] in ("success", "failed") else None
+        return run if run["status"] in ("success", "failed", "cancelled") else None
 
     return wait_until(finished, timeout, interval=2, what=f"run {run_id} to finish")
 
@@ -82,6 +82,18 @@ def test_scientist_runs_the_demo_and_annotates_its_outputs(api_server: ApiServer
         assert saved.json() == {"updated": ["nuclei_00_bw.png"]}
         props = http.get(run["output_url"]).json()["files"]["nuclei_00_bw.png"]["properties"]
         assert props == {"reviewed_by": "thomas", "quality": "good"}
+
+        # the folder of a keyed run (as the web app starts them) is tied back to the run
+        assert run_id.startswith("labcas__thomas__k") and run["output_folder"] not in run_id
+        assert run["output_url"] == f"{api.url}/output-data/{run['output_folder']}"
+        tied = http.get("/output-data").json()["folders"][run["output_folder"]]["run"]
+        assert (tied["run_id"], tied["workflow_id"], tied["status"]) == (run_id, DEMO, "success")
+        assert tied["conf"] == run["conf"] and tied["partial"] is False
+        assert tied["href"] == f"{api.url}/workflows/{DEMO}/runs/{run_id}"
+        page = http.get("/output-data/", headers={"Accept": "text/html"}).text
+        assert f">{run_id}</a>" in page
+        everything = http.get("/runs").json()["runs"]
+        assert [r for r in everything if r["run_id"] == run_id] == [run]
 
     stranger = api.headers("mallory")
     assert httpx.get(f"{api.url}/data-selections", headers=stranger).json() == {

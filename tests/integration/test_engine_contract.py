@@ -292,6 +292,24 @@ class TestRuns:
         assert own_runs["long"].run_id not in ids
         assert all(r.status is RunStatus.SUCCESS for r in done)
 
+    def test_one_listing_across_workflows_shows_all_and_only_the_users_runs(
+        self, subject: Subject, own_runs: dict[str, Run]
+    ) -> None:
+        engine = subject.engine
+        mine = engine.list_user_runs(
+            [DEMO, SLEEP, "no_such_dag"], username="thomas", run_id_prefix="labcas__thomas__"
+        )
+        ids = {(r.workflow_id, r.run_id) for r in mine}
+        assert (DEMO, subject.demo["thomas"].run_id) in ids
+        assert (DEMO, subject.demo["dliu"].run_id) not in {(r.workflow_id, r.run_id) for r in mine}
+        assert {(SLEEP, own_runs["quick"].run_id), (SLEEP, own_runs["long"].run_id)} <= ids
+        assert all(r.conf.get("username") == "thomas" for r in mine)
+        only_demo = engine.list_user_runs(
+            [DEMO], username="thomas", run_id_prefix="labcas__thomas__"
+        )
+        assert {r.workflow_id for r in only_demo} == {DEMO}
+        subject.check_short_paths()
+
     def test_unknown_run_is_not_found(self, subject: Subject) -> None:
         with pytest.raises(NotFound):
             subject.engine.get_run(DEMO, run_id_for("thomas"))
@@ -349,12 +367,12 @@ class TestCancel:
     ) -> None:
         engine, run_id = subject.engine, own_runs[which].run_id
         cancelled = engine.cancel_run(SLEEP, run_id, by="thomas")
-        assert cancelled.status is RunStatus.FAILED
+        assert cancelled.status is RunStatus.CANCELLED
         again = engine.cancel_run(SLEEP, run_id, by="thomas")
-        assert again.status is RunStatus.FAILED
-        assert engine.get_run(SLEEP, run_id).status is RunStatus.FAILED
+        assert again.status is RunStatus.CANCELLED
+        assert engine.get_run(SLEEP, run_id).status is RunStatus.CANCELLED
         with _direct(subject.airflow)[0] as direct:
-            assert direct.get_run(SLEEP, run_id).status is RunStatus.FAILED
+            assert direct.get_run(SLEEP, run_id).status is RunStatus.CANCELLED
         if subject.short_paths_only and which == "keyed":
             assert subject.web_logins() >= 1  # its run path has over 64 characters
         subject.check_short_paths()
@@ -364,6 +382,31 @@ class TestCancel:
     ) -> None:
         with pytest.raises(Conflict):
             subject.engine.cancel_run(SLEEP, own_runs["quick"].run_id, by="thomas")
+
+    def test_a_cancelled_run_is_listed_cancelled_and_not_failed(
+        self, subject: Subject, own_runs: dict[str, Run]
+    ) -> None:
+        engine, run_id = subject.engine, own_runs["long"].run_id
+        engine.cancel_run(SLEEP, run_id, by="thomas")
+
+        def listed(status: RunStatus | None, *, across: bool) -> dict[str, RunStatus]:
+            prefix = "labcas__thomas__"
+            if across:
+                runs = engine.list_user_runs(
+                    [SLEEP], username="thomas", run_id_prefix=prefix, status=status
+                )
+            else:
+                runs = engine.list_runs(
+                    SLEEP, username="thomas", run_id_prefix=prefix, status=status
+                )
+            return {r.run_id: r.status for r in runs}
+
+        for across in (False, True):
+            assert listed(None, across=across)[run_id] is RunStatus.CANCELLED
+            assert run_id in listed(RunStatus.CANCELLED, across=across)
+            assert run_id not in listed(RunStatus.FAILED, across=across)
+            assert own_runs["quick"].run_id not in listed(RunStatus.CANCELLED, across=across)
+        subject.check_short_paths()
 
 
 class TestVersions:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from labcas_workflow_api.domain.models import Write
 from tests.integration.api_fixtures import ApiServer
 from tests.support.polling import wait_until
 
@@ -65,7 +66,7 @@ def demo_run(thomas: httpx.Client) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
         run = detail(thomas, DEMO, run_id)
         seen.append((run["status"], run["progress"]["done"], run["progress"]["total"]))
-        return run if run["status"] in ("success", "failed") else None
+        return run if run["status"] in ("success", "failed", "cancelled") else None
 
     run = wait_for(f"demo run {run_id}", finished, every=2)
     return {**run, "seen": seen}
@@ -209,13 +210,14 @@ class TestCancel:
     def test_the_owner_cancels_it_and_again_harmlessly(self, cancelled: dict[str, Any]) -> None:
         first, second = cancelled["first"], cancelled["second"]
         assert first.status_code == 200, first.text
-        assert first.json()["status"] == "failed" and first.json()["run_id"] == cancelled["run_id"]
+        body = first.json()
+        assert body["status"] == "cancelled" and body["run_id"] == cancelled["run_id"]
         assert second.status_code == 200 and second.json() == first.json()
 
     def test_its_tasks_stop(self, cancelled: dict[str, Any]) -> None:
         run = cancelled["stopped"]
         print(f"wait task's process killed {cancelled['stop_seconds']:.1f}s after the cancel")
-        assert run["status"] == "failed"
+        assert run["status"] == "cancelled"
         assert task_state(run, "begin") == "success"
         assert task_state(run, "wait") in ("failed", "skipped", "upstream_failed")
         assert task_state(run, "end") != "success"
@@ -242,6 +244,27 @@ class TestCancel:
             listed = other.get(f"/workflows/{SLEEP}/runs")
             assert listed.status_code == 404 or cancelled["run_id"] not in listed.text
 
+    def test_its_folder_is_marked_partial_in_the_top_listing(
+        self, ada: httpx.Client, api_server: ApiServer, cancelled: dict[str, Any]
+    ) -> None:
+        run = detail(ada, SLEEP, cancelled["run_id"])
+        folder = run["output_folder"]
+        assert run["output_url"] == f"{api_server.url}/output-data/{folder}"
+        assert run["web_url"] == f"{api_server.url}/ui/#/run/{SLEEP}/{cancelled['run_id']}"
+        # labcas_sleep writes nothing: write what a workflow would have before the cancel
+        store = api_server.container.store
+        key = f"ada/{folder}partial.csv"
+        assert not store.put_many("labcas-staging", [Write(key, b"a,b\n")])[key]
+        top = ada.get("/output-data").json()
+        assert next(iter(top["folders"])) == folder  # the newest run's folder first
+        listed = top["folders"][folder]["run"]
+        assert (listed["run_id"], listed["status"], listed["partial"]) == (
+            cancelled["run_id"],
+            "cancelled",
+            True,
+        )
+        assert listed["conf"] == {"in_data_selection": "sleep_inputs", "seconds": 600}
+
 
 class TestListing:
     def test_paging_and_status_filter(
@@ -264,12 +287,76 @@ class TestListing:
                 assert target.startswith(api_server.url + f"/workflows/{SLEEP}/runs?")
         assert paged == ids
 
-        failed = ada.get(f"/workflows/{SLEEP}/runs", params={"status": "failed"}).json()["runs"]
-        assert cancelled["run_id"] in [r["run_id"] for r in failed]
-        assert {r["status"] for r in failed} == {"failed"}
+        for listing in (f"/workflows/{SLEEP}/runs", "/runs"):
+            failed = ada.get(listing, params={"status": "failed"}).json()["runs"]
+            assert cancelled["run_id"] not in [r["run_id"] for r in failed]
+            stopped = ada.get(listing, params={"status": "cancelled"}).json()["runs"]
+            assert cancelled["run_id"] in [r["run_id"] for r in stopped]
+            assert {r["status"] for r in stopped} == {"cancelled"}
         staged = ada.get(f"/dev/workflows/{SLEEP}/runs", params={"limit": 1}).json()
         assert staged["next"].startswith(api_server.url + "/dev/")
 
         bob = client(api_server, "bob")
         with bob:
             assert bob.get(f"/workflows/{SLEEP}/runs").json() == {"runs": []}
+            assert bob.get("/runs").json() == {"runs": []}
+
+    def test_all_my_runs_in_one_list(
+        self, ada: httpx.Client, thomas: httpx.Client, demo_run: dict[str, Any], cancelled: Any
+    ) -> None:
+        mine = ada.get(f"/workflows/{SLEEP}/runs").json()["runs"]
+        everything = ada.get("/runs").json()["runs"]
+        ids = [(r["workflow_id"], r["run_id"]) for r in mine]
+        assert [(r["workflow_id"], r["run_id"]) for r in everything] == ids  # labcas_sleep only
+        paged: list[str] = []
+        target: str | None = "/runs?limit=2"
+        while target:
+            page = ada.get(target).json()
+            paged += [r["run_id"] for r in page["runs"]]
+            target = page.get("next")
+        assert paged == [r["run_id"] for r in mine]
+        theirs = thomas.get("/runs").json()["runs"]
+        assert demo_run["run_id"] in [r["run_id"] for r in theirs]
+        assert {r["workflow_id"] for r in theirs} == {DEMO}
+        assert cancelled["run_id"] not in [r["run_id"] for r in theirs]
+        typo = thomas.get("/runs", params={"workflow": "nebraska_dem"})
+        assert typo.status_code == 404
+        assert "did you mean 'nebraska_demo'?" in typo.json()["detail"]
+
+
+def test_an_unknown_run_of_mine_is_answered_in_our_words(thomas: httpx.Client) -> None:
+    run = f"/workflows/{DEMO}/runs/labcas__thomas__nope"
+    for method, path in (
+        ("GET", run),
+        ("GET", f"{run}/tasks/list_inputs/logs"),
+        ("POST", f"{run}/cancel"),
+    ):
+        answer = thomas.request(method, path)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.json()["detail"] == "run 'labcas__thomas__nope' not found", path
+        assert "DagRun" not in answer.text and "dag_id" not in answer.text
+
+
+def test_a_typo_is_answered_with_an_id_the_caller_may_use_only(
+    thomas: httpx.Client, ada: httpx.Client
+) -> None:
+    def detail(http: httpx.Client, path: str, **params: str) -> str:
+        answer = http.get(path, params=params)
+        assert answer.status_code == 404, answer.text
+        return str(answer.json()["detail"])
+
+    selection = "/data-selections/workflows"
+    said = detail(thomas, selection, data_id="nebraska_image")
+    assert said == "data selection 'nebraska_image' not found; did you mean 'nebraska_images'?"
+    said = detail(thomas, "/workflows/nebraska_dem")
+    assert said == "workflow 'nebraska_dem' not found; did you mean 'nebraska_demo'?"
+    assert "did you mean 'sleep_inputs'?" in detail(ada, selection, data_id="sleep_input")
+    # ada's ids exist, but thomas may not use them: not a word of them
+    for path, params in (
+        (selection, {"data_id": "sleep_input"}),
+        ("/workflows/labcas_slee", {}),
+        ("/runs", {"workflow": "labcas_slee"}),
+    ):
+        said = detail(thomas, path, **params)
+        assert "did you mean" not in said and "sleep_inputs" not in said, said
+        assert "labcas_sleep'" not in said, said

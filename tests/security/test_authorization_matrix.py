@@ -6,6 +6,8 @@ users, collections and workflows of a generated config and reports every disagre
 
 from __future__ import annotations
 
+import re
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,7 +28,8 @@ from tests.security.matrix import (
     start_status,
     workflows_of,
 )
-from tests.security.stack import DEPLOYED, SECRET, Api, problem
+from tests.security.stack import DEPLOYED, PAUSED, SECRET, Api, problem
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +45,30 @@ def config(config_path: Path) -> dict:
 def http(api: Api) -> httpx.Client:
     with httpx.Client(base_url=api.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def seeded(api: Api) -> dict[tuple[str, str], str]:
+    """A run of every deployed workflow for every user, mallory too, started on the engine
+    itself (past the rule), each finished but the paused workflow's (queued for good):
+    (user, workflow) -> run id."""
+    engine = api.container.engine
+    tag = uuid.uuid4().hex[:8]
+    runs = {}
+    for user in USERS:
+        for workflow in DEPLOYED:
+            run_id = f"labcas__{user}__matrix-{tag}-{workflow}"
+            conf = {"username": user, "out_prefix": f"{user}/matrix-{tag}-{workflow}"}
+            engine.trigger_run(workflow, run_id, conf)
+            runs[user, workflow] = run_id
+
+    def finished(workflow: str, run_id: str) -> bool:
+        return engine.get_run(workflow, run_id).status.finished
+
+    for (_, workflow), run_id in runs.items():
+        if workflow not in PAUSED:
+            wait_until(lambda: finished(workflow, run_id), 180, what=f"{run_id} to finish")
+    return runs
 
 
 @pytest.mark.parametrize("user", USERS)
@@ -101,6 +128,95 @@ class TestMatrix:
                 wrong.append(f"/workflows/{workflow}/runs: {runs.status_code}")
             elif any(r["conf"].get("username", user) != user for r in runs.json()["runs"]):
                 wrong.append(f"/workflows/{workflow}/runs lists someone else's run")
+        assert not wrong, f"{user}: {wrong}"
+
+    def test_all_my_runs_are_mine_of_workflows_i_may_run(
+        self,
+        user: str,
+        config: dict,
+        api: Api,
+        http: httpx.Client,
+        seeded: dict[tuple[str, str], str],
+    ) -> None:
+        """GET /runs: the user's runs of every workflow they may run and nobody else's, the
+        same one page at a time, and filtered by workflow, by status, or both."""
+        headers = api.headers(user)
+        mine = workflows_of(config, user)
+        seeds = {(w, r) for (_, w), r in seeded.items()}
+        wrong: list[str] = []
+
+        def listed(**params: str) -> list[tuple[str, str, str]] | None:
+            """The seeded runs listed, in order (runs other tests start may be changing)."""
+            answer = http.get("/runs", params=params, headers=headers)
+            if answer.status_code != 200:
+                wrong.append(f"/runs {params}: {answer.status_code}")
+                return None
+            runs = answer.json()["runs"]
+            for r in runs:
+                if r["workflow_id"] not in mine or not r["run_id"].startswith(f"labcas__{user}__"):
+                    wrong.append(f"/runs {params} lists {r['workflow_id']}/{r['run_id']}")
+            found = [(r["workflow_id"], r["run_id"], r["status"]) for r in runs]
+            return [e for e in found if e[:2] in seeds]
+
+        everything = listed() or []
+        expected = {(w, seeded[user, w]) for w in DEPLOYED if w in mine}
+        if {e[:2] for e in everything} != expected:
+            wrong.append(f"/runs: {everything}")
+        paged: list[tuple[str, str, str]] = []
+        target: str | None = "/runs?limit=1"
+        while target:
+            page = http.get(target, headers=headers).json()
+            paged += [(r["workflow_id"], r["run_id"], r["status"]) for r in page["runs"]]
+            target = page.get("next")
+        if [e for e in paged if e[:2] in seeds] != everything:
+            wrong.append(f"/runs by pages of 1: {paged}")
+        for status in ("queued", "success"):
+            got = listed(status=status)
+            if got is not None and got != [e for e in everything if e[2] == status]:
+                wrong.append(f"/runs?status={status}: {got}")
+        for workflow in WORKFLOWS:
+            one = http.get("/runs", params={"workflow": workflow}, headers=headers)
+            if workflow not in mine:
+                if one.status_code != 404:
+                    wrong.append(f"/runs?workflow={workflow}: {one.status_code}, expected 404")
+                continue
+            got = listed(workflow=workflow)
+            if got is not None and got != [e for e in everything if e[0] == workflow]:
+                wrong.append(f"/runs?workflow={workflow}: {got}")
+            both = listed(workflow=workflow, status="queued")
+            want = [e for e in everything if e[0] == workflow and e[2] == "queued"]
+            if both is not None and both != want:
+                wrong.append(f"/runs?workflow={workflow}&status=queued: {both}")
+        assert not wrong, f"{user}: {wrong}"
+
+    def test_a_typo_suggests_only_an_id_i_may_use(
+        self, user: str, config: dict, api: Api, http: httpx.Client
+    ) -> None:
+        """Each id with its last letter lost: the suggestion is the id when the user may use
+        it, and otherwise none of the ids they may not use (existing or not)."""
+        headers = api.headers(user)
+        wrong: list[str] = []
+        asks = [
+            (selections_of(config, user), c, "/data-selections/workflows", {"data_id": c[:-1]})
+            for c in COLLECTIONS
+        ]
+        for workflow in WORKFLOWS:
+            for url, params in (
+                (f"/workflows/{workflow[:-1]}", None),
+                ("/runs", {"workflow": workflow[:-1]}),
+            ):
+                asks.append((workflows_of(config, user), workflow, url, params))
+        for usable, wanted, url, params in asks:
+            answer = http.get(url, params=params, headers=headers)
+            if answer.status_code != 404:
+                wrong.append(f"{url} {params}: {answer.status_code}, expected 404")
+                continue
+            hint = re.search(r"did you mean '([^']+)'\?", problem(answer)["detail"])
+            suggested = hint.group(1) if hint else None
+            if suggested is not None and suggested not in usable:
+                wrong.append(f"{url} {params} suggests {suggested!r}")
+            if wanted in usable and suggested != wanted:
+                wrong.append(f"{url} {params} suggests {suggested!r}, not {wanted!r}")
         assert not wrong, f"{user}: {wrong}"
 
     def test_starting_every_pair(

@@ -126,6 +126,13 @@ def test_no_access_to_other_users_runs(intruder: str, api: Api, runs: dict[str, 
                     wrong.append(f"run list shows {owner}'s run")
             elif listing.status_code != 404:
                 wrong.append(f"run list: {listing.status_code}")
+            for everything in ("/runs", "/dev/runs", f"/runs?workflow={run.workflow}"):
+                listing = http.get(everything, headers=headers)
+                if listing.status_code == 200:
+                    if run.run_id in {r["run_id"] for r in listing.json()["runs"]}:
+                        wrong.append(f"{everything} shows {owner}'s run")
+                elif listing.status_code != 404:
+                    wrong.append(f"{everything}: {listing.status_code}")
             for method, path in run_routes(api, run):
                 for prefix in ("", "/dev"):
                     answer = http.request(method, prefix + path, headers=headers, json={})
@@ -162,6 +169,11 @@ def test_no_access_to_other_users_outputs(
         others = {r.folder for r in runs.values() if r.user != intruder}
         if visible & (others - ({mine.folder} if mine else set())):
             wrong.append(f"root listing shows {visible & others}")
+        if root.status_code == 200:
+            for name, link in root.json()["folders"].items():
+                shown = link.get("run")
+                if shown and not shown["run_id"].startswith(f"labcas__{intruder}__"):
+                    wrong.append(f"root listing ties {name} to {shown['run_id']}")
         for owner, run in runs.items():
             if owner == intruder:
                 continue
