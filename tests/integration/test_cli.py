@@ -332,6 +332,18 @@ class TestOutputs:
         tree = cli("outputs", "--tree")
         assert tree.returncode == 0 and "nuclei_00_ov.png" in tree.stdout
 
+    def test_the_top_folder_names_each_folders_run_at_80_columns(
+        self, cli: Cli, finished_run: dict[str, Any]
+    ):
+        done = cli("outputs", columns=80)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert all(len(line) <= 80 for line in lines), done.stdout
+        at = lines.index(finished_run["output_folder"])
+        assert lines[at + 1].startswith(f"  success · {DEMO} · started ")
+        assert lines[at + 2] == f"  {finished_run['run_id']}"
+        assert "in_data_selection=" in lines[at + 3]
+
     def test_download_skips_complete_and_resumes_partial_files(
         self, cli: Cli, finished_run: dict[str, Any], tmp_path: Path
     ):

@@ -143,3 +143,42 @@ class TestLogs:
         result = cli(fake, "logs", "nebraska_demo", RUN_IDS[0], "segment")
         assert result.stdout == "line 1\nline 2\n"
         assert len([r for r in fake.requests if r.url.path.endswith("/logs")]) == 1
+
+
+class TestTopFolder:
+    """``outputs`` at the top: each run's folder says its run, the id whole on one line."""
+
+    def test_each_run_folder_names_its_run_at_80_columns(self) -> None:
+        from rich.console import Console
+
+        from labcas_workflow_api import wire
+        from labcas_workflow_api.client import render
+
+        run = {
+            "run_id": RUN_IDS[1],
+            "workflow_id": "nebraska_demo",
+            "status": "cancelled",
+            "start_time": "2026-11-28T07:48:37+00:00",
+            "end_time": None,
+            "conf": {"in_data_selection": "nebraska_images", "tile_size": 32},
+            "href": f"{API}/workflows/nebraska_demo/runs/{RUN_IDS[1]}",
+            "partial": True,
+        }
+        listing = wire.Folder.model_validate(
+            {
+                "prefix": "",
+                "folders": {
+                    "20261128T074837157203/": {"href": f"{API}/output-data/x/", "run": run},
+                    "imported/": {"href": f"{API}/output-data/imported/"},
+                },
+                "files": {},
+            }
+        )
+        console = Console(width=80, record=True, color_system=None)
+        console.print(render.outputs(listing, ""))
+        lines = console.export_text().splitlines()
+        assert all(len(line) <= 80 for line in lines)
+        assert any(RUN_IDS[1] in line for line in lines)  # never wrapped
+        assert any("cancelled · nebraska_demo · partial" in line for line in lines)
+        text = " ".join(lines)
+        assert "in_data_selection" in text and "imported/" in text

@@ -193,15 +193,36 @@ def run(info: wire.RunDetail) -> list[Any]:
     return lines
 
 
-def outputs(listing: wire.Folder, path: str) -> Table:
+def outputs(listing: wire.Folder, path: str) -> RenderableType:
+    """A folder's listing as a table. In the top folder, the folders of runs come first, newest
+    first as the API lists them, each with its run on lines of their own (status, workflow,
+    start time; the run id whole; the parameters), then the table of the rest."""
     where = "/" + path if path else "/ (your outputs)"
     table = Table("Name", "Size", "Modified", "Properties", title=Text(where))
-    for folder in listing.folders:
-        table.add_row(Text(folder.rstrip("/") + "/", style="bold blue"), "", "", "")
+    runs: list[RenderableType] = []
+    for name, folder in listing.folders.items():
+        label = Text(name.rstrip("/") + "/", style="bold blue")
+        run = folder.run
+        if run is None:
+            table.add_row(label, "", "", "")
+            continue
+        facts = Text("  ").append_text(status(run.status)).append(f" · {run.workflow_id}")
+        if run.partial:
+            facts.append(" · partial")
+        if run.start_time:
+            facts.append(f" · started {when(run.start_time)}")
+        params = ", ".join(f"{k}={v}" for k, v in run.conf.items())
+        runs += [label, facts, link_text(f"  {run.run_id}"), Text(f"  {params}")]
     for name, entry in listing.files.items():
         props = ", ".join(f"{k}={v}" for k, v in entry.properties.items())
         table.add_row(Text(name), human_size(entry.size), when(entry.last_modified), Text(props))
-    return table
+    if not runs:
+        return table
+    table.title = None
+    rest = [table] if table.row_count else []
+    return Group(
+        Text(where, style="italic"), Text("Your runs' folders, newest first"), *runs, *rest
+    )
 
 
 def tree_node(label: str) -> Tree:
