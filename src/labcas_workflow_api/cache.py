@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from labcas_workflow_api.domain.errors import LabcasError
@@ -29,6 +30,10 @@ K = TypeVar("K", bound=Hashable)
 log = logging.getLogger(__name__)
 
 FOREVER = float("inf")
+#: Threads renewing values behind (``Cached.get(stale_for=...)``): a bound on the upstream
+#: calls no request waits for, as the engine and storage pools bound those requests wait for.
+RENEWERS = 4
+_BEHIND = ThreadPoolExecutor(RENEWERS, thread_name_prefix="renew-behind")
 
 
 class Cached(Generic[T]):
@@ -66,7 +71,7 @@ class Cached(Generic[T]):
         self._generation = 0
         self._lock = threading.Lock()
         self._flight: SingleFlight[T] = SingleFlight()
-        self._behind = False  # a renewal behind is running
+        self._behind: Future[None] | None = None  # the renewal behind, queued or running
         self.last_error: str | None = None
 
     @property
@@ -78,9 +83,10 @@ class Cached(Generic[T]):
         """The value, renewed first when older than ``ttl`` (or than ``max_age`` when given).
 
         With ``stale_for``, a value expired less than ``stale_for`` seconds ago is answered
-        at once and renewed behind, in a thread of its own (one at a time; a failure there is
-        logged and the next caller past ``stale_for`` meets it): for what may lag one renewal
-        behind, never for a value that was invalidated."""
+        at once and renewed behind, in one of ``RENEWERS`` threads shared by every cache (one
+        renewal per value at a time; a failure there is logged and the next caller past
+        ``stale_for`` meets it): for what may lag one renewal behind, never for a value that
+        was invalidated."""
         if stale_for > 0 and max_age is None:
             value, now = self._value, self._clock()
             if value is not None and now < self._expires_at + stale_for:
@@ -118,20 +124,18 @@ class Cached(Generic[T]):
 
     def _renew_behind(self) -> None:
         with self._lock:
-            if self._behind:
+            if self._behind is not None:
                 return
-            self._behind = True
+            self._behind = _BEHIND.submit(self._renewed_behind)
 
-        def renew() -> None:
-            try:
-                self.get()
-            except LabcasError as exc:
-                log.warning("%s: renewal behind failed: %s", self._name, exc.detail)
-            finally:
-                with self._lock:
-                    self._behind = False
-
-        threading.Thread(target=renew, name=f"renew {self._name}", daemon=True).start()
+    def _renewed_behind(self) -> None:
+        try:
+            self.get()
+        except LabcasError as exc:
+            log.warning("%s: renewal behind failed: %s", self._name, exc.detail)
+        finally:
+            with self._lock:
+                self._behind = None
 
     def _renew(self) -> T:
         with self._lock:

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "Seconds a user's run list is reused (dropped at once on their own start or "
-            "cancel); 0: every listing asks the engine."
+            "cancel); for 10 s more it is answered at once and renewed behind; 0: every "
+            "listing asks the engine."
         ),
     )
     log_max_bytes: int = Field(

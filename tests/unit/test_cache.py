@@ -164,9 +164,9 @@ class TestRenewedBehind:
 
     @staticmethod
     def settle(cached: Cached[str]) -> None:
-        for thread in threading.enumerate():
-            if thread.name.startswith("renew "):
-                thread.join(timeout=5)
+        behind = cached._behind
+        if behind is not None:
+            behind.result(timeout=5)
 
     def test_an_expired_value_is_answered_and_renewed_behind(self, clock: Clock) -> None:
         source = Source()

@@ -125,10 +125,10 @@ class TestTopFolder:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """Past its time to live, the run list labels the folders at once for
-        ``FOLDER_RUNS_STALE_FOR`` seconds more while it is renewed behind; after that the
+        ``RUN_LISTS_STALE_FOR`` seconds more while it is renewed behind; after that the
         engine is asked first (here it is down: the folders are listed without runs)."""
         monkeypatch.setattr(client.app.state.container.runs, "_list_ttl", 0.2)  # type: ignore[attr-defined]
-        monkeypatch.setattr(runs_module, "FOLDER_RUNS_STALE_FOR", 0.6)
+        monkeypatch.setattr(runs_module, "RUN_LISTS_STALE_FOR", 0.6)
         assert "run" in top(client, auth)["folders"]["0003/"]
 
         def down(*args: object, **kwargs: object) -> None:

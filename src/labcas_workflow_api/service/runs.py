@@ -42,9 +42,10 @@ __all__ = ["RunDetail", "RunPage", "RunService", "Started", "output_path", "run_
 _MAX_CACHED_LISTS = 10_000
 log = logging.getLogger(__name__)
 
-#: How long after its time to live a user's run list may still label their output folders
-#: (answered at once and renewed behind).
-FOLDER_RUNS_STALE_FOR = 30.0
+#: How long after its time to live a user's run list is still answered at once, while it is
+#: renewed behind: a list may be one renewal behind (the caller's own starts and cancels drop
+#: it, so they show at once), and no listing waits on the engine while one is held.
+RUN_LISTS_STALE_FOR = 10.0
 #: A cached run list: (user, "one" workflow's or "all" of theirs, the workflows, status).
 _ListKey = tuple[str, str, tuple[str, ...], RunStatus | None]
 Runs = list[Run]  # the method ``RunService.list`` hides the builtin in the class
@@ -98,9 +99,7 @@ class RunService:
         self._lists_lock = threading.Lock()
         self._starts = Starts()
 
-    def _cached(
-        self, key: _ListKey, fetch: Callable[[], list[Run]], stale_for: float = 0.0
-    ) -> list[Run]:
+    def _cached(self, key: _ListKey, fetch: Callable[[], list[Run]]) -> list[Run]:
         if self._list_ttl <= 0:
             return fetch()
         with self._lists_lock:
@@ -111,7 +110,7 @@ class RunService:
                 cached = self._lists[key] = Cached(
                     fetch, self._list_ttl, serve_stale=False, name="run list"
                 )
-        return cached.get(stale_for=stale_for)
+        return cached.get(stale_for=RUN_LISTS_STALE_FOR)
 
     def _forget_runs(self, username: str, workflow_id: str) -> None:
         """The caller's runs changed: drop their cached lists holding the workflow (and any
@@ -259,17 +258,11 @@ class RunService:
         return run_pages.page(runs, limit=limit, cursor=cursor)
 
     def list_all(
-        self,
-        username: str,
-        *,
-        status: RunStatus | None = None,
-        workflow: str | None = None,
-        stale_for: float = 0.0,
+        self, username: str, *, status: RunStatus | None = None, workflow: str | None = None
     ) -> Runs:
         """The caller's runs of every workflow they may run now (of ``workflow`` only, when
         given: NotFound when they may run it nowhere), in ``status`` when given, newest first.
-        The engine is asked once for all the workflows; with ``stale_for``, a list expired
-        less than that many seconds ago is answered and renewed behind (``Cached.get``)."""
+        The engine is asked once for all the workflows."""
         if workflow is not None:
             return self.list(username, workflow, status=status)
         visible = tuple(sorted(self.catalog.view(username).selections_of))
@@ -279,7 +272,7 @@ class RunService:
                 visible, username=username, run_id_prefix=run_id_prefix(username), status=status
             )
 
-        runs = self._cached((username, "all", visible, status), fetch, stale_for)
+        runs = self._cached((username, "all", visible, status), fetch)
         return newest_first([r for r in _mine(runs, username, status) if r.workflow_id in visible])
 
     def page_all(
@@ -298,11 +291,9 @@ class RunService:
 
     def by_folder(self, username: str) -> dict[str, Run]:
         """The caller's runs of ``list_all`` by output folder (``output_path``); empty when the
-        engine cannot say now (logged): outputs are then listed without their runs. The list
-        may be one renewal behind (``FOLDER_RUNS_STALE_FOR``), so that browsing outputs does
-        not wait on the engine; the caller's own starts and cancels show at once."""
+        engine cannot say now (logged): outputs are then listed without their runs."""
         try:
-            runs = self.list_all(username, stale_for=FOLDER_RUNS_STALE_FOR)
+            runs = self.list_all(username)
         except DeadlineExceeded:
             raise
         except UpstreamError as exc:
