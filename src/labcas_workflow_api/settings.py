@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "Seconds a user's run list is reused (dropped at once on their own start or "
-            "cancel); for 10 s more it is answered at once and renewed behind; 0: every "
+            "cancel); for 2 s more it is answered at once and renewed behind; 0: every "
             "listing asks the engine."
         ),
     )

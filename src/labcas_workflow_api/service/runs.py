@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 #: How long after its time to live a user's run list is still answered at once, while it is
 #: renewed behind: a list may be one renewal behind (the caller's own starts and cancels drop
 #: it, so they show at once), and no listing waits on the engine while one is held.
-RUN_LISTS_STALE_FOR = 10.0
+RUN_LISTS_STALE_FOR = 2.0
 #: A cached run list: (user, "one" workflow's or "all" of theirs, the workflows, status).
 _ListKey = tuple[str, str, tuple[str, ...], RunStatus | None]
 Runs = list[Run]  # the method ``RunService.list`` hides the builtin in the class
