@@ -86,7 +86,8 @@ export function provenancePanel(view, workflowId, runId) {
   const button = el("button", { type: "button", class: "secondary", id: "crate-download" },
     "Download the RO-Crate (zip)");
   button.addEventListener("click", () => download(workflowId, runId, button, message));
-  const panel = el("section", { class: "panel", id: "provenance", "aria-labelledby": "provenance-title" },
+  // shown once the run itself is found: an unknown run gets one error, not two
+  const panel = el("section", { class: "panel", id: "provenance", hidden: true, "aria-labelledby": "provenance-title" },
     el("div", { class: "panel-head" }, el("h2", { id: "provenance-title" }, "Provenance"), button),
     el("p", { class: "muted" }, "A Workflow Run RO-Crate: a standard record of this run, to keep or publish with its results."),
     body, message);
@@ -126,6 +127,11 @@ export function provenancePanel(view, workflowId, runId) {
       facts.note ? el("p", { class: "muted" }, facts.note) : "");
   }
 
-  load();
-  return { node: panel, reload: load };
+  function show() {
+    if (!panel.hidden) return;
+    panel.hidden = false;
+    load();
+  }
+
+  return { node: panel, reload: load, show };
 }

@@ -282,6 +282,7 @@ export function runView(view, main, workflowId, runId) {
       const run = await call("GET", pathOf("workflows", workflowId, "runs", runId));
       if (!view.alive()) return;
       render(run);
+      provenance.show();
       if (wasActive && !ACTIVE.has(run.status)) provenance.reload(); // it finished meanwhile
       wasActive = ACTIVE.has(run.status);
       if (ACTIVE.has(run.status)) timer = view.later(load, REFRESH_MS());
