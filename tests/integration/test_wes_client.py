@@ -98,7 +98,7 @@ def face(
     from tests.integration.storage_fixtures import s3_store
 
     container = build_container(settings, store=s3_store(s3_server))
-    served = serve_app(create_app(container=container))
+    served = serve_app(create_app(container=container), settings)
     stop = track("face", served.stop)  # stopped once no later test uses `face`
     timings: dict[str, float] = {}
     try:
