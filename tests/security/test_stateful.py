@@ -3,8 +3,8 @@
 Scenarios follow the spec's links (discover a workflow, start a run, read it, its task logs,
 cancel it, list runs) with generated data in between; every answer must be in the spec and
 none may be a 5xx. The run also counts which operations were exercised, so a spec that stops
-linking an operation fails here instead of silently testing less. Two shorter passes over
-the workflow and the output operations alone make sure their deeper links (a run, its task
+linking an operation fails here instead of silently testing less. Three shorter passes over
+the workflow, the output and the WES operations alone make sure their deeper links (a run, its task
 log; a folder, then annotating it) are walked whatever state earlier tests left.
 
 Not checked: that schema-valid requests are accepted (``positive_data_acceptance``). The spec
@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from labcas_workflow_api.http.server import MAX_HEAD
 from tests.security.matrix import generated_config, selections_of
 from tests.security.stack import Api
 
@@ -75,6 +76,12 @@ def run_scenarios(
             additional_checks: Any = None,
             **kwargs: Any,
         ) -> None:
+            if response.status_code == 431:
+                # the server's parser refuses a request line and headers over MAX_HEAD before
+                # any route sees them (tests/faults/test_slow_clients.py): only a generated
+                # value too long for any head meets it
+                assert len(response.request.url or "") > MAX_HEAD // 2, response.request.url
+                return
             case.validate_response(
                 response,
                 additional_checks=additional_checks,
@@ -104,7 +111,7 @@ def test_stateful_scenarios_conform(api: Api) -> None:
     statuses: Counter[int] = Counter()
     whole = schemathesis.openapi.from_path(SPEC).exclude(method="OPTIONS")
     run_scenarios(api, whole, 300, seen, statuses)
-    for part in ("^/workflows", "^/output-data"):
+    for part in ("^/workflows", "^/output-data", "^/ga4gh/wes"):
         focused = (
             schemathesis.openapi.from_path(SPEC).exclude(method="OPTIONS").include(path_regex=part)
         )
@@ -118,4 +125,7 @@ def test_stateful_scenarios_conform(api: Api) -> None:
         for result in whole.get_all_operations()
         if result.ok().method.upper() != "OPTIONS"
     }
+    # service-info takes no input and holds no state: the stateless pass over every operation
+    # (tests/integration/test_openapi_conformance.py) checks it
+    every.discard("GET /ga4gh/wes/v1/service-info")
     assert every - set(seen) == set(), "operations no scenario reached"
