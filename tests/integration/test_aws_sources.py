@@ -81,11 +81,10 @@ def test_no_secret_configured_names_the_variables() -> None:
         jwt_secret_provider(Settings(jwt_secret="", jwt_secret_file="", jwt_secret_arn=""))
 
 
-def test_one_ssm_client_per_source(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The config is re-read with the client made for the first read, not a new one each time."""
-    ssm = aws_client("ssm", moto_server)
-    ssm.put_parameter(Name=NAME, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
-    made: list[Any] = []
+def count_clients(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make ``boto3.client`` build clients of moto server, noting each service it makes one
+    for in the list returned."""
+    made: list[str] = []
     real_client = boto3.client
 
     def counting_client(service: str, **kwargs: Any) -> Any:
@@ -100,6 +99,14 @@ def test_one_ssm_client_per_source(moto_server: Any, monkeypatch: pytest.MonkeyP
         )
 
     monkeypatch.setattr(boto3, "client", counting_client)
+    return made
+
+
+def test_one_ssm_client_per_source(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config is re-read with the client made for the first read, not a new one each time."""
+    ssm = aws_client("ssm", moto_server)
+    ssm.put_parameter(Name=NAME, Value=ACCESS_CONFIG, Type="SecureString", Overwrite=True)
+    made = count_clients(moto_server, monkeypatch)
     source = AccessConfigSource(f"ssm:{NAME}", ttl=0)
     for _ in range(3):
         assert set(source.get().collections) == EXPECTED
@@ -110,33 +117,12 @@ def test_one_secrets_manager_client_per_secret(
     moto_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Re-reads of the secret (rotation) use the client made for the first read."""
-    arn = aws_client("secretsmanager", moto_server).create_secret(
-        Name="labcas-jwt-one-client", SecretString="s1"
-    )["ARN"]
-    made: list[Any] = []
-    real_client = boto3.client
-
-    def counting_client(service: str, **kwargs: Any) -> Any:
-        made.append(service)
-        return real_client(
-            service,
-            endpoint_url=moto_server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            **kwargs,
-        )
-
-    monkeypatch.setattr(boto3, "client", counting_client)
+    rotator = aws_client("secretsmanager", moto_server)  # made before the counting starts
+    arn = rotator.create_secret(Name="labcas-jwt-one-client", SecretString="s1")["ARN"]
+    made = count_clients(moto_server, monkeypatch)
     monkeypatch.setattr(secrets, "_REFRESH_MIN_SECONDS", 0)
     provider = jwt_secret_provider(Settings(jwt_secret_arn=arn))
     assert provider() == "s1"
-    real_client(
-        "secretsmanager",
-        endpoint_url=moto_server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).put_secret_value(SecretId=arn, SecretString="s2")
+    rotator.put_secret_value(SecretId=arn, SecretString="s2")
     assert [provider.refresh() for _ in range(3)] == ["s2", "s2", "s2"]
     assert made == ["secretsmanager"]
