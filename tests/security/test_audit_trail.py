@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,9 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from labcas_workflow_api.devstack.process import free_port
 from tests.security import raw
-from tests.security.stack import SECRET, STAGING, Api, Stack, serve_process, wait_until
+from tests.security.stack import STAGING, Api, Stack, serve_process
 from tests.security.tokens import b64, claims, hs
 
 pytestmark = pytest.mark.integration
@@ -312,51 +308,20 @@ def test_every_answer_carries_a_request_id(
 
 def test_records_reach_the_server_log(stack: Stack, config_path: Path, tmp_path: Path) -> None:
     """``labcas-workflow-api serve`` writes each record as one line on stderr."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **stack.s3.env(),
-        "LABCAS_S3_ENDPOINT_URL": stack.s3_proxy.url,
-        "LABCAS_CONFIG": str(config_path),
-        "LABCAS_ENGINE_URL": stack.airflow_proxy.url,
-        "LABCAS_ENGINE_USERNAME": stack.airflow.username,
-        "LABCAS_ENGINE_PASSWORD": stack.airflow.password,
-        "LABCAS_STAGING_BUCKET": STAGING,
-        "LABCAS_JWT_SECRET": SECRET,
-    }
-    log_path = tmp_path / "server.log"
-    command = [sys.executable, "-m", "labcas_workflow_api.cli", "serve", "--port", str(port)]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, env=env, stderr=log, stdout=log, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 30)
-        api = Api(url, None, None, None)  # type: ignore[arg-type]
+    with serve_process(stack, config_path, tmp_path) as served:
+        api = Api(served.url, None, None, None)  # type: ignore[arg-type]
         rid = f"log-{uuid.uuid4().hex[:8]}"
         answer = httpx.post(
-            url + "/workflows/alpha/runs",
+            served.url + "/workflows/alpha/runs",
             json={"in_data_selection": "tiny"},
             headers={**api.headers("eve"), "X-Request-ID": rid},
             timeout=30,
         )
         assert answer.status_code == 201, answer.text
         time.sleep(0.5)
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-    lines = [
-        line for line in log_path.read_text().splitlines() if " labcas_workflow_api.audit " in line
-    ]
-    records = [json.loads(line.split(" labcas_workflow_api.audit ", 1)[1]) for line in lines]
+    records = [json.loads(line) for line in served.lines("labcas_workflow_api.audit")]
     mine = [r for r in records if r["request_id"] == rid]
-    assert len(mine) == 1, log_path.read_text()[-2000:]
+    assert len(mine) == 1, served.log.read_text()[-2000:]
     assert (mine[0]["audit"], mine[0]["user"], mine[0]["outcome"]) == ("run.start", "eve", "ok")
     assert mine[0]["run_id"] == answer.json()["run_id"]
 
