@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from tests.browser.test_web_screens import ORIGIN, TOKEN, ScriptedApi
+from tests.browser.test_web_screens import ORIGIN, TOKEN, ScriptedApi, signed_in
 
 PHONE = {"width": 390, "height": 844}
 KEYED = "labcas__thomas__k4b6e0c2a9f1d3b5e7a8c0d2e"  # 41 characters, a web app start
@@ -109,13 +109,7 @@ class DayApi(ScriptedApi):
 
 @pytest.fixture
 def day(page: Any) -> DayApi:
-    scripted = DayApi()
-    page.route(f"{ORIGIN}/**", scripted.answer)
-    page.goto(f"{ORIGIN}/ui/index.html")
-    page.get_by_label("LabCAS token").fill(TOKEN)
-    page.get_by_role("button", name="Sign in").click()
-    page.locator("#signed-in-user").wait_for()
-    return scripted
+    return signed_in(page, DayApi())
 
 
 def test_my_runs_lists_every_workflow_with_parameters_and_filters(

@@ -7,7 +7,7 @@ import io
 import json
 import mimetypes
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -212,15 +212,22 @@ class ScriptedApi:
         route.fulfill(status=status, body=json.dumps(body), content_type="application/problem+json")
 
 
-@pytest.fixture
-def api(page: Any) -> ScriptedApi:
-    scripted = ScriptedApi()
+S = TypeVar("S", bound=ScriptedApi)
+
+
+def signed_in(page: Any, scripted: S) -> S:
+    """The web app open on ``ORIGIN`` with ``scripted`` answering every request, signed in."""
     page.route(f"{ORIGIN}/**", scripted.answer)
     page.goto(f"{ORIGIN}/ui/index.html")
     page.get_by_label("LabCAS token").fill(TOKEN)
     page.get_by_role("button", name="Sign in").click()
     page.locator("#signed-in-user").wait_for()
     return scripted
+
+
+@pytest.fixture
+def api(page: Any) -> ScriptedApi:
+    return signed_in(page, ScriptedApi())
 
 
 def test_text_from_the_api_is_never_markup(page: Any, api: ScriptedApi) -> None:
