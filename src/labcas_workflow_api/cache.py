@@ -171,6 +171,8 @@ class Cached(Generic[T]):
             self.get()
         except LabcasError as exc:
             log.warning("%s: renewal behind failed: %s", self._name, exc.detail)
+        except Exception:  # a bug, which no caller sees: its traceback goes to the log
+            log.exception("%s: renewal behind failed", self._name)
         finally:
             with self._lock:
                 self._behind = None

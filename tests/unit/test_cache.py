@@ -268,6 +268,29 @@ class TestRenewedBehind:
         assert [c.get(stale_for=30) for c in caches] == [f"c{i}-2" for i in range(3 * RENEWERS)]
         assert most[0] == RENEWERS
 
+    def test_a_renewal_behind_that_breaks_is_logged_and_tried_again(
+        self, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        calls = []
+
+        def fetch() -> str:
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyError("engine answer without a key")
+            return f"value-{len(calls)}"
+
+        cached = Cached(fetch, 1, clock=clock, name="run list")
+        cached.get()
+        clock.now += 2
+        assert cached.get(stale_for=30) == "value-1"
+        self.settle(cached)
+        assert cached._behind is None
+        failed = [r for r in caplog.records if "renewal behind failed" in r.getMessage()]
+        assert failed and failed[0].exc_info is not None
+        assert cached.get(stale_for=30) == "value-1"  # renewed behind again
+        self.settle(cached)
+        assert cached.get(stale_for=30) == "value-3"
+
     def test_an_exit_never_waits_on_a_renewal_behind(self) -> None:
         """A stalled upstream holds a renewal behind: the interpreter still exits at once."""
         script = textwrap.dedent(
