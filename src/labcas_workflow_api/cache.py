@@ -15,11 +15,12 @@ each user's view of the access config. Nothing is fetched or shared while comput
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 from labcas_workflow_api.domain.errors import LabcasError
@@ -33,7 +34,44 @@ FOREVER = float("inf")
 #: Threads renewing values behind (``Cached.get(stale_for=...)``): a bound on the upstream
 #: calls no request waits for, as the engine and storage pools bound those requests wait for.
 RENEWERS = 4
-_BEHIND = ThreadPoolExecutor(RENEWERS, thread_name_prefix="renew-behind")
+
+
+class _Renewers:
+    """``size`` daemon threads running the renewals behind, started on first use (none at
+    import, none on a cold start that renews nothing behind). Daemon, unlike a
+    ``ThreadPoolExecutor``'s threads, which the interpreter joins at exit after running
+    every queued renewal: a stopped ``serve`` would wait on each one a stalled upstream holds
+    (``engine_timeout`` or more apiece, four at a time)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._threads = 0
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Future[None], Callable[[], None]]]
+        self._queue = queue.SimpleQueue()
+
+    def submit(self, renew: Callable[[], None]) -> Future[None]:
+        future: Future[None] = Future()
+        self._queue.put((future, renew))
+        with self._lock:
+            if self._threads < self._size:
+                self._threads += 1
+                name = f"renew-behind-{self._threads}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, renew = self._queue.get()
+            try:
+                renew()
+            except BaseException as exc:  # renew logs its failures; this only ends the future
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+
+_BEHIND = _Renewers(RENEWERS)
 
 
 class Cached(Generic[T]):
@@ -133,6 +171,8 @@ class Cached(Generic[T]):
             self.get()
         except LabcasError as exc:
             log.warning("%s: renewal behind failed: %s", self._name, exc.detail)
+        except Exception:  # a bug, which no caller sees: its traceback goes to the log
+            log.exception("%s: renewal behind failed", self._name)
         finally:
             with self._lock:
                 self._behind = None

@@ -3,11 +3,16 @@ the bounded, expiring `Recent`."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
-from labcas_workflow_api.cache import Cached, Recent
+from labcas_workflow_api.cache import RENEWERS, Cached, Recent
 from labcas_workflow_api.domain.errors import UpstreamUnavailable
 
 
@@ -224,6 +229,95 @@ class TestRenewedBehind:
         self.settle(cached)
         assert answers == ["value-1"] * 20
         assert len(calls) == 2
+
+    def test_no_more_than_renewers_renew_behind_at_once(self, clock: Clock) -> None:
+        gate = threading.Event()
+        lock = threading.Lock()
+        running = [0]
+        most = [0]
+
+        def source(name: str) -> Callable[[], str]:
+            calls = []
+
+            def fetch() -> str:
+                calls.append(1)
+                if len(calls) > 1:
+                    with lock:
+                        running[0] += 1
+                        most[0] = max(most[0], running[0])
+                    gate.wait(5)
+                    with lock:
+                        running[0] -= 1
+                return f"{name}-{len(calls)}"
+
+            return fetch
+
+        caches = [Cached(source(f"c{i}"), 1, clock=clock) for i in range(3 * RENEWERS)]
+        for cached in caches:
+            cached.get()
+        clock.now += 2
+        assert [c.get(stale_for=30) for c in caches] == [f"c{i}-1" for i in range(3 * RENEWERS)]
+        deadline = time.monotonic() + 5
+        while running[0] < RENEWERS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # room for a fifth to start, were it allowed
+        assert most[0] == RENEWERS
+        gate.set()
+        for cached in caches:
+            self.settle(cached)
+        assert [c.get(stale_for=30) for c in caches] == [f"c{i}-2" for i in range(3 * RENEWERS)]
+        assert most[0] == RENEWERS
+
+    def test_a_renewal_behind_that_breaks_is_logged_and_tried_again(
+        self, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        calls = []
+
+        def fetch() -> str:
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyError("engine answer without a key")
+            return f"value-{len(calls)}"
+
+        cached = Cached(fetch, 1, clock=clock, name="run list")
+        cached.get()
+        clock.now += 2
+        assert cached.get(stale_for=30) == "value-1"
+        self.settle(cached)
+        assert cached._behind is None
+        failed = [r for r in caplog.records if "renewal behind failed" in r.getMessage()]
+        assert failed and failed[0].exc_info is not None
+        assert cached.get(stale_for=30) == "value-1"  # renewed behind again
+        self.settle(cached)
+        assert cached.get(stale_for=30) == "value-3"
+
+    def test_an_exit_never_waits_on_a_renewal_behind(self) -> None:
+        """A stalled upstream holds a renewal behind: the interpreter still exits at once."""
+        script = textwrap.dedent(
+            """
+            import time
+            from labcas_workflow_api.cache import RENEWERS, Cached
+
+            now = [0.0]
+            def source():
+                calls = []
+                def fetch():
+                    calls.append(1)
+                    if len(calls) > 1:
+                        time.sleep(60)  # an upstream that never answers
+                    return len(calls)
+                return fetch
+            caches = [Cached(source(), 1, clock=lambda: now[0]) for _ in range(2 * RENEWERS)]
+            for cached in caches:
+                cached.get()
+            now[0] += 2
+            for cached in caches:
+                cached.get(stale_for=30)
+            """
+        )
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+        assert time.monotonic() - started < 10
 
 
 class TestRecent:
