@@ -106,3 +106,12 @@ def test_a_kept_alive_connections_next_head_has_its_deadline(port: int) -> None:
     answer = _exchange(port, _head("/one", 200), b"GET /two HTTP/1.1\r\nHo", pause=0.1)
     assert answer.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in answer, answer[:300]
     assert time.monotonic() - started < DEADLINE + 0.1 + 0.5
+
+
+def test_a_pipelined_head_is_counted_from_where_it_starts(port: int) -> None:
+    """A chunk that ends one request and begins the next counts against the next head only
+    the part of it that is the next head: 12 KiB of a first head and 5 KiB of a second one's
+    8 KiB in one chunk, then the rest, are two answered requests, not a 431."""
+    first, second = _head("/one", 12 * 1024), _head("/two", 8 * 1024)
+    answer = _exchange(port, first + second[: 5 * 1024], second[5 * 1024 :], pause=0.05)
+    assert answer.count(b"HTTP/1.1 200 ") == 2, answer[:300]

@@ -61,7 +61,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     the end of the request; nothing while a request is answered or the connection is idle
     between requests (uvicorn's keep-alive timeout then applies). ``_watch``, after each read,
     arms the deadline of what is owed if it is not armed yet, so a request read at once (the
-    usual case) arms none."""
+    usual case) arms none. A head is bounded by the bytes read while it is owed; one that
+    begins inside a read that ended another request is counted by its parts seen whole until
+    its next read (httptools does not say where in a read a request begins)."""
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -75,16 +77,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_parts = 0  # bytes of the owed head's request line and complete headers
         self._head_read = 0  # bytes read while the owed head is incomplete
         self._head_refused = False
+        self._completed = 0  # requests received whole on this connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self._watch()
 
     def data_received(self, data: bytes) -> None:
+        completed = self._completed
         super().data_received(data)
         if self._owed == "head" and self._head_begun:
-            # still incomplete: httptools holds a partial header that on_header has not seen
-            self._head_read += len(data)
+            # still incomplete: httptools holds a partial header that on_header has not seen.
+            # When a request ended in this chunk, the next head began somewhere inside it, at
+            # a place httptools does not say: only its parts seen whole are counted then.
+            if self._completed != completed:
+                self._head_read = self._head_parts
+            else:
+                self._head_read += len(data)
             if self._head_read > MAX_HEAD and not self.transport.is_closing():
                 self._refuse_head()
         self._watch()
@@ -113,6 +122,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._owed = None
+        self._completed += 1
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
