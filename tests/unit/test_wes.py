@@ -337,6 +337,33 @@ class TestRuns:
             assert answer.status_code in (400, 404), answer.text
             assert set(answer.json()) == {"msg", "status_code"}
 
+    def test_start_refused_read_and_cancel_are_audited(
+        self,
+        client: TestClient,
+        auth: Auth,
+        engine: FakeEngine,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        caplog.set_level("INFO", logger="labcas_workflow_api.audit")
+        wes_id = start(client, auth)
+        _, run_id = ids.parse_run_id(wes_id) or ("", "")
+        theirs = add_run(engine, "dliu", 1)
+        client.get(f"{WES}/runs/{wes_id}/status", headers=auth("thomas"))  # a read: not audited
+        for tail in ("", "/status", "/tasks"):
+            client.get(f"{WES}/runs/{ids.run_id(DEMO, theirs)}{tail}", headers=auth("thomas"))
+        client.post(f"{WES}/runs/{wes_id}/cancel", headers=auth("thomas"))
+        records = [
+            json.loads(r.getMessage())
+            for r in caplog.records
+            if r.name == "labcas_workflow_api.audit"
+        ]
+        assert [(r["audit"], r["run_id"], r["outcome"]) for r in records] == [
+            ("run.start", run_id, "ok"),
+            *[("run.read", theirs, "refused 404")] * 3,
+            ("run.cancel", run_id, "ok"),
+        ]
+        assert records[0]["face"] == "wes" and records[0]["workflow"] == DEMO
+
     def test_cancel_answers_the_id_then_the_run_reads_canceled(
         self, client: TestClient, auth: Auth, engine: FakeEngine
     ) -> None:
