@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from labcas_workflow_api import cursor as codec
 from labcas_workflow_api.domain.models import RunStatus, TaskInstance
 from labcas_workflow_api.http.wes import ids
 from labcas_workflow_api.wire.wes import STATES, WesState, wes_state
@@ -222,6 +223,29 @@ class TestSubmit:
         answer = client.post(f"{WES}/runs", headers=auth("thomas"), data=form(**fields))
         assert_error(answer, 400, text)
 
+    def test_hostile_multipart_bodies_are_4xx_in_wes_shape(
+        self, client: TestClient, auth: Auth
+    ) -> None:
+        def part(name: str, value: bytes, filename: str = "") -> bytes:
+            named = f'; filename="{filename}"' if filename else ""
+            head = f'--b\r\nContent-Disposition: form-data; name="{name}"{named}\r\n\r\n'
+            return head.encode() + value + b"\r\n"
+
+        fields = b"".join(part(k, v.encode()) for k, v in form().items())
+        cases = [
+            (part("workflow_url", b"a" * 300_000), 413, "request body over"),
+            (b"".join(part("x", b"") for _ in range(1001)), 400, "Too many fields"),
+            (fields + part("workflow_params", b"{}", "p.json"), 400, "uploaded code never runs"),
+            (fields + part("workflow_type", b"CWL"), 400, "field 'workflow_type' given twice"),
+            (b"--b\r\nnonsense\r\n\r\n", 400, "multipart"),
+        ]
+        for content, status, text in cases:
+            headers = {**auth("thomas"), "content-type": "multipart/form-data; boundary=b"}
+            answer = client.post(f"{WES}/runs", headers=headers, content=content + b"--b--\r\n")
+            assert_error(answer, status, text)
+        headers = {**auth("thomas"), "content-type": "multipart/form-data"}
+        assert_error(client.post(f"{WES}/runs", headers=headers, content=b"x"), 400, "boundary")
+
     def test_engine_parameters_empty_and_the_engines_own_name_pass(
         self, client: TestClient, auth: Auth
     ) -> None:
@@ -313,6 +337,33 @@ class TestRuns:
             assert answer.status_code in (400, 404), answer.text
             assert set(answer.json()) == {"msg", "status_code"}
 
+    def test_start_refused_read_and_cancel_are_audited(
+        self,
+        client: TestClient,
+        auth: Auth,
+        engine: FakeEngine,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        caplog.set_level("INFO", logger="labcas_workflow_api.audit")
+        wes_id = start(client, auth)
+        _, run_id = ids.parse_run_id(wes_id) or ("", "")
+        theirs = add_run(engine, "dliu", 1)
+        client.get(f"{WES}/runs/{wes_id}/status", headers=auth("thomas"))  # a read: not audited
+        for tail in ("", "/status", "/tasks"):
+            client.get(f"{WES}/runs/{ids.run_id(DEMO, theirs)}{tail}", headers=auth("thomas"))
+        client.post(f"{WES}/runs/{wes_id}/cancel", headers=auth("thomas"))
+        records = [
+            json.loads(r.getMessage())
+            for r in caplog.records
+            if r.name == "labcas_workflow_api.audit"
+        ]
+        assert [(r["audit"], r["run_id"], r["outcome"]) for r in records] == [
+            ("run.start", run_id, "ok"),
+            *[("run.read", theirs, "refused 404")] * 3,
+            ("run.cancel", run_id, "ok"),
+        ]
+        assert records[0]["face"] == "wes" and records[0]["workflow"] == DEMO
+
     def test_cancel_answers_the_id_then_the_run_reads_canceled(
         self, client: TestClient, auth: Auth, engine: FakeEngine
     ) -> None:
@@ -360,6 +411,15 @@ class TestTasks:
         assert seen[1]["stdout"] == f"{logs}/tile/logs?try=2&map_index=0"
         assert "stdout" not in seen[3]
         assert seen[0]["end_time"] == "2026-11-28T10:01:05Z"
+
+    def test_a_page_token_is_checked(self, client: TestClient, auth: Auth, wes_id: str) -> None:
+        tasks = f"{WES}/runs/{wes_id}/tasks"
+        for junk in ("junk", codec.encode({"a": 1}), codec.encode(["fetch", True])):
+            answer = client.get(tasks, params={"page_token": junk}, headers=auth("thomas"))
+            assert_error(answer, 400, "invalid cursor")
+        gone = codec.encode(["vanished", -1])
+        answer = client.get(tasks, params={"page_token": gone}, headers=auth("thomas"))
+        assert_error(answer, 404, "no longer has")
 
     def test_one_task_by_its_id(self, client: TestClient, auth: Auth, wes_id: str) -> None:
         task = client.get(f"{WES}/runs/{wes_id}/tasks/tile~1", headers=auth("thomas")).json()

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 SEPARATOR = "~"
-_WORKFLOW = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
+#: A workflow or task id (``http.deps``' ``WorkflowId`` and ``TaskId``).
+NAME = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 _RUN = re.compile(r"[A-Za-z0-9_.~:+\-]{1,250}")
-_TASK = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 _MAP_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
 
 
@@ -26,7 +26,7 @@ def run_id(workflow_id: str, run: str) -> str:
 def parse_run_id(wes_id: str) -> tuple[str, str] | None:
     """(workflow id, run id) of a WES run id; None for one ``run_id`` did not make."""
     workflow_id, separator, run = wes_id.partition(SEPARATOR)
-    if not separator or not _WORKFLOW.fullmatch(workflow_id) or not _RUN.fullmatch(run):
+    if not separator or not NAME.fullmatch(workflow_id) or not _RUN.fullmatch(run):
         return None
     return workflow_id, run
 
@@ -39,6 +39,6 @@ def task_id(task: str, map_index: int) -> str:
 def parse_task_id(wes_id: str) -> tuple[str, int] | None:
     """(task id, map index) of a WES task id; None for one ``task_id`` did not make."""
     task, separator, index = wes_id.partition(SEPARATOR)
-    if not _TASK.fullmatch(task) or (separator and not _MAP_INDEX.fullmatch(index)):
+    if not NAME.fullmatch(task) or (separator and not _MAP_INDEX.fullmatch(index)):
         return None
     return task, int(index) if separator else -1

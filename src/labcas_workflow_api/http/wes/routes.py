@@ -4,7 +4,8 @@ answer WES's models (errors in WES's shape: ``errors.WesRoute``)."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
@@ -30,7 +31,6 @@ from labcas_workflow_api.http.wes.submit import (
     WORKFLOW_TYPE_VERSIONS,
     read_submission,
 )
-from labcas_workflow_api.service.runs import RunDetail
 from labcas_workflow_api.wire.wes import (
     WesDefaultWorkflowEngineParameter,
     WesErrorResponse,
@@ -59,6 +59,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (500, "An unexpected error occurred"),
     ]
 }
+T = TypeVar("T")
 router = APIRouter(prefix=answers.BASE, tags=["wes"], route_class=WesRoute, responses=_ERRORS)
 
 PageSize = Annotated[int, Query(ge=1, le=1000, description="At most this many")]
@@ -178,20 +179,21 @@ async def run_workflow(
     return WesRunId(run_id=ids.run_id(submission.workflow_id, started.run.run_id))
 
 
-async def _detail(c: ContainerDep, who: CallerDep, rid: str, wes_id: str) -> RunDetail:
+async def _read(read: Callable[[str, str, str], T], who: CallerDep, rid: str, wes_id: str) -> T:
+    """``read(username, workflow_id, run_id)`` of the run ``wes_id`` names (refusals audited)."""
     workflow_id, run_id = _run_of(wes_id)
     refusals = audited(
         "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
     )
     with refusals:
-        return await off_loop(ENGINE, c.runs.detail, who.username, workflow_id, run_id)
+        return await off_loop(ENGINE, read, who.username, workflow_id, run_id)
 
 
 @router.get("/runs/{run_id}")
 async def get_run_log(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, links: LinksDep, rid: RequestIdDep
 ) -> WesRunLog:
-    detail = await _detail(c, who, rid, run_id)
+    detail = await _read(c.runs.detail, who, rid, run_id)
     engine = await off_loop(ENGINE, c.engine.engine_version)
     return answers.run_log(detail, links, engine.version.split(".")[0])
 
@@ -200,12 +202,7 @@ async def get_run_log(
 async def get_run_status(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, rid: RequestIdDep
 ) -> WesRunStatus:
-    workflow_id, run = _run_of(run_id)
-    refusals = audited(
-        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run
-    )
-    with refusals:
-        found = await off_loop(ENGINE, c.runs.get, who.username, workflow_id, run)
+    found = await _read(c.runs.get, who, rid, run_id)
     return WesRunStatus(run_id=run_id, state=wes_state(found.status))
 
 
@@ -243,7 +240,7 @@ async def list_tasks(
     page_size: PageSize = 100,
     page_token: PageToken = None,
 ) -> WesTaskListResponse:
-    detail = await _detail(c, who, rid, run_id)
+    detail = await _read(c.runs.detail, who, rid, run_id)
     tasks = detail.tasks
     if page_token:
         after = codec.decode(page_token, _read_place)
@@ -266,7 +263,7 @@ async def get_task(
     links: LinksDep,
     rid: RequestIdDep,
 ) -> WesTaskLog:
-    detail = await _detail(c, who, rid, run_id)
+    detail = await _read(c.runs.detail, who, rid, run_id)
     wanted = ids.parse_task_id(task_id)
     for task in detail.tasks:
         if wanted == (task.task_id, task.map_index):

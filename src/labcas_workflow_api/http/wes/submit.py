@@ -9,7 +9,6 @@ runs here), ``workflow_engine_parameters`` that are not empty, a ``workflow_type
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -22,6 +21,7 @@ from starlette.types import Message
 from labcas_workflow_api.domain.errors import BadRequest
 from labcas_workflow_api.domain.json_body import parse_json
 from labcas_workflow_api.domain.models import EngineVersion
+from labcas_workflow_api.http.wes import ids
 from labcas_workflow_api.service.run_conf import RunRequest, parse_run_request
 from labcas_workflow_api.wire.wes import WesRunRequest
 
@@ -29,7 +29,6 @@ from labcas_workflow_api.wire.wes import WesRunRequest
 WORKFLOW_TYPE = "AIRFLOW_DAG"
 WORKFLOW_TYPE_VERSIONS = ["3", "2"]
 FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
-_WORKFLOW_ID = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 _FIELDS = set(WesRunRequest.model_fields) | {"workflow_attachment"}
 ATTACHMENT_REFUSED = (
     "workflow_attachment is refused: uploaded code never runs here; name a curated workflow "
@@ -89,7 +88,7 @@ def workflow_of(url: str, api_base: str) -> str:
     """The curated workflow a ``workflow_url`` names: its id, or ``<api_base>/workflows/<id>``."""
     prefix = api_base.rstrip("/") + "/workflows/"
     candidate = unquote(url[len(prefix) :]) if url.startswith(prefix) else url
-    if not _WORKFLOW_ID.fullmatch(candidate):
+    if not ids.NAME.fullmatch(candidate):
         raise BadRequest(
             f"workflow_url must name a curated workflow: its id, or {prefix}{{id}}; "
             "uploaded or remote workflow files never run here"
