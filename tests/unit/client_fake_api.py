@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
+import pytest
 from pydantic import BaseModel
 
 from labcas_workflow_api import wire
@@ -26,6 +28,16 @@ RUN_DEFAULTS: dict[str, Any] = {
     "output_folder": None,
     "conf": {},
 }
+
+
+def isolate_cli(home: Path, monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    """The CLI of a test: its config under ``home``, no API or token from the environment,
+    a terminal ``columns`` wide."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.delenv("LABCAS_API_URL", raising=False)
+    monkeypatch.delenv("LABCAS_TOKEN", raising=False)
 
 
 def answer(model: BaseModel, status: int = 200) -> httpx.Response:

@@ -12,16 +12,12 @@ from typer.testing import CliRunner
 
 from labcas_workflow_api.client.cli import app
 from labcas_workflow_api.client.config import config_path, read_config
-from tests.unit.client_fake_api import API, TOKEN, FakeApi
+from tests.unit.client_fake_api import API, TOKEN, FakeApi, isolate_cli
 
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("LABCAS_API_URL", raising=False)
-    monkeypatch.delenv("LABCAS_TOKEN", raising=False)
+    isolate_cli(tmp_path, monkeypatch, columns=200)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from labcas_workflow_api.client.api import LabcasClient
 from labcas_workflow_api.client.cli import app
-from tests.unit.client_fake_api import API, TOKEN, FakeApi
+from tests.unit.client_fake_api import API, TOKEN, FakeApi, isolate_cli
 
 RUN_IDS = ("labcas__thomas__20261128T074837157203", "labcas__thomas__k4b6e0c2a9f1d3b5e7a8c0d2e")
 WEB = f"{API}/ui/#/run/nebraska_demo/{RUN_IDS[0]}"
@@ -19,11 +19,7 @@ WEB = f"{API}/ui/#/run/nebraska_demo/{RUN_IDS[0]}"
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.delenv("LABCAS_API_URL", raising=False)
-    monkeypatch.delenv("LABCAS_TOKEN", raising=False)
+    isolate_cli(tmp_path, monkeypatch, columns=80)
 
 
 @pytest.fixture

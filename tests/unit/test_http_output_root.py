@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from labcas_workflow_api.domain.errors import UpstreamUnavailable
 from labcas_workflow_api.domain.models import RunStatus
-from labcas_workflow_api.service import output_root
+from labcas_workflow_api.service import folder_scan, output_root
 from labcas_workflow_api.service import runs as runs_module
 from tests.unit.fakes import FakeEngine, FakeStore
 from tests.unit.test_http_run_control import DEMO, add_run, assert_problem
@@ -151,6 +151,27 @@ class TestTopFolder:
         body = top(client, auth)
         assert list(body["folders"]) == ["0000-imported/", "0001/", "0002/", "0003/"]
         assert body["folders"]["0003/"]["run"]["run_id"] == area[0]
+
+    def test_the_next_pages_of_a_huge_top_folder_do_not_read_it_whole_again(
+        self,
+        client: TestClient,
+        auth: Auth,
+        store: FakeStore,
+        area: list[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Its first page finds it too large (``MAX_ENTRIES`` read); its cursors are places
+        in name order, and a next page lists from there only, as in any folder."""
+        monkeypatch.setattr(output_root, "MAX_ENTRIES", 3)
+        monkeypatch.setattr(folder_scan, "_MAX_CHUNK", 2)
+        first = top(client, auth, "?limit=2")
+        before = store.calls["list"]
+        second = top(client, auth, first["next"].removeprefix("http://testserver/output-data"))
+        assert store.calls["list"] - before == 2  # 0002/ 0003/, then README.txt
+        third = top(client, auth, second["next"].removeprefix("http://testserver/output-data"))
+        names = [*first["folders"], *second["folders"], *third["folders"], *third["files"]]
+        assert names == ["0000-imported/", "0001/", "0002/", "0003/", "README.txt"]
+        assert second["folders"]["0003/"]["run"]["run_id"] == area[0]
 
     def test_the_html_listing_links_each_folder_to_its_run(
         self, client: TestClient, auth: Auth, area: list[str]

@@ -69,6 +69,15 @@ class TestLogPage:
         assert rest.read() == text[50:]
         assert rest.next_offset is None
 
+    def test_bytes_that_are_not_utf8_are_cut_at_the_limit(self) -> None:
+        """A task may print anything: a page of stray continuation bytes still ends (and is
+        no deadline's 504), and the pages put together are the log."""
+        junk = b"\x80" * 200
+        first = page(junk, limit=51)
+        assert first.read() == junk[:51]
+        assert first.next_offset == 51
+        assert page(junk, offset=51, limit=1000).read() == junk[51:]
+
     def test_an_offset_past_the_end_is_an_empty_page(self) -> None:
         past = page(self.LOG, offset=10_000, limit=64)
         assert past.read() == b""

@@ -121,11 +121,12 @@ def _out_of_time() -> bool:
 
 def _cut(page: bytearray, limit: int) -> int:
     """Where a page of at most ``limit`` bytes ends: after its last line end when that keeps
-    at least half of it, else at its last UTF-8 character boundary."""
+    at least half of it, else at its last UTF-8 character boundary (at ``limit`` in bytes
+    that are not UTF-8: a character is 4 bytes at most)."""
     end = page.rfind(b"\n", 0, limit) + 1
     if end > limit // 2:
         return end
-    end = limit
-    while 0 < end < len(page) and page[end] & 0xC0 == 0x80:
-        end -= 1
-    return end
+    for end in range(limit, max(limit - 4, 0), -1):
+        if end >= len(page) or page[end] & 0xC0 != 0x80:
+            return end
+    return limit

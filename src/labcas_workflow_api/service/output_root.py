@@ -4,7 +4,9 @@ the rest (folders no known run wrote, and files) in name order, as any folder li
 A run's folder is named after the moment it was asked for (``%Y%m%dT%H%M%S%f``), so newest
 first is reverse name order. The storage lists keys in name order only: the whole top level is
 read (``MAX_ENTRIES`` at most; a larger one is listed in name order, as any folder) and
-arranged, and a page's cursor names its place in that arrangement (section and name).
+arranged, and a page's cursor names its place in that arrangement (section and name). Each
+page reads the level again (a top level holds a folder per run: a listing call or a few); the
+next pages of one listed in name order do not (their cursors say so).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labcas_workflow_api import cursor
+from labcas_workflow_api.domain.errors import BadRequest
 from labcas_workflow_api.domain.models import Run
 from labcas_workflow_api.service.folder_scan import Entry, Scan, scan
 from labcas_workflow_api.storage.base import StagingStore
@@ -63,6 +66,18 @@ def arrange(store: StagingStore, bucket: str, prefix: str, runs: Mapping[str, Ru
     first.sort(key=lambda e: e.key, reverse=True)
     known = {e.key for e in first}
     return Top(found, first, [e for e in found.entries if e.key not in known])
+
+
+def arranged(token: str | None) -> bool:
+    """Whether the page after ``token`` is one of the arranged top level: not when ``token``
+    is a place in name order (a page of a level too large to arrange, or no cursor of ours)."""
+    if token is None:
+        return True
+    try:
+        cursor.decode(token, _read_place)
+    except BadRequest:
+        return False
+    return True
 
 
 def _read_place(document: Any) -> tuple[int, str]:

@@ -204,11 +204,14 @@ class OutputService:
         cursor: str | None = None,
     ) -> FolderView:
         """A page of the top folder, as ``browse``, arranged by ``output_root``: the folders of
-        ``runs`` (by folder path) newest first, each with its run, then the rest."""
+        ``runs`` (by folder path) newest first, each with its run, then the rest (in name
+        order throughout when the level is too large, and after a cursor of such a page)."""
         _, prefix = self._area(username, "")
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be from 1 to {MAX_PAGE}")
-        top = output_root.arrange(self.store, self.bucket, prefix, runs)
+        top = None
+        if output_root.arranged(cursor):
+            top = output_root.arrange(self.store, self.bucket, prefix, runs)
         if top is None:
             view = self.browse(username, "", limit=limit, cursor=cursor)
         else:
