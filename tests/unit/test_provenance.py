@@ -438,6 +438,26 @@ class TestCli:
         assert "no run 'labcas__thomas__nope'" in result.stderr
 
 
+def test_the_client_loads_no_server_code_and_the_app_no_rocrate() -> None:
+    """The client builds the crate's path itself (no service, engine or store code beyond the
+    run conf helpers that ``wire`` shares), and the app loads ``rocrate`` on the first crate
+    only (not on a Lambda cold start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import labcas_workflow_api.client.api\n"
+        "shared = {'labcas_workflow_api.service', 'labcas_workflow_api.service.run_conf'}\n"
+        "server = [m for m in sys.modules if m.startswith(('labcas_workflow_api.service',\n"
+        "    'labcas_workflow_api.engines', 'labcas_workflow_api.storage'))]\n"
+        "assert set(server) <= shared, server\n"
+        "import labcas_workflow_api.http.app\n"
+        "assert 'rocrate' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def action_of_file(path: Any) -> dict[str, Any]:
     (action,) = typed(graph(json.loads(path.read_bytes())), "CreateAction")
     return action
