@@ -5,6 +5,7 @@ nobody else's run. The crate of a real run, checked by roc-validator, is in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from labcas_workflow_api.domain.models import Run, RunStatus
+from labcas_workflow_api.domain.models import Run, RunStatus, WorkflowVersion
 from labcas_workflow_api.service import provenance_crate
 from labcas_workflow_api.service.provenance import (
     DataSelection,
@@ -289,6 +290,21 @@ class TestZip:
             inside = graph(json.loads(archive.read("ro-crate-metadata.json")))
             assert len(typed(inside, "File")) == 5  # four outputs and the DAG file
 
+    def test_a_dag_file_gone_from_the_engine_is_named_by_its_url_and_left_out(self) -> None:
+        """Airflow 2 shows a DAG's file as it is now: once deleted, the engine gives no source."""
+        gone = WorkflowVersion(
+            WORKFLOW, file_name="nebraska_demo.py", source_token="t", of_run=False
+        )
+        run = record(3)
+        run = dataclasses.replace(run, facts=dataclasses.replace(run.facts, version=gone))
+        entities = graph(json.loads(provenance_crate.metadata(run, "https://api.example")))
+        main = entities["./"]["mainEntity"]["@id"]
+        assert main == f"https://api.example/workflows/{WORKFLOW}"
+        assert "creativeWorkStatus" in entities[main]
+        zipped = provenance_crate.zipped(run, "https://api.example")
+        names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+        assert sorted(names) == ["ro-crate-metadata.json", "ro-crate-preview.html"]
+
 
 def record(files: int, *, properties: int = 0, complete: bool = True) -> RunRecord:
     engine = FakeEngine()
@@ -436,6 +452,26 @@ class TestCli:
         result = self.run_cli(client, auth, "provenance", "labcas__thomas__nope")
         assert result.exit_code == 2
         assert "no run 'labcas__thomas__nope'" in result.stderr
+
+
+def test_the_client_loads_no_server_code_and_the_app_no_rocrate() -> None:
+    """The client builds the crate's path itself (no service, engine or store code beyond the
+    run conf helpers that ``wire`` shares), and the app loads ``rocrate`` on the first crate
+    only (not on a Lambda cold start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import labcas_workflow_api.client.api\n"
+        "shared = {'labcas_workflow_api.service', 'labcas_workflow_api.service.run_conf'}\n"
+        "server = [m for m in sys.modules if m.startswith(('labcas_workflow_api.service',\n"
+        "    'labcas_workflow_api.engines', 'labcas_workflow_api.storage'))]\n"
+        "assert set(server) <= shared, server\n"
+        "import labcas_workflow_api.http.app\n"
+        "assert 'rocrate' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def action_of_file(path: Any) -> dict[str, Any]:

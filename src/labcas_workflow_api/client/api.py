@@ -19,7 +19,6 @@ from labcas_workflow_api.client.transport import (
     Transport,
     segment,
 )
-from labcas_workflow_api.service.provenance import crate_path
 
 __all__ = ["ClientError", "LabcasClient", "clean_path"]
 _MERGE_ATTEMPTS = 3
@@ -193,7 +192,7 @@ class LabcasClient:
     def ro_crate(self, workflow_id: str, run_id: str, *, zipped: bool = False) -> bytes:
         """A run's provenance as a Workflow Run RO-Crate: its JSON-LD metadata, or with
         ``zipped`` the whole crate as a zip (metadata, preview page, DAG file)."""
-        path = crate_path(workflow_id, run_id)
+        path = f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}/ro-crate"
         if zipped:
             headers = {"Accept": "application/zip"}
             response = self._transport.send("GET", path, params={"format": "zip"}, headers=headers)
