@@ -80,6 +80,15 @@ class TestAirflow3:
         assert (version.name, version.version) == ("Apache Airflow", "3.3.2")
         assert version.url == "https://airflow.apache.org/"
 
+    def test_the_version_is_asked_once_per_time_to_live(
+        self, engine: AirflowEngine, airflow: v2.FakeAirflow
+    ) -> None:
+        airflow.routes[("GET", "/api/v2/version")] = reply({"version": "3.3.2"})
+        for _ in range(5):
+            assert engine.engine_version().version == "3.3.2"
+        asked = [r for r in airflow.requests if r.url.path.endswith("/version")]
+        assert len(asked) == 1
+
     def test_a_version_answer_without_a_version_is_a_bad_response(
         self, engine: AirflowEngine, airflow: v2.FakeAirflow
     ) -> None:

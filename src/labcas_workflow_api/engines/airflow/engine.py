@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from labcas_workflow_api import deadline
+from labcas_workflow_api.cache import Cached
 from labcas_workflow_api.domain.errors import (
     Conflict,
     InvalidParameters,
@@ -40,7 +41,6 @@ from labcas_workflow_api.engines.airflow.transport import RETRY, RetryTransport,
 #: Batch listings (``POST .../list``) take any page size; Airflow 2 caps GET pages at 100.
 BATCH_PAGE_SIZE = 1000
 _MAX_PAGES = 10_000
-AIRFLOW = EngineVersion("Apache Airflow", "", "https://airflow.apache.org/")
 
 
 class AirflowEngine:
@@ -96,6 +96,7 @@ class AirflowEngine:
                 url = f"{self.base_url}/auth/token"
                 auth = TokenAuth(lambda: self._send("POST", url, json=credentials, retry=True))
         self._auth = auth
+        self._version = Cached(self._read_version, versions.TTL, name="Airflow version")
 
     @functools.cached_property
     def dialect(self) -> Dialect:
@@ -264,11 +265,11 @@ class AirflowEngine:
         return to.run(to.mapping(answer, "DAG run"))
 
     def engine_version(self) -> EngineVersion:
-        answer = to.mapping(self._get("/version", what="version"), "version")
-        version = answer.get("version")
-        if not isinstance(version, str) or not version:
-            raise UpstreamBadResponse("Airflow sent a version answer without a version")
-        return EngineVersion(AIRFLOW.name, version, AIRFLOW.url)
+        """Airflow's version, read again every ``versions.TTL`` s (it changes with an upgrade)."""
+        return self._version.get()
+
+    def _read_version(self) -> EngineVersion:
+        return versions.engine_version(to.mapping(self._get("/version", what="version"), "version"))
 
     def workflow_version(self, workflow_id: str, run_id: str) -> WorkflowVersion:
         run = self._run_item(workflow_id, run_id)

@@ -1,14 +1,26 @@
-"""What Airflow says of the version of a DAG that a run used, as a ``WorkflowVersion``."""
+"""What Airflow says of its own version, as an ``EngineVersion``, and of the version of a DAG
+that a run used, as a ``WorkflowVersion``."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from labcas_workflow_api.domain.models import WorkflowVersion
+from labcas_workflow_api.domain.errors import UpstreamBadResponse
+from labcas_workflow_api.domain.models import EngineVersion, WorkflowVersion
 
+#: Seconds Airflow's own version is reused (it changes with an upgrade only).
+TTL = 300.0
 #: What Airflow 3 shows instead of a DAG file that the caller may not read in whole.
 _REDACTED = "REDACTED - "
+
+
+def engine_version(answer: dict[str, Any]) -> EngineVersion:
+    """Airflow's ``/version`` answer as an ``EngineVersion``."""
+    version = answer.get("version")
+    if not isinstance(version, str) or not version:
+        raise UpstreamBadResponse("Airflow sent a version answer without a version")
+    return EngineVersion("Apache Airflow", version, "https://airflow.apache.org/")
 
 
 def text(value: Any) -> str | None:
