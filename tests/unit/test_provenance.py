@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from labcas_workflow_api.domain.models import Run, RunStatus, WorkflowVersion
-from labcas_workflow_api.service import provenance_crate
+from labcas_workflow_api.service import provenance, provenance_crate
 from labcas_workflow_api.service.provenance import (
     DataSelection,
     OutputFile,
@@ -389,6 +389,27 @@ class TestOutputs:
         outputs = container.provenance.outputs(engine.runs[(WORKFLOW, RUN_ID)])
         assert len(outputs.files) == 50 and not outputs.complete
         assert outputs.files[0].path == "f000.txt"
+
+    def test_sidecars_are_read_up_to_a_budget_and_the_record_says_so(
+        self, container: Any, engine: FakeEngine, store: FakeStore, monkeypatch: Any
+    ) -> None:
+        """A folder whose sidecars are large cannot make one record hold them all: past
+        ``MAX_PROPERTY_BYTES`` the files are listed without their properties, and the crate
+        says so."""
+        monkeypatch.setattr(provenance, "MAX_PROPERTY_BYTES", 64 * 1024)
+        add_run(engine)
+        big = "x" * 3000
+        for i in range(200):
+            store.add(f"{FOLDER}f{i:03d}.txt", b"x")
+            store.add(f"{FOLDER}f{i:03d}.txt.cfg", f"[f{i:03d}.txt]\nk = {big}\n".encode())
+        outputs = container.provenance.outputs(engine.runs[(WORKFLOW, RUN_ID)])
+        assert len(outputs.files) == 200 and not outputs.properties_complete
+        with_properties = [f for f in outputs.files if f.properties]
+        assert 0 < len(with_properties) < 200
+        note = provenance_crate._listing_note(
+            dataclasses.replace(record(1), outputs=outputs), 200, "https://api.example"
+        )
+        assert "Metadata properties are given for the first files only" in note
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,12 @@ from labcas_workflow_api.storage.base import StagingStore
 
 #: The most output files a record lists; past it, it says that the folder holds more.
 MAX_FILES = 20_000
-#: Sidecars read from the store per call.
-_SIDECAR_BATCH = 500
+#: Sidecars read at once: at most 64 times ``sidecar.MAX_SIDECAR_BYTES`` (16 MiB) in memory.
+_SIDECAR_BATCH = 64
+#: The sidecar bytes one record reads before it stops reading them (20,000 full sidecars
+#: would be 5 GB): at most this plus one batch are held; files past it are listed without
+#: their properties, and the record says so.
+MAX_PROPERTY_BYTES = 16 * 1024 * 1024
 #: Keys asked of the store per listing call.
 _LIST_PAGE = 1000
 #: Media types by file name: Python's own table only (the host's files differ between hosts).
@@ -102,6 +106,7 @@ class Outputs:
     prefix: str
     files: list[OutputFile]
     complete: bool = True
+    properties_complete: bool = True  # False: past ``MAX_PROPERTY_BYTES``, none were read
 
     @property
     def uri(self) -> str | None:
@@ -182,7 +187,8 @@ class ProvenanceService:
         data = [i for i in infos if not _is_sidecar(i.key, keys)]
         complete = complete and len(data) <= self.max_files
         data = data[: self.max_files]
-        properties = self._properties([i.key for i in data if sidecar.sidecar_key(i.key) in keys])
+        with_sidecar = [i.key for i in data if sidecar.sidecar_key(i.key) in keys]
+        properties, all_read = self._properties(with_sidecar)
         files = [
             OutputFile(
                 self.bucket,
@@ -195,7 +201,7 @@ class ProvenanceService:
             )
             for info in data
         ]
-        return Outputs(self.bucket, path, prefix, files, complete)
+        return Outputs(self.bucket, path, prefix, files, complete, all_read)
 
     def record(self, facts: RunFacts, outputs: Outputs) -> RunRecord:
         return RunRecord(facts, outputs, self.clock())
@@ -223,19 +229,24 @@ class ProvenanceService:
             folders = sorted(nested) + folders
         return sorted(found, key=_by_key), True
 
-    def _properties(self, data_keys: list[str]) -> dict[str, dict[str, str]]:
-        """The sidecar properties of each data file that has a sidecar."""
+    def _properties(self, data_keys: list[str]) -> tuple[dict[str, dict[str, str]], bool]:
+        """The sidecar properties of each data file that has a sidecar, batch after batch
+        until ``MAX_PROPERTY_BYTES`` of sidecars were read; whether every one was read."""
         found: dict[str, dict[str, str]] = {}
+        read_bytes = 0
         for start in range(0, len(data_keys), _SIDECAR_BATCH):
+            if read_bytes >= MAX_PROPERTY_BYTES:
+                return found, False
             batch = {sidecar.sidecar_key(k): k for k in data_keys[start : start + _SIDECAR_BATCH]}
             read = self.store.get_many(self.bucket, list(batch))
             for key, fetched in read.items():
+                read_bytes += len(fetched.body)
                 data_key = batch[key]
                 name = data_key.rpartition("/")[2]
                 values = sidecar.parse(fetched.body, name, where=key)
                 if values:
                     found[data_key] = values
-        return found
+        return found, True
 
 
 def _is_sidecar(key: str, keys: set[str]) -> bool:

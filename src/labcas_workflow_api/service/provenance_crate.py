@@ -27,7 +27,9 @@ from urllib.parse import quote
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.service.provenance import (
     MAX_FILES,
+    MAX_PROPERTY_BYTES,
     OutputFile,
+    Outputs,
     RunRecord,
     media_type,
     run_path,
@@ -327,10 +329,20 @@ def _times(action: Entity, start: datetime | None, end: datetime | None) -> None
 def _listing_note(record: RunRecord, shown: int, base: str) -> str:
     """What the crate says of how many output files it lists."""
     outputs = record.outputs
-    total = len(outputs.files)
     if outputs.path is None:
         return "The run has no output folder."
     where = f"{outputs.uri} (browse it at {base}/output-data/{outputs.path})"
+    cut = (
+        ""
+        if outputs.properties_complete
+        else f" Metadata properties are given for the first files only (their sidecars are "
+        f"read up to {MAX_PROPERTY_BYTES // (1024 * 1024)} MiB)."
+    )
+    return _files_note(outputs, shown, where) + cut
+
+
+def _files_note(outputs: Outputs, shown: int, where: str) -> str:
+    total = len(outputs.files)
     if not outputs.complete:
         return (
             f"Its output folder {where} holds more than {MAX_FILES:,} files: the first "
