@@ -55,23 +55,24 @@ class Page:
     def text(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """The page's bytes as they come, but for its last line, held back until the end
         (it may be the server's note, whose leading line end may be the server's too)."""
-        held = b""
+        held = bytearray()
         given = 0
         for chunk in chunks:
+            searched = max(len(held) - 1, 0)  # what is held before has no line end past 0
             held += chunk
-            cut = held.rfind(b"\n", 0, len(held) - 1)
+            cut = held.rfind(b"\n", searched, len(held) - 1)
             if cut > 0:
-                yield held[:cut]
+                yield bytes(held[:cut])
                 given += cut
-                held = held[cut:]
+                del held[:cut]
         note = NOTE.search(held)
         if note is None:
-            yield held
+            yield bytes(held)
             if self.link is not None:  # a Link without a note: follow it as given
                 self._follow(self.link)
             return
         end = int(note.group(1)) - self.offset - given  # the page's log bytes still held
-        yield held[: max(0, min(end, note.start()))]
+        yield bytes(held[: max(0, min(end, note.start()))])
         self._follow(self.link or note.group(2).decode())
 
     def _follow(self, link: str) -> None:
