@@ -1,32 +1,53 @@
-"""``LabcasClient``: one method per call of the LabCAS Workflow API (over ``Transport``)."""
+"""``LabcasClient``: one method per call of the LabCAS Workflow API."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from labcas_workflow_api import wire
-from labcas_workflow_api.client.downloads import fetch_file, safe_relative
+from labcas_workflow_api.client.errors import ClientError, error_from
 from labcas_workflow_api.client.log_pages import read_log
 from labcas_workflow_api.client.models import DownloadResult
-from labcas_workflow_api.client.transport import (
-    ClientError,
-    Transport,
-    segment,
-)
 
 __all__ = ["ClientError", "LabcasClient", "clean_path"]
+USER_AGENT = "labcas-workflows/0.1"
+_MAX_PAGES = 10_000
 _MERGE_ATTEMPTS = 3
+M = TypeVar("M", bound=BaseModel)
+Paged = TypeVar("Paged", wire.RunList, wire.Folder)
 
 
 def clean_path(path: str) -> str:
     """An output-data path without leading/trailing slashes (``""`` for the root)."""
     return "/".join(p for p in path.strip().split("/") if p)
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _run_path(workflow_id: str, run_id: str) -> str:
+    return f"/workflows/{_segment(workflow_id)}/runs/{_segment(run_id)}"
+
+
+def _run_request(data_selection: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    body = wire.RunRequest(in_data_selection=data_selection, params=dict(params or {}))
+    return body.model_dump(mode="json")
+
+
+def _safe_relative(rel: str) -> PurePosixPath:
+    """``rel`` as a path that stays inside the destination folder, or ClientError."""
+    parts = PurePosixPath(rel).parts
+    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts) or rel.startswith("/"):
+        raise ClientError(f"refusing to write unsafe path {rel!r}")
+    return PurePosixPath(*parts)
 
 
 class LabcasClient:
@@ -45,11 +66,15 @@ class LabcasClient:
         http: httpx.Client | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self._transport = Transport(api_url, token, http=http, timeout=timeout)
-        self.api_url = self._transport.api_url
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True
+        )
+        self._owns_http = http is None
 
     def __repr__(self) -> str:
-        token = "***" if self._transport.token else None
+        token = "***" if self._token else None
         return f"LabcasClient({self.api_url!r}, token={token})"
 
     def __enter__(self) -> LabcasClient:
@@ -59,37 +84,70 @@ class LabcasClient:
         self.close()
 
     def close(self) -> None:
-        self._transport.close()
+        if self._owns_http:
+            self._http.close()
 
     def url(self, path: str) -> str:
-        return self._transport.url(path)
+        return path if path.startswith(("http://", "https://")) else self.api_url + path
 
-    # -- discovery --------------------------------------------------------------------------
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        headers.update(extra or {})
+        return headers
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = self._headers(kwargs.pop("headers", None))
+        try:
+            response = self._http.request(method, self.url(path), headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            raise ClientError(f"the API at {self.api_url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the API at {self.api_url}: {exc}") from None
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response
+
+    def _get(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        """The answer to ``method path`` as ``model``."""
+        response = self._send(method, path, **kwargs)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in error["loc"]) or "answer"
+            raise ClientError(
+                f"unexpected answer to {method} {path}: {where}: {error['msg']}",
+                status=response.status_code,
+            ) from None
+
+    def _pages(self, model: type[Paged], path: str, params: dict[str, Any]) -> Iterator[Paged]:
+        """Each page of a listing, following ``next`` links until the end."""
+        page = self._get(model, "GET", path, params=params)
+        seen: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            yield page
+            if not page.next or page.next in seen:
+                return
+            seen.add(page.next)
+            page = self._get(model, "GET", urljoin(self.api_url + "/", page.next))
 
     def data_selections(self) -> list[wire.Entry]:
         """The data selections the caller may run at least one workflow on."""
-        return self._transport.get(
-            wire.DataSelectionList, "GET", "/data-selections"
-        ).data_selections
+        return self._get(wire.DataSelectionList, "GET", "/data-selections").data_selections
 
     def workflows(self, data_selection: str | None = None) -> list[wire.Entry]:
         """Workflows the caller may run, on one data selection or on any."""
         if data_selection is None:
-            return self._transport.get(wire.WorkflowList, "GET", "/workflows").workflows
+            return self._get(wire.WorkflowList, "GET", "/workflows").workflows
         params = {"data_id": data_selection}
         path = "/data-selections/workflows"
-        return self._transport.get(wire.WorkflowList, "GET", path, params=params).workflows
+        return self._get(wire.WorkflowList, "GET", path, params=params).workflows
 
     def workflow(self, workflow_id: str) -> wire.WorkflowDetail:
         """A workflow's description, parameters (with their schemas) and data selections."""
-        return self._transport.get(wire.WorkflowDetail, "GET", f"/workflows/{segment(workflow_id)}")
-
-    # -- runs -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _run_request(data_selection: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        body = wire.RunRequest(in_data_selection=data_selection, params=dict(params or {}))
-        return body.model_dump(mode="json")
+        return self._get(wire.WorkflowDetail, "GET", f"/workflows/{_segment(workflow_id)}")
 
     def start_run(
         self,
@@ -101,32 +159,27 @@ class LabcasClient:
     ) -> wire.StartedRun:
         """Start a run of ``workflow_id`` on ``data_selection`` with ``params``."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        path = f"/workflows/{segment(workflow_id)}/runs"
-        body = self._run_request(data_selection, params)
-        return self._transport.get(wire.StartedRun, "POST", path, json=body, headers=headers)
+        path = f"/workflows/{_segment(workflow_id)}/runs"
+        body = _run_request(data_selection, params)
+        return self._get(wire.StartedRun, "POST", path, json=body, headers=headers)
 
     def check_run(
         self, workflow_id: str, data_selection: str, params: Mapping[str, Any] | None = None
     ) -> wire.DryRun:
-        """Validate a run request on the server without starting it (``dry_run=true``): the
-        answer holds the conf that would be sent."""
-        path = f"/workflows/{segment(workflow_id)}/runs"
-        body = self._run_request(data_selection, params)
-        return self._transport.get(wire.DryRun, "POST", path, params={"dry_run": "true"}, json=body)
+        """Validate a run request on the server without starting it (``dry_run=true``)."""
+        path = f"/workflows/{_segment(workflow_id)}/runs"
+        body = _run_request(data_selection, params)
+        return self._get(wire.DryRun, "POST", path, params={"dry_run": "true"}, json=body)
 
     def runs(
         self, workflow_id: str | None = None, *, status: str | None = None, limit: int | None = None
     ) -> list[wire.Run]:
         """The caller's runs, newest first: of one workflow, or (``workflow_id`` None) of every
         workflow they may run; all pages, or at most ``limit`` runs."""
-        params: dict[str, Any] = {}
-        if status:
-            params["status"] = status
-        if limit:
-            params["limit"] = limit
-        path = "/runs" if workflow_id is None else f"/workflows/{segment(workflow_id)}/runs"
+        params = {key: value for key, value in (("status", status), ("limit", limit)) if value}
+        path = "/runs" if workflow_id is None else f"/workflows/{_segment(workflow_id)}/runs"
         out: list[wire.Run] = []
-        for page in self._transport.pages(wire.RunList, path, params):
+        for page in self._pages(wire.RunList, path, params):
             out.extend(page.runs)
             if limit and len(out) >= limit:
                 return out[:limit]
@@ -134,8 +187,7 @@ class LabcasClient:
 
     def run(self, workflow_id: str, run_id: str) -> wire.RunDetail:
         """One run, with its tasks and progress."""
-        path = f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}"
-        return self._transport.get(wire.RunDetail, "GET", path)
+        return self._get(wire.RunDetail, "GET", _run_path(workflow_id, run_id))
 
     def wait(
         self,
@@ -168,37 +220,28 @@ class LabcasClient:
     def iter_task_log(
         self, workflow_id: str, run_id: str, task_id: str, *, try_number: int | None = None
     ) -> Iterator[str]:
-        """A task's log, streamed as it arrives, every page of it: where the server cut it
-        (``Link: <…>; rel="next"``), the rest is asked for (with the link's query, on the same
-        path: the token goes to this API only) and the server's note left out."""
-        path = (
-            f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}"
-            f"/tasks/{segment(task_id)}/logs"
-        )
+        """A task's log, streamed as it arrives, every page of it (the token goes to this API
+        only: the rest of a cut page is asked for on the same path)."""
+        path = f"{_run_path(workflow_id, run_id)}/tasks/{_segment(task_id)}/logs"
         params: dict[str, Any] = {"try": try_number} if try_number is not None else {}
-        headers = self._transport.headers({"Accept": "text/plain"})
+        headers = self._headers({"Accept": "text/plain"})
         try:
-            yield from read_log(self._transport.http, self.url(path), params, headers)
+            yield from read_log(self._http, self.url(path), params, headers)
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot read the log from {self.api_url}: {exc}") from None
 
     def cancel_run(self, workflow_id: str, run_id: str) -> wire.Run:
         """Stop a queued or running run (409 if it already finished)."""
-        path = f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}/cancel"
-        return self._transport.get(wire.Run, "POST", path)
-
-    # -- provenance -------------------------------------------------------------------------
+        return self._get(wire.Run, "POST", f"{_run_path(workflow_id, run_id)}/cancel")
 
     def ro_crate(self, workflow_id: str, run_id: str, *, zipped: bool = False) -> bytes:
         """A run's provenance as a Workflow Run RO-Crate: its JSON-LD metadata, or with
         ``zipped`` the whole crate as a zip (metadata, preview page, DAG file)."""
-        path = f"/workflows/{segment(workflow_id)}/runs/{segment(run_id)}/ro-crate"
+        path = f"{_run_path(workflow_id, run_id)}/ro-crate"
         if zipped:
             headers = {"Accept": "application/zip"}
-            response = self._transport.send("GET", path, params={"format": "zip"}, headers=headers)
-        else:
-            response = self._transport.send("GET", path, headers={"Accept": "application/ld+json"})
-        return response.content
+            return self._send("GET", path, params={"format": "zip"}, headers=headers).content
+        return self._send("GET", path, headers={"Accept": "application/ld+json"}).content
 
     def find_run(self, run_id: str) -> wire.RunDetail:
         """One of the caller's runs by its id alone, looked for in every workflow they may run
@@ -210,8 +253,6 @@ class LabcasClient:
                 if exc.status != 404:
                     raise
         raise ClientError(f"no run {run_id!r} in any workflow you may run", status=404)
-
-    # -- outputs ----------------------------------------------------------------------------
 
     def _output_path(self, path: str) -> str:
         cleaned = clean_path(path)
@@ -226,7 +267,7 @@ class LabcasClient:
         folders: dict[str, wire.FolderLink] = {}
         files: dict[str, wire.FileEntry] = {}
         prefix = ""
-        for page in self._transport.pages(wire.Folder, self._output_path(path), params):
+        for page in self._pages(wire.Folder, self._output_path(path), params):
             prefix = page.prefix
             folders.update(page.folders)
             files.update(page.files)
@@ -255,7 +296,7 @@ class LabcasClient:
         cleaned = clean_path(path)
         parent, _, name = cleaned.rpartition("/")
         if name:
-            for page in self._transport.pages(wire.Folder, self._output_path(parent), {}):
+            for page in self._pages(wire.Folder, self._output_path(parent), {}):
                 if name in page.files:
                     return page.files[name]
         raise ClientError(f"no output file {cleaned!r}", status=404)
@@ -280,9 +321,8 @@ class LabcasClient:
                 for name, p in files.items()
             }
         )
-        path = self._output_path(path)
         answer = body.model_dump(mode="json", exclude_unset=True)
-        return self._transport.get(wire.Updated, "PUT", path, json=answer).updated
+        return self._get(wire.Updated, "PUT", self._output_path(path), json=answer).updated
 
     def annotate(
         self,
@@ -296,7 +336,9 @@ class LabcasClient:
 
         The set is written only over the version it was merged with; when someone else changed
         the properties meanwhile, the merge is done again on theirs (a few times at most)."""
-        for attempt in range(_MERGE_ATTEMPTS):
+        attempts = _MERGE_ATTEMPTS
+        while True:
+            attempts -= 1
             current = self.file_info(f"{clean_path(path)}/{file}" if clean_path(path) else file)
             merged = dict(current.properties)
             merged.update(properties)
@@ -304,12 +346,10 @@ class LabcasClient:
                 merged.pop(key, None)
             try:
                 self.set_properties(path, {file: merged}, etags={file: current.properties_etag})
+                return merged
             except ClientError as exc:
-                if exc.status != 412 or attempt == _MERGE_ATTEMPTS - 1:
+                if exc.status != 412 or not attempts:
                     raise
-                continue
-            return merged
-        raise AssertionError("unreachable")
 
     def download_file(
         self,
@@ -323,8 +363,49 @@ class LabcasClient:
         resume it with HTTP Range when partial and the server allows, and check its size at
         the end. ``on_progress`` receives byte counts adding up to the file's size (bytes
         already present included)."""
+        size = entry.size
+        have = dest.stat().st_size if dest.is_file() else 0
+        if have == size:
+            if on_progress:
+                on_progress(size)
+            return DownloadResult(label, str(dest), "skipped", 0, size)
+        if have > size:
+            have = 0
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        headers = {"User-Agent": USER_AGENT}  # a presigned URL carries its own authorization
+        if have:
+            headers["Range"] = f"bytes={have}-"
         url = urljoin(self.api_url + "/", entry.href)
-        return fetch_file(self._transport.http, url, entry.size, dest, label, on_progress)
+        written = 0
+        try:
+            with self._http.stream("GET", url, headers=headers) as response:
+                if response.status_code == 416 and have:
+                    response.read()
+                    dest.unlink()
+                    return self.download_file(entry, dest, label, on_progress=on_progress)
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from(response)
+                resumed = response.status_code == 206 and response.headers.get(
+                    "content-range", ""
+                ).startswith(f"bytes {have}-")
+                if have and not resumed:
+                    have = 0
+                if have and on_progress:
+                    on_progress(have)
+                with dest.open("ab" if resumed else "wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                        written += len(chunk)
+                        if on_progress:
+                            on_progress(len(chunk))
+        except httpx.HTTPError as exc:
+            raise ClientError(f"download of {label} failed: {exc}") from None
+        final = dest.stat().st_size
+        if final != size:
+            raise ClientError(f"{label}: got {final} bytes, expected {size}")
+        outcome = "resumed" if have else "downloaded"
+        return DownloadResult(label, str(dest), outcome, written, final)
 
     def download(
         self,
@@ -344,7 +425,7 @@ class LabcasClient:
             listing = None
         if listing is not None and (listing.files or listing.folders or not cleaned):
             plan = list(self.walk(cleaned))
-            targets = [(rel, entry, dest / safe_relative(rel)) for rel, entry in plan]
+            targets = [(rel, entry, dest / _safe_relative(rel)) for rel, entry in plan]
         else:
             entry = self.file_info(cleaned)
             name = cleaned.rpartition("/")[2]

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from labcas_workflow_api.client.transport import error_from
+from labcas_workflow_api.client.errors import error_from
 
 #: The line the server ends a cut page with (``service/log_pages.py``, ``LogPage.note``).
 NOTE = re.compile(rb"\[LabCAS: the log was cut at byte (\d+) \([^)\n]*\); the rest: (\S+)\]\n?\Z")

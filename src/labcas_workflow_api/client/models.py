@@ -1,6 +1,5 @@
-"""Client behaviour over the wire models (``labcas_workflow_api.wire``): command-line text
-to parameter values, parameter checks by JSON Schema (with ``jsonschema``, as the server
-checks them), run durations and progress text, and what a download did."""
+"""Client behaviour over the wire models: parameters from command-line text, checked by JSON
+Schema as the server checks them; run durations and progress; what a download did."""
 
 from __future__ import annotations
 
@@ -15,6 +14,15 @@ from labcas_workflow_api import wire
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
+_JSON_TYPES = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
 #: How the command line words a broken JSON Schema keyword: {name}, {bound}, {value}.
 _WORDING = {
     "minimum": "{name} must be at least {bound}, not {value}",
@@ -30,19 +38,16 @@ _WORDING = {
 
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else type(value).__name__
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
 
 
 def aware(moment: datetime) -> datetime:
@@ -128,31 +133,18 @@ class ParameterSpec:
         name = self.name
         stripped = text.strip()
         if type_ == "integer":
-            try:
-                return int(stripped)
-            except ValueError:
-                try:
-                    number = float(stripped)
-                except ValueError:
-                    number = float("nan")
-                if number.is_integer():
-                    return int(number)
-                raise ValueError(f"{name} must be a whole number, not {text!r}") from None
+            number = _number(stripped)
+            if isinstance(number, int) or (number is not None and number.is_integer()):
+                return int(number)
+            raise ValueError(f"{name} must be a whole number, not {text!r}")
         if type_ == "number":
-            try:
-                return int(stripped)
-            except ValueError:
-                pass
-            try:
-                return float(stripped)
-            except ValueError:
-                raise ValueError(f"{name} must be a number, not {text!r}") from None
+            if (number := _number(stripped)) is None:
+                raise ValueError(f"{name} must be a number, not {text!r}")
+            return number
         if type_ == "boolean":
             lowered = stripped.lower()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
+            if lowered in _TRUE or lowered in _FALSE:
+                return lowered in _TRUE
             raise ValueError(f"{name} must be true or false, not {text!r}")
         if type_ == "array":
             if stripped.startswith("["):

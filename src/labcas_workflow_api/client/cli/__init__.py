@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from labcas_workflow_api.client.cli import catalog, outputs, provenance, runs, session
+from labcas_workflow_api.client.cli.common import Handled
 from labcas_workflow_api.client.config import ENV_TOKEN, ENV_URL
 
 app = typer.Typer(
     name="labcas-workflows",
+    cls=Handled,
     help="Run LabCAS workflows, follow their runs and fetch their outputs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

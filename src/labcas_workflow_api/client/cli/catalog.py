@@ -10,7 +10,6 @@ from labcas_workflow_api.client import render
 from labcas_workflow_api.client.cli.common import (
     JsonOpt,
     client_for,
-    handled,
     out_console,
     print_json,
 )
@@ -19,7 +18,6 @@ app = typer.Typer()
 
 
 @app.command("data-selections")
-@handled
 def data_selections(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the data selections you may run workflows on."""
     with client_for(ctx) as client:
@@ -31,7 +29,6 @@ def data_selections(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-@handled
 def workflows(
     ctx: typer.Context,
     data_selection: Annotated[
@@ -49,7 +46,6 @@ def workflows(
 
 
 @app.command()
-@handled
 def describe(ctx: typer.Context, workflow: str, as_json: JsonOpt = False) -> None:
     """Show a workflow's description and parameters."""
     with client_for(ctx) as client:

@@ -1,17 +1,16 @@
-"""What every command of ``labcas-workflows`` shares: the console, the exit codes, the one
+"""What every command of ``labcas-workflows`` shares: the consoles, the exit codes, the one
 handler of expected failures, and the client built from the global options."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from labcas_workflow_api.client.api import ClientError, LabcasClient
 from labcas_workflow_api.client.config import ENV_TOKEN, ENV_URL, resolve
@@ -19,7 +18,6 @@ from labcas_workflow_api.client.config import ENV_TOKEN, ENV_URL, resolve
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
-F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
 
 
@@ -40,21 +38,15 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _hint(exc: ClientError) -> str:
-    if exc.status == 401:
-        return f"{exc} (sign in again: labcas-workflows login)"
-    return str(exc)
+class Handled(TyperGroup):
+    """Commands whose expected failures become one line on stderr and a non-zero exit."""
 
-
-def handled(fn: F) -> F:
-    """Turn every expected failure into one line on stderr and a non-zero exit."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
         except ClientError as exc:
-            fail(_hint(exc))
+            hint = " (sign in again: labcas-workflows login)" if exc.status == 401 else ""
+            fail(f"{exc}{hint}")
         except (UsageProblem, ValueError) as exc:
             fail(str(exc))
         except OSError as exc:
@@ -62,8 +54,6 @@ def handled(fn: F) -> F:
         except KeyboardInterrupt:
             err_console().print("interrupted")
             raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def print_json(value: Any) -> None:
@@ -73,10 +63,7 @@ def print_json(value: Any) -> None:
 def client_for(ctx: typer.Context) -> LabcasClient:
     """A client of the API the global options, the environment or the config file name."""
     opts = ctx.find_root().obj or {}
-    try:
-        conn = resolve(opts.get("api_url"), opts.get("token"))
-    except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
+    conn = resolve(opts.get("api_url"), opts.get("token"))
     if not conn.api_url:
         raise UsageProblem(
             f"no API URL: pass --api-url, set {ENV_URL} or run labcas-workflows login"

@@ -24,7 +24,6 @@ from labcas_workflow_api.client.cli.common import (
     UsageProblem,
     client_for,
     err_console,
-    handled,
     out_console,
     print_json,
 )
@@ -34,7 +33,6 @@ app = typer.Typer()
 
 
 @app.command()
-@handled
 def outputs(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="Folder under your outputs.")] = "",
@@ -80,7 +78,6 @@ def _file_json(rel: str, entry: wire.FileEntry) -> dict[str, Any]:
 
 
 @app.command()
-@handled
 def download(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="File or folder under your outputs.")],
@@ -133,7 +130,6 @@ def download(
 
 
 @app.command()
-@handled
 def annotate(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="FOLDER/FILE, or the folder holding FILE.")],

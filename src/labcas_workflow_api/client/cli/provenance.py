@@ -8,14 +8,13 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from labcas_workflow_api.client.cli.common import client_for, err_console, handled, out_console
+from labcas_workflow_api.client.cli.common import client_for, err_console, out_console
 from labcas_workflow_api.domain.sizes import human_size
 
 app = typer.Typer()
 
 
 @app.command()
-@handled
 def provenance(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")],

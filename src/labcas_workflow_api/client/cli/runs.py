@@ -21,7 +21,6 @@ from labcas_workflow_api.client.cli.common import (
     UsageProblem,
     client_for,
     err_console,
-    handled,
     out_console,
     print_json,
 )
@@ -111,7 +110,6 @@ def _finish(run: wire.RunDetail, as_json: bool) -> None:
 
 
 @app.command()
-@handled
 def run(
     ctx: typer.Context,
     workflow: str,
@@ -161,7 +159,6 @@ def run(
 
 
 @app.command()
-@handled
 def runs(
     ctx: typer.Context,
     workflow: Annotated[
@@ -189,7 +186,6 @@ def runs(
 
 
 @app.command()
-@handled
 def status(
     ctx: typer.Context,
     workflow: str,
@@ -222,7 +218,6 @@ def _print_run(run: wire.RunDetail) -> None:
 
 
 @app.command()
-@handled
 def logs(
     ctx: typer.Context,
     workflow: str,
@@ -240,7 +235,6 @@ def logs(
 
 
 @app.command()
-@handled
 def cancel(
     ctx: typer.Context,
     workflow: str,

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from labcas_workflow_api.client import render
 from labcas_workflow_api.client.api import LabcasClient
-from labcas_workflow_api.client.cli.common import UsageProblem, handled, out_console
+from labcas_workflow_api.client.cli.common import UsageProblem, out_console
 from labcas_workflow_api.client.config import (
     read_config,
     resolve,
@@ -25,7 +25,6 @@ app = typer.Typer()
 
 
 @app.command()
-@handled
 def login(
     ctx: typer.Context,
     api_url: Annotated[str | None, typer.Option("--api-url", help="API base URL to save.")] = None,
@@ -63,7 +62,6 @@ def login(
 
 
 @app.command()
-@handled
 def logout() -> None:
     """Forget the saved token (keeps the API URL)."""
     saved = read_config()
@@ -74,7 +72,6 @@ def logout() -> None:
 
 
 @app.command()
-@handled
 def whoami(ctx: typer.Context) -> None:
     """Show which API and user the CLI would use (never the token)."""
     opts = ctx.find_root().obj or {}
