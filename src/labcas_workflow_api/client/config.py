@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -60,26 +61,18 @@ class Connection:
 def resolve(
     api_url: str | None, token: str | None, env: Mapping[str, str] | None = None
 ) -> Connection:
-    """Options win over the environment, which wins over the config file."""
+    """Options win over the environment, which wins over the config file (read if needed)."""
     env = os.environ if env is None else env
-    file: dict[str, str] | None = None
+    from_file = functools.cache(read_config)
 
-    def from_file() -> dict[str, str]:
-        nonlocal file
-        if file is None:
-            file = read_config()
-        return file
+    def pick(option: str | None, flag: str, var: str, key: str) -> tuple[str | None, str]:
+        for value, source in ((option, flag), (env.get(var), var)):
+            if value:
+                return value, source
+        return from_file().get(key), str(config_path())
 
-    url, url_src = api_url, "--api-url"
-    if not url:
-        url, url_src = env.get(ENV_URL) or None, ENV_URL
-    if not url:
-        url, url_src = from_file().get("api_url"), str(config_path())
-    tok, tok_src = token, "--token"
-    if not tok:
-        tok, tok_src = env.get(ENV_TOKEN) or None, ENV_TOKEN
-    if not tok:
-        tok, tok_src = from_file().get("token"), str(config_path())
+    url, url_src = pick(api_url, "--api-url", ENV_URL, "api_url")
+    tok, tok_src = pick(token, "--token", ENV_TOKEN, "token")
     return Connection(
         url.rstrip("/") if url else None, tok.strip() if tok else None, url_src, tok_src
     )
@@ -101,11 +94,8 @@ def token_user(claims: Mapping[str, Any]) -> str | None:
     name = claims.get("username") or claims.get("sub")
     if not isinstance(name, str):
         return None
-    if "=" in name:
-        first = name.split(",")[0]
-        key, _, value = first.partition("=")
-        return value if key.strip().lower() == "uid" else name
-    return name
+    key, sep, value = name.split(",")[0].partition("=")
+    return value if sep and key.strip().lower() == "uid" else name
 
 
 def token_expiry(claims: Mapping[str, Any]) -> datetime | None:

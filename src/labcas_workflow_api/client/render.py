@@ -54,24 +54,16 @@ def status(value: str | None) -> Text:
     return Text(text, style=STATUS_STYLE.get(text, ""))
 
 
-def data_selections(items: list[wire.Entry]) -> Table:
-    table = Table("Data selection", "Description", title="Data selections you may use")
-    for item in items:
-        table.add_row(Text(item.id), Text(item.description or ""))
-    return table
-
-
-def workflows(items: list[wire.Entry], data_selection: str | None) -> Table:
-    title = f"Workflows for {data_selection}" if data_selection else "Workflows you may run"
-    table = Table("Workflow", "Description", title=Text(title))
+def entries(items: list[wire.Entry], kind: str, title: str | Text) -> Table:
+    """Data selections or workflows: ``kind`` heads the column of their ids."""
+    table = Table(kind, "Description", title=title)
     for item in items:
         table.add_row(Text(item.id), Text(item.description or ""))
     return table
 
 
 def workflow(detail: wire.WorkflowDetail) -> list[Any]:
-    head = Text()
-    head.append(detail.id, style="bold")
+    head = Text.assemble((detail.id, "bold"))
     if detail.paused:
         head.append("  (paused: runs cannot start)", style="yellow")
     parts: list[Any] = [head]
@@ -86,52 +78,37 @@ def workflow(detail: wire.WorkflowDetail) -> list[Any]:
         spec = ParameterSpec(name, parameter)
         kind = " or ".join(spec.types) or "any"
         default = "" if parameter.default is None else json.dumps(parameter.default)
-        table.add_row(
-            Text(spec.name),
-            Text(kind),
-            Text(default),
-            Text(spec.bounds_text()),
-            Text(parameter.description or ""),
-        )
+        cells = (name, kind, default, spec.bounds_text(), parameter.description or "")
+        table.add_row(*map(Text, cells))
     parts.append(table if detail.parameters else Text("No parameters."))
     return parts
 
 
 def runs(items: list[wire.Run], workflow_id: str | None, width: int) -> RenderableType:
-    """The runs (of one workflow, or of every one: then with a Workflow column) as a table
-    when it fits ``width`` with every run id on one line; otherwise each run id on a line of
-    its own, its status and times on the next, its workflow and folder on a third (ids are
-    copied whole into other commands, so they are never wrapped)."""
+    """The runs (with a Workflow column when of every workflow) as a table if it fits ``width``,
+    else each on lines of its own: ids are copied whole into other commands, never wrapped."""
     title = Text(f"Your runs of {workflow_id}" if workflow_id else "Your runs")
+    every = workflow_id is None
     table = Table(title=title)
-    names = ["Workflow"] if workflow_id is None else []
-    for name in [*names, "Run", "Status", "Started", "Ended", "Duration", "Folder"]:
+    columns = ["Run", "Status", "Started", "Ended", "Duration", "Folder"]
+    for name in ["Workflow", *columns] if every else columns:
         table.add_column(name, no_wrap=True)
-    rows = [
-        (run, status(run.status), when(run.start_time), when(run.end_time), run.output_folder)
-        for run in items
-    ]
-    for run, state, started, ended, folder in rows:
-        first = [Text(run.workflow_id)] if workflow_id is None else []
-        took = duration(run_duration(run))
-        table.add_row(*first, Text(run.run_id), state, started, ended, took, Text(folder or ""))
-    if _fits(table, width):
-        return table
     lines: list[RenderableType] = [Text(title.plain, style="italic")]
-    for run, state, started, ended, folder in rows:
-        lines.append(Text(run.run_id))
+    for run in items:
+        state, started, ended = status(run.status), when(run.start_time), when(run.end_time)
+        took, folder = duration(run_duration(run)), run.output_folder or ""
+        first = [Text(run.workflow_id)] if every else []
+        table.add_row(*first, Text(run.run_id), state, started, ended, took, Text(folder))
         facts = Text("  ").append_text(state)
-        for label, value in (("started", started), ("ended", ended)):
-            if value:
-                facts.append(f" · {label} {value}")
-        if took := duration(run_duration(run)):
-            facts.append(f" · {took}")
-        lines.append(facts)
-        where = [f"workflow {run.workflow_id}"] if workflow_id is None else []
+        for fact in (started and f"started {started}", ended and f"ended {ended}", took):
+            if fact:
+                facts.append(f" · {fact}")
+        lines += [Text(run.run_id), facts]
+        where = [f"workflow {run.workflow_id}"] if every else []
         where += [f"folder {folder}"] if folder else []
         if where:
             lines.append(Text("  " + " · ".join(where)))
-    return Group(*lines)
+    return table if _fits(table, width) else Group(*lines)
 
 
 def _fits(renderable: RenderableType, width: int) -> bool:
@@ -151,11 +128,7 @@ def task_name(task: wire.Task) -> str:
 
 
 def run(info: wire.RunDetail) -> list[Any]:
-    head = Text()
-    head.append(f"{info.workflow_id} ", style="bold")
-    head.append(info.run_id)
-    head.append("  ")
-    head.append_text(status(info.status))
+    head = Text.assemble((f"{info.workflow_id} ", "bold"), info.run_id, "  ", status(info.status))
     lines: list[Any] = [head]
     for label, value in (
         ("Started", when(info.start_time)),
@@ -168,13 +141,11 @@ def run(info: wire.RunDetail) -> list[Any]:
     ):
         if value:
             lines.append(link_text(f"{label}: {value}"))
-    params = {k: v for k, v in info.conf.items() if k != "in_data_selection"}
     if "in_data_selection" in info.conf:
         lines.append(Text(f"Data selection: {info.conf['in_data_selection']}"))
+    params = [f"{k}={json.dumps(v)}" for k, v in info.conf.items() if k != "in_data_selection"]
     if params:
-        lines.append(
-            Text("Parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()))
-        )
+        lines.append(Text("Parameters: " + ", ".join(params)))
     table = Table(title="Tasks")
     table.add_column("Task", no_wrap=True)  # task ids are copied into `logs`
     table.add_column("State", no_wrap=True)
@@ -225,16 +196,24 @@ def outputs(listing: wire.Folder, path: str) -> RenderableType:
     )
 
 
-def tree_node(label: str) -> Tree:
-    return Tree(Text(label, style="bold blue"))
-
-
-def tree_file(node: Tree, name: str, n: int, props: dict[str, str]) -> None:
-    label = Text(name)
-    label.append(f"  {human_size(n)}", style="dim")
-    if props:
-        label.append("  " + ", ".join(f"{k}={v}" for k, v in props.items()), style="magenta")
-    node.add(label)
+def tree(path: str, files: list[tuple[str, wire.FileEntry]]) -> Tree:
+    """Files (as paths relative to the folder ``path``) in a tree of their folders."""
+    top = "/" + path.strip("/") if path.strip("/") else "/ (your outputs)"
+    nodes = {"": Tree(Text(top, style="bold blue"))}
+    for rel, entry in sorted(files):
+        folder, _, name = rel.rpartition("/")
+        parent = ""
+        for part in filter(None, folder.split("/")):
+            key = f"{parent}/{part}" if parent else part
+            if key not in nodes:
+                nodes[key] = nodes[parent].add(Text(part + "/", style="bold blue"))
+            parent = key
+        label = Text.assemble(name, (f"  {human_size(entry.size)}", "dim"))
+        if entry.properties:
+            props = ", ".join(f"{k}={v}" for k, v in entry.properties.items())
+            label.append(f"  {props}", style="magenta")
+        nodes[parent].add(label)
+    return nodes[""]
 
 
 def stamp(value: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from labcas_workflow_api.client import render
 from labcas_workflow_api.client.cli.common import (
@@ -25,7 +26,7 @@ def data_selections(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([d.model_dump(mode="json") for d in items])
     else:
-        out_console().print(render.data_selections(items))
+        out_console().print(render.entries(items, "Data selection", "Data selections you may use"))
 
 
 @app.command()
@@ -42,7 +43,8 @@ def workflows(
     if as_json:
         print_json([w.model_dump(mode="json") for w in items])
     else:
-        out_console().print(render.workflows(items, data_selection))
+        title = f"Workflows for {data_selection}" if data_selection else "Workflows you may run"
+        out_console().print(render.entries(items, "Workflow", Text(title)))
 
 
 @app.command()

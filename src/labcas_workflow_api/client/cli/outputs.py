@@ -52,19 +52,7 @@ def outputs(
     if as_json:
         print_json([_file_json(rel, e) for rel, e in files])
         return
-    root = render.tree_node("/" + path.strip("/") if path.strip("/") else "/ (your outputs)")
-    nodes: dict[str, Any] = {"": root}
-    for rel, entry in sorted(files):
-        folder = rel.rpartition("/")[0]
-        parent_key = ""
-        for part in [p for p in folder.split("/") if p]:
-            key = f"{parent_key}/{part}" if parent_key else part
-            if key not in nodes:
-                nodes[key] = nodes[parent_key].add(Text(part + "/", style="bold blue"))
-            parent_key = key
-        name = rel.rpartition("/")[2]
-        render.tree_file(nodes[parent_key], name, entry.size, entry.properties)
-    out_console().print(root)
+    out_console().print(render.tree(path, files))
 
 
 def _file_json(rel: str, entry: wire.FileEntry) -> dict[str, Any]:
