@@ -8,12 +8,7 @@ import typer
 from rich.text import Text
 
 from labcas_workflow_api.client import render
-from labcas_workflow_api.client.cli.common import (
-    JsonOpt,
-    client_for,
-    out_console,
-    print_json,
-)
+from labcas_workflow_api.client.cli.common import JsonOpt, client_for, out_console, print_json
 
 app = typer.Typer()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -89,7 +91,6 @@ def download(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=err,
-        transient=False,
     )
     task_id = progress.add_task("download", total=None)
 
@@ -98,16 +99,10 @@ def download(
         progress.update(task_id, total=total, description=render.count(len(plan), "file"))
 
     with client_for(ctx) as client, progress:
-        results = client.download(
-            path,
-            dest,
-            on_start=start,
-            on_progress=lambda n: progress.advance(task_id, n),
-        )
+        advance = functools.partial(progress.advance, task_id)
+        results = client.download(path, dest, on_start=start, on_progress=advance)
         done = sum(r.size for r in results)
-    counts = {
-        k: sum(1 for r in results if r.outcome == k) for k in ("downloaded", "resumed", "skipped")
-    }
+    counts = Counter(r.outcome for r in results)
     out_console().print(
         Text(
             f"{render.count(len(results), 'file')} in {dest}: {counts['downloaded']} downloaded, "

@@ -60,14 +60,6 @@ def build_params(
     return params
 
 
-def _live_line(run: wire.RunDetail, started: float) -> Text:
-    line = Text(f"{run.workflow_id} {run.run_id}: ")
-    line.append_text(render.status(run.status))
-    line.append(f" · {progress_text(run)}")
-    line.append(f" · waiting {render.duration(time.monotonic() - started)}", style="dim")
-    return line
-
-
 def _wait(
     client: LabcasClient, workflow: str, run_id: str, interval: float, timeout: float | None
 ) -> wire.RunDetail:
@@ -77,35 +69,34 @@ def _wait(
     with err.status("waiting for the run", spinner="dots") as spinner:
 
         def update(run: wire.RunDetail) -> None:
+            state = render.status(run.status)
             if run.status not in last:
                 last.append(run.status)
-                err.print(
-                    Text(f"{render.when(datetime.now(UTC))} ").append_text(
-                        render.status(run.status)
-                    )
-                )
-            spinner.update(_live_line(run, started))
+                err.print(Text.assemble(f"{render.when(datetime.now(UTC))} ", state))
+            waiting = f" · waiting {render.duration(time.monotonic() - started)}"
+            head = f"{run.workflow_id} {run.run_id}: "
+            spinner.update(Text.assemble(head, state, f" · {progress_text(run)}", (waiting, "dim")))
 
         try:
             return client.wait(
                 workflow, run_id, interval=interval, timeout=timeout, on_update=update
             )
         except KeyboardInterrupt:
-            err.print(
-                Text(
-                    f"Stopped waiting; the run goes on. Follow it with: "
-                    f"labcas-workflows status {workflow} {run_id}"
-                )
-            )
+            follow = f"labcas-workflows status {workflow} {run_id}"
+            err.print(Text(f"Stopped waiting; the run goes on. Follow it with: {follow}"))
             raise typer.Exit(130) from None
 
 
-def _finish(run: wire.RunDetail, as_json: bool) -> None:
+def _show(run: wire.RunDetail, as_json: bool, *, waited: bool) -> None:
+    """A run as JSON or as ``render.run`` shows it, where a line with a link is never cut (the
+    terminal wraps it without breaking the link); after waiting, exit 1 unless it succeeded."""
     if as_json:
         print_json(run.model_dump(mode="json"))
     else:
-        _print_run(run)
-    if run.status != "success":
+        out = out_console()
+        for part in render.run(run):
+            out.print(part, soft_wrap=isinstance(part, Text) and part.no_wrap is True)
+    if waited and run.status != "success":
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -155,7 +146,7 @@ def run(
             out_console().print(Text(started.run_id))
             return
         final = _wait(client, workflow, started.run_id, interval, timeout)
-    _finish(final, as_json)
+    _show(final, as_json, waited=True)
 
 
 @app.command()
@@ -201,20 +192,7 @@ def status(
             if wait
             else client.run(workflow, run_id)
         )
-    if wait:
-        _finish(info, as_json)
-    elif as_json:
-        print_json(info.model_dump(mode="json"))
-    else:
-        _print_run(info)
-
-
-def _print_run(run: wire.RunDetail) -> None:
-    """A run as ``render.run`` shows it; a line with a link is never cut (it may be longer
-    than the terminal, which wraps it without breaking the link)."""
-    out = out_console()
-    for part in render.run(run):
-        out.print(part, soft_wrap=isinstance(part, Text) and part.no_wrap is True)
+    _show(info, as_json, waited=wait)
 
 
 @app.command()

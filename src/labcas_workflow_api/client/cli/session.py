@@ -9,17 +9,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from labcas_workflow_api.client import render
+from labcas_workflow_api.client import config, render
 from labcas_workflow_api.client.api import LabcasClient
 from labcas_workflow_api.client.cli.common import UsageProblem, out_console
-from labcas_workflow_api.client.config import (
-    read_config,
-    resolve,
-    token_claims,
-    token_expiry,
-    token_user,
-    write_config,
-)
 
 app = typer.Typer()
 
@@ -35,28 +27,26 @@ def login(
 ) -> None:
     """Save the API URL and your token in your config file (readable by you only)."""
     opts = ctx.find_root().obj or {}
-    saved = read_config()
+    saved = config.read_config()
     url = api_url or opts.get("api_url") or saved.get("api_url")
     if not url:
         url = typer.prompt("API URL", default="http://127.0.0.1:8000")
-    token = opts.get("token")
-    if token_stdin:
-        token = sys.stdin.readline()
+    token = sys.stdin.readline() if token_stdin else opts.get("token")
     if not token:
         token = typer.prompt("Paste your LabCAS token", hide_input=True)
     token = token.strip()
     if not token:
         raise UsageProblem("the token is empty")
-    claims = token_claims(token)
-    expiry = token_expiry(claims)
+    claims = config.token_claims(token)
+    expiry = config.token_expiry(claims)
     if expiry and expiry <= datetime.now(UTC):
         raise UsageProblem(f"this token expired at {render.stamp(expiry)}; ask for a new one")
     url = url.rstrip("/")
     if verify:
         with LabcasClient(url, token, http=opts.get("http")) as client:
             client.data_selections()
-    path = write_config({"api_url": url, "token": token})
-    who = token_user(claims) or "unknown user"
+    path = config.write_config({"api_url": url, "token": token})
+    who = config.token_user(claims) or "unknown user"
     until = f", token valid until {render.stamp(expiry)}" if expiry else ""
     out_console().print(Text(f"Signed in to {url} as {who}{until}. Saved in {path}."))
 
@@ -64,10 +54,9 @@ def login(
 @app.command()
 def logout() -> None:
     """Forget the saved token (keeps the API URL)."""
-    saved = read_config()
-    if "token" in saved:
-        saved.pop("token")
-        write_config(saved)
+    saved = config.read_config()
+    if saved.pop("token", None) is not None:
+        config.write_config(saved)
     out_console().print("Signed out.")
 
 
@@ -75,15 +64,14 @@ def logout() -> None:
 def whoami(ctx: typer.Context) -> None:
     """Show which API and user the CLI would use (never the token)."""
     opts = ctx.find_root().obj or {}
-    conn = resolve(opts.get("api_url"), opts.get("token"))
-    claims = token_claims(conn.token or "")
-    expiry = token_expiry(claims)
+    conn = config.resolve(opts.get("api_url"), opts.get("token"))
+    claims = config.token_claims(conn.token or "")
+    expiry = config.token_expiry(claims)
     out = out_console()
     out.print(Text(f"API: {conn.api_url or '(none)'}  [from {conn.source_url}]"))
     if conn.token:
-        out.print(
-            Text(f"User: {token_user(claims) or 'unknown'}  [token from {conn.source_token}]")
-        )
+        who = config.token_user(claims) or "unknown"
+        out.print(Text(f"User: {who}  [token from {conn.source_token}]"))
         if expiry:
             state = "expired" if expiry <= datetime.now(UTC) else "expires"
             out.print(Text(f"Token {state}: {render.stamp(expiry)}"))
