@@ -116,17 +116,11 @@ class ParameterSpec:
         return ", ".join(parts)
 
     def convert(self, text: str) -> Any:
-        """Turn a command-line string into a value of this parameter's type.
-
-        Raises ValueError with a message naming the parameter.
-        """
+        """A command-line string as a value of this parameter's type (else ValueError)."""
         if self.nullable and text.strip().lower() in ("null", "none"):
             return None
         if self.enum is not None and self.type is None:
-            for option in self.enum:
-                if text == str(option) or text == json.dumps(option):
-                    return option
-            return text
+            return next((o for o in self.enum if text in (str(o), json.dumps(o))), text)
         return self._convert_as(self.type, text, self.schema)
 
     def _convert_as(self, type_: str | None, text: str, schema: dict[str, Any]) -> Any:
@@ -146,29 +140,23 @@ class ParameterSpec:
             if lowered in _TRUE or lowered in _FALSE:
                 return lowered in _TRUE
             raise ValueError(f"{name} must be true or false, not {text!r}")
+        if type_ == "object" or (type_ == "array" and stripped.startswith("[")):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{name} is not valid JSON: {exc.msg}") from None
+            if type_ == "object" and not isinstance(value, dict):
+                raise ValueError(f"{name} must be a JSON object")
+            if type_ == "array" and not isinstance(value, list):
+                raise ValueError(f"{name} must be a list")
+            return value
         if type_ == "array":
-            if stripped.startswith("["):
-                value = self._json(text)
-                if not isinstance(value, list):
-                    raise ValueError(f"{name} must be a list")
-                return value
             raw_items = schema.get("items")
             items: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
             item_type = items.get("type") if isinstance(items.get("type"), str) else None
             parts = [p.strip() for p in text.split(",")] if stripped else []
             return [self._convert_as(item_type, p, items) for p in parts]
-        if type_ == "object":
-            value = self._json(text)
-            if not isinstance(value, dict):
-                raise ValueError(f"{name} must be a JSON object")
-            return value
         return text
-
-    def _json(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{self.name} is not valid JSON: {exc.msg}") from None
 
     def problems(self, value: Any) -> list[str]:
         """What ``value`` breaks of the parameter's JSON Schema (empty when it is valid); a
@@ -202,23 +190,22 @@ def check_params(detail: wire.WorkflowDetail, params: dict[str, Any]) -> list[st
     for key, value in params.items():
         parameter = detail.parameters.get(key)
         if parameter is None:
-            known = ", ".join(sorted(detail.parameters)) or "none"
-            out.append(f"unknown parameter {key!r} (parameters of {detail.id}: {known})")
+            out.append(unknown_parameter(detail, key))
         else:
             out.extend(ParameterSpec(key, parameter).problems(value))
     return out
 
 
+def unknown_parameter(detail: wire.WorkflowDetail, key: str) -> str:
+    known = ", ".join(sorted(detail.parameters)) or "none"
+    return f"unknown parameter {key!r} (parameters of {detail.id}: {known})"
+
+
 def run_duration(run: wire.Run) -> float | None:
     """Seconds from start to end (or to now while the run goes on)."""
-    if run.start_time is None:
+    if run.start_time is None or (run.end_time is None and run.status.finished):
         return None
-    if run.end_time is not None:
-        end = aware(run.end_time)
-    elif run.status.finished:
-        return None
-    else:
-        end = datetime.now(UTC)
+    end = datetime.now(UTC) if run.end_time is None else aware(run.end_time)
     return max(0.0, (end - aware(run.start_time)).total_seconds())
 
 

@@ -13,7 +13,7 @@ import yaml
 from rich.text import Text
 
 from labcas_workflow_api import wire
-from labcas_workflow_api.client import render
+from labcas_workflow_api.client import models, render
 from labcas_workflow_api.client.api import LabcasClient
 from labcas_workflow_api.client.cli.common import (
     EXIT_FAILED,
@@ -24,7 +24,6 @@ from labcas_workflow_api.client.cli.common import (
     out_console,
     print_json,
 )
-from labcas_workflow_api.client.models import ParameterSpec, check_params, progress_text
 
 app = typer.Typer()
 
@@ -51,10 +50,9 @@ def build_params(
             raise UsageProblem(f"-p expects key=value, got {pair!r}")
         parameter = detail.parameters.get(key)
         if parameter is None:
-            known = ", ".join(sorted(detail.parameters)) or "none"
-            raise UsageProblem(f"unknown parameter {key!r} (parameters of {detail.id}: {known})")
-        params[key] = ParameterSpec(key, parameter).convert(text)
-    problems = check_params(detail, params)
+            raise UsageProblem(models.unknown_parameter(detail, key))
+        params[key] = models.ParameterSpec(key, parameter).convert(text)
+    problems = models.check_params(detail, params)
     if problems:
         raise UsageProblem("; ".join(problems))
     return params
@@ -73,9 +71,10 @@ def _wait(
             if run.status not in last:
                 last.append(run.status)
                 err.print(Text.assemble(f"{render.when(datetime.now(UTC))} ", state))
-            waiting = f" · waiting {render.duration(time.monotonic() - started)}"
             head = f"{run.workflow_id} {run.run_id}: "
-            spinner.update(Text.assemble(head, state, f" · {progress_text(run)}", (waiting, "dim")))
+            progress = f" · {models.progress_text(run)}"
+            waiting = f" · waiting {render.duration(time.monotonic() - started)}"
+            spinner.update(Text.assemble(head, state, progress, (waiting, "dim")))
 
         try:
             return client.wait(
