@@ -14,7 +14,6 @@ from labcas_workflow_api.client.config import ENV_TOKEN, ENV_URL
 app = typer.Typer(
     name="labcas-workflows",
     cls=Handled,
-    help="Run LabCAS workflows, follow their runs and fetch their outputs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -30,10 +29,7 @@ def main(
         str | None, typer.Option("--api-url", help=f"API base URL (else ${ENV_URL}, else login).")
     ] = None,
     token: Annotated[
-        str | None,
-        typer.Option(
-            "--token", help=f"LabCAS token (else ${ENV_TOKEN}, else login).", show_default=False
-        ),
+        str | None, typer.Option("--token", help=f"LabCAS token (else ${ENV_TOKEN}, else login).")
     ] = None,
 ) -> None:
     """Run LabCAS workflows, follow their runs and fetch their outputs."""

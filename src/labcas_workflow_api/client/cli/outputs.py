@@ -74,8 +74,7 @@ def download(
     dest: Annotated[
         Path | None,
         typer.Argument(
-            help="Local folder (or file name for one file); default: here, named after PATH.",
-            show_default=False,
+            help="Local folder (or file name for one file); default: here, named after PATH."
         ),
     ] = None,
 ) -> None:
@@ -116,9 +115,7 @@ def download(
 def annotate(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="FOLDER/FILE, or the folder holding FILE.")],
-    file: Annotated[
-        str | None, typer.Argument(help="File name in that folder.", show_default=False)
-    ] = None,
+    file: Annotated[str | None, typer.Argument(help="File name in that folder.")] = None,
     pairs: Annotated[list[str] | None, typer.Argument(help="Properties as key=value.")] = None,
     remove: Annotated[
         list[str] | None, typer.Option("--remove", "-r", help="A property to delete.")

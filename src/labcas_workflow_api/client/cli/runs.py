@@ -152,10 +152,7 @@ def run(
 def runs(
     ctx: typer.Context,
     workflow: Annotated[
-        str | None,
-        typer.Argument(
-            help="Only this workflow's runs (default: every workflow's).", show_default=False
-        ),
+        str | None, typer.Argument(help="Only this workflow's runs (default: every workflow's).")
     ] = None,
     status: Annotated[
         str | None, typer.Option("--status", "-s", help="Only runs in this state.")
