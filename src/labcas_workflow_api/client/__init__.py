@@ -1,5 +1,4 @@
-"""Clients of the LabCAS Workflow API: a typed Python class (``LabcasClient``, answering the
-wire models of ``labcas_workflow_api.wire``) and a CLI."""
+"""Clients of the LabCAS Workflow API: a typed Python class (``LabcasClient``) and a CLI."""
 
 from labcas_workflow_api.client.api import ClientError, LabcasClient
 from labcas_workflow_api.client.models import DownloadResult, ParameterSpec

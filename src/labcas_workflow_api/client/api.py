@@ -51,12 +51,9 @@ def _safe_relative(rel: str) -> PurePosixPath:
 
 
 class LabcasClient:
-    """A typed client of the LabCAS Workflow API.
-
-    ``api_url`` is the API base (e.g. ``http://127.0.0.1:8000`` or ``https://host/dev``);
-    ``token`` a LabCAS JWT sent as ``Authorization: Bearer``. Every method raises
-    ``ClientError`` on an error answer or when the API cannot be reached.
-    """
+    """A typed client of the API at ``api_url`` (e.g. ``https://host/dev``), sending ``token``
+    as ``Authorization: Bearer``; every call raises ``ClientError`` on an error answer or when
+    the API cannot be reached."""
 
     def __init__(
         self,
@@ -174,8 +171,7 @@ class LabcasClient:
     def runs(
         self, workflow_id: str | None = None, *, status: str | None = None, limit: int | None = None
     ) -> list[wire.Run]:
-        """The caller's runs, newest first: of one workflow, or (``workflow_id`` None) of every
-        workflow they may run; all pages, or at most ``limit`` runs."""
+        """The caller's runs, newest first, of one workflow or (None) of all; at most ``limit``."""
         params = {key: value for key, value in (("status", status), ("limit", limit)) if value}
         path = "/runs" if workflow_id is None else f"/workflows/{_segment(workflow_id)}/runs"
         out: list[wire.Run] = []
@@ -235,8 +231,7 @@ class LabcasClient:
         return self._get(wire.Run, "POST", f"{_run_path(workflow_id, run_id)}/cancel")
 
     def ro_crate(self, workflow_id: str, run_id: str, *, zipped: bool = False) -> bytes:
-        """A run's provenance as a Workflow Run RO-Crate: its JSON-LD metadata, or with
-        ``zipped`` the whole crate as a zip (metadata, preview page, DAG file)."""
+        """A run's Workflow Run RO-Crate: its JSON-LD metadata, or (``zipped``) the whole crate."""
         path = f"{_run_path(workflow_id, run_id)}/ro-crate"
         if zipped:
             headers = {"Accept": "application/zip"}
@@ -244,8 +239,7 @@ class LabcasClient:
         return self._send("GET", path, headers={"Accept": "application/ld+json"}).content
 
     def find_run(self, run_id: str) -> wire.RunDetail:
-        """One of the caller's runs by its id alone, looked for in every workflow they may run
-        (``ClientError`` 404 when none has it)."""
+        """One of the caller's runs, looked for in every workflow they may run (else 404)."""
         for workflow in self.workflows():
             try:
                 return self.run(workflow.id, run_id)
@@ -261,8 +255,7 @@ class LabcasClient:
         return "/output-data/" + quote(cleaned, safe="/")
 
     def outputs(self, path: str = "", *, limit: int | None = None) -> wire.Folder:
-        """One folder of the caller's outputs, every page merged (sub-folders and files
-        sorted by name)."""
+        """One folder of the caller's outputs, every page merged, sorted by name."""
         params = {"limit": limit} if limit else {}
         folders: dict[str, wire.FolderLink] = {}
         files: dict[str, wire.FileEntry] = {}
@@ -291,8 +284,7 @@ class LabcasClient:
                 stack.append(f"{rel}/{name}" if rel else name)
 
     def file_info(self, path: str) -> wire.FileEntry:
-        """The entry of one output file (href, size, date, properties), reading the pages of
-        its folder up to the one that lists it."""
+        """The entry of one output file (href, size, date, properties); 404 when none."""
         cleaned = clean_path(path)
         parent, _, name = cleaned.rpartition("/")
         if name:
@@ -308,10 +300,8 @@ class LabcasClient:
         *,
         etags: Mapping[str, str | None] | None = None,
     ) -> list[str]:
-        """Replace the metadata properties of files of folder ``path``; answers updated names.
-
-        A file named in ``etags`` is written only if its ``properties_etag`` is still that one
-        (None: it has no properties yet); ``ClientError`` with status 412 otherwise."""
+        """Replace the properties of files in folder ``path``; answers the names updated. A file
+        named in ``etags`` only if its ``properties_etag`` is still that (None: none), else 412."""
         etags = etags or {}
         body = wire.Annotation(
             files={
@@ -332,10 +322,8 @@ class LabcasClient:
         *,
         remove: Iterable[str] = (),
     ) -> dict[str, str]:
-        """Merge ``properties`` into a file's current ones (dropping ``remove``), save the set.
-
-        The set is written only over the version it was merged with; when someone else changed
-        the properties meanwhile, the merge is done again on theirs (a few times at most)."""
+        """Merge ``properties`` into a file's own (less ``remove``), saved only over the version
+        merged with: if someone saved meanwhile, merged again on theirs (a few times at most)."""
         attempts = _MERGE_ATTEMPTS
         while True:
             attempts -= 1
@@ -359,10 +347,9 @@ class LabcasClient:
         *,
         on_progress: Callable[[int], None] | None = None,
     ) -> DownloadResult:
-        """Fetch one file (``label`` names it in messages) to ``dest``: skip it when complete,
-        resume it with HTTP Range when partial and the server allows, and check its size at
-        the end. ``on_progress`` receives byte counts adding up to the file's size (bytes
-        already present included)."""
+        """Fetch one file (``label`` in messages) to ``dest``: skipped when complete, resumed
+        (HTTP Range) when partial, its size checked; ``on_progress`` gets counts adding up to
+        its size."""
         size = entry.size
         have = dest.stat().st_size if dest.is_file() else 0
         if have == size:

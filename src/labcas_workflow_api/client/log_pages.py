@@ -1,6 +1,5 @@
-"""A task log read page after page: the server cuts a long log into pages (``Link: <…>;
-rel="next"``, and a last line saying where the rest is); the pages put together without
-those lines give the log."""
+"""A task log read page after page: the server ends a cut page with a ``Link: rel="next"`` and
+a note line saying where the rest is; the pages without those notes give the log."""
 
 from __future__ import annotations
 
@@ -22,9 +21,8 @@ _MAX_PAGES = 100_000
 def read_log(
     http: httpx.Client, url: str, params: dict[str, Any], headers: dict[str, str]
 ) -> Iterator[str]:
-    """The text of the log at ``url``, page after page, as it arrives; ``ClientError`` for an
-    error answer (``httpx.HTTPError`` when the API cannot be reached). The rest of a cut page
-    is asked for with its link's query on the same ``url``."""
+    """The text of the log at ``url`` as it arrives, the rest of a cut page asked for with its
+    link's query on ``url``; ``ClientError`` for an error answer, else ``httpx.HTTPError``."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     offset = 0
     for _ in range(_MAX_PAGES):

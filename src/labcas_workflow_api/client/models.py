@@ -1,5 +1,4 @@
-"""Client behaviour over the wire models: parameters from command-line text, checked by JSON
-Schema as the server checks them; run durations and progress; what a download did."""
+"""Client behaviour over the wire models: parameters from text, checked as the server does."""
 
 from __future__ import annotations
 
@@ -57,8 +56,8 @@ def aware(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One workflow parameter as the command line uses it: its type from ``schema`` (or,
-    when the schema names none, from its default), text to value, checks and bounds."""
+    """One workflow parameter as the command line uses it (its type from the schema, else from
+    its default)."""
 
     name: str
     parameter: wire.Parameter
@@ -159,8 +158,8 @@ class ParameterSpec:
         return text
 
     def problems(self, value: Any) -> list[str]:
-        """What ``value`` breaks of the parameter's JSON Schema (empty when it is valid); a
-        schema that is not valid JSON Schema is left to the server, as the server does."""
+        """What ``value`` breaks of the parameter's JSON Schema (an invalid schema: nothing, as
+        the server does)."""
         checker = jsonschema.validators.validator_for(self.schema)
         try:
             checker.check_schema(self.schema)
@@ -184,8 +183,7 @@ class ParameterSpec:
 
 
 def check_params(detail: wire.WorkflowDetail, params: dict[str, Any]) -> list[str]:
-    """What is wrong with a parameter set before it is sent: unknown names, and values
-    breaking their parameter's JSON Schema."""
+    """What is wrong with a parameter set: unknown names, values breaking their schema."""
     out: list[str] = []
     for key, value in params.items():
         parameter = detail.parameters.get(key)
@@ -210,8 +208,8 @@ def run_duration(run: wire.Run) -> float | None:
 
 
 def progress_text(run: wire.RunDetail) -> str:
-    """``"3/7 tasks"``: task instances finished, out of all; for a run that ended without
-    succeeding, how far it got: ``"cancelled after 2 of 7 tasks"`` (tasks that succeeded)."""
+    """``"3/7 tasks"`` (finished, of all), or for a run that failed or was cancelled how many
+    succeeded: ``"cancelled after 2 of 7 tasks"``."""
     if run.status in ("cancelled", "failed"):
         succeeded = sum(1 for task in run.tasks if task.state == "success")
         return f"{run.status.value} after {succeeded} of {run.progress.total} tasks"

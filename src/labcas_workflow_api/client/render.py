@@ -165,9 +165,8 @@ def run(info: wire.RunDetail) -> list[Any]:
 
 
 def outputs(listing: wire.Folder, path: str) -> RenderableType:
-    """A folder's listing as a table. In the top folder, the folders of runs come first, newest
-    first as the API lists them, each with its run on lines of their own (status, workflow,
-    start time; the run id whole; the parameters), then the table of the rest."""
+    """A folder's listing as a table; the folders of runs first (newest first, as the API lists
+    them), each with its run on lines of their own (the run id whole)."""
     where = "/" + path if path else "/ (your outputs)"
     table = Table("Name", "Size", "Modified", "Properties", title=Text(where))
     runs: list[RenderableType] = []

@@ -1,5 +1,4 @@
-"""``labcas-workflows``: the command-line client of the LabCAS Workflow API, one module per
-group of commands (sign in, discovery, runs, outputs, provenance)."""
+"""``labcas-workflows``, the command line of the LabCAS Workflow API: one module per group."""
 
 from __future__ import annotations
 

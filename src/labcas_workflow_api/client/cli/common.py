@@ -1,5 +1,4 @@
-"""What every command of ``labcas-workflows`` shares: the consoles, the exit codes, the one
-handler of expected failures, and the client built from the global options."""
+"""What every command shares: consoles, exit codes, the failure handler, the client."""
 
 from __future__ import annotations
 
