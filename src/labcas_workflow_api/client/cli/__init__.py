@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from labcas_workflow_api.client.cli import catalog, outputs, provenance, runs, session
+from labcas_workflow_api.client.cli import catalog, outputs, runs, session
 from labcas_workflow_api.client.cli.common import Handled
 from labcas_workflow_api.client.config import ENV_TOKEN, ENV_URL
 
@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for group in (session, catalog, runs, outputs, provenance):
+for group in (session, catalog, runs, outputs):
     app.add_typer(group.app)
 
 

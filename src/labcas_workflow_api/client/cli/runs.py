@@ -59,7 +59,7 @@ def build_params(
 
 
 def _wait(
-    client: LabcasClient, workflow: str, run_id: str, interval: float, timeout: float | None
+    client: LabcasClient, workflow: str, run_id: str, interval: float, timeout: float | None = None
 ) -> wire.RunDetail:
     err = err_console()
     started = time.monotonic()
@@ -183,11 +183,7 @@ def status(
 ) -> None:
     """Show a run with its tasks."""
     with client_for(ctx) as client:
-        info = (
-            _wait(client, workflow, run_id, interval, None)
-            if wait
-            else client.run(workflow, run_id)
-        )
+        info = _wait(client, workflow, run_id, interval) if wait else client.run(workflow, run_id)
     _show(info, as_json, waited=wait)
 
 
