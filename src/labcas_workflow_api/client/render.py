@@ -36,8 +36,7 @@ def when(value: datetime | None) -> str:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
+    hours, rest = divmod(round(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
         return f"{hours}h {minutes:02d}m {secs:02d}s"
@@ -108,23 +107,14 @@ def runs(items: list[wire.Run], workflow_id: str | None, width: int) -> Renderab
         where += [f"folder {folder}"] if folder else []
         if where:
             lines.append(Text("  " + " · ".join(where)))
-    return table if _fits(table, width) else Group(*lines)
-
-
-def _fits(renderable: RenderableType, width: int) -> bool:
-    """Whether ``renderable`` fits ``width`` columns at its natural width."""
     console = Console(width=10_000, file=io.StringIO(), color_system=None)
-    return Measurement.get(console, console.options, renderable).maximum <= width
+    fits = Measurement.get(console, console.options, table).maximum <= width
+    return table if fits else Group(*lines)
 
 
 def link_text(text: str) -> Text:
     """A line holding a link: never wrapped (a terminal finds a link on one line only)."""
     return Text(text, no_wrap=True, overflow="ignore")
-
-
-def task_name(task: wire.Task) -> str:
-    """A task's id, with its map index when it is one instance of a mapped task."""
-    return task.task_id if task.map_index < 0 else f"{task.task_id} [{task.map_index}]"
 
 
 def run(info: wire.RunDetail) -> list[Any]:
@@ -153,7 +143,7 @@ def run(info: wire.RunDetail) -> list[Any]:
         table.add_column(name)  # these wrap first
     for task in info.tasks:
         table.add_row(
-            Text(task_name(task)),
+            Text(task.task_id if task.map_index < 0 else f"{task.task_id} [{task.map_index}]"),
             status(task.state),
             when(task.start_time),
             when(task.end_time),
@@ -172,8 +162,7 @@ def outputs(listing: wire.Folder, path: str) -> RenderableType:
     runs: list[RenderableType] = []
     for name, folder in listing.folders.items():
         label = Text(name.rstrip("/") + "/", style="bold blue")
-        run = folder.run
-        if run is None:
+        if (run := folder.run) is None:
             table.add_row(label, "", "", "")
             continue
         facts = Text("  ").append_text(status(run.status)).append(f" · {run.workflow_id}")
