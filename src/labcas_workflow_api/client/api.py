@@ -265,9 +265,7 @@ class LabcasClient:
             folders.update(page.folders)
             files.update(page.files)
         return wire.Folder(
-            prefix=prefix,
-            folders=dict(sorted(folders.items())),
-            files=dict(sorted(files.items())),
+            prefix=prefix, folders=dict(sorted(folders.items())), files=dict(sorted(files.items()))
         )
 
     def walk(self, path: str = "") -> Iterator[tuple[str, wire.FileEntry]]:
@@ -315,12 +313,7 @@ class LabcasClient:
         return self._get(wire.Updated, "PUT", self._output_path(path), json=answer).updated
 
     def annotate(
-        self,
-        path: str,
-        file: str,
-        properties: Mapping[str, str],
-        *,
-        remove: Iterable[str] = (),
+        self, path: str, file: str, properties: Mapping[str, str], *, remove: Iterable[str] = ()
     ) -> dict[str, str]:
         """Merge ``properties`` into a file's own (less ``remove``), saved only over the version
         merged with: if someone saved meanwhile, merged again on theirs (a few times at most)."""

@@ -156,8 +156,7 @@ def provenance(
         bool, typer.Option("--zip", help="The whole crate as a zip (with its preview page).")
     ] = False,
     workflow: Annotated[
-        str | None,
-        typer.Option("--workflow", "-w", help="The run's workflow (else looked for)."),
+        str | None, typer.Option("--workflow", "-w", help="The run's workflow (else looked for).")
     ] = None,
     output: Annotated[
         Path | None,
