@@ -289,11 +289,10 @@ class AirflowServer:
             return False
         return probe.status_code == 200
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """Block until ``dag_id`` is parsed and return its DAG record (an answer too slow on
-        the way, as on a loaded machine, is "not yet"). Raises ``RuntimeError`` at once when
-        Airflow reports an import error for ``<dag_id>.py``, ``TimeoutError`` (listing any
-        import errors) when the DAG does not appear in time."""
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Block until ``dag_id`` is parsed (an answer too slow on the way, as on a loaded
+        machine, is "not yet"). Raises ``RuntimeError`` at once when Airflow reports an import
+        error for ``<dag_id>.py``, ``TimeoutError`` (listing any) if it is not there in time."""
         deadline = time.monotonic() + timeout
         errors: list[dict[str, Any]] = []
         with httpx.Client(timeout=10) as http:
@@ -303,8 +302,7 @@ class AirflowServer:
                     headers = self.auth_headers(http)
                     response = http.get(f"{self.api_url}/dags/{dag_id}", headers=headers)
                     if response.status_code == 200:
-                        dag: dict[str, Any] = response.json()
-                        return dag
+                        return
                     errors = self._import_errors(http, headers)
                 except httpx.TransportError as exc:
                     log.info("Airflow did not answer (%s); asking again", exc)

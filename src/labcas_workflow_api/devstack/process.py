@@ -126,21 +126,19 @@ def _signal(pids: set[int], pgid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str) -> float:
+def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str) -> None:
     """SIGTERM the server's process group and every descendant, SIGKILL what is left after
-    ``grace`` seconds; return how long it took. The server must lead its own group
-    (``start_new_session=True``)."""
-    began = time.monotonic()
+    ``grace`` seconds. The server must lead its own group (``start_new_session=True``)."""
     if not _PROC.is_dir():  # no /proc: the group is all we can reach
         _signal(set(), process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             _signal(set(), process.pid, signal.SIGKILL)
-        return time.monotonic() - began
+        return
     pids = _tree(process.pid)
     _signal(pids, process.pid, signal.SIGTERM)
-    deadline = began + grace
+    deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         process.poll()
         pids |= _tree(process.pid) if process.returncode is None else set()
@@ -152,4 +150,3 @@ def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str)
         _signal(alive(pids), process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
-    return time.monotonic() - began
