@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -72,21 +73,19 @@ class _LazySecret:
     def __init__(self, settings: Settings, secretsmanager_client: Any) -> None:
         self._settings = settings
         self._client = secretsmanager_client
-        self._source: SecretSource | None = None
 
-    def _get_source(self) -> SecretSource:
-        if self._source is None:
-            self._source = jwt_secret_provider(self._settings, secretsmanager_client=self._client)
-        return self._source
+    @functools.cached_property
+    def _source(self) -> SecretSource:
+        return jwt_secret_provider(self._settings, secretsmanager_client=self._client)
 
     def __call__(self) -> str:
-        return self._get_source()()
+        return self._source()
 
     def refresh(self) -> str:
-        return self._get_source().refresh()
+        return self._source.refresh()
 
     def known(self) -> str | None:
-        return None if self._source is None else self._source.known()
+        return self._source.known() if "_source" in self.__dict__ else None
 
 
 def build_container(

@@ -10,7 +10,6 @@ import os
 
 
 def configure_logging() -> None:
-    """INFO (or ``LABCAS_LOG_LEVEL``) for our loggers; a root handler only if none exists."""
     level = os.environ.get("LABCAS_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
         level=logging.WARNING,

@@ -15,11 +15,6 @@ EngineKind = Literal["airflow3", "airflow2", "mwaa", "mwaa-web-login"]
 _HOST = re.compile(r"^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 
 
-def _items(value: str) -> list[str]:
-    """The items of a comma-separated setting."""
-    return split_origins(value)
-
-
 class Settings(BaseSettings):
     """Settings read from ``LABCAS_*`` environment variables (AWS ones keep their own names)."""
 
@@ -185,7 +180,7 @@ class Settings(BaseSettings):
     @field_validator("web_api_urls", "web_storage_origins")
     @classmethod
     def _http_urls(cls, value: str, info: ValidationInfo) -> str:
-        for url in _items(value):
+        for url in split_origins(value):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not _HOST.match(parts.netloc):
                 raise ValueError(f"{url!r} is not an http(s) URL")
@@ -197,11 +192,11 @@ class Settings(BaseSettings):
 
     @property
     def web_api_bases(self) -> list[str]:
-        return [u.rstrip("/") for u in _items(self.web_api_urls)]
+        return [u.rstrip("/") for u in split_origins(self.web_api_urls)]
 
     @property
     def origins(self) -> list[str]:
-        return _items(self.allowed_origins)
+        return split_origins(self.allowed_origins)
 
     @property
     def hosts(self) -> list[str]:
@@ -213,4 +208,4 @@ class Settings(BaseSettings):
 
     @property
     def algorithms(self) -> list[str]:
-        return _items(self.jwt_algorithms)
+        return split_origins(self.jwt_algorithms)

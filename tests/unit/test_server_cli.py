@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from labcas_workflow_api.auth.jwt import TokenVerifier
 from labcas_workflow_api.auth.secrets import FixedSecret
 from labcas_workflow_api.cli import app
-from labcas_workflow_api.devstack.process import free_port
-from labcas_workflow_api.devstack.serve import ApiServer, hold_port
+from labcas_workflow_api.devstack.process import free_port, hold_port
+from labcas_workflow_api.devstack.serve import ApiServer
 from labcas_workflow_api.devstack.stack import PortUse, banner, port_problems
 from tests.unit.fakes import CONFIG, SECRET
 

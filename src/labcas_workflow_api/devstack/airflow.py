@@ -1,22 +1,11 @@
-"""A throw-away local Airflow for the dev stack and the tests: own home, SQLite.
+"""A throw-away local Airflow (3.x or 2.x) for the dev stack and the tests: own home, SQLite.
 
-``AirflowServer`` runs a virtualenv made by ``airflow_venv.ensure_airflow_venv`` on 127.0.0.1
-with its own ``AIRFLOW_HOME``, the repo's ``dags/``, no example DAGs, DAGs unpaused at creation
-and a preset admin password.
-
-The server runs what ``airflow standalone`` runs under one supervising shell in its own process
-group, but starts each component itself: ``standalone`` gives no way to keep the log servers off
-``0.0.0.0`` or to spare the triggerer, which these DAGs do not use, on a 2-core machine.
-
-SQLite is what makes a local Airflow fragile under bursts of requests: there is one writer at a
-time (Airflow 3 writes an audit row even for many reads), and a scheduler that cannot write its
-heartbeat dies of "database is locked". So the database is put in WAL mode (readers no longer
-block writers), and a component that exits is restarted (at most ``RESTARTS`` times in a row,
-each logged, with a growing wait) instead of taking the others down. SQLite's busy timeout stays
-at its 5 s: a longer one (60 s was tried) lets a burst pile up behind the lock for minutes
-instead of failing fast.
-Airflow 3 runs a scheduler, a DAG processor and the API server (``/api/v2``, JWT); Airflow 2 a
-scheduler and the web server (``/api/v1``, basic auth and session cookies), LocalExecutor.
+The components are started one by one, not by ``airflow standalone``, which cannot keep the log
+servers off ``0.0.0.0`` nor spare the triggerer (these DAGs use none) on a 2-core machine. SQLite
+takes one writer at a time (Airflow 3 writes an audit row even for many reads) and a scheduler
+that cannot write its heartbeat dies of "database is locked": so the database is in WAL mode and
+a component that exits is restarted. The busy timeout stays at SQLite's 5 s: 60 s was tried and
+let a burst pile up behind the lock for minutes instead of failing fast.
 """
 
 from __future__ import annotations
@@ -39,7 +28,7 @@ from typing import Any
 import httpx
 
 from labcas_workflow_api.devstack.airflow_venv import venv_airflow_version
-from labcas_workflow_api.devstack.process import free_port, stop_process_tree
+from labcas_workflow_api.devstack.process import free_port, spawn, stop_process_tree, tail
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +47,9 @@ class AirflowServer:
     """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it.
 
     The version is the virtualenv's (``version`` saves asking it). ``extra_env`` reaches every
-    component and task (e.g. ``LABCAS_S3_ENDPOINT_URL`` and ``AWS_*``) and may override any
-    ``AIRFLOW__*`` setting chosen here. ``home`` defaults to a temporary directory removed by
-    ``stop()``. ``api_prefix`` is ``/api/v2`` (Airflow 3) or ``/api/v1`` (Airflow 2);
-    ``auth_headers()`` authenticates a request to it.
+    component and task (e.g. ``AWS_*``) and may override any ``AIRFLOW__*`` setting chosen here.
+    ``home`` defaults to a temporary directory removed by ``stop()``. ``api_url`` ends in
+    ``/api/v2`` (Airflow 3) or ``/api/v1`` (Airflow 2); ``auth_headers()`` authenticates to it.
     """
 
     def __init__(
@@ -71,12 +59,9 @@ class AirflowServer:
         dags_folder: Path = REPO_DAGS,
         home: Path | None = None,
         port: int = 0,
-        username: str = "admin",
         password: str = "admin",  # noqa: S107 - a local development stack
         extra_env: Mapping[str, str] | None = None,
-        parallelism: int = 4,
         version: str | None = None,
-        web_workers: int = 2,
     ) -> None:
         self.venv = venv
         self.version = version or venv_airflow_version(venv)
@@ -85,12 +70,11 @@ class AirflowServer:
         self._own_home = home is None
         self.home = home or Path(tempfile.mkdtemp(prefix="labcas-airflow-"))
         self.port = port or free_port()
-        self.username = username
+        self.username = "admin"
         self.password = password
         self.extra_env = dict(extra_env or {})
-        self.parallelism = parallelism
-        self.web_workers = web_workers
         self.log_path = self.home / "airflow-server.log"
+        self._passwords_file = self.home / "simple_auth_manager_passwords.json.generated"
         self.started_at: float | None = None
         self.ready_after: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -100,28 +84,23 @@ class AirflowServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def api_prefix(self) -> str:
-        return "/api/v2" if self.major >= 3 else "/api/v1"
-
-    @property
     def api_url(self) -> str:
-        return self.url + self.api_prefix
+        return self.url + ("/api/v2" if self.major >= 3 else "/api/v1")
 
     def environment(self) -> dict[str, str]:
         """The environment of every Airflow component (and so of every task)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
         env.pop("PYTHONPATH", None)
-        bin_dir = str(self.venv / "bin")
         env.update(
             {
-                "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)]),
+                "PATH": os.pathsep.join([str(self.venv / "bin"), env.get("PATH", os.defpath)]),
                 "VIRTUAL_ENV": str(self.venv),
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+                "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
@@ -156,7 +135,7 @@ class AirflowServer:
             "AIRFLOW__API__AUTH_BACKENDS": AIRFLOW2_API_AUTH,
             "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.port),
-            "AIRFLOW__WEBSERVER__WORKERS": str(self.web_workers),
+            "AIRFLOW__WEBSERVER__WORKERS": "2",
             "AIRFLOW__WEBSERVER__SECRET_KEY": self._secret("secret_key"),
             "AIRFLOW__WEBSERVER__BASE_URL": self.url,
             "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
@@ -165,10 +144,6 @@ class AirflowServer:
             "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
         }
-
-    @property
-    def _passwords_file(self) -> Path:
-        return self.home / "simple_auth_manager_passwords.json.generated"
 
     def _secret(self, name: str) -> str:
         """A random secret kept in the home, long enough for Airflow's HS512 tokens."""
@@ -179,14 +154,13 @@ class AirflowServer:
         return path.read_text().strip()
 
     def _script(self) -> str:
+        setup = ["airflow db migrate || exit 1"]
+        components = ["airflow scheduler --skip-serve-logs"]
         if self.major >= 3:
-            api = f"airflow api-server --host 127.0.0.1 --port {self.port} --workers 1"
-            components = [
-                "keep airflow scheduler --skip-serve-logs &",
-                "keep airflow dag-processor &",
-                f"keep {api} &",
+            components += [
+                "airflow dag-processor",
+                f"airflow api-server --host 127.0.0.1 --port {self.port} --workers 1",
             ]
-            setup = ["airflow db migrate || exit 1"]
         else:
             user = shlex.join(
                 [
@@ -195,12 +169,10 @@ class AirflowServer:
                     *("--firstname", "LabCAS", "--lastname", "Admin", "--email", "admin@localhost"),
                 ]
             )
-            web = f"airflow webserver --hostname 127.0.0.1 --port {self.port}"
-            components = [
-                "keep airflow scheduler --skip-serve-logs &",
-                f"keep {web} --workers {self.web_workers} &",
-            ]
-            setup = ["airflow db migrate || exit 1", f"{user} >/dev/null || exit 1"]
+            setup.append(f"{user} >/dev/null || exit 1")
+            components.append(
+                f"airflow webserver --hostname 127.0.0.1 --port {self.port} --workers 2"
+            )
         wal = (
             'python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1])'
             '.execute(\'PRAGMA journal_mode=WAL\')" "$AIRFLOW_HOME/airflow.db"'
@@ -225,7 +197,7 @@ class AirflowServer:
                 "}",
                 *setup,
                 f'[ -f "$AIRFLOW_HOME/airflow.db" ] && {{ {wal} || exit 1; }}',
-                *components,
+                *(f"keep {component} &" for component in components),
                 "wait -n",
                 'echo "labcas: an Airflow component kept exiting; stopping the others" >&2',
                 "kill -TERM 0",
@@ -240,16 +212,9 @@ class AirflowServer:
         self._passwords_file.write_text(json.dumps({self.username: self.password}) + "\n")
         self.started_at = time.monotonic()
         env = self.environment()
-        with self.log_path.open("ab") as out:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed command, our own script
-                ["/bin/bash", "-c", self._script()],
-                cwd=self.home,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._process = spawn(
+            ["/bin/bash", "-c", self._script()], self.log_path, cwd=self.home, env=env
+        )
         log.info(
             "Airflow %s starting on %s (home %s, log %s)",
             self.version,
@@ -260,10 +225,7 @@ class AirflowServer:
         return self
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_path, lines)
 
     def _check_alive(self) -> None:
         if self._process is None:
@@ -313,31 +275,24 @@ class AirflowServer:
         return self.ready_after
 
     def _healthy(self, http: httpx.Client) -> bool:
-        health_path = "/monitor/health" if self.major >= 3 else "/health"
-        components = ["metadatabase", "scheduler"]
-        if self.major >= 3:
-            components.append("dag_processor")
+        v3 = self.major >= 3
+        components = ["metadatabase", "scheduler", *(["dag_processor"] if v3 else [])]
         try:
-            health = http.get(self.api_url + health_path)
-            if health.status_code != 200:
+            health = http.get(self.api_url + ("/monitor/health" if v3 else "/health"))
+            if health.status_code != 200 or any(
+                (health.json().get(c) or {}).get("status") != "healthy" for c in components
+            ):
                 return False
-            status = health.json()
-            if any((status.get(c) or {}).get("status") != "healthy" for c in components):
-                return False
-            probe = http.get(
-                self.api_url + "/dags", params={"limit": 1}, headers=self.auth_headers(http)
-            )
-            if probe.status_code != 200:
-                return False
+            headers = self.auth_headers(http)
+            probe = http.get(self.api_url + "/dags", params={"limit": 1}, headers=headers)
         except (httpx.HTTPError, ValueError):
             return False
-        return True
+        return probe.status_code == 200
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """Block until ``dag_id`` is parsed and return its DAG record (an answer too slow on
-        the way, as on a loaded machine, is "not yet"). Raises ``RuntimeError`` at once when
-        Airflow reports an import error for ``<dag_id>.py``, ``TimeoutError`` (listing any
-        import errors) when the DAG does not appear in time."""
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Block until ``dag_id`` is parsed (an answer too slow on the way, as on a loaded
+        machine, is "not yet"). Raises ``RuntimeError`` at once when Airflow reports an import
+        error for ``<dag_id>.py``, ``TimeoutError`` (listing any) if it is not there in time."""
         deadline = time.monotonic() + timeout
         errors: list[dict[str, Any]] = []
         with httpx.Client(timeout=10) as http:
@@ -347,8 +302,7 @@ class AirflowServer:
                     headers = self.auth_headers(http)
                     response = http.get(f"{self.api_url}/dags/{dag_id}", headers=headers)
                     if response.status_code == 200:
-                        dag: dict[str, Any] = response.json()
-                        return dag
+                        return
                     errors = self._import_errors(http, headers)
                 except httpx.TransportError as exc:
                     log.info("Airflow did not answer (%s); asking again", exc)
@@ -376,7 +330,7 @@ class AirflowServer:
         if self._own_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
-    def restart(self, *, new_jwt_secret: bool = False, timeout: float = 180) -> float:
+    def restart(self, *, new_jwt_secret: bool = False) -> float:
         """Stop and start again on the same home, database and port; return the seconds until
         ready. With ``new_jwt_secret``, Airflow 3 signs with a new ``[api_auth] jwt_secret``
         (as a standalone Airflow that generates its secret at start, or a key rotation, does),
@@ -385,7 +339,7 @@ class AirflowServer:
         if new_jwt_secret:
             (self.home / ".jwt_secret").unlink(missing_ok=True)
         self.start()
-        return self.wait_ready(timeout)
+        return self.wait_ready()
 
     def _stop_processes(self, grace: float) -> None:
         process, self._process = self._process, None

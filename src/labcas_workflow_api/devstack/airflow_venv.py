@@ -1,14 +1,7 @@
-"""The cached virtualenv a local Airflow runs from: installed once, then reused.
-
-``ensure_airflow_venv`` installs ``apache-airflow`` and the demo DAG's libraries into
-``$LABCAS_CACHE_DIR/airflow-<version>`` (``~/.cache/labcas``), about 930 MB and a few minutes
-the first time; ``progress`` hears what it does meanwhile (a line per step, then one every
-``HEARTBEAT`` seconds with the time so far and pip's latest line).
-"""
+"""The cached virtualenv a local Airflow runs from: installed once (about 930 MB), then reused."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -16,7 +9,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -32,21 +25,6 @@ HEARTBEAT = 15.0
 Progress = Callable[[str], None]
 
 
-def default_cache_dir() -> Path:
-    """``$LABCAS_CACHE_DIR``, else ``~/.cache/labcas``."""
-    return Path(os.environ.get("LABCAS_CACHE_DIR") or Path.home() / ".cache" / "labcas")
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _venv_has_airflow(venv: Path, version: str) -> bool:
     python = venv / "bin" / "python"
     if not python.exists():
@@ -59,53 +37,42 @@ def _venv_has_airflow(venv: Path, version: str) -> bool:
 
 
 def ensure_airflow_venv(
-    version: str = DEFAULT_VERSION,
-    cache_dir: Path | str | None = None,
-    *,
-    python: str = "",
-    progress: Progress | None = None,
+    version: str = DEFAULT_VERSION, *, progress: Progress | None = None
 ) -> Path:
     """Path of a virtualenv with ``apache-airflow==version`` and the demo DAG's libraries.
 
-    Reuses ``<cache>/airflow-<version>`` when its ready marker is there (or when it already
-    holds that Airflow, then marks it); otherwise creates it with ``python -m venv`` and pip.
-    A file lock serialises concurrent installs; the marker is written only after a successful
-    install. Raises ``RuntimeError`` naming the install log when pip fails.
+    Reuses ``$LABCAS_CACHE_DIR/airflow-<version>`` (default cache ``~/.cache/labcas``) when its
+    ready marker is there (or when it already holds that Airflow, then marks it); otherwise
+    creates it with ``python -m venv`` and pip, telling ``progress`` each step and, every
+    ``HEARTBEAT`` seconds, the time so far and pip's latest line. A file lock serialises
+    concurrent installs; the marker is written only after a successful install. Raises
+    ``RuntimeError`` naming the install log when pip fails.
     """
-    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    root = Path(os.environ.get("LABCAS_CACHE_DIR") or Path.home() / ".cache" / "labcas")
     venv = root / f"airflow-{version}"
     marker = venv / READY_MARKER
     if marker.exists():
         return venv
     root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f"airflow-{version}.lock"):
+    with (root / f"airflow-{version}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if marker.exists():
             return venv
         if not _venv_has_airflow(venv, version):
-            log_path = root / f"airflow-{version}.log"
-            say = progress or log.info
-            _install(venv, version, python or sys.executable, log_path, say)
+            _install(venv, version, root / f"airflow-{version}.log", progress or log.info)
         marker.write_text(version + "\n")
     return venv
 
 
-def constraints_file(version: str) -> Path | None:
-    """The pinned working set for ``version`` kept beside this module, if any.
-
-    Airflow's own constraint files live on GitHub, which CI cannot reach; without pins, pip
-    would resolve Airflow 2's dependencies against whatever PyPI holds today.
-    """
-    path = CONSTRAINTS_DIR / f"airflow-{version}.txt"
-    return path if path.is_file() else None
-
-
-def _install(venv: Path, version: str, python: str, log_path: Path, say: Progress) -> None:
+def _install(venv: Path, version: str, log_path: Path, say: Progress) -> None:
     say(f"installing apache-airflow=={version} into {venv} (once; log: {log_path})")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    constraints = constraints_file(version)
-    pinned = ["--constraint", str(constraints)] if constraints else []
+    # Airflow's own constraint files live on GitHub, which CI cannot reach; without pins, pip
+    # would resolve Airflow 2's dependencies against whatever PyPI holds today.
+    constraints = CONSTRAINTS_DIR / f"airflow-{version}.txt"
+    pinned = ["--constraint", str(constraints)] if constraints.is_file() else []
     steps = [
-        ("create the virtualenv", [python, "-m", "venv", str(venv)]),
+        ("create the virtualenv", [sys.executable, "-m", "venv", str(venv)]),
         ("upgrade pip", [*pip, "install", "--upgrade", "pip"]),
         (
             f"pip install apache-airflow=={version} and {', '.join(EXTRA_PACKAGES)}"
@@ -119,8 +86,7 @@ def _install(venv: Path, version: str, python: str, log_path: Path, say: Progres
             say(f"  step {number}/{len(steps)}: {what}")
             out.write(f"$ {shlex.join(step)}\n")
             out.flush()
-            returncode = _run_reporting(step, out, log_path, say, began)
-            if returncode:
+            if _run_reporting(step, out, log_path, say, began):
                 raise RuntimeError(f"installing Airflow {version} failed; see {log_path}")
     if not _venv_has_airflow(venv, version):
         raise RuntimeError(f"Airflow {version} not importable in {venv}; see {log_path}")
@@ -132,9 +98,7 @@ def _run_reporting(
 ) -> int:
     """Run ``command`` with its output appended to ``out``; every ``HEARTBEAT`` seconds, tell
     ``say`` the time so far and the log's latest line."""
-    process = subprocess.Popen(  # noqa: S603 - fixed commands
-        command, stdout=out, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     while True:
         try:
             return process.wait(timeout=HEARTBEAT)

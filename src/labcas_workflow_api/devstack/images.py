@@ -8,7 +8,17 @@ import numpy as np
 from PIL import Image
 
 
-def make_image(size: int = 256, seed: int = 0, nuclei: int | None = None) -> np.ndarray:
+def make_images(n: int = 3, size: int = 256, seed: int = 0) -> dict[str, bytes]:
+    """``n`` PNG images named ``nuclei_<i>.png``, reproducible for a given ``seed``."""
+    images = {}
+    for i in range(n):
+        buffer = io.BytesIO()
+        Image.fromarray(_image(size, seed + i)).save(buffer, format="PNG")
+        images[f"nuclei_{i:02d}.png"] = buffer.getvalue()
+    return images
+
+
+def _image(size: int, seed: int) -> np.ndarray:
     """One 8-bit grayscale image of ``size`` x ``size`` pixels with elliptical nuclei.
 
     The background carries a smooth illumination gradient and Gaussian noise, so a segmentation
@@ -19,9 +29,8 @@ def make_image(size: int = 256, seed: int = 0, nuclei: int | None = None) -> np.
     rng = np.random.default_rng(seed)
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
     image = 0.08 + 0.10 * (cols / size) + 0.05 * (rows / size)
-    count = nuclei if nuclei is not None else int(rng.integers(8, 16))
     radius = size / 24
-    for _ in range(count):
+    for _ in range(int(rng.integers(8, 16))):
         r0, c0 = rng.uniform(radius * 1.5, size - radius * 1.5, size=2)
         a, b = rng.uniform(0.7, 1.4, size=2) * radius
         theta = rng.uniform(0, np.pi)
@@ -33,17 +42,3 @@ def make_image(size: int = 256, seed: int = 0, nuclei: int | None = None) -> np.
     image += rng.normal(0.0, 0.03, size=image.shape)
     pixels: np.ndarray = (np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
     return pixels
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an 8-bit image."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def make_images(n: int = 3, size: int = 256, seed: int = 0) -> dict[str, bytes]:
-    """``n`` PNG images named ``nuclei_<i>.png``, reproducible for a given ``seed``."""
-    return {
-        f"nuclei_{i:02d}.png": encode_png(make_image(size=size, seed=seed + i)) for i in range(n)
-    }

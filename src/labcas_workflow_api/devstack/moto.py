@@ -8,13 +8,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
-from labcas_workflow_api.devstack.process import free_port, stop_process_tree
-
-REGION = "us-east-1"
+from labcas_workflow_api.devstack.process import free_port, spawn, stop_process_tree
 
 
 @dataclass
@@ -24,45 +21,19 @@ class MotoServer:
     endpoint_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    region: str = REGION
-    start_seconds: float = 0.0
-
-    def reset(self) -> None:
-        """Drop every resource the server holds."""
-        httpx.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the process group, SIGKILL after ``grace`` seconds."""
         stop_process_tree(self.process, grace, "moto server")
 
-    def __enter__(self) -> MotoServer:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def start_moto(*, timeout: float = 30.0, log_path: Path | str | None = None) -> MotoServer:
+def start_moto(*, log_path: Path | str | None = None, timeout: float = 30.0) -> MotoServer:
     """Start ``python -m moto.server`` on a free 127.0.0.1 port and wait until it answers."""
-    began = time.monotonic()
     port = free_port()
-    if log_path is None:
-        log_path = Path(tempfile.mkdtemp(prefix="labcas-moto-")) / "moto.log"
-    log_file = Path(log_path)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    log_file = Path(log_path or Path(tempfile.mkdtemp(prefix="labcas-moto-")) / "moto.log")
+    process = spawn(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log_file
+    )
     server = MotoServer(endpoint_url=f"http://127.0.0.1:{port}", process=process, log_path=log_file)
     deadline = time.monotonic() + timeout
     try:
@@ -79,5 +50,4 @@ def start_moto(*, timeout: float = 30.0, log_path: Path | str | None = None) -> 
     except BaseException:
         server.stop()
         raise
-    server.start_seconds = time.monotonic() - began
     return server

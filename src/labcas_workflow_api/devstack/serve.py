@@ -1,5 +1,4 @@
-"""The dev stack's API server: its port held from the first check on, and "ready" said only
-once the API answers ``/healthz`` and ``/readyz`` says ready."""
+"""The dev stack's API server: "ready" said only once ``/healthz`` and ``/readyz`` answer 200."""
 
 from __future__ import annotations
 
@@ -10,21 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-
-READY_TIMEOUT = 60.0
-
-
-def hold_port(port: int, host: str = "127.0.0.1") -> socket.socket:
-    """A socket bound to ``host:port`` (not listening yet), so nothing else takes the port
-    while the rest of the stack starts. Raises ``OSError`` when the port is in use."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class ApiServer:
@@ -43,7 +27,7 @@ class ApiServer:
     def stop(self) -> None:
         self._server.should_exit = True
 
-    def serve(self, announce: Callable[[], None], *, ready_timeout: float = READY_TIMEOUT) -> bool:
+    def serve(self, announce: Callable[[], None], *, ready_timeout: float = 60.0) -> bool:
         """Serve until stopped; call ``announce`` once, when the API is ready. Return False
         (having stopped the server, ``not_ready`` saying why) when it is not ready within
         ``ready_timeout`` seconds."""

@@ -12,7 +12,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from labcas_workflow_api.devstack.process import port_free
+from labcas_workflow_api.devstack.process import hold_port, port_free
 
 EXAMPLE_CONFIG = """\
 # Example access config of the embedded dev stack.
@@ -116,11 +116,9 @@ def run_devstack(
     """Check the ports, start everything, say "ready" with a token once the API is ready,
     serve until Ctrl-C, stop everything. Returns the exit status (2: a port is busy, or the
     devstack extra is missing)."""
-    ports = [
-        PortUse(api_port, "the API", "--port"),
-        PortUse(airflow_port, "Airflow", "--airflow-port"),
-    ]
-    problems = port_problems(ports)
+    problems = port_problems(
+        [PortUse(api_port, "the API", "--port"), PortUse(airflow_port, "Airflow", "--airflow-port")]
+    )
     if missing := missing_packages():
         problems.append(
             f"the dev stack needs the devstack extra (missing: {', '.join(missing)}): "
@@ -131,12 +129,10 @@ def run_devstack(
             print(f"error: {problem}", file=sys.stderr, flush=True)
         print("Nothing was started.", file=sys.stderr, flush=True)
         return 2
-    from labcas_workflow_api.devstack.serve import hold_port
-
     api_socket = hold_port(api_port)  # held from here on; uvicorn listens on it at the end
     began = time.monotonic()
     stopping: list[Any] = []
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _run(api_socket, airflow_port, Path(state_dir).resolve(), stopping, began)
     except KeyboardInterrupt:
@@ -189,8 +185,8 @@ def _run(api_socket: Any, airflow_port: int, state: Path, stopping: list[Any], b
     )
 
     _say(f"3/4 Airflow 3 on 127.0.0.1:{airflow_port} (about a minute)")
-    problems = port_problems([PortUse(airflow_port, "Airflow", "--airflow-port")])
-    if problems:  # taken while the virtualenv was installed
+    # the port may have been taken while the virtualenv was installed
+    if problems := port_problems([PortUse(airflow_port, "Airflow", "--airflow-port")]):
         raise RuntimeError(problems[0])
     airflow = AirflowServer(
         venv,
@@ -221,13 +217,8 @@ def _run(api_socket: Any, airflow_port: int, state: Path, stopping: list[Any], b
         s3_endpoint_url=s3.endpoint_url,
         jwt_secret=jwt_secret,
     )
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": s3.access_key,
-            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-            "AWS_DEFAULT_REGION": s3.region,
-        }
-    )
+    aws = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    os.environ.update({name: s3.env()[name] for name in aws})
     configure_logging()
     token = mint_token(jwt_secret, EXAMPLE_USER, ttl=12 * 3600)
     write_private(state / "token", token)
