@@ -1,7 +1,8 @@
-"""Airflow's answers as our domain models, and its failures as our error tree."""
+"""Airflow's answers as our domain models (runs, DAGs, versions), its failures as our errors."""
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 from collections.abc import Mapping
@@ -17,7 +18,15 @@ from labcas_workflow_api.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
+from labcas_workflow_api.domain.models import (
+    EngineVersion,
+    Parameter,
+    Run,
+    RunStatus,
+    TaskInstance,
+    Workflow,
+    WorkflowVersion,
+)
 
 STATES = {
     None: RunStatus.QUEUED,
@@ -30,6 +39,8 @@ STATES = {
 #: The note a cancelled run carries; a finished run with it is one we cancelled: ``cancelled``
 #: on every read, and answered again by a second cancel (idempotency).
 CANCEL_NOTE = "Cancelled through the LabCAS Workflow API"
+#: What Airflow 3 shows instead of a DAG file that the caller may not read in whole.
+_REDACTED = "REDACTED - "
 
 
 def engine_states(status: RunStatus | None) -> list[str]:
@@ -226,3 +237,39 @@ def in_dag_order(order: list[str], instances: list[TaskInstance]) -> list[TaskIn
         instances + waiting,
         key=lambda ti: (rank.get(ti.task_id, len(rank)), ti.task_id, ti.map_index),
     )
+
+
+def engine_version(answer: dict[str, Any]) -> EngineVersion:
+    """Airflow's ``/version`` answer as an ``EngineVersion``."""
+    version = answer.get("version")
+    if not isinstance(version, str) or not version:
+        raise UpstreamBadResponse("Airflow sent a version answer without a version")
+    return EngineVersion("Apache Airflow", version, "https://airflow.apache.org/")
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string of an answer, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def used_by(run: dict[str, Any]) -> tuple[int, str | None, str | None] | None:
+    """The DAG version an Airflow 3 run used (the latest one it names): its number, bundle name
+    and bundle version; None when the run names none."""
+    versions = run.get("dag_versions")
+    found = [
+        v
+        for v in (versions if isinstance(versions, list) else [])
+        if isinstance(v, dict) and isinstance(v.get("version_number"), int)
+    ]
+    if not found:
+        return None
+    used = max(found, key=lambda v: v["version_number"])
+    return used["version_number"], text(used.get("bundle_name")), text(used.get("bundle_version"))
+
+
+def workflow_version(workflow_id: str, source: str | None, **facts: Any) -> WorkflowVersion:
+    """A ``WorkflowVersion`` with ``source`` and its SHA-256 (neither for a redacted source)."""
+    if source is not None and source.startswith(_REDACTED):
+        source = None
+    digest = hashlib.sha256(source.encode()).hexdigest() if source is not None else None
+    return WorkflowVersion(workflow_id, source=source, source_sha256=digest, **facts)

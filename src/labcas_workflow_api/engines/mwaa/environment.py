@@ -1,5 +1,4 @@
-"""One MWAA environment: its boto3 clients, ``GetEnvironment`` (asked once) and the API version
-it implies, and AWS failures as our errors."""
+"""One MWAA environment: its boto3 clients, ``GetEnvironment`` and AWS failures as our errors."""
 
 from __future__ import annotations
 
@@ -18,15 +17,13 @@ from labcas_workflow_api.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.engines.airflow import Dialect, dialect_for
+from labcas_workflow_api.engines.airflow.dialects import Dialect, dialect_for
 
 log = logging.getLogger(__name__)
 
 THROTTLING = frozenset(
     {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
 )
-
-
 #: botocore attempts of an MWAA call (``standard`` mode: throttling and connection errors)
 MWAA_ATTEMPTS = 3
 
@@ -38,10 +35,8 @@ def mwaa_clients(
     make: Callable[[Any], Any] | None = None,
 ) -> BoundedClients:
     """boto3 MWAA clients with a ``timeout`` s read timeout (connect: at most 5 s) and
-    ``MWAA_ATTEMPTS`` attempts, or as much of that as the request deadline leaves. ``make``
-    builds a client from a botocore ``Config`` (default: ``boto3.client("mwaa")`` in
-    ``region``). The client without a deadline is built at once: a missing region is a
-    ``ConfigError`` here, not at the first call."""
+    ``MWAA_ATTEMPTS`` attempts, or as much of that as the request deadline leaves, built by
+    ``make(config)``. One is built at once: a missing region is a ``ConfigError`` here."""
     if make is None:
 
         def make(config: Any) -> Any:
@@ -61,22 +56,16 @@ def mwaa_clients(
 
 
 class MwaaEnvironment:
-    """One MWAA environment: its name, its clients, and what ``GetEnvironment`` says, asked
-    once."""
+    """One MWAA environment: its name, its clients, and what ``GetEnvironment`` says (asked
+    once); ``ConfigError`` for an unknown ``api_version``."""
 
     def __init__(self, clients: BoundedClients, name: str, *, api_version: str = "") -> None:
-        if not name:
-            raise ConfigError("LABCAS_MWAA_ENV_NAME must name the MWAA environment")
         if api_version:
             dialect_for(api_version)  # ConfigError for an unknown version, at once
         self.clients = clients
         self.name = name
         self.api_version = api_version
         self._environment = Cached(self._read, FOREVER, name="MWAA environment")
-
-    def describe(self) -> dict[str, Any]:
-        """The ``Environment`` of ``GetEnvironment`` (cached once it has been read)."""
-        return self._environment.get()
 
     def _read(self) -> dict[str, Any]:
         answer = aws_call(self, "GetEnvironment", "get_environment")
@@ -90,7 +79,7 @@ class MwaaEnvironment:
         version = self.api_version
         if not version:
             try:
-                airflow_version = str(self.describe().get("AirflowVersion") or "")
+                airflow_version = str(self._environment.get().get("AirflowVersion") or "")
             except UpstreamBadResponse as exc:
                 raise ConfigError(
                     f"LABCAS_MWAA_API: set v1 or v2, the environment's Airflow version cannot "
