@@ -1,9 +1,4 @@
-"""How the engine authenticates to Airflow 3: a bearer token from ``POST /auth/token``, cached,
-and renewed once when Airflow refuses it.
-
-Airflow 2 takes plain ``httpx.BasicAuth`` (nothing to renew); the MWAA transports authenticate
-each request themselves.
-"""
+"""Airflow 3's bearer token from ``POST /auth/token``, cached, and renewed once when refused."""
 
 from __future__ import annotations
 
@@ -25,6 +20,8 @@ log = logging.getLogger(__name__)
 #: Airflow 3's ``detail`` for a token it cannot verify (``resolve_user_from_token`` in
 #: ``api_fastapi/core_api/security.py``): signed with a key it no longer has, or revoked.
 INVALID_TOKEN = "Invalid JWT token"  # noqa: S105 - an error message, not a secret
+#: Seconds a token without a readable ``exp`` is kept.
+FALLBACK_TTL = 300.0
 
 
 def credentials_refused(response: httpx.Response) -> bool:
@@ -43,17 +40,14 @@ def credentials_refused(response: httpx.Response) -> bool:
 
 
 class TokenAuth(httpx.Auth):
-    """Airflow 3 tokens from ``login()`` (``POST {base}/auth/token``), cached until ``leeway``
-    seconds before their ``exp``.
+    """Airflow 3 tokens from ``login()``, cached until ``leeway`` seconds before their ``exp``
+    (``FALLBACK_TTL`` s when they have none).
 
-    A request whose token Airflow refuses (``credentials_refused``: after its signing key
-    changed, Airflow answers 403, not 401) is sent once more with a new token; refused again,
-    its answer is returned as it is. Requests refused the same token at once renew it once:
-    each drops it only if it is still the cached one, and ``Cached`` renews single-flight.
-    ``requires_response_body`` stays off, or every streamed task log would be read whole first.
-    """
-
-    fallback_ttl = 300.0
+    A request whose token Airflow refuses (after its signing key changed, Airflow answers 403,
+    not 401) is sent once more with a new token; refused again, its answer is returned as it
+    is. Requests refused the same token at once renew it once (``Cached.invalidate(stale)``,
+    single-flight). ``requires_response_body`` stays off, or every streamed task log would be
+    read whole first."""
 
     def __init__(
         self,
@@ -84,7 +78,12 @@ class TokenAuth(httpx.Auth):
             yield request
 
     def _lifetime(self, token: str) -> float:
-        return self._expiry(token) - self._leeway - self._clock()
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return float(claims["exp"]) - self._leeway - self._clock()
+        except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
+            return FALLBACK_TTL
 
     def _fetch(self) -> str:
         response = self._login()
@@ -98,11 +97,3 @@ class TokenAuth(httpx.Auth):
         if not isinstance(token, str) or not token:
             raise UpstreamBadResponse("Airflow token answer has no access_token")
         return token
-
-    def _expiry(self, token: str) -> float:
-        try:
-            payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            return float(claims["exp"])
-        except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
-            return self._clock() + self.fallback_ttl + self._leeway

@@ -32,6 +32,7 @@ from labcas_workflow_api.engines.airflow.dialects import (
     BATCH_TASK_INSTANCES,
     Dialect,
     Params,
+    api_path,
     dialect_for,
 )
 from labcas_workflow_api.engines.airflow.logs import log_chunks
@@ -62,7 +63,6 @@ class AirflowEngine:
         timeout: float = 10.0,
         api_version: str = "v2",
         retries: int = 2,
-        backoff: float = 0.2,
         page_size: int = 100,
         sleep: Callable[[float], None] = time.sleep,
         batch_page_size: int = BATCH_PAGE_SIZE,
@@ -71,19 +71,15 @@ class AirflowEngine:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        if dialect is None:
-            dialect = dialect_for(api_version)
-        self._dialect = dialect
-        retrying = RetryTransport(
-            transport or pooled_transport(), retries=retries, backoff=backoff, sleep=sleep
-        )
+        self._dialect = dialect or dialect_for(api_version)
+        retrying = RetryTransport(transport or pooled_transport(), retries=retries, sleep=sleep)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), transport=retrying
         )
         self._page_size = page_size
         self._batch_page_size = batch_page_size
         if auth is None:
-            if isinstance(dialect, Dialect) and dialect.credentials == "basic":
+            if isinstance(self._dialect, Dialect) and self._dialect.credentials == "basic":
                 auth = httpx.BasicAuth(username, password)
             else:
                 credentials = {"username": username, "password": password}
@@ -107,16 +103,16 @@ class AirflowEngine:
         self.close()
 
     def list_workflows(self) -> list[Workflow]:
-        dags = self._items("/dags", self.dialect.dags_key, query={}, what="DAG list")
+        dags = self._items("/dags", "dags", query={}, what="DAG list")
         return [to.workflow(dag) for dag in dags]
 
     def get_workflow(self, workflow_id: str) -> Workflow:
-        details = self._get(self.dialect.dag_path(workflow_id) + "/details", what="DAG")
+        details = self._get(api_path("dags", workflow_id, "details"), what="DAG")
         return to.workflow(to.mapping(details, "DAG details"), with_params=True)
 
     def trigger_run(self, workflow_id: str, run_id: str, conf: dict[str, Any]) -> Run:
         body = self.dialect.trigger_body(run_id, conf)
-        response = self._request("POST", self.dialect.runs_path(workflow_id), json=body)
+        response = self._request("POST", api_path("dags", workflow_id, "dagRuns"), json=body)
         if response.status_code == 409:
             raise Conflict(f"run {run_id!r} of workflow {workflow_id!r} already exists")
         if response.status_code == 400:
@@ -139,7 +135,7 @@ class AirflowEngine:
             self._runs([workflow_id], filters, status), username, run_id_prefix, status
         )
         if not listed and self.dialect.batch_runs_path is not None:
-            self._get(self.dialect.dag_path(workflow_id), what="DAG")  # NotFound for no DAG
+            self._get(api_path("dags", workflow_id), what="DAG")  # NotFound for no DAG
         return runs
 
     def list_user_runs(
@@ -176,22 +172,22 @@ class AirflowEngine:
             body: dict[str, Any] = {"dag_ids": workflow_ids, "order_by": "-id"}
             if states:
                 body["states"] = states
-            return self._items(dialect.batch_runs_path, dialect.runs_key, body=body)
+            return self._items(dialect.batch_runs_path, "dag_runs", body=body)
         query: Params = {"order_by": "-id", **filters}
         if states:
             query["state"] = states
         if across:
-            path, what = dialect.runs_path("~"), "DAG run list"
+            path, what = api_path("dags", "~", "dagRuns"), "DAG run list"
         else:
-            path, what = dialect.runs_path(workflow_ids[0]), "DAG"
-        return self._items(path, dialect.runs_key, query=query, what=what)
+            path, what = api_path("dags", workflow_ids[0], "dagRuns"), "DAG"
+        return self._items(path, "dag_runs", query=query, what=what)
 
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         return to.run(self._run_item(workflow_id, run_id))
 
     def _run_item(self, workflow_id: str, run_id: str) -> dict[str, Any]:
         """Airflow's answer for one run."""
-        path = self.dialect.run_path(workflow_id, run_id)
+        path = api_path("dags", workflow_id, "dagRuns", run_id)
         if self.dialect.fits(path):
             return to.mapping(self._get(path, what="DAG run"), "DAG run")
         # A transport with short paths (MWAA): find the run in a listing.
@@ -202,26 +198,27 @@ class AirflowEngine:
 
     def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
         dialect = self.dialect
-        path = dialect.task_instances_path(workflow_id, run_id)
-        key = dialect.task_instances_key
+        path = api_path("dags", workflow_id, "dagRuns", run_id, "taskInstances")
         direct = dialect.fits(path)
         if direct:
-            items = self._items(path, key, query={}, what="DAG run")
+            items = self._items(path, "task_instances", query={}, what="DAG run")
         else:
             body = {"dag_ids": [workflow_id], "dag_run_ids": [run_id]}
-            items = self._items(BATCH_TASK_INSTANCES, key, body=body)
+            items = self._items(BATCH_TASK_INSTANCES, "task_instances", body=body)
         instances = [to.task_instance(item) for item in items]
         if not instances and (dialect.unknown_run_lists_empty or not direct):
             self.get_run(workflow_id, run_id)  # NotFound for an unknown run
-        tasks = self._get(dialect.tasks_path(workflow_id), what="DAG")
-        return to.in_dag_order(to.dag_order(tasks, dialect.tasks_key), instances)
+        tasks = self._get(api_path("dags", workflow_id, "tasks"), what="DAG")
+        return to.in_dag_order(to.dag_order(tasks), instances)
 
     def task_log(
         self, workflow_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
     ) -> Iterator[bytes]:
         dialect = self.dialect
         params, headers = dialect.log_request(map_index)
-        path = dialect.log_path(workflow_id, run_id, task_id, try_number)
+        path = api_path(
+            "dags", workflow_id, "dagRuns", run_id, "taskInstances", task_id, "logs", try_number
+        )
         response = self._request(
             "GET", path, params=params, headers=headers, retry=True, stream=True
         )
@@ -235,7 +232,7 @@ class AirflowEngine:
         return log_chunks(response, dialect.log_format)
 
     def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
-        path = self.dialect.run_path(workflow_id, run_id)
+        path = api_path("dags", workflow_id, "dagRuns", run_id)
         body = to.mapping(self._get(path, what="DAG run"), "DAG run")
         run = to.run(body)
         cancelled_here = to.cancelled_here(body)
@@ -258,7 +255,7 @@ class AirflowEngine:
 
     def workflow_version(self, workflow_id: str, run_id: str) -> WorkflowVersion:
         run = self._run_item(workflow_id, run_id)
-        dag = to.mapping(self._get(self.dialect.dag_path(workflow_id), what="DAG"), "DAG")
+        dag = to.mapping(self._get(api_path("dags", workflow_id), what="DAG"), "DAG")
         located = dag.get("relative_fileloc") or dag.get("fileloc")
         file_name = posixpath.basename(located) if isinstance(located, str) and located else None
         if not self.dialect.dag_versions:  # Airflow 2: the DAG file as it is now
@@ -285,8 +282,8 @@ class AirflowEngine:
         )
 
     def _dag_source(self, key: str, query: Params) -> str | None:
-        """The text of a DAG's file (``Dialect.dag_source_path``), None when Airflow has none."""
-        path = self.dialect.dag_source_path(key)
+        """The text of a DAG's file (``/dagSources/{key}``), None when Airflow has none."""
+        path = api_path("dagSources", key)
         headers = {"Accept": "application/json"}
         response = self._request("GET", path, params=query, headers=headers, retry=True)
         if response.status_code == 404:

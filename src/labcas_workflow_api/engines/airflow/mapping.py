@@ -197,12 +197,12 @@ def check_health(health: Any) -> None:
             raise UpstreamUnavailable(f"Airflow {component} is not healthy")
 
 
-def dag_order(answer: Any, key: str) -> list[str]:
-    """The task ids of a task list answer (under ``key``) in topological order (upstream
-    first), ties broken by task id."""
-    listed = mapping(answer, "task list").get(key)
+def dag_order(answer: Any) -> list[str]:
+    """The task ids of a task list answer in topological order (upstream first), ties broken
+    by task id."""
+    listed = mapping(answer, "task list").get("tasks")
     if not isinstance(listed, list):
-        raise UpstreamBadResponse(f"Airflow task list has no {key!r} list")
+        raise UpstreamBadResponse("Airflow task list has no 'tasks' list")
     tasks = [mapping(task, "task") for task in listed]
     ids = sorted(ident(t.get("task_id"), "task") for t in tasks)
     downstream: dict[str, list[str]] = {}

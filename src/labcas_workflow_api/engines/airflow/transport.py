@@ -1,5 +1,4 @@
-"""The HTTP transport under the Airflow engine: retries of reads, the connection limit, and each
-try's timeouts fitted to the request deadline."""
+"""The Airflow engine's HTTP transport: retries of reads, the connection limit, the deadline."""
 
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ MIN_TRY = 1.0
 
 
 def pooled_transport() -> httpx.HTTPTransport:
-    """An HTTP transport keeping at most ``MAX_CONNECTIONS`` connections open."""
     limits = httpx.Limits(
         max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
     )
@@ -33,14 +31,10 @@ def pooled_transport() -> httpx.HTTPTransport:
 
 
 class RetryTransport(httpx.BaseTransport):
-    """Sends a request marked with the ``RETRY`` extension up to ``retries`` more times when the
-    answer is a 502, 503 or 504 or no connection was made (or it broke), with exponential
-    ``backoff``. A read timeout is not retried: the next try would wait as long. After the last
-    try, the last answer is returned or the last error raised.
-
-    Under a request deadline (``deadline.py``) each try's timeouts (connect, read, write, and
-    the wait for a pooled connection) are cut to the time left (``DeadlineExceeded`` when none
-    is), and a try is made again only when at least the pause and ``MIN_TRY`` are left."""
+    """Sends a request marked ``RETRY`` up to ``retries`` more times, with exponential
+    ``backoff``, on a 502, 503 or 504 or a connection error; not on a read timeout (the next
+    try would wait as long). Each try's timeouts are cut to the time left before the request
+    deadline, and a try is made again only when the pause and ``MIN_TRY`` are left."""
 
     def __init__(
         self,
@@ -81,7 +75,6 @@ class RetryTransport(httpx.BaseTransport):
     def _again(
         outcome: httpx.Response | httpx.TransportError, attempt: int, attempts: int, pause: float
     ) -> bool:
-        """Whether to try again after ``outcome`` of try ``attempt``, after ``pause`` s."""
         if attempt >= attempts:
             return False
         if isinstance(outcome, httpx.Response):
@@ -99,8 +92,8 @@ class RetryTransport(httpx.BaseTransport):
 
 
 def fitted(timeouts: dict[str, float | None], request: httpx.Request) -> dict[str, float | None]:
-    """httpx's per-request ``timeout`` extension with each value cut to the time left before
-    the request deadline (no deadline: as it is); ``DeadlineExceeded`` when none is left."""
+    """httpx's ``timeout`` extension cut to the time left before the request deadline (if any);
+    ``DeadlineExceeded`` when none is left."""
     if deadline.remaining() is None:
         return timeouts
     what = f"Airflow: {request.method} {request.url.path}"

@@ -96,38 +96,29 @@ class MwaaEnvironment:
 
 
 def aws_call(environment: MwaaEnvironment, operation: str, method: str, **kwargs: Any) -> Any:
-    """``method(Name=environment.name, **kwargs)`` of a client fitting the request deadline,
-    with AWS failures mapped to our errors (``DeadlineExceeded`` once the deadline passed)."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        NoRegionError,
-        ReadTimeoutError,
-    )
+    """``method(Name=..., **kwargs)`` of a client fitting the request deadline; AWS failures as
+    our errors."""
+    from botocore import exceptions as aws
 
     name = environment.name
     call = getattr(environment.clients.get(), method)
     try:
         return call(Name=name, **kwargs)
-    except ClientError as exc:
+    except aws.ClientError as exc:
         raise client_error(exc, operation, name) from exc
-    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+    except (aws.EndpointConnectionError, aws.ConnectTimeoutError, aws.ReadTimeoutError) as exc:
         if deadline.expired():
             raise deadline.exceeded(f"MWAA {operation}") from exc
-        if isinstance(exc, ReadTimeoutError):
+        if isinstance(exc, aws.ReadTimeoutError):
             raise UpstreamTimeout(f"MWAA did not answer {operation} in time") from exc
         raise UpstreamUnavailable(f"cannot reach MWAA ({operation}): {exc}") from exc
-    except (NoCredentialsError, NoRegionError) as exc:
+    except (aws.NoCredentialsError, aws.NoRegionError) as exc:
         raise ConfigError(f"AWS_REGION / AWS credentials for MWAA ({operation}): {exc}") from exc
-    except BotoCoreError as exc:
+    except aws.BotoCoreError as exc:
         raise UpstreamUnavailable(f"MWAA call {operation} failed: {exc}") from exc
 
 
 def client_error(exc: Any, operation: str, name: str) -> LabcasError:
-    """Our error for an AWS error answer that carries no Airflow answer."""
     error = exc.response.get("Error") or {}
     code, message = str(error.get("Code", "")), str(error.get("Message", ""))
     status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)

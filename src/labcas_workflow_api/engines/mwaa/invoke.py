@@ -1,5 +1,4 @@
-"""The ``mwaa`` transport: each Airflow REST request through ``InvokeRestApi``, and those whose
-path is too long for it through the environment's web server instead."""
+"""The ``mwaa`` transport: each Airflow REST request through ``InvokeRestApi``."""
 
 from __future__ import annotations
 
@@ -18,34 +17,21 @@ _API_PREFIXES = ("/api/v1", "/api/v2")
 
 
 class InvokeRestApiTransport(httpx.BaseTransport):
-    """An httpx transport sending each Airflow REST request through ``InvokeRestApi``.
+    """Sends each Airflow REST request through ``InvokeRestApi``, with the client that fits the
+    request deadline; a ``Path`` longer than ``MAX_PATH`` (a task log, a cancel) goes to
+    ``long_paths`` (the web-login transport) instead.
 
-    The request's path after ``/api/v1`` or ``/api/v2`` becomes ``Path``, its query
-    ``QueryParameters`` (a repeated key a list), its JSON body ``Body``. The answer becomes an
-    httpx response with Airflow's status and JSON body, whether AWS returned it or raised it as
-    ``RestApiClientException`` (Airflow's 4xx). ``RestApiServerException`` becomes Airflow's
-    5xx (502 if it reports none), throttling a 503 (both retried by the engine for reads),
-    connection failures httpx's own errors; the other AWS errors raise our errors. Each call
-    takes the client whose timeouts and attempts fit the request deadline
-    (``MwaaEnvironment.clients``).
-
-    A request whose ``Path`` would exceed ``MAX_PATH`` (a task log, a run's cancel) goes to
-    ``long_paths`` instead: the web-login transport, which has no such limit. AWS calls
-    Airflow with credentials of its own: when Airflow refuses them, there is nothing here to
-    renew, and Airflow's answer is passed on as it is.
-    """
+    Airflow's answer becomes the response whether AWS returned it or raised it
+    (``RestApiClientException``: its 4xx; ``RestApiServerException``: its 5xx, 502 if none);
+    throttling becomes a 503, connection failures httpx's errors, other AWS errors ours. AWS
+    calls Airflow with credentials of its own: a refusal is passed on, nothing to renew."""
 
     def __init__(self, environment: MwaaEnvironment, *, long_paths: httpx.BaseTransport) -> None:
         self.environment = environment
         self.long_paths = long_paths
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        from botocore.exceptions import (
-            ClientError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            ReadTimeoutError,
-        )
+        from botocore import exceptions as aws
 
         path = _api_path(request)
         if len(path) > MAX_PATH:
@@ -62,11 +48,11 @@ class InvokeRestApiTransport(httpx.BaseTransport):
         method = self.environment.clients.get().invoke_rest_api
         try:
             answer = method(Name=self.environment.name, **kwargs)
-        except ClientError as exc:
+        except aws.ClientError as exc:
             return self._error_response(exc, request)
-        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        except (aws.EndpointConnectionError, aws.ConnectTimeoutError) as exc:
             raise httpx.ConnectError(f"cannot reach MWAA: {exc}", request=request) from exc
-        except ReadTimeoutError as exc:
+        except aws.ReadTimeoutError as exc:
             raise httpx.ReadTimeout(f"MWAA did not answer: {exc}", request=request) from exc
         status = answer.get("RestApiStatusCode")
         if not isinstance(status, int):
@@ -102,14 +88,9 @@ def _api_path(request: httpx.Request) -> str:
 def query_parameters(request: httpx.Request) -> dict[str, str | list[str]]:
     """The request's query as ``QueryParameters``: a repeated key becomes a list."""
     query: dict[str, str | list[str]] = {}
-    for key, value in request.url.params.multi_items():
-        previous = query.get(key)
-        if previous is None:
-            query[key] = value
-        elif isinstance(previous, list):
-            previous.append(value)
-        else:
-            query[key] = [previous, value]
+    for key in request.url.params:
+        values = request.url.params.get_list(key)
+        query[key] = values[0] if len(values) == 1 else values
     return query
 
 

@@ -17,17 +17,13 @@ log = logging.getLogger(__name__)
 
 
 class WebLoginTransport(httpx.BaseTransport):
-    """An httpx transport to the environment's web server with a web-login session cookie.
+    """Sends each request to ``<scheme>://<WebServerHostname>`` with a web-login session cookie
+    (``CreateWebLoginToken``, then ``POST /aws_mwaa/login`` with the form field ``token``).
 
-    The first request logs in (``CreateWebLoginToken``, then ``POST /aws_mwaa/login`` with
-    the form field ``token``) and keeps the cookies it sets. A request whose session Airflow
-    refuses (401, 403 ``Invalid JWT token`` or a redirect to a login page; not a plain 403,
-    which is about permissions) logs in again once and is sent again; refused again, it raises
-    ``UpstreamBadResponse``. Requests that were refused the same session at once log in once
-    (``Cached.invalidate(stale)``). Requests are rewritten from the engine's placeholder
-    origin to ``<scheme>://<WebServerHostname>``, over at most ``MAX_CONNECTIONS``
-    connections. Each call's timeouts are cut to the time left before the request deadline.
-    """
+    A request whose session Airflow refuses (401, 403 ``Invalid JWT token`` or a redirect to a
+    login page; a plain 403 is a permission) logs in again once (once for all the requests
+    refused that session: ``Cached.invalidate(stale)``) and is sent again; refused again, it
+    raises ``UpstreamBadResponse``. Each call's timeouts are cut to the request deadline."""
 
     def __init__(
         self,
@@ -85,7 +81,6 @@ class WebLoginTransport(httpx.BaseTransport):
         return self._inner.handle_request(forwarded)
 
     def _session(self, request: httpx.Request, *, stale: str | None = None) -> str:
-        """The session cookie; a new one when ``stale`` (the one just refused) is still held."""
         if stale is not None:
             self._cookie.invalidate(stale)
         self._request = request
@@ -128,14 +123,11 @@ class WebLoginTransport(httpx.BaseTransport):
 
 
 def _fitted(request: httpx.Request) -> dict[str, float | None]:
-    """The request's timeouts cut to the time left before the request deadline, for each of
-    the calls a request may take here (a login, a second try)."""
+    """The request's timeouts cut to its deadline, for each call it takes here (login, retry)."""
     return fitted(dict(request.extensions.get("timeout") or {}), request)
 
 
 def _refused(response: httpx.Response) -> bool:
-    """Whether the web server refused the session: as Airflow refuses credentials, or by
-    sending the request to a login page."""
     if response.is_redirect:
         return "login" in urlsplit(response.headers.get("Location", "")).path
     return credentials_refused(response)
