@@ -53,11 +53,6 @@ class Dialect:
     def fits(self, path: str) -> bool:
         return self.max_path is None or len(path) <= self.max_path
 
-    def log_request(self, map_index: int) -> tuple[Params, dict[str, str]]:
-        """Query parameters and headers asking for a whole log as ``log_format``."""
-        accept = "application/x-ndjson" if self.log_format == "ndjson" else "text/plain"
-        return {"full_content": "true", "map_index": map_index}, {"Accept": accept}
-
     def cancel_bodies(self, note: str) -> list[tuple[str, dict[str, Any]]]:
         """``(path suffix, body)`` of the PATCHes that mark a run failed with ``note``."""
         if self.note_in_patch:

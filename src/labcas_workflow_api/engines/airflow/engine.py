@@ -27,7 +27,6 @@ from labcas_workflow_api.domain.models import (
     WorkflowVersion,
 )
 from labcas_workflow_api.engines.airflow import mapping as to
-from labcas_workflow_api.engines.airflow.auth import TokenAuth
 from labcas_workflow_api.engines.airflow.dialects import (
     BATCH_TASK_INSTANCES,
     Dialect,
@@ -35,8 +34,12 @@ from labcas_workflow_api.engines.airflow.dialects import (
     api_path,
     dialect_for,
 )
-from labcas_workflow_api.engines.airflow.logs import log_chunks
-from labcas_workflow_api.engines.airflow.transport import RETRY, RetryTransport, pooled_transport
+from labcas_workflow_api.engines.airflow.transport import (
+    RETRY,
+    RetryTransport,
+    TokenAuth,
+    pooled_transport,
+)
 
 #: Batch listings (``POST .../list``) take any page size; Airflow 2 caps GET pages at 100.
 BATCH_PAGE_SIZE = 1000
@@ -83,8 +86,11 @@ class AirflowEngine:
                 auth = httpx.BasicAuth(username, password)
             else:
                 credentials = {"username": username, "password": password}
-                url = f"{self.base_url}/auth/token"
-                auth = TokenAuth(lambda: self._send("POST", url, json=credentials, retry=True))
+                auth = TokenAuth(
+                    lambda: self._request(
+                        "POST", "/auth/token", api=False, auth=False, json=credentials, retry=True
+                    )
+                )
         self._auth = auth
         self._version = Cached(self._read_version, _VERSION_TTL, name="Airflow version")
 
@@ -215,10 +221,12 @@ class AirflowEngine:
         self, workflow_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
     ) -> Iterator[bytes]:
         dialect = self.dialect
-        params, headers = dialect.log_request(map_index)
         path = api_path(
             "dags", workflow_id, "dagRuns", run_id, "taskInstances", task_id, "logs", try_number
         )
+        params = {"full_content": "true", "map_index": map_index}
+        accept = "application/x-ndjson" if dialect.log_format == "ndjson" else "text/plain"
+        headers = {"Accept": accept}
         response = self._request(
             "GET", path, params=params, headers=headers, retry=True, stream=True
         )
@@ -229,7 +237,7 @@ class AirflowEngine:
                 response.close()
             to.answer(response, "task log")
             raise UpstreamBadResponse(f"Airflow answered {response.status_code} (task log)")
-        return log_chunks(response, dialect.log_format)
+        return to.log_chunks(response, dialect.log_format)
 
     def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
         path = api_path("dags", workflow_id, "dagRuns", run_id)
@@ -331,27 +339,23 @@ class AirflowEngine:
         return to.answer(self._request("GET", path, retry=True, auth=auth), what)
 
     def _request(
-        self, method: str, path: str, *, auth: bool = True, **options: Any
-    ) -> httpx.Response:
-        """``method`` on ``path`` of the REST API, authenticated unless ``auth`` is false."""
-        url = f"{self.base_url}{self.dialect.prefix}{path}"
-        return self._send(method, url, auth=self._auth if auth else None, **options)
-
-    def _send(
         self,
         method: str,
-        url: str,
+        path: str,
         *,
-        auth: httpx.Auth | None = None,
+        api: bool = True,
+        auth: bool = True,
         retry: bool = False,
         stream: bool = False,
         **options: Any,
     ) -> httpx.Response:
-        """One request (``options`` as ``build_request``'s); with ``retry`` the ``RetryTransport``
-        may send it again; with ``stream`` the caller reads and closes the answer."""
+        """``method`` on ``path`` of the REST API (of the server unless ``api``), authenticated
+        unless ``auth`` is false (``options`` as ``build_request``'s). With ``retry`` the
+        ``RetryTransport`` may send it again; with ``stream`` the caller reads and closes it."""
+        url = f"{self.base_url}{self.dialect.prefix if api else ''}{path}"
         request = self._http.build_request(method, url, extensions={RETRY: retry}, **options)
         try:
-            return self._http.send(request, auth=auth, stream=stream)
+            return self._http.send(request, auth=self._auth if auth else None, stream=stream)
         except httpx.TransportError as exc:
             if deadline.expired():
                 raise deadline.exceeded(f"Airflow: {method} {request.url.path}") from exc

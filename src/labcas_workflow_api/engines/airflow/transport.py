@@ -1,14 +1,20 @@
-"""The Airflow engine's HTTP transport: retries of reads, the connection limit, the deadline."""
+"""How the engine reaches Airflow: Airflow 3's token, retries of reads, the connection limit."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import httpx
 
 from labcas_workflow_api import deadline
+from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.domain.errors import UpstreamBadResponse
+from labcas_workflow_api.engines.airflow.mapping import answer
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +27,11 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 RETRY = "labcas.retry"
 #: Seconds a try needs at least to be worth making: with less left, the last answer stands.
 MIN_TRY = 1.0
+#: Airflow 3's ``detail`` for a token it cannot verify (``resolve_user_from_token`` in
+#: ``api_fastapi/core_api/security.py``): signed with a key it no longer has, or revoked.
+INVALID_TOKEN = "Invalid JWT token"  # noqa: S105 - an error message, not a secret
+#: Seconds a token without a readable ``exp`` is kept.
+FALLBACK_TTL = 300.0
 
 
 def pooled_transport() -> httpx.HTTPTransport:
@@ -51,10 +62,9 @@ class RetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempts = 1 + (self.retries if request.extensions.get(RETRY) else 0)
-        timeouts = dict(request.extensions.get("timeout") or {})
         attempt = 1
         while True:
-            request.extensions["timeout"] = fitted(timeouts, request)
+            request.extensions["timeout"] = fitted(request)
             pause = self.backoff * 2 ** (attempt - 1)
             try:
                 response = self.inner.handle_request(request)
@@ -91,11 +101,88 @@ class RetryTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-def fitted(timeouts: dict[str, float | None], request: httpx.Request) -> dict[str, float | None]:
-    """httpx's ``timeout`` extension cut to the time left before the request deadline (if any);
-    ``DeadlineExceeded`` when none is left."""
+def fitted(request: httpx.Request) -> dict[str, float | None]:
+    """The request's ``timeout`` extension cut to the time left before the request deadline (if
+    any); ``DeadlineExceeded`` when none is left. Cutting again as time passes gives the same
+    as cutting the first values, so each try or call of a request cuts what it holds."""
+    timeouts = dict(request.extensions.get("timeout") or {})
     if deadline.remaining() is None:
         return timeouts
     what = f"Airflow: {request.method} {request.url.path}"
     keys = ("connect", "read", "write", "pool")
     return {key: deadline.bounded(timeouts.get(key), what) for key in keys}
+
+
+def credentials_refused(response: httpx.Response) -> bool:
+    """Whether Airflow refused the request's credentials rather than the user's rights: a 401,
+    or a 403 whose ``detail`` is ``Invalid JWT token``. A plain 403 (a permission) is not.
+    Reads the body of a 403 only, so streamed answers stay streamed."""
+    if response.status_code == 401:
+        return True
+    if response.status_code != 403:
+        return False
+    response.read()
+    try:
+        return bool(response.json().get("detail") == INVALID_TOKEN)
+    except (ValueError, AttributeError):
+        return False
+
+
+class TokenAuth(httpx.Auth):
+    """Airflow 3 tokens from ``login()``, cached until ``leeway`` seconds before their ``exp``
+    (``FALLBACK_TTL`` s when they have none).
+
+    A request whose token Airflow refuses (after its signing key changed, Airflow answers 403,
+    not 401) is sent once more with a new token; refused again, its answer is returned as it
+    is. Requests refused the same token at once renew it once (``Cached.invalidate(stale)``,
+    single-flight). ``requires_response_body`` stays off, or every streamed task log would be
+    read whole first."""
+
+    def __init__(
+        self,
+        login: Callable[[], httpx.Response],
+        *,
+        leeway: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._login = login
+        self._leeway = leeway
+        self._clock = clock
+        self._token = Cached(
+            self._fetch, self._lifetime, serve_stale=False, name="Airflow token", clock=clock
+        )
+
+    def token(self) -> str:
+        """The cached token, logging in first when there is none (our errors if that fails)."""
+        return self._token.get()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self._token.get()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if credentials_refused(response):
+            log.info("Airflow refused the token (%d); renewing it", response.status_code)
+            self._token.invalidate(token)
+            request.headers["Authorization"] = f"Bearer {self._token.get()}"
+            yield request
+
+    def _lifetime(self, token: str) -> float:
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return float(claims["exp"]) - self._leeway - self._clock()
+        except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
+            return FALLBACK_TTL
+
+    def _fetch(self) -> str:
+        response = self._login()
+        if response.status_code in (401, 403):
+            raise UpstreamBadResponse(
+                "Airflow refused the engine credentials "
+                "(LABCAS_ENGINE_USERNAME / LABCAS_ENGINE_PASSWORD)"
+            )
+        body = answer(response, "token")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise UpstreamBadResponse("Airflow token answer has no access_token")
+        return token
