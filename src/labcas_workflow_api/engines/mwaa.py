@@ -1,8 +1,4 @@
-"""MWAA adapters of the ``WorkflowEngine`` port: the ``AirflowEngine`` over transports through AWS.
-
-The API version (``v1`` for Airflow 2, ``v2`` for Airflow 3) comes from the environment's
-``AirflowVersion`` (``GetEnvironment``), asked on first use, unless ``api_version`` forces it.
-"""
+"""MWAA adapters of the ``WorkflowEngine`` port: the ``AirflowEngine`` over AWS transports."""
 
 from __future__ import annotations
 
@@ -63,12 +59,12 @@ def mwaa_engine(
     """The ``mwaa`` engine: the Airflow REST API through ``InvokeRestApi`` (IAM-authorised), and
     paths too long for it through the web server with a web-login session, at
     ``<scheme>://<WebServerHostname>`` over ``inner`` (plain HTTP unless given); with
-    ``web_login_only``, every call goes that way (``mwaa_web_login_engine``).
-
-    boto3 clients: ``client`` when given, used for every call as it is (a stub); else clients
-    built by ``make_client(config)`` (default: ``boto3.client("mwaa")`` in ``region``) with a
-    ``timeout`` s read timeout (connect: at most 5 s) and ``MWAA_ATTEMPTS`` attempts, or as much
-    of that as the request deadline leaves."""
+    ``web_login_only``, every call goes that way (``mwaa_web_login_engine``). The API version
+    comes from the environment's ``AirflowVersion`` (asked on first use) unless ``api_version``
+    forces it. boto3 clients: ``client`` when given, used for every call as it is (a stub);
+    else built by ``make_client(config)`` (default: ``boto3.client("mwaa")`` in ``region``)
+    with a ``timeout`` s read timeout (connect: at most 5 s) and ``MWAA_ATTEMPTS`` attempts, or
+    as much of that as the request deadline leaves."""
     if not env_name:  # before the client: a missing region is the lesser news
         raise ConfigError("LABCAS_MWAA_ENV_NAME must name the MWAA environment")
     if client is not None:
@@ -198,12 +194,11 @@ def client_error(exc: Any, operation: str, name: str) -> LabcasError:
 class InvokeRestApiTransport(httpx.BaseTransport):
     """Sends each Airflow REST request through ``InvokeRestApi``, with the client that fits the
     request deadline; a ``Path`` longer than ``MAX_PATH`` (a task log, a cancel) goes to
-    ``long_paths`` (the web-login transport) instead.
-
-    Airflow's answer becomes the response whether AWS returned it or raised it
-    (``RestApiClientException``: its 4xx; ``RestApiServerException``: its 5xx, 502 if none);
-    throttling becomes a 503, connection failures httpx's errors, other AWS errors ours. AWS
-    calls Airflow with credentials of its own: a refusal is passed on, nothing to renew."""
+    ``long_paths`` (the web-login transport) instead. Airflow's answer becomes the response
+    whether AWS returned it or raised it (``RestApiClientException``: its 4xx;
+    ``RestApiServerException``: its 5xx, 502 if none); throttling becomes a 503, connection
+    failures httpx's errors, other AWS errors ours. AWS calls Airflow with credentials of its
+    own: a refusal is passed on, nothing to renew."""
 
     def __init__(self, environment: MwaaEnvironment, *, long_paths: httpx.BaseTransport) -> None:
         self.environment = environment
@@ -302,9 +297,8 @@ def _log_text(content: Any) -> str:
 
 class WebLoginTransport(httpx.BaseTransport):
     """Sends each request to ``<scheme>://<WebServerHostname>`` with a web-login session cookie
-    (``CreateWebLoginToken``, then ``POST /aws_mwaa/login`` with the form field ``token``).
-
-    A request whose session Airflow refuses (401, 403 ``Invalid JWT token`` or a redirect to a
+    (``CreateWebLoginToken``, then ``POST /aws_mwaa/login`` with the form field ``token``). A
+    request whose session Airflow refuses (401, 403 ``Invalid JWT token`` or a redirect to a
     login page; a plain 403 is a permission) logs in again once (once for all the requests
     refused that session: ``Cached.invalidate(stale)``) and is sent again; refused again, it
     raises ``UpstreamBadResponse``. Each call's timeouts are cut to the request deadline."""

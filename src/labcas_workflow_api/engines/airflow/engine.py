@@ -17,6 +17,8 @@ from labcas_workflow_api.domain.errors import (
     InvalidParameters,
     NotFound,
     UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from labcas_workflow_api.domain.models import (
     EngineVersion,
@@ -52,10 +54,8 @@ class AirflowEngine:
     """``WorkflowEngine`` over the Airflow REST API: ``api_version="v2"`` (Airflow 3, JWT) or
     ``"v1"`` (Airflow 2, basic auth). Reads are retried (``RetryTransport``), a refused token
     renewed once (``TokenAuth``). Errors as the port's, plus ``InvalidParameters`` for a conf
-    the DAG's params refuse.
-
-    ``dialect`` (or a function giving one on first use), ``auth`` and ``transport`` replace what
-    ``api_version``, the credentials and plain HTTP give (the MWAA engines use them)."""
+    the DAG's params refuse. ``dialect`` (or a function giving one on first use), ``auth`` and
+    ``transport`` replace what ``api_version``, the credentials and plain HTTP give (MWAA)."""
 
     def __init__(
         self,
@@ -192,7 +192,6 @@ class AirflowEngine:
         return to.run(self._run_item(workflow_id, run_id))
 
     def _run_item(self, workflow_id: str, run_id: str) -> dict[str, Any]:
-        """Airflow's answer for one run."""
         path = api_path("dags", workflow_id, "dagRuns", run_id)
         if self.dialect.fits(path):
             return to.mapping(self._get(path, what="DAG run"), "DAG run")
@@ -349,9 +348,8 @@ class AirflowEngine:
         stream: bool = False,
         **options: Any,
     ) -> httpx.Response:
-        """``method`` on ``path`` of the REST API (of the server unless ``api``), authenticated
-        unless ``auth`` is false (``options`` as ``build_request``'s). With ``retry`` the
-        ``RetryTransport`` may send it again; with ``stream`` the caller reads and closes it."""
+        """``method`` on ``path`` of the REST API (of the server unless ``api``); ``retry``: the
+        ``RetryTransport`` may send it again; ``stream``: the caller reads and closes it."""
         url = f"{self.base_url}{self.dialect.prefix if api else ''}{path}"
         request = self._http.build_request(method, url, extensions={RETRY: retry}, **options)
         try:
@@ -359,7 +357,13 @@ class AirflowEngine:
         except httpx.TransportError as exc:
             if deadline.expired():
                 raise deadline.exceeded(f"Airflow: {method} {request.url.path}") from exc
-            raise to.transport_error(exc, self.base_url, method, url) from exc
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                raise UpstreamUnavailable(
+                    f"cannot reach Airflow at {self.base_url}: {exc}"
+                ) from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise UpstreamTimeout(f"Airflow did not answer in time ({method} {url})") from exc
+            raise UpstreamUnavailable(f"connection to Airflow failed: {exc}") from exc
 
 
 def _own(

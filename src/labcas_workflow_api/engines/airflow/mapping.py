@@ -15,7 +15,6 @@ import httpx
 from labcas_workflow_api.domain.errors import (
     NotFound,
     UpstreamBadResponse,
-    UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -47,25 +46,13 @@ _REDACTED = "REDACTED - "
 
 
 def engine_states(status: RunStatus | None) -> list[str]:
-    """The Airflow run states holding the runs of ``status`` (and some others: callers check
-    each run's own status): a cancelled run is ``failed``, or ``success`` when a racing
-    scheduler finished it after the cancel; none for no status."""
+    """The Airflow run states holding the runs of ``status`` (and others: callers check): a
+    cancelled run is ``failed``, or ``success`` when a racing scheduler finished it after."""
     if status is None:
         return []
     if status is RunStatus.CANCELLED:
         return ["failed", "success"]
     return [status.value]
-
-
-def transport_error(
-    exc: httpx.TransportError, base_url: str, method: str, url: str
-) -> UpstreamError:
-    """Our error for a request that got no answer (after the transport's retries)."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return UpstreamUnavailable(f"cannot reach Airflow at {base_url}: {exc}")
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"Airflow did not answer in time ({method} {url})")
-    return UpstreamUnavailable(f"connection to Airflow failed: {exc}")
 
 
 def answer(response: httpx.Response, what: str) -> Any:
@@ -192,8 +179,7 @@ def task_instance(item: dict[str, Any]) -> TaskInstance:
 
 
 def check_health(health: Any) -> None:
-    """``UpstreamUnavailable`` unless Airflow's health answer says its database and scheduler
-    are healthy."""
+    """``UpstreamUnavailable`` unless Airflow's database and scheduler are healthy."""
     for component in ("metadatabase", "scheduler"):
         status = mapping(health, "health").get(component)
         if not isinstance(status, Mapping) or status.get("status") != "healthy":
@@ -216,8 +202,7 @@ def dag_order(answer: Any) -> list[str]:
         downstream[task["task_id"]] = following
         for target in following:
             upstream_count[target] += 1
-    ready = [task_id for task_id in ids if upstream_count[task_id] == 0]
-    heapq.heapify(ready)
+    ready = [task_id for task_id in ids if upstream_count[task_id] == 0]  # sorted: a heap
     order: list[str] = []
     while ready:
         task_id = heapq.heappop(ready)
@@ -243,7 +228,6 @@ def in_dag_order(order: list[str], instances: list[TaskInstance]) -> list[TaskIn
 
 
 def engine_version(answer: dict[str, Any]) -> EngineVersion:
-    """Airflow's ``/version`` answer as an ``EngineVersion``."""
     version = answer.get("version")
     if not isinstance(version, str) or not version:
         raise UpstreamBadResponse("Airflow sent a version answer without a version")

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 #: letting every request through at once only moves the queue there, where it times out.
 MAX_CONNECTIONS = 10
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: Seconds before the first retry, doubled before each next one.
+BACKOFF = 0.2
 #: The request extension that marks a request safe to send again (reads: GETs and listings).
 RETRY = "labcas.retry"
 #: Seconds a try needs at least to be worth making: with less left, the last answer stands.
@@ -30,7 +32,9 @@ MIN_TRY = 1.0
 #: Airflow 3's ``detail`` for a token it cannot verify (``resolve_user_from_token`` in
 #: ``api_fastapi/core_api/security.py``): signed with a key it no longer has, or revoked.
 INVALID_TOKEN = "Invalid JWT token"  # noqa: S105 - an error message, not a secret
-#: Seconds a token without a readable ``exp`` is kept.
+#: Seconds a token is renewed before its ``exp``; a token without a readable ``exp`` is kept
+#: ``FALLBACK_TTL`` s.
+LEEWAY = 60.0
 FALLBACK_TTL = 300.0
 
 
@@ -43,7 +47,7 @@ def pooled_transport() -> httpx.HTTPTransport:
 
 class RetryTransport(httpx.BaseTransport):
     """Sends a request marked ``RETRY`` up to ``retries`` more times, with exponential
-    ``backoff``, on a 502, 503 or 504 or a connection error; not on a read timeout (the next
+    ``BACKOFF``, on a 502, 503 or 504 or a connection error; not on a read timeout (the next
     try would wait as long). Each try's timeouts are cut to the time left before the request
     deadline, and a try is made again only when the pause and ``MIN_TRY`` are left."""
 
@@ -52,12 +56,10 @@ class RetryTransport(httpx.BaseTransport):
         inner: httpx.BaseTransport,
         *,
         retries: int = 2,
-        backoff: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.inner = inner
         self.retries = max(0, retries)
-        self.backoff = backoff
         self.sleep = sleep
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -65,7 +67,7 @@ class RetryTransport(httpx.BaseTransport):
         attempt = 1
         while True:
             request.extensions["timeout"] = fitted(request)
-            pause = self.backoff * 2 ** (attempt - 1)
+            pause = BACKOFF * 2 ** (attempt - 1)
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
@@ -129,27 +131,16 @@ def credentials_refused(response: httpx.Response) -> bool:
 
 
 class TokenAuth(httpx.Auth):
-    """Airflow 3 tokens from ``login()``, cached until ``leeway`` seconds before their ``exp``
-    (``FALLBACK_TTL`` s when they have none).
+    """Airflow 3 tokens from ``login()``, cached until ``LEEWAY`` s before their ``exp``. A request
+    whose token Airflow refuses (after its signing key changed: a 403, not a 401) is sent once
+    more with a new token, else its answer returned; requests refused one token at once renew
+    it once (``Cached.invalidate(stale)``). ``requires_response_body`` stays off, or every
+    streamed task log would be read whole first."""
 
-    A request whose token Airflow refuses (after its signing key changed, Airflow answers 403,
-    not 401) is sent once more with a new token; refused again, its answer is returned as it
-    is. Requests refused the same token at once renew it once (``Cached.invalidate(stale)``,
-    single-flight). ``requires_response_body`` stays off, or every streamed task log would be
-    read whole first."""
-
-    def __init__(
-        self,
-        login: Callable[[], httpx.Response],
-        *,
-        leeway: float = 60.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, login: Callable[[], httpx.Response]) -> None:
         self._login = login
-        self._leeway = leeway
-        self._clock = clock
         self._token = Cached(
-            self._fetch, self._lifetime, serve_stale=False, name="Airflow token", clock=clock
+            self._fetch, self._lifetime, serve_stale=False, name="Airflow token", clock=time.time
         )
 
     def token(self) -> str:
@@ -170,7 +161,7 @@ class TokenAuth(httpx.Auth):
         try:
             payload = token.split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            return float(claims["exp"]) - self._leeway - self._clock()
+            return float(claims["exp"]) - LEEWAY - time.time()
         except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
             return FALLBACK_TTL
 
