@@ -150,15 +150,14 @@ class MwaaEnvironment:
         return replace(dialect_for(version), max_path=max_path)
 
 
-def aws_call(environment: MwaaEnvironment, operation: str, method: str, **kwargs: Any) -> Any:
-    """``method(Name=..., **kwargs)`` of a client fitting the request deadline; AWS failures as
-    our errors."""
+def aws_call(environment: MwaaEnvironment, operation: str, method: str) -> Any:
+    """``method(Name=...)`` of a client fitting the request deadline; AWS failures as our errors."""
     from botocore import exceptions as aws
 
     name = environment.name
     call = getattr(environment.clients.get(), method)
     try:
-        return call(Name=name, **kwargs)
+        return call(Name=name)
     except aws.ClientError as exc:
         raise client_error(exc, operation, name) from exc
     except (aws.EndpointConnectionError, aws.ConnectTimeoutError, aws.ReadTimeoutError) as exc:

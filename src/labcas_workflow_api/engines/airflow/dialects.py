@@ -100,13 +100,12 @@ V1 = Dialect(
     batch_runs_path="/dags/~/dagRuns/list",
     unknown_run_lists_empty=True,
 )
-DIALECTS = {"v1": V1, "v2": V2}
 
 
 def dialect_for(api_version: str) -> Dialect:
     """The dialect of ``v1`` (Airflow 2) or ``v2`` (Airflow 3); ``ConfigError`` otherwise."""
     try:
-        return DIALECTS[api_version]
+        return {"v1": V1, "v2": V2}[api_version]
     except KeyError:
         raise ConfigError(
             f"Airflow API version {api_version!r} is not supported (use v1 or v2)"

@@ -308,27 +308,27 @@ def log_line(line: str) -> str:
         for k, v in record.items()
         if k not in _LOG_SKIPPED
     ]
-    text = " ".join([f"{' '.join(head)} - {event}" if head else event, *extras]) + "\n"
+    out = " ".join([f"{' '.join(head)} - {event}" if head else event, *extras]) + "\n"
     sources = record.get("sources")
     if isinstance(sources, list):
-        text += "".join(f"  {source}\n" for source in sources)
-    return text + traceback_text(record.get("error_detail"))
+        out += "".join(f"  {source}\n" for source in sources)
+    return out + traceback_text(record.get("error_detail"))
 
 
 def traceback_text(detail: Any) -> str:
     """Airflow 3's ``error_detail`` (a list of exceptions with frames) as a Python traceback."""
     if not isinstance(detail, list):
         return ""
-    text = ""
+    out = ""
     for exc in detail:
         if not isinstance(exc, dict):
             continue
-        text += "Traceback (most recent call last):\n"
+        out += "Traceback (most recent call last):\n"
         for frame in exc.get("frames") or []:
             if isinstance(frame, dict):
-                text += (
+                out += (
                     f'  File "{frame.get("filename")}", line {frame.get("lineno")}, '
                     f"in {frame.get('name')}\n"
                 )
-        text += f"{exc.get('exc_type', 'Error')}: {exc.get('exc_value', '')}\n"
-    return text
+        out += f"{exc.get('exc_type', 'Error')}: {exc.get('exc_value', '')}\n"
+    return out
