@@ -24,8 +24,7 @@ from labcas_workflow_api.domain.errors import (
 )
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.engines.airflow import CANCEL_NOTE, AirflowEngine
-from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
-from labcas_workflow_api.engines.mwaa.invoke import query_parameters
+from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine, query_parameters
 from labcas_workflow_api.settings import Settings
 
 ENV = "labcas-env"

@@ -18,8 +18,9 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 BATCH_TASK_INSTANCES = "/dags/~/dagRuns/~/taskInstances/list"
 
 
-def _quote(segment: str) -> str:
-    return quote(segment, safe="")
+def api_path(*segments: str | int) -> str:
+    """``/segment/segment...`` with each segment quoted (``api_path("dags", dag_id)``)."""
+    return "".join("/" + quote(str(segment), safe="") for segment in segments)
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,8 @@ class Dialect:
     health_path: str
     #: How the engine's credentials are sent: ``jwt`` (``POST /auth/token``) or ``basic``.
     credentials: str = "jwt"
-    dags_key: str = "dags"
-    runs_key: str = "dag_runs"
     server_side_run_filters: bool = False
     trigger_needs_logical_date: bool = False
-    tasks_key: str = "tasks"
-    task_instances_key: str = "task_instances"
     #: ``ndjson``: Airflow 3's structured log records, one JSON object a line; ``text``: plain.
     log_format: str = "text"
     #: Whether ``PATCH dagRun`` takes a ``note`` with the ``state`` (else ``.../setNote``).
@@ -55,33 +52,6 @@ class Dialect:
 
     def fits(self, path: str) -> bool:
         return self.max_path is None or len(path) <= self.max_path
-
-    def dag_path(self, dag_id: str) -> str:
-        return f"/dags/{_quote(dag_id)}"
-
-    def runs_path(self, dag_id: str) -> str:
-        return f"/dags/{_quote(dag_id)}/dagRuns"
-
-    def run_path(self, dag_id: str, run_id: str) -> str:
-        return f"/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}"
-
-    def tasks_path(self, dag_id: str) -> str:
-        return f"/dags/{_quote(dag_id)}/tasks"
-
-    def task_instances_path(self, dag_id: str, run_id: str) -> str:
-        return self.run_path(dag_id, run_id) + "/taskInstances"
-
-    def log_path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        return self.task_instances_path(dag_id, run_id) + f"/{_quote(task_id)}/logs/{try_number}"
-
-    def dag_source_path(self, key: str) -> str:
-        """Where a DAG's source is: ``key`` is the DAG id (``dag_versions``) or the file token."""
-        return f"/dagSources/{_quote(key)}"
-
-    def log_request(self, map_index: int) -> tuple[Params, dict[str, str]]:
-        """Query parameters and headers asking for a whole log as ``log_format``."""
-        accept = "application/x-ndjson" if self.log_format == "ndjson" else "text/plain"
-        return {"full_content": "true", "map_index": map_index}, {"Accept": accept}
 
     def cancel_bodies(self, note: str) -> list[tuple[str, dict[str, Any]]]:
         """``(path suffix, body)`` of the PATCHes that mark a run failed with ``note``."""
@@ -130,13 +100,12 @@ V1 = Dialect(
     batch_runs_path="/dags/~/dagRuns/list",
     unknown_run_lists_empty=True,
 )
-DIALECTS = {"v1": V1, "v2": V2}
 
 
 def dialect_for(api_version: str) -> Dialect:
     """The dialect of ``v1`` (Airflow 2) or ``v2`` (Airflow 3); ``ConfigError`` otherwise."""
     try:
-        return DIALECTS[api_version]
+        return {"v1": V1, "v2": V2}[api_version]
     except KeyError:
         raise ConfigError(
             f"Airflow API version {api_version!r} is not supported (use v1 or v2)"

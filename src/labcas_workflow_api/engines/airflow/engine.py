@@ -17,6 +17,8 @@ from labcas_workflow_api.domain.errors import (
     InvalidParameters,
     NotFound,
     UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from labcas_workflow_api.domain.models import (
     EngineVersion,
@@ -27,37 +29,33 @@ from labcas_workflow_api.domain.models import (
     WorkflowVersion,
 )
 from labcas_workflow_api.engines.airflow import mapping as to
-from labcas_workflow_api.engines.airflow import versions
-from labcas_workflow_api.engines.airflow.auth import TokenAuth
 from labcas_workflow_api.engines.airflow.dialects import (
     BATCH_TASK_INSTANCES,
     Dialect,
     Params,
+    api_path,
     dialect_for,
 )
-from labcas_workflow_api.engines.airflow.logs import log_chunks
-from labcas_workflow_api.engines.airflow.transport import RETRY, RetryTransport, pooled_transport
+from labcas_workflow_api.engines.airflow.transport import (
+    RETRY,
+    RetryTransport,
+    TokenAuth,
+    pooled_transport,
+)
 
 #: Batch listings (``POST .../list``) take any page size; Airflow 2 caps GET pages at 100.
 BATCH_PAGE_SIZE = 1000
 _MAX_PAGES = 10_000
+#: Seconds Airflow's own version is reused (it changes with an upgrade only).
+_VERSION_TTL = 300.0
 
 
 class AirflowEngine:
     """``WorkflowEngine`` over the Airflow REST API: ``api_version="v2"`` (Airflow 3, JWT) or
-    ``"v1"`` (Airflow 2, basic auth).
-
-    One pooled ``httpx.Client`` with connect and read timeouts over a ``RetryTransport``: reads
-    are sent again ``retries`` times on connection errors and 502/503/504. A refused token is
-    renewed and the request sent again once (``TokenAuth``). Errors: ``NotFound`` (404),
-    ``Conflict`` (409 on trigger), ``InvalidParameters`` (conf refused by the DAG's params),
-    and ``UpstreamUnavailable`` / ``UpstreamTimeout`` / ``UpstreamBadResponse`` otherwise.
-
-    ``dialect`` (a ``Dialect``, or a function giving one on first use) and ``auth`` replace
-    what ``api_version`` and the credentials choose; ``transport`` carries the requests instead
-    of plain HTTP. The MWAA engines learn the API version from AWS and send requests through a
-    transport that authenticates them.
-    """
+    ``"v1"`` (Airflow 2, basic auth). Reads are retried (``RetryTransport``), a refused token
+    renewed once (``TokenAuth``). Errors as the port's, plus ``InvalidParameters`` for a conf
+    the DAG's params refuse. ``dialect`` (or a function giving one on first use), ``auth`` and
+    ``transport`` replace what ``api_version``, the credentials and plain HTTP give (MWAA)."""
 
     def __init__(
         self,
@@ -68,7 +66,6 @@ class AirflowEngine:
         timeout: float = 10.0,
         api_version: str = "v2",
         retries: int = 2,
-        backoff: float = 0.2,
         page_size: int = 100,
         sleep: Callable[[float], None] = time.sleep,
         batch_page_size: int = BATCH_PAGE_SIZE,
@@ -77,26 +74,25 @@ class AirflowEngine:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        if dialect is None:
-            dialect = dialect_for(api_version)
-        self._dialect = dialect
-        retrying = RetryTransport(
-            transport or pooled_transport(), retries=retries, backoff=backoff, sleep=sleep
-        )
+        self._dialect = dialect or dialect_for(api_version)
+        retrying = RetryTransport(transport or pooled_transport(), retries=retries, sleep=sleep)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), transport=retrying
         )
         self._page_size = page_size
         self._batch_page_size = batch_page_size
         if auth is None:
-            if isinstance(dialect, Dialect) and dialect.credentials == "basic":
+            if isinstance(self._dialect, Dialect) and self._dialect.credentials == "basic":
                 auth = httpx.BasicAuth(username, password)
             else:
                 credentials = {"username": username, "password": password}
-                url = f"{self.base_url}/auth/token"
-                auth = TokenAuth(lambda: self._send("POST", url, json=credentials, retry=True))
+                auth = TokenAuth(
+                    lambda: self._request(
+                        "POST", "/auth/token", api=False, auth=False, json=credentials, retry=True
+                    )
+                )
         self._auth = auth
-        self._version = Cached(self._read_version, versions.TTL, name="Airflow version")
+        self._version = Cached(self._read_version, _VERSION_TTL, name="Airflow version")
 
     @functools.cached_property
     def dialect(self) -> Dialect:
@@ -112,19 +108,17 @@ class AirflowEngine:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- the port -------------------------------------------------------------------------
-
     def list_workflows(self) -> list[Workflow]:
-        dags = self._items("/dags", self.dialect.dags_key, query={}, what="DAG list")
+        dags = self._items("/dags", "dags", query={}, what="DAG list")
         return [to.workflow(dag) for dag in dags]
 
     def get_workflow(self, workflow_id: str) -> Workflow:
-        details = self._get(self.dialect.dag_path(workflow_id) + "/details", what="DAG")
+        details = self._get(api_path("dags", workflow_id, "details"), what="DAG")
         return to.workflow(to.mapping(details, "DAG details"), with_params=True)
 
     def trigger_run(self, workflow_id: str, run_id: str, conf: dict[str, Any]) -> Run:
         body = self.dialect.trigger_body(run_id, conf)
-        response = self._request("POST", self.dialect.runs_path(workflow_id), json=body)
+        response = self._request("POST", api_path("dags", workflow_id, "dagRuns"), json=body)
         if response.status_code == 409:
             raise Conflict(f"run {run_id!r} of workflow {workflow_id!r} already exists")
         if response.status_code == 400:
@@ -144,10 +138,10 @@ class AirflowEngine:
     ) -> list[Run]:
         filters = self.dialect.run_filters(username, run_id_prefix)
         runs, listed = _own(
-            self._runs(workflow_id, filters, status), username, run_id_prefix, status
+            self._runs([workflow_id], filters, status), username, run_id_prefix, status
         )
         if not listed and self.dialect.batch_runs_path is not None:
-            self._get(self.dialect.dag_path(workflow_id), what="DAG")  # NotFound for no DAG
+            self._get(api_path("dags", workflow_id), what="DAG")  # NotFound for no DAG
         return runs
 
     def list_user_runs(
@@ -158,84 +152,80 @@ class AirflowEngine:
         run_id_prefix: str,
         status: RunStatus | None = None,
     ) -> list[Run]:
-        """One listing across DAGs: Airflow 3's ``GET /dags/~/dagRuns`` narrowed to the
-        user's run ids and conf (the DAGs are picked here), Airflow 2's batch listing of the
-        ``workflow_ids`` in large pages."""
         wanted = set(workflow_ids)
         if not wanted:
             return []  # Airflow 2 lists every DAG's runs for an empty dag_ids
-        dialect = self.dialect
-        states = to.engine_states(status)
-        if dialect.batch_runs_path is not None:
-            body: dict[str, Any] = {"dag_ids": sorted(wanted), "order_by": "-id"}
-            if states:
-                body["states"] = states
-            items = self._items(dialect.batch_runs_path, dialect.runs_key, body=body)
-        else:
-            query: Params = {"order_by": "-id", **dialect.run_filters(username, run_id_prefix)}
-            if states:
-                query["state"] = states
-            path = dialect.runs_path("~")
-            items = self._items(path, dialect.runs_key, query=query, what="DAG run list")
+        filters = self.dialect.run_filters(username, run_id_prefix)
+        items = self._runs(sorted(wanted), filters, status, across=True)
         runs, _ = _own(items, username, run_id_prefix, status)
         return [run for run in runs if run.workflow_id in wanted]
 
     def _runs(
-        self, workflow_id: str, filters: Params, status: RunStatus | None
+        self,
+        workflow_ids: list[str],
+        filters: Params,
+        status: RunStatus | None,
+        *,
+        across: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """The DAG's runs, newest first, in the engine states of ``status`` when given,
-        narrowed by ``filters`` where the dialect can (Airflow 2 cannot filter by run id or
-        conf: its batch listing reads the DAG's runs in large pages instead, and answers an
-        unknown DAG with no runs)."""
+        """The runs of ``workflow_ids``, newest first, in the engine states of ``status`` when
+        given. Airflow 2 cannot filter by run id or conf: its batch listing reads the DAGs' runs
+        in large pages (an unknown DAG has none). Airflow 3 lists ``GET dagRuns`` of the one
+        DAG, or of every DAG (``~``) ``across`` them, narrowed by ``filters``."""
         dialect = self.dialect
         states = to.engine_states(status)
         if dialect.batch_runs_path is not None:
-            body: dict[str, Any] = {"dag_ids": [workflow_id], "order_by": "-id"}
+            body: dict[str, Any] = {"dag_ids": workflow_ids, "order_by": "-id"}
             if states:
                 body["states"] = states
-            return self._items(dialect.batch_runs_path, dialect.runs_key, body=body)
+            return self._items(dialect.batch_runs_path, "dag_runs", body=body)
         query: Params = {"order_by": "-id", **filters}
         if states:
             query["state"] = states
-        path = dialect.runs_path(workflow_id)
-        return self._items(path, dialect.runs_key, query=query, what="DAG")
+        if across:
+            path, what = api_path("dags", "~", "dagRuns"), "DAG run list"
+        else:
+            path, what = api_path("dags", workflow_ids[0], "dagRuns"), "DAG"
+        return self._items(path, "dag_runs", query=query, what=what)
 
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         return to.run(self._run_item(workflow_id, run_id))
 
     def _run_item(self, workflow_id: str, run_id: str) -> dict[str, Any]:
-        """Airflow's answer for one run."""
-        path = self.dialect.run_path(workflow_id, run_id)
+        path = api_path("dags", workflow_id, "dagRuns", run_id)
         if self.dialect.fits(path):
             return to.mapping(self._get(path, what="DAG run"), "DAG run")
         # A transport with short paths (MWAA): find the run in a listing.
-        for item in self._runs(workflow_id, {"run_id_prefix_pattern": run_id}, None):
+        for item in self._runs([workflow_id], {"run_id_prefix_pattern": run_id}, None):
             if item.get("dag_run_id") == run_id:
                 return item
         raise NotFound(f"DAG run {run_id!r} of {workflow_id!r} not found in Airflow")
 
     def list_tasks(self, workflow_id: str, run_id: str) -> list[TaskInstance]:
         dialect = self.dialect
-        path = dialect.task_instances_path(workflow_id, run_id)
-        key = dialect.task_instances_key
+        path = api_path("dags", workflow_id, "dagRuns", run_id, "taskInstances")
         direct = dialect.fits(path)
         if direct:
-            items = self._items(path, key, query={}, what="DAG run")
+            items = self._items(path, "task_instances", query={}, what="DAG run")
         else:
             body = {"dag_ids": [workflow_id], "dag_run_ids": [run_id]}
-            items = self._items(BATCH_TASK_INSTANCES, key, body=body)
+            items = self._items(BATCH_TASK_INSTANCES, "task_instances", body=body)
         instances = [to.task_instance(item) for item in items]
         if not instances and (dialect.unknown_run_lists_empty or not direct):
             self.get_run(workflow_id, run_id)  # NotFound for an unknown run
-        tasks = self._get(dialect.tasks_path(workflow_id), what="DAG")
-        return to.in_dag_order(to.dag_order(tasks, dialect.tasks_key), instances)
+        tasks = self._get(api_path("dags", workflow_id, "tasks"), what="DAG")
+        return to.in_dag_order(to.dag_order(tasks), instances)
 
     def task_log(
         self, workflow_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
     ) -> Iterator[bytes]:
         dialect = self.dialect
-        params, headers = dialect.log_request(map_index)
-        path = dialect.log_path(workflow_id, run_id, task_id, try_number)
+        path = api_path(
+            "dags", workflow_id, "dagRuns", run_id, "taskInstances", task_id, "logs", try_number
+        )
+        params = {"full_content": "true", "map_index": map_index}
+        accept = "application/x-ndjson" if dialect.log_format == "ndjson" else "text/plain"
+        headers = {"Accept": accept}
         response = self._request(
             "GET", path, params=params, headers=headers, retry=True, stream=True
         )
@@ -246,10 +236,10 @@ class AirflowEngine:
                 response.close()
             to.answer(response, "task log")
             raise UpstreamBadResponse(f"Airflow answered {response.status_code} (task log)")
-        return log_chunks(response, dialect.log_format)
+        return to.log_chunks(response, dialect.log_format)
 
     def cancel_run(self, workflow_id: str, run_id: str, *, by: str) -> Run:
-        path = self.dialect.run_path(workflow_id, run_id)
+        path = api_path("dags", workflow_id, "dagRuns", run_id)
         body = to.mapping(self._get(path, what="DAG run"), "DAG run")
         run = to.run(body)
         cancelled_here = to.cancelled_here(body)
@@ -265,56 +255,53 @@ class AirflowEngine:
         return to.run(to.mapping(answer, "DAG run"))
 
     def engine_version(self) -> EngineVersion:
-        """Airflow's version, read again every ``versions.TTL`` s (it changes with an upgrade)."""
         return self._version.get()
 
     def _read_version(self) -> EngineVersion:
-        return versions.engine_version(to.mapping(self._get("/version", what="version"), "version"))
+        return to.engine_version(to.mapping(self._get("/version", what="version"), "version"))
 
     def workflow_version(self, workflow_id: str, run_id: str) -> WorkflowVersion:
         run = self._run_item(workflow_id, run_id)
-        dag = to.mapping(self._get(self.dialect.dag_path(workflow_id), what="DAG"), "DAG")
+        dag = to.mapping(self._get(api_path("dags", workflow_id), what="DAG"), "DAG")
         located = dag.get("relative_fileloc") or dag.get("fileloc")
         file_name = posixpath.basename(located) if isinstance(located, str) and located else None
         if not self.dialect.dag_versions:  # Airflow 2: the DAG file as it is now
             token = dag.get("file_token")
             if not isinstance(token, str) or not token:
                 raise UpstreamBadResponse("Airflow sent a DAG without a file token")
-            source = self._dag_source(self.dialect.dag_source_path(token), {})
-            return versions.workflow_version(
+            source = self._dag_source(token, {})
+            return to.workflow_version(
                 workflow_id, source, file_name=file_name, source_token=token, of_run=False
             )
-        used = versions.used_by(run)
+        used = to.used_by(run)
         if used is None:  # a run queued before its DAG had a version: the latest
-            source = self._dag_source(self.dialect.dag_source_path(workflow_id), {})
-            return versions.workflow_version(workflow_id, source, file_name=file_name, of_run=False)
+            source = self._dag_source(workflow_id, {})
+            return to.workflow_version(workflow_id, source, file_name=file_name, of_run=False)
         number, bundle_name, bundle_version = used
-        query: Params = {"version_number": number}
-        source = self._dag_source(self.dialect.dag_source_path(workflow_id), query)
-        return versions.workflow_version(
+        source = self._dag_source(workflow_id, {"version_number": number})
+        return to.workflow_version(
             workflow_id,
             source,
             version=str(number),
             file_name=file_name,
             bundle_name=bundle_name,
-            bundle_version=bundle_version or versions.text(run.get("bundle_version")),
+            bundle_version=bundle_version or to.text(run.get("bundle_version")),
         )
 
-    def _dag_source(self, path: str, query: Params) -> str | None:
-        """The text of a DAG's file, None when Airflow has none to show."""
+    def _dag_source(self, key: str, query: Params) -> str | None:
+        """The text of a DAG's file (``/dagSources/{key}``), None when Airflow has none."""
+        path = api_path("dagSources", key)
         headers = {"Accept": "application/json"}
         response = self._request("GET", path, params=query, headers=headers, retry=True)
         if response.status_code == 404:
             return None
         answer = to.mapping(to.answer(response, "DAG source"), "DAG source")
-        return versions.text(answer.get("content"))
+        return to.text(answer.get("content"))
 
     def ping(self) -> None:
         to.check_health(self._get(self.dialect.health_path, what="health", auth=False))
         if isinstance(self._auth, TokenAuth):
             self._auth.token()  # the credentials work
-
-    # -- HTTP -----------------------------------------------------------------------------
 
     def _items(
         self,
@@ -325,9 +312,8 @@ class AirflowEngine:
         body: dict[str, Any] | None = None,
         what: str = "list",
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a listing, page by page: ``GET path`` with ``limit`` and ``offset`` in
-        the query, or, given a ``body``, a batch listing ``POST path`` with ``page_limit`` and
-        ``page_offset`` in the body."""
+        """Every item of a listing, page by page: ``GET path`` with ``limit`` and ``offset``, or,
+        given a ``body``, ``POST path`` with ``page_limit`` and ``page_offset`` in it."""
         offset = 0
         for _ in range(_MAX_PAGES):
             if body is None:
@@ -352,33 +338,32 @@ class AirflowEngine:
         return to.answer(self._request("GET", path, retry=True, auth=auth), what)
 
     def _request(
-        self, method: str, path: str, *, auth: bool = True, **options: Any
-    ) -> httpx.Response:
-        """``method`` on ``path`` of the REST API, authenticated unless ``auth`` is false."""
-        url = f"{self.base_url}{self.dialect.prefix}{path}"
-        return self._send(method, url, auth=self._auth if auth else None, **options)
-
-    def _send(
         self,
         method: str,
-        url: str,
+        path: str,
         *,
-        auth: httpx.Auth | None = None,
+        api: bool = True,
+        auth: bool = True,
         retry: bool = False,
         stream: bool = False,
         **options: Any,
     ) -> httpx.Response:
-        """One request; ``options`` are ``build_request``'s (``params``, ``json``, ``headers``).
-        With ``retry`` the ``RetryTransport`` may send it again; with ``stream`` the body is
-        left unread (the caller closes the answer). A failure once the request deadline has
-        passed is ``DeadlineExceeded``."""
+        """``method`` on ``path`` of the REST API (of the server unless ``api``); ``retry``: the
+        ``RetryTransport`` may send it again; ``stream``: the caller reads and closes it."""
+        url = f"{self.base_url}{self.dialect.prefix if api else ''}{path}"
         request = self._http.build_request(method, url, extensions={RETRY: retry}, **options)
         try:
-            return self._http.send(request, auth=auth, stream=stream)
+            return self._http.send(request, auth=self._auth if auth else None, stream=stream)
         except httpx.TransportError as exc:
             if deadline.expired():
                 raise deadline.exceeded(f"Airflow: {method} {request.url.path}") from exc
-            raise to.transport_error(exc, self.base_url, method, url) from exc
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                raise UpstreamUnavailable(
+                    f"cannot reach Airflow at {self.base_url}: {exc}"
+                ) from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise UpstreamTimeout(f"Airflow did not answer in time ({method} {url})") from exc
+            raise UpstreamUnavailable(f"connection to Airflow failed: {exc}") from exc
 
 
 def _own(

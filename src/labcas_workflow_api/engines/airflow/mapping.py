@@ -1,10 +1,12 @@
-"""Airflow's answers as our domain models, and its failures as our error tree."""
+"""Airflow's answers as our models (DAGs, runs, versions, log text), its failures as our errors."""
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +15,20 @@ import httpx
 from labcas_workflow_api.domain.errors import (
     NotFound,
     UpstreamBadResponse,
-    UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from labcas_workflow_api.domain.models import Parameter, Run, RunStatus, TaskInstance, Workflow
+from labcas_workflow_api.domain.models import (
+    EngineVersion,
+    Parameter,
+    Run,
+    RunStatus,
+    TaskInstance,
+    Workflow,
+    WorkflowVersion,
+)
+
+log = logging.getLogger(__name__)
 
 STATES = {
     None: RunStatus.QUEUED,
@@ -30,28 +41,18 @@ STATES = {
 #: The note a cancelled run carries; a finished run with it is one we cancelled: ``cancelled``
 #: on every read, and answered again by a second cancel (idempotency).
 CANCEL_NOTE = "Cancelled through the LabCAS Workflow API"
+#: What Airflow 3 shows instead of a DAG file that the caller may not read in whole.
+_REDACTED = "REDACTED - "
 
 
 def engine_states(status: RunStatus | None) -> list[str]:
-    """The Airflow run states holding the runs of ``status`` (and some others: callers check
-    each run's own status): a cancelled run is ``failed``, or ``success`` when a racing
-    scheduler finished it after the cancel; none for no status."""
+    """The Airflow run states holding the runs of ``status`` (and others: callers check): a
+    cancelled run is ``failed``, or ``success`` when a racing scheduler finished it after."""
     if status is None:
         return []
     if status is RunStatus.CANCELLED:
         return ["failed", "success"]
     return [status.value]
-
-
-def transport_error(
-    exc: httpx.TransportError, base_url: str, method: str, url: str
-) -> UpstreamError:
-    """Our error for a request that got no answer (after the transport's retries)."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return UpstreamUnavailable(f"cannot reach Airflow at {base_url}: {exc}")
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"Airflow did not answer in time ({method} {url})")
-    return UpstreamUnavailable(f"connection to Airflow failed: {exc}")
 
 
 def answer(response: httpx.Response, what: str) -> Any:
@@ -178,20 +179,19 @@ def task_instance(item: dict[str, Any]) -> TaskInstance:
 
 
 def check_health(health: Any) -> None:
-    """``UpstreamUnavailable`` unless Airflow's health answer says its database and scheduler
-    are healthy."""
+    """``UpstreamUnavailable`` unless Airflow's database and scheduler are healthy."""
     for component in ("metadatabase", "scheduler"):
         status = mapping(health, "health").get(component)
         if not isinstance(status, Mapping) or status.get("status") != "healthy":
             raise UpstreamUnavailable(f"Airflow {component} is not healthy")
 
 
-def dag_order(answer: Any, key: str) -> list[str]:
-    """The task ids of a task list answer (under ``key``) in topological order (upstream
-    first), ties broken by task id."""
-    listed = mapping(answer, "task list").get(key)
+def dag_order(answer: Any) -> list[str]:
+    """The task ids of a task list answer in topological order (upstream first), ties broken
+    by task id."""
+    listed = mapping(answer, "task list").get("tasks")
     if not isinstance(listed, list):
-        raise UpstreamBadResponse(f"Airflow task list has no {key!r} list")
+        raise UpstreamBadResponse("Airflow task list has no 'tasks' list")
     tasks = [mapping(task, "task") for task in listed]
     ids = sorted(ident(t.get("task_id"), "task") for t in tasks)
     downstream: dict[str, list[str]] = {}
@@ -202,8 +202,7 @@ def dag_order(answer: Any, key: str) -> list[str]:
         downstream[task["task_id"]] = following
         for target in following:
             upstream_count[target] += 1
-    ready = [task_id for task_id in ids if upstream_count[task_id] == 0]
-    heapq.heapify(ready)
+    ready = [task_id for task_id in ids if upstream_count[task_id] == 0]  # sorted: a heap
     order: list[str] = []
     while ready:
         task_id = heapq.heappop(ready)
@@ -226,3 +225,110 @@ def in_dag_order(order: list[str], instances: list[TaskInstance]) -> list[TaskIn
         instances + waiting,
         key=lambda ti: (rank.get(ti.task_id, len(rank)), ti.task_id, ti.map_index),
     )
+
+
+def engine_version(answer: dict[str, Any]) -> EngineVersion:
+    version = answer.get("version")
+    if not isinstance(version, str) or not version:
+        raise UpstreamBadResponse("Airflow sent a version answer without a version")
+    return EngineVersion("Apache Airflow", version, "https://airflow.apache.org/")
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string of an answer, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def used_by(run: dict[str, Any]) -> tuple[int, str | None, str | None] | None:
+    """The DAG version an Airflow 3 run used (the latest one it names): its number, bundle name
+    and bundle version; None when the run names none."""
+    versions = run.get("dag_versions")
+    found = [
+        v
+        for v in (versions if isinstance(versions, list) else [])
+        if isinstance(v, dict) and isinstance(v.get("version_number"), int)
+    ]
+    if not found:
+        return None
+    used = max(found, key=lambda v: v["version_number"])
+    return used["version_number"], text(used.get("bundle_name")), text(used.get("bundle_version"))
+
+
+def workflow_version(workflow_id: str, source: str | None, **facts: Any) -> WorkflowVersion:
+    """A ``WorkflowVersion`` with ``source`` and its SHA-256 (neither for a redacted source)."""
+    if source is not None and source.startswith(_REDACTED):
+        source = None
+    digest = hashlib.sha256(source.encode()).hexdigest() if source is not None else None
+    return WorkflowVersion(workflow_id, source=source, source_sha256=digest, **facts)
+
+
+def log_chunks(response: httpx.Response, log_format: str) -> Iterator[bytes]:
+    """The log text of a streamed answer in ``log_format`` (``ndjson`` or ``text``); a stream
+    that breaks off ends with a note in the text. Closes the response."""
+    try:
+        if log_format == "ndjson":
+            for line in response.iter_lines():
+                if line.strip():
+                    yield log_line(line).encode()
+        else:
+            yield from response.iter_bytes()
+    except httpx.HTTPError as exc:
+        log.warning("task log stream from Airflow broke off: %s", exc)
+        yield f"\n[LabCAS: the log stream from Airflow broke off: {exc}]\n".encode()
+    finally:
+        response.close()
+
+
+# Keys of a structured record shown in the line's head, or repeated on every line (context).
+_LOG_HEAD = frozenset({"timestamp", "event", "level", "logger", "filename", "lineno"})
+_LOG_CONTEXT = frozenset({"dag_id", "run_id", "task_id", "try_number", "map_index", "ti_id"})
+_LOG_SKIPPED = _LOG_HEAD | _LOG_CONTEXT | {"error_detail", "sources"}
+
+
+def log_line(line: str) -> str:
+    """One Airflow 3 structured log record as a line in Airflow's classic text format,
+    ``[time] {file.py:12} INFO - event key=value``, followed by a traceback for an error."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line + "\n"
+    if not isinstance(record, dict):
+        return line + "\n"
+    head = []
+    if record.get("timestamp"):
+        head.append(f"[{record['timestamp']}]")
+    if record.get("filename"):
+        where = f"{record['filename']}:{record['lineno']}" if record.get("lineno") else ""
+        head.append("{" + (where or str(record["filename"])) + "}")
+    if record.get("level"):
+        head.append(str(record["level"]).upper())
+    event = str(record.get("event", ""))
+    extras = [
+        f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}"
+        for k, v in record.items()
+        if k not in _LOG_SKIPPED
+    ]
+    out = " ".join([f"{' '.join(head)} - {event}" if head else event, *extras]) + "\n"
+    sources = record.get("sources")
+    if isinstance(sources, list):
+        out += "".join(f"  {source}\n" for source in sources)
+    return out + traceback_text(record.get("error_detail"))
+
+
+def traceback_text(detail: Any) -> str:
+    """Airflow 3's ``error_detail`` (a list of exceptions with frames) as a Python traceback."""
+    if not isinstance(detail, list):
+        return ""
+    out = ""
+    for exc in detail:
+        if not isinstance(exc, dict):
+            continue
+        out += "Traceback (most recent call last):\n"
+        for frame in exc.get("frames") or []:
+            if isinstance(frame, dict):
+                out += (
+                    f'  File "{frame.get("filename")}", line {frame.get("lineno")}, '
+                    f"in {frame.get('name')}\n"
+                )
+        out += f"{exc.get('exc_type', 'Error')}: {exc.get('exc_value', '')}\n"
+    return out

@@ -1,15 +1,20 @@
-"""The HTTP transport under the Airflow engine: retries of reads, the connection limit, and each
-try's timeouts fitted to the request deadline."""
+"""How the engine reaches Airflow: Airflow 3's token, retries of reads, the connection limit."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import httpx
 
 from labcas_workflow_api import deadline
+from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.domain.errors import UpstreamBadResponse
+from labcas_workflow_api.engines.airflow.mapping import answer
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +23,22 @@ log = logging.getLogger(__name__)
 #: letting every request through at once only moves the queue there, where it times out.
 MAX_CONNECTIONS = 10
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: Seconds before the first retry, doubled before each next one.
+BACKOFF = 0.2
 #: The request extension that marks a request safe to send again (reads: GETs and listings).
 RETRY = "labcas.retry"
 #: Seconds a try needs at least to be worth making: with less left, the last answer stands.
 MIN_TRY = 1.0
+#: Airflow 3's ``detail`` for a token it cannot verify (``resolve_user_from_token`` in
+#: ``api_fastapi/core_api/security.py``): signed with a key it no longer has, or revoked.
+INVALID_TOKEN = "Invalid JWT token"  # noqa: S105 - an error message, not a secret
+#: Seconds a token is renewed before its ``exp``; a token without a readable ``exp`` is kept
+#: ``FALLBACK_TTL`` s.
+LEEWAY = 60.0
+FALLBACK_TTL = 300.0
 
 
 def pooled_transport() -> httpx.HTTPTransport:
-    """An HTTP transport keeping at most ``MAX_CONNECTIONS`` connections open."""
     limits = httpx.Limits(
         max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
     )
@@ -33,35 +46,28 @@ def pooled_transport() -> httpx.HTTPTransport:
 
 
 class RetryTransport(httpx.BaseTransport):
-    """Sends a request marked with the ``RETRY`` extension up to ``retries`` more times when the
-    answer is a 502, 503 or 504 or no connection was made (or it broke), with exponential
-    ``backoff``. A read timeout is not retried: the next try would wait as long. After the last
-    try, the last answer is returned or the last error raised.
-
-    Under a request deadline (``deadline.py``) each try's timeouts (connect, read, write, and
-    the wait for a pooled connection) are cut to the time left (``DeadlineExceeded`` when none
-    is), and a try is made again only when at least the pause and ``MIN_TRY`` are left."""
+    """Sends a request marked ``RETRY`` up to ``retries`` more times, with exponential
+    ``BACKOFF``, on a 502, 503 or 504 or a connection error; not on a read timeout (the next
+    try would wait as long). Each try's timeouts are cut to the time left before the request
+    deadline, and a try is made again only when the pause and ``MIN_TRY`` are left."""
 
     def __init__(
         self,
         inner: httpx.BaseTransport,
         *,
         retries: int = 2,
-        backoff: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.inner = inner
         self.retries = max(0, retries)
-        self.backoff = backoff
         self.sleep = sleep
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempts = 1 + (self.retries if request.extensions.get(RETRY) else 0)
-        timeouts = dict(request.extensions.get("timeout") or {})
         attempt = 1
         while True:
-            request.extensions["timeout"] = fitted(timeouts, request)
-            pause = self.backoff * 2 ** (attempt - 1)
+            request.extensions["timeout"] = fitted(request)
+            pause = BACKOFF * 2 ** (attempt - 1)
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
@@ -81,7 +87,6 @@ class RetryTransport(httpx.BaseTransport):
     def _again(
         outcome: httpx.Response | httpx.TransportError, attempt: int, attempts: int, pause: float
     ) -> bool:
-        """Whether to try again after ``outcome`` of try ``attempt``, after ``pause`` s."""
         if attempt >= attempts:
             return False
         if isinstance(outcome, httpx.Response):
@@ -98,11 +103,77 @@ class RetryTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-def fitted(timeouts: dict[str, float | None], request: httpx.Request) -> dict[str, float | None]:
-    """httpx's per-request ``timeout`` extension with each value cut to the time left before
-    the request deadline (no deadline: as it is); ``DeadlineExceeded`` when none is left."""
+def fitted(request: httpx.Request) -> dict[str, float | None]:
+    """The request's ``timeout`` extension cut to the time left before the request deadline (if
+    any); ``DeadlineExceeded`` when none is left. Cutting again as time passes gives the same
+    as cutting the first values, so each try or call of a request cuts what it holds."""
+    timeouts = dict(request.extensions.get("timeout") or {})
     if deadline.remaining() is None:
         return timeouts
     what = f"Airflow: {request.method} {request.url.path}"
     keys = ("connect", "read", "write", "pool")
     return {key: deadline.bounded(timeouts.get(key), what) for key in keys}
+
+
+def credentials_refused(response: httpx.Response) -> bool:
+    """Whether Airflow refused the request's credentials rather than the user's rights: a 401,
+    or a 403 whose ``detail`` is ``Invalid JWT token``. A plain 403 (a permission) is not.
+    Reads the body of a 403 only, so streamed answers stay streamed."""
+    if response.status_code == 401:
+        return True
+    if response.status_code != 403:
+        return False
+    response.read()
+    try:
+        return bool(response.json().get("detail") == INVALID_TOKEN)
+    except (ValueError, AttributeError):
+        return False
+
+
+class TokenAuth(httpx.Auth):
+    """Airflow 3 tokens from ``login()``, cached until ``LEEWAY`` s before their ``exp``. A request
+    whose token Airflow refuses (after its signing key changed: a 403, not a 401) is sent once
+    more with a new token, else its answer returned; requests refused one token at once renew
+    it once (``Cached.invalidate(stale)``). ``requires_response_body`` stays off, or every
+    streamed task log would be read whole first."""
+
+    def __init__(self, login: Callable[[], httpx.Response]) -> None:
+        self._login = login
+        self._token = Cached(
+            self._fetch, self._lifetime, serve_stale=False, name="Airflow token", clock=time.time
+        )
+
+    def token(self) -> str:
+        """The cached token, logging in first when there is none (our errors if that fails)."""
+        return self._token.get()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self._token.get()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if credentials_refused(response):
+            log.info("Airflow refused the token (%d); renewing it", response.status_code)
+            self._token.invalidate(token)
+            request.headers["Authorization"] = f"Bearer {self._token.get()}"
+            yield request
+
+    def _lifetime(self, token: str) -> float:
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return float(claims["exp"]) - LEEWAY - time.time()
+        except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
+            return FALLBACK_TTL
+
+    def _fetch(self) -> str:
+        response = self._login()
+        if response.status_code in (401, 403):
+            raise UpstreamBadResponse(
+                "Airflow refused the engine credentials "
+                "(LABCAS_ENGINE_USERNAME / LABCAS_ENGINE_PASSWORD)"
+            )
+        body = answer(response, "token")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise UpstreamBadResponse("Airflow token answer has no access_token")
+        return token
