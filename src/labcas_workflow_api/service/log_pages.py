@@ -1,9 +1,7 @@
-"""Task logs in pages: the bytes from an offset, cut after a size or near the request deadline,
-with the offset where the rest begins.
+"""Task logs in pages: the bytes from an offset, cut after a size or near the request deadline.
 
-Airflow serves a log through its API only, whole (no byte ranges), so the page from ``offset``
-is read from the log's start and the first ``offset`` bytes are skipped. A finished try's log
-does not change, so its offsets are stable; a running one only grows.
+Airflow's API serves a log whole (no byte ranges), so a page is read from the log's start and
+the first ``offset`` bytes skipped (a finished try's log does not change; a running one grows).
 """
 
 from __future__ import annotations
@@ -18,15 +16,13 @@ ANSWER_RESERVE = 1.0
 
 
 class LogPage:
-    """The bytes of a task log from ``offset``: at most ``limit`` of them when a limit is given,
-    ending after the last line end within it (or, when that would leave less than half of
-    it, at the last UTF-8 character boundary), and no later than ``ANSWER_RESERVE`` before
-    the request deadline.
+    """The bytes of a task log from ``offset``: at most ``limit`` (cut as ``_cut`` says), and
+    no later than ``ANSWER_RESERVE`` before the request deadline.
 
-    ``read()`` gives the page; iterating streams it chunk by chunk instead (no limit). Then
-    ``next_offset`` is where the rest of the log begins, or None when it ended in this page;
-    ``note(link)`` is a last line saying so. ``try_number`` is the try read, when the page is
-    one try's log. Reading (or ``close()``) releases the engine's connection.
+    ``read()`` gives the page, iterating streams it (no limit); then ``next_offset`` is where
+    the rest begins (None: the log ended here) and ``note(link)`` a last line saying so.
+    ``try_number``: the try read, for one try's log. Reading or ``close()`` releases the
+    engine's connection.
     """
 
     def __init__(
@@ -46,7 +42,6 @@ class LogPage:
         self._ends_line = True
 
     def read(self) -> bytes:
-        """The page, read whole."""
         page = bytearray()
         more = False
         try:
@@ -108,8 +103,8 @@ class LogPage:
 
 
 def page_limit(asked: int | None, most: int) -> int | None:
-    """The size of a page: what the client ``asked`` for, at most the setting ``most`` (0: no
-    limit); None when neither limits it."""
+    """What the client ``asked`` for, at most the setting ``most`` (0: no limit); None when
+    neither limits it."""
     limits = [n for n in (asked, most) if n]
     return min(limits) if limits else None
 

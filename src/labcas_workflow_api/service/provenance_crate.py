@@ -1,20 +1,5 @@
 """A run's provenance (``provenance.RunRecord``) as an RO-Crate 1.1 following the Workflow Run
-Crate profile 0.5, built with the ``rocrate`` library.
-
-The crate describes the run as a ``CreateAction``: its ``agent`` is the user (a ``Person``
-named by a URN of their LabCAS user id), its ``instrument`` the workflow (the DAG file, a
-``ComputationalWorkflow`` with one ``FormalParameter`` per DAG param and the data selection
-slot), its ``object`` the data selection (a ``Dataset`` at ``s3://bucket/prefix/``) and one
-``PropertyValue`` per parameter value, its ``result`` every output file (``s3://`` ids, with
-size, media type, ETag and sidecar properties). An ``OrganizeAction`` names the engine (a
-``SoftwareApplication`` with its version) as what ran it. The data stay where they are: the
-crate refers to them.
-
-Sizes: ``metadata`` answers the JSON-LD document, cut to ``MAX_JSON_BYTES`` (a Lambda answer
-is at most 6 MB) by listing the first output files only, with a note saying so; ``zipped``
-answers a zip of the whole crate (metadata, ``ro-crate-preview.html`` and the DAG file), every
-file listed (JSON-LD compresses some fifteen-fold).
-"""
+Crate profile 0.5 (docs/provenance.rst), built with the ``rocrate`` library."""
 
 from __future__ import annotations
 
@@ -29,7 +14,6 @@ from labcas_workflow_api.service.provenance import (
     MAX_FILES,
     MAX_PROPERTY_BYTES,
     OutputFile,
-    Outputs,
     RunRecord,
     media_type,
     run_path,
@@ -55,10 +39,6 @@ PROFILES = (
     ("https://w3id.org/workflowhub/workflow-ro-crate/1.0", "Workflow RO-Crate", "1.0"),
 )
 SCHEMA = "http://schema.org/"
-COMPLETED = SCHEMA + "CompletedActionStatus"
-FAILED = SCHEMA + "FailedActionStatus"
-ACTIVE = SCHEMA + "ActiveActionStatus"
-POTENTIAL = SCHEMA + "PotentialActionStatus"
 LICENSE_ID = "#labcas-terms"
 LANGUAGE_ID = "#apache-airflow-dag"
 
@@ -67,13 +47,12 @@ def action_status(status: RunStatus) -> str:
     """The schema.org ``ActionStatusType`` of a run: Potential while queued, Active while
     running, Completed for a success; any other end (failed, or stopped before it completed,
     as a cancelled run is) is Failed."""
-    if status is RunStatus.QUEUED:
-        return POTENTIAL
-    if status is RunStatus.RUNNING:
-        return ACTIVE
-    if status is RunStatus.SUCCESS:
-        return COMPLETED
-    return FAILED
+    names = {
+        RunStatus.QUEUED: "Potential",
+        RunStatus.RUNNING: "Active",
+        RunStatus.SUCCESS: "Completed",
+    }
+    return f"{SCHEMA}{names.get(status, 'Failed')}ActionStatus"
 
 
 def user_id(username: str) -> str:
@@ -136,9 +115,8 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
         return added
 
     for identifier, name, profile_version in PROFILES:
-        profile = entity(identifier, {"@type": "CreativeWork", "name": name})
-        profile["version"] = profile_version
-        crate.root_dataset.append_to("conformsTo", profile)
+        profile = {"@type": "CreativeWork", "name": name, "version": profile_version}
+        crate.root_dataset.append_to("conformsTo", entity(identifier, profile))
 
     language = crate.add(
         ComputerLanguage(
@@ -150,7 +128,7 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
             },
         )
     )
-    main = _workflow_entity(crate, record, base, language)
+    main = _workflow_entity(crate, record, base, language, entity)
     for name, parameter in workflow.parameters.items():
         main.append_to("input", formal_parameter(crate, name, parameter))
     slot = crate.add_formal_parameter(
@@ -187,8 +165,7 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
         )
         slot["workExample"] = data
         objects.append(data)
-    for value in parameter_values(crate, record, entity):
-        objects.append(value)
+    objects += parameter_values(crate, record, entity)
 
     results = [_output_entity(crate, file, entity) for file in files]
     listed = _listing_note(record, len(files), base)
@@ -245,7 +222,9 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
     return crate
 
 
-def _workflow_entity(crate: ROCrate, record: RunRecord, base: str, language: Entity) -> Entity:
+def _workflow_entity(
+    crate: ROCrate, record: RunRecord, base: str, language: Entity, entity: Any
+) -> Entity:
     """The main workflow: the DAG file (its source in the crate when the engine gave it)."""
     facts = record.facts
     version, workflow = facts.version, facts.workflow
@@ -271,28 +250,14 @@ def _workflow_entity(crate: ROCrate, record: RunRecord, base: str, language: Ent
     }
     for kind, value in identifiers.items():
         if value:
-            main.append_to(
-                "identifier",
-                crate.add(
-                    _property_value(crate, f"#workflow-{kind}", kind, value, key="propertyID")
-                ),
-            )
+            identifier = {"@type": "PropertyValue", "propertyID": kind, "value": value}
+            main.append_to("identifier", entity(f"#workflow-{kind}", identifier))
     if not version.of_run:
         main["creativeWorkStatus"] = (
             "The engine keeps no per-run version: this is the workflow as it was when the "
             "record was made"
         )
     return main
-
-
-def _property_value(
-    crate: ROCrate, identifier: str, name: str, value: Any, *, key: str = "name"
-) -> Entity:
-    from rocrate.model.contextentity import ContextEntity
-
-    return ContextEntity(
-        crate, identifier, properties={"@type": "PropertyValue", key: name, "value": value}
-    )
 
 
 def _output_entity(crate: ROCrate, file: OutputFile, entity: Any) -> Entity:
@@ -328,29 +293,25 @@ def _times(action: Entity, start: datetime | None, end: datetime | None) -> None
 
 def _listing_note(record: RunRecord, shown: int, base: str) -> str:
     """What the crate says of how many output files it lists."""
-    outputs = record.outputs
+    outputs, total = record.outputs, len(record.outputs.files)
     if outputs.path is None:
         return "The run has no output folder."
     where = f"{outputs.uri} (browse it at {base}/output-data/{outputs.path})"
-    cut = (
-        ""
-        if outputs.properties_complete
-        else f" Metadata properties are given for the first files only (their sidecars are "
-        f"read up to {MAX_PROPERTY_BYTES // (1024 * 1024)} MiB)."
-    )
-    return _files_note(outputs, shown, where) + cut
-
-
-def _files_note(outputs: Outputs, shown: int, where: str) -> str:
-    total = len(outputs.files)
     if not outputs.complete:
-        return (
+        note = (
             f"Its output folder {where} holds more than {MAX_FILES:,} files: the first "
             f"{shown:,} are listed."
         )
-    if shown < total:
-        return (
+    elif shown < total:
+        note = (
             f"{shown:,} of its {total:,} output files are listed here (JSON answers are "
             "capped); the zip of this record (format=zip) lists all of them."
         )
-    return f"All {total:,} output files of {where} are listed."
+    else:
+        note = f"All {total:,} output files of {where} are listed."
+    if outputs.properties_complete:
+        return note
+    return (
+        f"{note} Metadata properties are given for the first files only (their sidecars are "
+        f"read up to {MAX_PROPERTY_BYTES // (1024 * 1024)} MiB)."
+    )

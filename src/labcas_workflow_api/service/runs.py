@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from labcas_workflow_api.auth import policy
@@ -209,9 +209,7 @@ class RunService:
             run = found
         finally:
             self._forget_runs(username, workflow_id)  # also when the answer was lost
-        if not run.conf:
-            run = Run(run.run_id, run.workflow_id, run.status, run.start_time, run.end_time, conf)
-        return Started(run, conf)
+        return Started(run if run.conf else replace(run, conf=conf), conf)
 
     def _look_up(self, username: str, workflow_id: str, run_id: str) -> Run | None:
         """The caller's run ``run_id`` if the engine has it; None when it does not or cannot
