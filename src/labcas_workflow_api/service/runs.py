@@ -25,7 +25,7 @@ from labcas_workflow_api.domain.errors import (
 from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance
 from labcas_workflow_api.service import run_pages
 from labcas_workflow_api.service.catalog import Catalog
-from labcas_workflow_api.service.log_pages import LogPage
+from labcas_workflow_api.service.log_pages import LogPage, open_log
 from labcas_workflow_api.service.run_conf import (
     RunRequest,
     output_path,
@@ -33,7 +33,6 @@ from labcas_workflow_api.service.run_conf import (
     run_id_prefix,
     validate_params,
 )
-from labcas_workflow_api.service.run_logs import open_log
 from labcas_workflow_api.service.run_pages import RunPage, newest_first
 from labcas_workflow_api.service.run_starts import Started, Starts, keyed_run_id, unconfirmed
 
@@ -337,7 +336,7 @@ class RunService:
         offset: int = 0,
         limit: int | None = None,
     ) -> LogPage:
-        """The text of a task's log (``run_logs.open_log``): NotFound as ``get``, or for an
+        """The text of a task's log (``log_pages.open_log``): NotFound as ``get``, or for an
         unknown task, map index or try, before anything is read. The page starts at byte
         ``offset`` and holds at most ``limit`` bytes (``LogPage``)."""
         self.get(username, workflow_id, run_id)
