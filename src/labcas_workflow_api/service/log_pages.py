@@ -8,6 +8,7 @@ the first ``offset`` bytes skipped (a finished try's log does not change; a runn
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 
 from labcas_workflow_api import deadline
 from labcas_workflow_api.domain.errors import LabcasError, NotFound
@@ -19,6 +20,7 @@ from labcas_workflow_api.engines.base import WorkflowEngine
 ANSWER_RESERVE = 1.0
 
 
+@dataclass(eq=False)
 class LogPage:
     """The bytes of a task log from ``offset``: at most ``limit`` (cut as ``_cut`` says), and
     no later than ``ANSWER_RESERVE`` before the request deadline.
@@ -29,21 +31,14 @@ class LogPage:
     engine's connection.
     """
 
-    def __init__(
-        self,
-        chunks: Iterator[bytes],
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        try_number: int | None = None,
-    ) -> None:
-        self._chunks = chunks
-        self.offset = offset
-        self.limit = limit
-        self.try_number = try_number
-        self.next_offset: int | None = None
-        self.at_deadline = False
-        self._ends_line = True
+    chunks: Iterator[bytes]
+    _: KW_ONLY
+    offset: int = 0
+    limit: int | None = None
+    try_number: int | None = None
+    next_offset: int | None = field(default=None, init=False)
+    at_deadline: bool = field(default=False, init=False)
+    _ends_line: bool = field(default=True, init=False)
 
     def read(self) -> bytes:
         page = bytearray()
@@ -90,13 +85,13 @@ class LogPage:
         return (b"" if self._ends_line else b"\n") + line.encode() + b"\n"
 
     def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
+        close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
 
     def _from_offset(self) -> Iterator[bytes]:
         skip = self.offset
-        for chunk in self._chunks:
+        for chunk in self.chunks:
             if skip >= len(chunk):
                 skip -= len(chunk)
                 if _out_of_time():
