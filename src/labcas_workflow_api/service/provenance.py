@@ -19,7 +19,8 @@ from labcas_workflow_api.domain.models import (
     Workflow,
     WorkflowVersion,
 )
-from labcas_workflow_api.service.runs import RunService, output_path
+from labcas_workflow_api.service.run_conf import output_path
+from labcas_workflow_api.service.runs import RunService
 from labcas_workflow_api.storage.base import StagingStore
 
 #: The most output files a record lists; past it, it says that the folder holds more.

@@ -36,8 +36,6 @@ from labcas_workflow_api.service.run_conf import (
 from labcas_workflow_api.service.run_pages import RunPage, newest_first
 from labcas_workflow_api.service.run_starts import Started, Starts, keyed_run_id, unconfirmed
 
-__all__ = ["RunDetail", "RunPage", "RunService", "Started", "output_path", "run_id_prefix"]
-
 _MAX_CACHED_LISTS = 10_000
 log = logging.getLogger(__name__)
 
@@ -248,9 +246,8 @@ class RunService:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> RunPage:
-        """The runs of ``list`` after ``cursor`` (all of them, or ``limit``), with the cursor
-        of the next page. The cursor marks a place in the order, so runs started meanwhile do
-        not shift the pages. BadRequest for a cursor this service did not make."""
+        """The runs of ``list`` after ``cursor`` (``run_pages.page``): all of them, or ``limit``,
+        with the cursor of the next page; BadRequest for a cursor this service did not make."""
         runs = self.list(username, workflow_id, status=status)
         return run_pages.page(runs, limit=limit, cursor=cursor)
 
@@ -336,9 +333,8 @@ class RunService:
         offset: int = 0,
         limit: int | None = None,
     ) -> LogPage:
-        """The text of a task's log (``log_pages.open_log``): NotFound as ``get``, or for an
-        unknown task, map index or try, before anything is read. The page starts at byte
-        ``offset`` and holds at most ``limit`` bytes (``LogPage``)."""
+        """The page of a task's log from byte ``offset`` (``log_pages.open_log``): NotFound as
+        ``get``, or for an unknown task, map index or try, before anything is read."""
         self.get(username, workflow_id, run_id)
         with _ours("run", run_id):
             tasks = self.engine.list_tasks(workflow_id, run_id)
