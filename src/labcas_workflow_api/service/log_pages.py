@@ -169,8 +169,7 @@ def _mapped_log(
 def page_limit(asked: int | None, most: int) -> int | None:
     """What the client ``asked`` for, at most the setting ``most`` (0: no limit); None when
     neither limits it."""
-    limits = [n for n in (asked, most) if n]
-    return min(limits) if limits else None
+    return min(filter(None, (asked, most)), default=None)
 
 
 def _out_of_time() -> bool:
