@@ -144,7 +144,7 @@ class Catalog:
         return WorkflowView(self.details(workflow_id), selections)
 
     def workflow_now(self, username: str, workflow_id: str) -> WorkflowView | None:
-        """``workflow`` from what is held, as ``view_now``."""
+        """``workflow`` from what is held, as ``view_now`` (NotFound alike)."""
         view = self.view_now(username)
         if view is None:
             return None
