@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from labcas_workflow_api import cursor
+from labcas_workflow_api.cache import Recent
 from labcas_workflow_api.domain import sidecar
 from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import (
@@ -21,7 +22,7 @@ from labcas_workflow_api.domain.errors import (
 )
 from labcas_workflow_api.service import outputs as outputs_module
 from labcas_workflow_api.service.output_paths import normalize_path
-from labcas_workflow_api.service.outputs import LRUCache, OutputService
+from labcas_workflow_api.service.outputs import OutputService
 from tests.unit.fakes import FakeStore
 
 BUCKET = "labcas-staging"
@@ -450,7 +451,7 @@ class TestCaching:
         assert len(service.urls) == 5
 
     def test_lru_keeps_the_recently_used(self) -> None:
-        cache: LRUCache[str, int] = LRUCache(2)
+        cache: Recent[str, int] = Recent(2)
         cache.put("a", 1)
         cache.put("b", 2)
         assert cache.get("a") == 1

@@ -51,9 +51,8 @@ class AccessConfig(_Strict):
 
 def _describe(error: dict[str, Any]) -> str:
     path = ".".join(str(part) for part in error["loc"]) or "(document)"
-    message = "field required" if error["type"] == "missing" else error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
+    known = {"missing": "field required", "extra_forbidden": "unknown key"}
+    message = known.get(error["type"], error["msg"])
     return f"{path}: {message}"
 
 

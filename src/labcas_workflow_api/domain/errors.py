@@ -35,6 +35,10 @@ class LabcasError(Exception):
     status: int = 500
     title: str = "Internal error"
 
+    def __init_subclass__(cls, status: int | None = None, title: str | None = None) -> None:
+        cls.status = cls.status if status is None else status
+        cls.title = cls.title if title is None else title
+
     def __init__(self, detail: str, *, internal: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -49,91 +53,58 @@ class LabcasError(Exception):
         return type(self)(self.detail, internal=self.internal, **self.extra)
 
 
-class BadRequest(LabcasError):
-    status = 400
-    title = "Bad request"
+class BadRequest(LabcasError, status=400, title="Bad request"): ...
 
 
-class Unauthenticated(LabcasError):
-    status = 401
-    title = "Unauthenticated"
+class Unauthenticated(LabcasError, status=401, title="Unauthenticated"): ...
 
 
-class Forbidden(LabcasError):
-    status = 403
-    title = "Forbidden"
+class Forbidden(LabcasError, status=403, title="Forbidden"): ...
 
 
-class NotFound(LabcasError):
-    status = 404
-    title = "Not found"
+class NotFound(LabcasError, status=404, title="Not found"): ...
 
 
-class Conflict(LabcasError):
-    status = 409
-    title = "Conflict"
+class Conflict(LabcasError, status=409, title="Conflict"): ...
 
 
-class PreconditionFailed(LabcasError):
-    status = 412
-    title = "Precondition failed"
+class PreconditionFailed(LabcasError, status=412, title="Precondition failed"): ...
 
 
-class PayloadTooLarge(LabcasError):
-    status = 413
-    title = "Payload too large"
+class PayloadTooLarge(LabcasError, status=413, title="Payload too large"): ...
 
 
-class ClientGone(LabcasError):
+class ClientGone(LabcasError, status=499, title="Client closed request"):
     """The client closed its connection before sending its whole request (nginx's 499):
     nothing was done, and nobody reads the answer."""
 
-    status = 499
-    title = "Client closed request"
+
+class InvalidParameters(LabcasError, status=422, title="Invalid parameters"): ...
 
 
-class InvalidParameters(LabcasError):
-    status = 422
-    title = "Invalid parameters"
+class IdempotencyKeyReused(LabcasError, status=422, title="Idempotency key reused"): ...
 
 
-class IdempotencyKeyReused(LabcasError):
-    status = 422
-    title = "Idempotency key reused"
-
-
-class ConfigError(LabcasError):
+class ConfigError(LabcasError, status=503, title="Service not configured"):
     """The access config (or a setting) is invalid; ``detail`` names the bad key."""
 
-    status = 503
-    title = "Service not configured"
+
+class UpstreamError(LabcasError, status=502, title="Upstream error"): ...
 
 
-class UpstreamError(LabcasError):
-    status = 502
-    title = "Upstream error"
+class UpstreamBadResponse(UpstreamError, title="Bad response from upstream"): ...
 
 
-class UpstreamBadResponse(UpstreamError):
-    status = 502
-    title = "Bad response from upstream"
+class UpstreamUnavailable(UpstreamError, status=503, title="Upstream unavailable"): ...
 
 
-class UpstreamUnavailable(UpstreamError):
-    status = 503
-    title = "Upstream unavailable"
+class UpstreamTimeout(UpstreamError, status=504, title="Upstream timeout"): ...
 
 
-class UpstreamTimeout(UpstreamError):
-    status = 504
-    title = "Upstream timeout"
-
-
-class DeadlineExceeded(UpstreamTimeout):
+class DeadlineExceeded(UpstreamTimeout, title="Deadline exceeded"):
     """The request ran out of time: its deadline (``LABCAS_REQUEST_TIMEOUT``, or what Lambda
     leaves) passed while it waited, or too little of it is left for the next wait."""
 
-    title = "Deadline exceeded"
     #: the deadline's length as the caller may read it (``"25 s "``), or empty
     budget = ""
 

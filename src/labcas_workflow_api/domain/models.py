@@ -56,17 +56,10 @@ class Run:
     queued_at: datetime | None = None
 
 
-#: Airflow task states after which a task instance will not change on its own.
-FINISHED_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
-
-
 @dataclass(frozen=True)
 class TaskInstance:
-    """One task of a run as the engine reports it (one per map index for a mapped task).
-
-    ``state`` is the engine's own task state (``None`` before the task is scheduled);
-    ``try_number`` is 0 until the task first starts.
-    """
+    """One task of a run (one per map index for a mapped task): ``state`` is the engine's
+    (None before it is scheduled); ``try_number`` is 0 until the task first starts."""
 
     task_id: str
     state: str | None = None
@@ -78,7 +71,8 @@ class TaskInstance:
 
     @property
     def finished(self) -> bool:
-        return self.state in FINISHED_TASK_STATES
+        """Whether the task is in an Airflow state it will not leave on its own."""
+        return self.state in {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
 @dataclass(frozen=True)
@@ -134,15 +128,10 @@ class EngineVersion:
 class WorkflowVersion:
     """The version of a workflow that a run used, as far as its engine tells.
 
-    ``version``: the engine's name for that version (Airflow 3: the DAG version number the run
-    used), None when the engine keeps no versions (Airflow 2). ``bundle_name`` and
-    ``bundle_version``: where the DAG came from (Airflow 3's DAG bundle, whose version is set
-    when the bundle is versioned, e.g. a git commit). ``source_token``: the engine's handle on
-    the DAG file (Airflow 2's ``file_token``). ``source``: the text of the DAG file and
-    ``source_sha256`` its SHA-256 (hex), None when the engine did not give it;
-    ``file_name``: the file's name. ``of_run``: whether the engine recorded this version for
-    the run (Airflow 3), or it is the workflow's version now (Airflow 2: the file may have
-    changed since the run).
+    ``version``: Airflow 3's DAG version number (None on Airflow 2); ``bundle_*``: Airflow 3's
+    DAG bundle; ``source_token``: Airflow 2's ``file_token``; ``source``: the DAG file's text
+    (None when not given). ``of_run`` is False when this is the workflow's version now, not
+    the run's (Airflow 2: the file may have changed since the run).
     """
 
     workflow_id: str

@@ -27,10 +27,6 @@ def sidecar_key(data_key: str) -> str:
     return data_key + SUFFIX
 
 
-def is_sidecar(name: str) -> bool:
-    return name.endswith(SUFFIX)
-
-
 def _parser() -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(
         delimiters=("=", ":"),
@@ -99,7 +95,7 @@ def check_data_name(name: str) -> None:
         raise BadRequest(f"file name must not contain a slash: {name!r}")
     if name in (".", ".."):
         raise BadRequest(f"invalid file name: {name!r}")
-    if is_sidecar(name):
+    if name.endswith(SUFFIX):
         raise BadRequest(f"metadata sidecars cannot be annotated: {name!r}")
     if _has_control(name):
         raise BadRequest(f"file name contains control characters: {name!r}")

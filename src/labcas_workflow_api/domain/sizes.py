@@ -14,8 +14,8 @@ def human_size(n: int) -> str:
     if n < 1024:
         return f"{n} B"
     value = n / 1024
-    for unit in UNITS:
-        if round(value, 1) < 1024 or unit == UNITS[-1]:
+    for unit in UNITS[:-1]:
+        if round(value, 1) < 1024:
             return f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:.1f} {UNITS[-1]}"

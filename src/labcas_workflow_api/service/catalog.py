@@ -32,9 +32,8 @@ class WorkflowView:
 
 @dataclass(frozen=True)
 class UserView:
-    """What one user may see, worked out by the policy from one access config and one set of
-    deployed workflows: the data selections they may use, the workflows they may run, and
-    which go together (both in the config's order; workflows listed by id)."""
+    """What one user may use and run, as the policy works it out from one access config and
+    one set of deployed workflows (in the config's order; workflows listed by id)."""
 
     data_selections: list[Entry]
     workflows: list[Entry]
@@ -77,20 +76,13 @@ class UserView:
         return found
 
 
-_VIEWS = 1000  # users whose views are kept
-
-
 class Catalog:
-    """Data selections and workflows visible to a caller.
+    """Data selections and workflows visible to a caller; NotFound for what they may not see,
+    and the engine's UpstreamError subclasses.
 
-    Deployed workflows, and the details of each visible workflow, are cached for
-    ``deployed_ttl`` seconds so that listing and detail endpoints do not ask the engine on
-    every request (a paused flag or a param schema may so be a few seconds old; starting a
-    run reads them fresh). Each user's ``UserView`` is kept while the access config and the
-    deployed workflows it was worked out from are the current ones (the 1,000 most recent
-    users). ``view_now`` and ``workflow_now`` answer from what is held, without waiting (for
-    the event loop), or None. Methods raise NotFound for what the caller may not see, and the
-    engine's UpstreamError subclasses.
+    Deployed workflows and their details are cached ``deployed_ttl`` seconds (a paused flag or
+    param schema may be that old; starting a run reads them fresh); each of the 1,000 most
+    recent users' ``UserView`` while its config and deployed workflows are current.
     """
 
     def __init__(
@@ -106,26 +98,22 @@ class Catalog:
         )
         self._details: dict[str, Cached[Workflow]] = {}
         self._lock = threading.Lock()
-        self._views: Recent[str, tuple[AccessConfig, dict[str, Workflow], UserView]] = Recent(
-            _VIEWS
-        )
+        self._views: Recent[str, tuple[AccessConfig, dict[str, Workflow], UserView]] = Recent(1000)
 
     def deployed(self) -> dict[str, Workflow]:
-        """Workflows deployed in the engine by id (briefly cached)."""
         return self._deployed.get()
 
     def details(self, workflow_id: str) -> Workflow:
-        """One deployed workflow with its parameters (briefly cached); call it only for
-        workflows the caller may see, so that the cache holds deployed ones only."""
+        """One deployed workflow with its parameters; only for workflows the caller may see, so
+        that the cache holds deployed ones only."""
         with self._lock:
-            cached = self._details.get(workflow_id)
-            if cached is None:
-                cached = Cached(
+            if workflow_id not in self._details:
+                self._details[workflow_id] = Cached(
                     lambda: self.engine.get_workflow(workflow_id),
                     self._deployed_ttl,
                     name=f"workflow {workflow_id}",
                 )
-                self._details[workflow_id] = cached
+            cached = self._details[workflow_id]
         try:
             return cached.get()
         except NotFound as exc:  # undeployed meanwhile; the engine's own words stay in the log
@@ -135,7 +123,6 @@ class Catalog:
         return self.access.get()
 
     def view(self, username: str) -> UserView:
-        """What the user may see now (renewing the config and deployed workflows as due)."""
         config, deployed = self.config(), self.deployed()
         held = self._views.get(username)
         if held is not None and held[0] is config and held[1] is deployed:
@@ -145,8 +132,8 @@ class Catalog:
         return view
 
     def view_now(self, username: str) -> UserView | None:
-        """The user's view if it is held for the current config and deployed workflows, both
-        fresh; else None (then ``view``)."""
+        """``view`` if held for the current config and deployed workflows, without waiting (for
+        the event loop); else None."""
         held = self._views.get(username)
         if held is None or held[0] is not self.access.peek():
             return None
@@ -157,8 +144,7 @@ class Catalog:
         return WorkflowView(self.details(workflow_id), selections)
 
     def workflow_now(self, username: str, workflow_id: str) -> WorkflowView | None:
-        """``workflow`` from what is held and fresh, without waiting; else None (NotFound
-        alike when the view says so)."""
+        """``workflow`` from what is held, as ``view_now`` (NotFound alike)."""
         view = self.view_now(username)
         if view is None:
             return None

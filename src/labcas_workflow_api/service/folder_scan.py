@@ -1,12 +1,8 @@
-"""What one folder of the staging area holds from a place on, as data: the scan that a page
-of an output listing is built from.
+"""One folder of the staging area from a key on, with its sidecars told from its files.
 
-A folder holds sub-folders and objects. An object ``X.cfg`` is the metadata sidecar of ``X``
-when an object ``X`` exists, and is hidden; any other object, ``.cfg`` or not, is a file of the
-listing. ``X`` sorts before ``X.cfg``, so a scan that walks the folder in key order knows
-whether ``X`` exists when it meets ``X.cfg``, except when ``X`` sorts before the place the
-scan started from: those few (``X`` is then a leading part of that place) are asked of the
-store.
+``X.cfg`` is the (hidden) sidecar of ``X`` when ``X`` exists, else a file. ``X`` sorts before
+``X.cfg``, so a scan in key order has met ``X`` first, unless ``X`` sorts before the scan's
+start: those few are asked of the store.
 """
 
 from __future__ import annotations
@@ -31,13 +27,10 @@ class Entry:
 
 @dataclass
 class Scan:
-    """The folder ``prefix`` from the key ``start`` on (from its beginning when None).
-
-    ``entries``: the sub-folders and files in key order, at least as many as asked for when
-    the folder has them. ``sidecars``: every sidecar met on the way, by key. ``end``: the last
-    key looked at when the folder goes on past it, None when the scan reached its end (then
-    a sidecar not in ``sidecars`` does not exist).
-    """
+    """The folder ``prefix`` after the key ``start`` (None: from its beginning): sub-folders and
+    files in key order, the sidecars met on the way, and ``end``, the last key looked at when
+    the folder goes on past it (None: the scan reached its end, so a sidecar not met does not
+    exist)."""
 
     prefix: str
     start: str | None

@@ -1,52 +1,46 @@
-"""Task logs in pages: the bytes from an offset, cut after a size or near the request deadline,
-with the offset where the rest begins.
+"""Task logs: the try and map indexes a request names, read in pages (the bytes from an
+offset, cut after a size or near the request deadline).
 
-Airflow serves a log through its API only, whole (no byte ranges), so the page from ``offset``
-is read from the log's start and the first ``offset`` bytes are skipped. A finished try's log
-does not change, so its offsets are stable; a running one only grows.
+Airflow's API serves a log whole (no byte ranges), so a page is read from the log's start and
+the first ``offset`` bytes skipped (a finished try's log does not change; a running one grows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 
 from labcas_workflow_api import deadline
+from labcas_workflow_api.domain.errors import LabcasError, NotFound
+from labcas_workflow_api.domain.models import TaskInstance
+from labcas_workflow_api.engines.base import WorkflowEngine
 
 #: Seconds of the request deadline kept to answer with what was read: with less left, the
 #: page ends where it is (its ``next_offset`` says where the rest begins).
 ANSWER_RESERVE = 1.0
 
 
+@dataclass(eq=False)
 class LogPage:
-    """The bytes of a task log from ``offset``: at most ``limit`` of them when a limit is given,
-    ending after the last line end within it (or, when that would leave less than half of
-    it, at the last UTF-8 character boundary), and no later than ``ANSWER_RESERVE`` before
-    the request deadline.
+    """The bytes of a task log from ``offset``: at most ``limit`` (cut as ``_cut`` says), and
+    no later than ``ANSWER_RESERVE`` before the request deadline.
 
-    ``read()`` gives the page; iterating streams it chunk by chunk instead (no limit). Then
-    ``next_offset`` is where the rest of the log begins, or None when it ended in this page;
-    ``note(link)`` is a last line saying so. ``try_number`` is the try read, when the page is
-    one try's log. Reading (or ``close()``) releases the engine's connection.
+    ``read()`` gives the page, iterating streams it (no limit); then ``next_offset`` is where
+    the rest begins (None: the log ended here) and ``note(link)`` a last line saying so.
+    ``try_number``: the try read, for one try's log. Reading or ``close()`` releases the
+    engine's connection.
     """
 
-    def __init__(
-        self,
-        chunks: Iterator[bytes],
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        try_number: int | None = None,
-    ) -> None:
-        self._chunks = chunks
-        self.offset = offset
-        self.limit = limit
-        self.try_number = try_number
-        self.next_offset: int | None = None
-        self.at_deadline = False
-        self._ends_line = True
+    chunks: Iterator[bytes]
+    _: KW_ONLY
+    offset: int = 0
+    limit: int | None = None
+    try_number: int | None = None
+    next_offset: int | None = field(default=None, init=False)
+    at_deadline: bool = field(default=False, init=False)
+    _ends_line: bool = field(default=True, init=False)
 
     def read(self) -> bytes:
-        """The page, read whole."""
         page = bytearray()
         more = False
         try:
@@ -91,13 +85,13 @@ class LogPage:
         return (b"" if self._ends_line else b"\n") + line.encode() + b"\n"
 
     def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
+        close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
 
     def _from_offset(self) -> Iterator[bytes]:
         skip = self.offset
-        for chunk in self._chunks:
+        for chunk in self.chunks:
             if skip >= len(chunk):
                 skip -= len(chunk)
                 if _out_of_time():
@@ -107,11 +101,75 @@ class LogPage:
             skip = 0
 
 
+def open_log(
+    engine: WorkflowEngine,
+    workflow_id: str,
+    run_id: str,
+    task_id: str,
+    tasks: list[TaskInstance],
+    *,
+    try_number: int | None = None,
+    map_index: int | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> LogPage:
+    """The log of ``task_id`` among the run's ``tasks``: the latest try unless ``try_number``
+    is given, each map index's log in turn unless ``map_index`` picks one. NotFound for an
+    unknown task, map index or try, or a task that has not started, before anything is read.
+    """
+    instances = [t for t in tasks if t.task_id == task_id]
+    if not instances:
+        raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+    if map_index is not None:
+        instances = [t for t in instances if t.map_index == map_index]
+        if not instances:
+            raise NotFound(f"task {task_id!r} has no map index {map_index}")
+    if try_number is not None:
+        instances = [t for t in instances if t.try_number >= try_number]
+        if not instances:
+            raise NotFound(f"task {task_id!r} has no try {try_number}")
+    parts = [(t, try_number if try_number is not None else t.try_number) for t in instances]
+    if all(t.state is None and number == 0 for t, number in parts):
+        raise NotFound(f"task {task_id!r} has not started: there is no log yet")
+    task, number = parts[0]
+    try:
+        first = engine.task_log(workflow_id, run_id, task_id, number, map_index=task.map_index)
+    except NotFound as exc:  # the engine's own words may quote its answer
+        raise NotFound(f"log of task {task_id!r} not found", internal=exc.detail) from None
+    if len(parts) == 1:
+        return LogPage(first, offset=offset, limit=limit, try_number=number)
+    chunks = _mapped_log(engine, workflow_id, run_id, parts, first)
+    return LogPage(chunks, offset=offset, limit=limit, try_number=try_number)
+
+
+def _mapped_log(
+    engine: WorkflowEngine,
+    workflow_id: str,
+    run_id: str,
+    parts: Sequence[tuple[TaskInstance, int]],
+    first: Iterator[bytes],
+) -> Iterator[bytes]:
+    """The logs of several map indexes of a task (the first one already opened), each after a
+    heading line; a log that cannot be read is noted in the text."""
+    for i, (task, number) in enumerate(parts):
+        yield f"--- {task.task_id}, map index {task.map_index}, try {number} ---\n".encode()
+        if i == 0:
+            yield from first
+            continue
+        try:
+            chunks = engine.task_log(
+                workflow_id, run_id, task.task_id, number, map_index=task.map_index
+            )
+        except LabcasError as exc:  # its detail may quote the engine: the kind only
+            yield f"[no log: {exc.title.lower()}]\n".encode()
+            continue
+        yield from chunks
+
+
 def page_limit(asked: int | None, most: int) -> int | None:
-    """The size of a page: what the client ``asked`` for, at most the setting ``most`` (0: no
-    limit); None when neither limits it."""
-    limits = [n for n in (asked, most) if n]
-    return min(limits) if limits else None
+    """What the client ``asked`` for, at most the setting ``most`` (0: no limit); None when
+    neither limits it."""
+    return min(filter(None, (asked, most)), default=None)
 
 
 def _out_of_time() -> bool:

@@ -1,12 +1,9 @@
-"""The top folder of a caller's outputs: the folders of their runs first, newest first, then
-the rest (folders no known run wrote, and files) in name order, as any folder lists them.
+"""The top folder of a caller's outputs: their runs' folders newest first, then the rest in
+name order.
 
-A run's folder is named after the moment it was asked for (``%Y%m%dT%H%M%S%f``), so newest
-first is reverse name order. The storage lists keys in name order only: the whole top level is
-read (``MAX_ENTRIES`` at most; a larger one is listed in name order, as any folder) and
-arranged, and a page's cursor names its place in that arrangement (section and name). Each
-page reads the level again (a top level holds a folder per run: a listing call or a few); the
-next pages of one listed in name order do not (their cursors say so).
+Run folders are named ``%Y%m%dT%H%M%S%f``, so newest first is reverse name order; the store
+lists in name order only, so each page reads the whole level (``MAX_ENTRIES`` at most: a larger
+one is listed in name order, and its cursors say so).
 """
 
 from __future__ import annotations

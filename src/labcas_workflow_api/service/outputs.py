@@ -4,16 +4,15 @@ with sidecars, each only for users the access config lists."""
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from labcas_workflow_api import cursor
+from labcas_workflow_api import cursor as codec
 from labcas_workflow_api.auth import policy
+from labcas_workflow_api.cache import Recent
 from labcas_workflow_api.domain import sidecar
 from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import BadRequest, NotFound, PreconditionFailed
@@ -30,9 +29,6 @@ MAX_FILES_PER_ANNOTATION = 1000
 #: Estimated JSON bytes of one page at most: AWS Lambda answers at most 6 MB.
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 _ETAG = re.compile(r"[\x21\x23-\x7e]{1,200}")
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -86,34 +82,8 @@ class _Properties:
 _NONE = _Properties({}, None)
 
 
-class LRUCache(Generic[K, V]):
-    """A small thread-safe LRU map."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
 def _encode_place(name: str) -> str:
-    return cursor.encode({"after": name})
+    return codec.encode({"after": name})
 
 
 def _read_place(document: Any) -> str:
@@ -160,8 +130,8 @@ class OutputService:
         self.presign_ttl = presign_ttl
         self.access = access
         self.clock = clock
-        self.sidecars: LRUCache[tuple[str, str], _Properties] = LRUCache(cache_size)
-        self.urls: LRUCache[str, tuple[str, float]] = LRUCache(cache_size)
+        self.sidecars: Recent[tuple[str, str], _Properties] = Recent(cache_size, clock=clock)
+        self.urls: Recent[str, str] = Recent(cache_size, clock=clock)
 
     normalize_path = staticmethod(_normalize_path)
 
@@ -188,7 +158,7 @@ class OutputService:
         rel, prefix = self._area(username, path)
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be from 1 to {MAX_PAGE}")
-        after = _decode_place(cursor) if cursor else None
+        after = codec.decode(cursor, _read_place) if cursor else None
         found = scan(self.store, self.bucket, prefix, prefix + after if after else None, limit + 1)
         empty = not found.entries and after is None and rel
         if empty and not self.store.head_many(self.bucket, [prefix]):
@@ -289,12 +259,10 @@ class OutputService:
         return result
 
     def _url(self, key: str) -> str:
-        now = self.clock()
-        cached = self.urls.get(key)
-        if cached is not None and now < cached[1]:
-            return cached[0]
-        url = self.store.presign_get(self.bucket, key, self.presign_ttl)
-        self.urls.put(key, (url, now + self.presign_ttl / 2))
+        url = self.urls.get(key)
+        if url is None:
+            url = self.store.presign_get(self.bucket, key, self.presign_ttl)
+            self.urls.put(key, url, self.clock() + self.presign_ttl / 2)
         return url
 
     # -- annotate --------------------------------------------------------------------------
@@ -353,10 +321,6 @@ class OutputService:
             suffix = f" (written: {', '.join(written)})" if written else ""
             raise type(other)(f"{other.detail}{suffix}", **other.extra)
         raise PreconditionFailed(_changed(list(failed), written))
-
-
-def _decode_place(token: str) -> str:
-    return cursor.decode(token, _read_place)
 
 
 def _rendered(files: Any, expected: dict[str, str | None]) -> dict[str, bytes]:

@@ -1,10 +1,5 @@
-"""The provenance of a caller's run: who started it, with which version of which workflow, on
-which engine, on which data and parameters, and every file it wrote, gathered from the engine
-and the staging store. ``provenance_crate`` writes it as a Workflow Run RO-Crate.
-
-Only the run's owner reads it: someone else's run is ``NotFound``, as the run itself is.
-The run's folder is walked page by page, sub-folders included, up to ``MAX_FILES`` files.
-"""
+"""A run's provenance (who ran which workflow version, on which engine, data and parameters,
+and every file it wrote), gathered for its owner only from the engine and the staging store."""
 
 from __future__ import annotations
 
@@ -12,6 +7,7 @@ import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from urllib.parse import quote
 
 from labcas_workflow_api.domain import sidecar
@@ -23,7 +19,8 @@ from labcas_workflow_api.domain.models import (
     Workflow,
     WorkflowVersion,
 )
-from labcas_workflow_api.service.runs import RunService, output_path
+from labcas_workflow_api.service.run_conf import output_path
+from labcas_workflow_api.service.runs import RunService
 from labcas_workflow_api.storage.base import StagingStore
 
 #: The most output files a record lists; past it, it says that the folder holds more.
@@ -34,19 +31,16 @@ _SIDECAR_BATCH = 64
 #: would be 5 GB): at most this plus one batch are held; files past it are listed without
 #: their properties, and the record says so.
 MAX_PROPERTY_BYTES = 16 * 1024 * 1024
-#: Keys asked of the store per listing call.
 _LIST_PAGE = 1000
 #: Media types by file name: Python's own table only (the host's files differ between hosts).
 _MEDIA_TYPES = mimetypes.MimeTypes()
 
 
 def workflow_path(workflow_id: str) -> str:
-    """The API path of a workflow."""
     return f"/workflows/{quote(workflow_id, safe='')}"
 
 
 def run_path(workflow_id: str, run_id: str) -> str:
-    """The API path of a run."""
     return f"{workflow_path(workflow_id)}/runs/{quote(run_id, safe='')}"
 
 
@@ -135,9 +129,9 @@ class RunRecord:
 
 
 class ProvenanceService:
-    """Gather a caller's run's provenance. ``facts`` asks the engine (``NotFound`` for an
-    unknown run or someone else's, as ``RunService.get``); ``outputs`` walks the run's folder
-    in ``bucket``. Both raise the ports' ``UpstreamError`` subclasses."""
+    """Gather a caller's run's provenance: ``facts`` from the engine (``NotFound`` as
+    ``RunService.get``), ``outputs`` from the run's folder in ``bucket``; both raise the ports'
+    ``UpstreamError`` subclasses."""
 
     def __init__(
         self,
@@ -221,13 +215,13 @@ class ProvenanceService:
                 nested += listing.prefixes
                 found += listing.objects
                 if len(found) >= limit:
-                    return sorted(found, key=_by_key)[: limit - 1], False
+                    return sorted(found, key=attrgetter("key"))[: limit - 1], False
                 keys = [*listing.prefixes, *(o.key for o in listing.objects)]
                 if not listing.truncated or not keys:
                     break
                 after = max(keys)
             folders = sorted(nested) + folders
-        return sorted(found, key=_by_key), True
+        return sorted(found, key=attrgetter("key")), True
 
     def _properties(self, data_keys: list[str]) -> tuple[dict[str, dict[str, str]], bool]:
         """The sidecar properties of each data file that has a sidecar, batch after batch
@@ -251,7 +245,3 @@ class ProvenanceService:
 
 def _is_sidecar(key: str, keys: set[str]) -> bool:
     return key.endswith(sidecar.SUFFIX) and key[: -len(sidecar.SUFFIX)] in keys
-
-
-def _by_key(info: ObjectInfo) -> str:
-    return info.key

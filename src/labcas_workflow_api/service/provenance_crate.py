@@ -1,20 +1,5 @@
 """A run's provenance (``provenance.RunRecord``) as an RO-Crate 1.1 following the Workflow Run
-Crate profile 0.5, built with the ``rocrate`` library.
-
-The crate describes the run as a ``CreateAction``: its ``agent`` is the user (a ``Person``
-named by a URN of their LabCAS user id), its ``instrument`` the workflow (the DAG file, a
-``ComputationalWorkflow`` with one ``FormalParameter`` per DAG param and the data selection
-slot), its ``object`` the data selection (a ``Dataset`` at ``s3://bucket/prefix/``) and one
-``PropertyValue`` per parameter value, its ``result`` every output file (``s3://`` ids, with
-size, media type, ETag and sidecar properties). An ``OrganizeAction`` names the engine (a
-``SoftwareApplication`` with its version) as what ran it. The data stay where they are: the
-crate refers to them.
-
-Sizes: ``metadata`` answers the JSON-LD document, cut to ``MAX_JSON_BYTES`` (a Lambda answer
-is at most 6 MB) by listing the first output files only, with a note saying so; ``zipped``
-answers a zip of the whole crate (metadata, ``ro-crate-preview.html`` and the DAG file), every
-file listed (JSON-LD compresses some fifteen-fold).
-"""
+Crate profile 0.5 (docs/provenance.rst), built with the ``rocrate`` library."""
 
 from __future__ import annotations
 
@@ -24,23 +9,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from labcas_workflow_api.domain.models import RunStatus
+from labcas_workflow_api.domain.models import Parameter, RunStatus
 from labcas_workflow_api.service.provenance import (
     MAX_FILES,
     MAX_PROPERTY_BYTES,
     OutputFile,
-    Outputs,
     RunRecord,
     media_type,
     run_path,
     workflow_path,
 )
-from labcas_workflow_api.service.provenance_params import (
-    SELECTION_SLOT,
-    formal_parameter,
-    parameter_id,
-    parameter_values,
-)
+from labcas_workflow_api.service.run_conf import public_conf, requires_value
 
 if TYPE_CHECKING:
     from rocrate.model.entity import Entity
@@ -55,25 +34,29 @@ PROFILES = (
     ("https://w3id.org/workflowhub/workflow-ro-crate/1.0", "Workflow RO-Crate", "1.0"),
 )
 SCHEMA = "http://schema.org/"
-COMPLETED = SCHEMA + "CompletedActionStatus"
-FAILED = SCHEMA + "FailedActionStatus"
-ACTIVE = SCHEMA + "ActiveActionStatus"
-POTENTIAL = SCHEMA + "PotentialActionStatus"
 LICENSE_ID = "#labcas-terms"
 LANGUAGE_ID = "#apache-airflow-dag"
+#: JSON Schema types as the DataType (or PropertyValue, for objects) of a FormalParameter.
+DATA_TYPES = {
+    "integer": "Integer",
+    "number": "Float",
+    "string": "Text",
+    "boolean": "Boolean",
+    "object": "PropertyValue",
+}
+SELECTION_SLOT = "in_data_selection"
 
 
 def action_status(status: RunStatus) -> str:
     """The schema.org ``ActionStatusType`` of a run: Potential while queued, Active while
     running, Completed for a success; any other end (failed, or stopped before it completed,
     as a cancelled run is) is Failed."""
-    if status is RunStatus.QUEUED:
-        return POTENTIAL
-    if status is RunStatus.RUNNING:
-        return ACTIVE
-    if status is RunStatus.SUCCESS:
-        return COMPLETED
-    return FAILED
+    names = {
+        RunStatus.QUEUED: "Potential",
+        RunStatus.RUNNING: "Active",
+        RunStatus.SUCCESS: "Completed",
+    }
+    return f"{SCHEMA}{names.get(status, 'Failed')}ActionStatus"
 
 
 def user_id(username: str) -> str:
@@ -136,9 +119,8 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
         return added
 
     for identifier, name, profile_version in PROFILES:
-        profile = entity(identifier, {"@type": "CreativeWork", "name": name})
-        profile["version"] = profile_version
-        crate.root_dataset.append_to("conformsTo", profile)
+        profile = {"@type": "CreativeWork", "name": name, "version": profile_version}
+        crate.root_dataset.append_to("conformsTo", entity(identifier, profile))
 
     language = crate.add(
         ComputerLanguage(
@@ -150,7 +132,7 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
             },
         )
     )
-    main = _workflow_entity(crate, record, base, language)
+    main = _workflow_entity(crate, record, base, language, entity)
     for name, parameter in workflow.parameters.items():
         main.append_to("input", formal_parameter(crate, name, parameter))
     slot = crate.add_formal_parameter(
@@ -187,8 +169,7 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
         )
         slot["workExample"] = data
         objects.append(data)
-    for value in parameter_values(crate, record, entity):
-        objects.append(value)
+    objects += parameter_values(crate, record, entity)
 
     results = [_output_entity(crate, file, entity) for file in files]
     listed = _listing_note(record, len(files), base)
@@ -245,7 +226,9 @@ def _crate(record: RunRecord, base: str, files: list[OutputFile]) -> ROCrate:
     return crate
 
 
-def _workflow_entity(crate: ROCrate, record: RunRecord, base: str, language: Entity) -> Entity:
+def _workflow_entity(
+    crate: ROCrate, record: RunRecord, base: str, language: Entity, entity: Any
+) -> Entity:
     """The main workflow: the DAG file (its source in the crate when the engine gave it)."""
     facts = record.facts
     version, workflow = facts.version, facts.workflow
@@ -271,28 +254,14 @@ def _workflow_entity(crate: ROCrate, record: RunRecord, base: str, language: Ent
     }
     for kind, value in identifiers.items():
         if value:
-            main.append_to(
-                "identifier",
-                crate.add(
-                    _property_value(crate, f"#workflow-{kind}", kind, value, key="propertyID")
-                ),
-            )
+            identifier = {"@type": "PropertyValue", "propertyID": kind, "value": value}
+            main.append_to("identifier", entity(f"#workflow-{kind}", identifier))
     if not version.of_run:
         main["creativeWorkStatus"] = (
             "The engine keeps no per-run version: this is the workflow as it was when the "
             "record was made"
         )
     return main
-
-
-def _property_value(
-    crate: ROCrate, identifier: str, name: str, value: Any, *, key: str = "name"
-) -> Entity:
-    from rocrate.model.contextentity import ContextEntity
-
-    return ContextEntity(
-        crate, identifier, properties={"@type": "PropertyValue", key: name, "value": value}
-    )
 
 
 def _output_entity(crate: ROCrate, file: OutputFile, entity: Any) -> Entity:
@@ -309,14 +278,70 @@ def _output_entity(crate: ROCrate, file: OutputFile, entity: Any) -> Entity:
         etag = {"@type": "PropertyValue", "propertyID": "ETag", "value": file.etag}
         added["identifier"] = entity("#etag-" + quote(file.key), etag)
     for key, value in sorted(file.properties.items()):
-        added.append_to(
-            "additionalProperty",
-            entity(
-                f"#property-{quote(file.key)}-{key}",
-                {"@type": "PropertyValue", "name": key, "value": value},
-            ),
-        )
+        pv = {"@type": "PropertyValue", "name": key, "value": value}
+        added.append_to("additionalProperty", entity(f"#property-{quote(file.key)}-{key}", pv))
     return added
+
+
+def parameter_id(name: str) -> str:
+    return "#param-" + quote(name, safe="")
+
+
+def formal_parameter(crate: ROCrate, name: str, parameter: Parameter) -> Entity:
+    kind = parameter.schema.get("type")
+    kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if k != "null"]
+    first = kinds[0] if kinds else None
+    properties: dict[str, Any] = {}
+    if first == "array":
+        items = parameter.schema.get("items")
+        item_kind = items.get("type") if isinstance(items, dict) else None
+        first = item_kind if isinstance(item_kind, str) else None
+        properties["multipleValues"] = True
+    formal: Entity = crate.add_formal_parameter(
+        name,
+        DATA_TYPES.get(first, "DataType") if isinstance(first, str) else "DataType",
+        identifier=parameter_id(name),
+        description=parameter.description,
+        valueRequired=requires_value(parameter),
+        properties=properties,
+    )
+    if parameter.default is not None:
+        formal["defaultValue"] = literal(parameter.default)
+    return formal
+
+
+def parameter_values(crate: ROCrate, record: RunRecord, entity: Any) -> list[Entity]:
+    """One ``PropertyValue`` per parameter the run had: given at its start, or the default."""
+    given = {k: v for k, v in public_conf(record.facts.run.conf).items() if k != SELECTION_SLOT}
+    values = []
+    parameters = record.facts.workflow.parameters
+    for name in sorted({*given, *parameters}):
+        if name in given:
+            value, how = given[name], "given when the run started"
+        elif parameters[name].default is not None:
+            value, how = parameters[name].default, "the workflow's default"
+        else:
+            continue
+        properties: dict[str, Any] = {
+            "@type": "PropertyValue",
+            "name": name,
+            "value": literal(value),
+            "description": how,
+        }
+        if name in parameters:
+            properties["exampleOfWork"] = {"@id": parameter_id(name)}
+        pv = entity("#value-" + quote(name, safe=""), properties)
+        if name in parameters:
+            crate.get(parameter_id(name)).append_to("workExample", pv)
+        values.append(pv)
+    return values
+
+
+def literal(value: Any) -> Any:
+    """A JSON-LD literal: strings, numbers and booleans as they are, anything else as JSON."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, sort_keys=True)
 
 
 def _times(action: Entity, start: datetime | None, end: datetime | None) -> None:
@@ -328,29 +353,25 @@ def _times(action: Entity, start: datetime | None, end: datetime | None) -> None
 
 def _listing_note(record: RunRecord, shown: int, base: str) -> str:
     """What the crate says of how many output files it lists."""
-    outputs = record.outputs
+    outputs, total = record.outputs, len(record.outputs.files)
     if outputs.path is None:
         return "The run has no output folder."
     where = f"{outputs.uri} (browse it at {base}/output-data/{outputs.path})"
-    cut = (
-        ""
-        if outputs.properties_complete
-        else f" Metadata properties are given for the first files only (their sidecars are "
-        f"read up to {MAX_PROPERTY_BYTES // (1024 * 1024)} MiB)."
-    )
-    return _files_note(outputs, shown, where) + cut
-
-
-def _files_note(outputs: Outputs, shown: int, where: str) -> str:
-    total = len(outputs.files)
     if not outputs.complete:
-        return (
+        note = (
             f"Its output folder {where} holds more than {MAX_FILES:,} files: the first "
             f"{shown:,} are listed."
         )
-    if shown < total:
-        return (
+    elif shown < total:
+        note = (
             f"{shown:,} of its {total:,} output files are listed here (JSON answers are "
             "capped); the zip of this record (format=zip) lists all of them."
         )
-    return f"All {total:,} output files of {where} are listed."
+    else:
+        note = f"All {total:,} output files of {where} are listed."
+    if outputs.properties_complete:
+        return note
+    return (
+        f"{note} Metadata properties are given for the first files only (their sidecars are "
+        f"read up to {MAX_PROPERTY_BYTES // (1024 * 1024)} MiB)."
+    )

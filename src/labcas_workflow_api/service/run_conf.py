@@ -28,14 +28,10 @@ def public_conf(conf: dict[str, Any]) -> dict[str, Any]:
 
 def output_path(run: Run) -> str | None:
     """The run's folder relative to its owner's output area, e.g. ``20261128T101010000000/``."""
-    prefix = run.conf.get("out_prefix")
-    owner = run.conf.get("username")
-    if not isinstance(prefix, str) or not isinstance(owner, str):
+    prefix, owner = run.conf.get("out_prefix"), run.conf.get("username")
+    if not (isinstance(prefix, str) and isinstance(owner, str) and prefix.startswith(owner + "/")):
         return None
-    head = f"{owner}/"
-    if not prefix.startswith(head):
-        return None
-    return prefix[len(head) :].strip("/") + "/"
+    return prefix[len(owner) + 1 :].strip("/") + "/"
 
 
 @dataclass(frozen=True)

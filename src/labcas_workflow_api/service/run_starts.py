@@ -51,13 +51,8 @@ class Starts:
 
     def once(self, run_id: str, start: Callable[[], Started]) -> Started:
         with self._lock:
-            flight = self._flights.get(run_id)
-            if flight is None:
-                flight = self._flights[run_id] = (threading.Event(), [])
-                leader = True
-            else:
-                leader = False
-        done, outcome = flight
+            leader = run_id not in self._flights
+            done, outcome = self._flights.setdefault(run_id, (threading.Event(), []))
         if not leader:
             done.wait()
             if not outcome:  # the first start failed unexpectedly: try on our own

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from labcas_workflow_api.auth import policy
@@ -25,7 +25,7 @@ from labcas_workflow_api.domain.errors import (
 from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance
 from labcas_workflow_api.service import run_pages
 from labcas_workflow_api.service.catalog import Catalog
-from labcas_workflow_api.service.log_pages import LogPage
+from labcas_workflow_api.service.log_pages import LogPage, open_log
 from labcas_workflow_api.service.run_conf import (
     RunRequest,
     output_path,
@@ -33,11 +33,8 @@ from labcas_workflow_api.service.run_conf import (
     run_id_prefix,
     validate_params,
 )
-from labcas_workflow_api.service.run_logs import open_log
 from labcas_workflow_api.service.run_pages import RunPage, newest_first
 from labcas_workflow_api.service.run_starts import Started, Starts, keyed_run_id, unconfirmed
-
-__all__ = ["RunDetail", "RunPage", "RunService", "Started", "output_path", "run_id_prefix"]
 
 _MAX_CACHED_LISTS = 10_000
 log = logging.getLogger(__name__)
@@ -209,9 +206,7 @@ class RunService:
             run = found
         finally:
             self._forget_runs(username, workflow_id)  # also when the answer was lost
-        if not run.conf:
-            run = Run(run.run_id, run.workflow_id, run.status, run.start_time, run.end_time, conf)
-        return Started(run, conf)
+        return Started(run if run.conf else replace(run, conf=conf), conf)
 
     def _look_up(self, username: str, workflow_id: str, run_id: str) -> Run | None:
         """The caller's run ``run_id`` if the engine has it; None when it does not or cannot
@@ -251,9 +246,8 @@ class RunService:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> RunPage:
-        """The runs of ``list`` after ``cursor`` (all of them, or ``limit``), with the cursor
-        of the next page. The cursor marks a place in the order, so runs started meanwhile do
-        not shift the pages. BadRequest for a cursor this service did not make."""
+        """The runs of ``list`` after ``cursor`` (``run_pages.page``): all of them, or ``limit``,
+        with the cursor of the next page; BadRequest for a cursor this service did not make."""
         runs = self.list(username, workflow_id, status=status)
         return run_pages.page(runs, limit=limit, cursor=cursor)
 
@@ -339,9 +333,8 @@ class RunService:
         offset: int = 0,
         limit: int | None = None,
     ) -> LogPage:
-        """The text of a task's log (``run_logs.open_log``): NotFound as ``get``, or for an
-        unknown task, map index or try, before anything is read. The page starts at byte
-        ``offset`` and holds at most ``limit`` bytes (``LogPage``)."""
+        """The page of a task's log from byte ``offset`` (``log_pages.open_log``): NotFound as
+        ``get``, or for an unknown task, map index or try, before anything is read."""
         self.get(username, workflow_id, run_id)
         with _ours("run", run_id):
             tasks = self.engine.list_tasks(workflow_id, run_id)
