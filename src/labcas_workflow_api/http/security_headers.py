@@ -1,19 +1,8 @@
-"""Security headers on every answer, and the web app's ``config.js``: both name the only places
-the app served here may talk to (its own origin, ``LABCAS_WEB_API_URLS``, the storage serving
-presigned downloads).
+"""Security headers on every answer, and the web app's ``config.js``.
 
-- ``/ui/`` (every static file, under the stage too): a Content-Security-Policy that allows
-  scripts, styles and fonts from the page's origin only, API calls (``connect-src``) to that
-  origin and the configured API bases, storage (``connect-src``, ``img-src``) for previews, no
-  plug-ins, no ``<base>``, no framing; ``nosniff``; ``Referrer-Policy: no-referrer``.
-- Any other HTML answer (the output listing of ``http/html.py``): a policy allowing nothing
-  but its one inline stylesheet, by hash.
-- Every other answer (JSON, problem+json, text logs): ``nosniff``, no referrer and a policy
-  allowing nothing, so an answer opened as a page cannot run or load anything.
-
-The header lists are built once; per request the middleware compares the path with the
-``/ui/`` prefixes and, off them, looks for the ``content-type`` of the answer.
-"""
+The web app (``/ui/``) may load from its own origin only and talk to it, ``LABCAS_WEB_API_URLS``
+and the storage serving downloads; the HTML output listing may use its one inline stylesheet
+only; any other answer, opened as a page, can run or load nothing."""
 
 from __future__ import annotations
 
@@ -133,10 +122,8 @@ class SecurityHeadersMiddleware:
 
 
 def _is_html(headers: Headers) -> bool:
-    for key, value in headers:
-        if key == b"content-type":
-            return value.startswith(b"text/html")
-    return False
+    content_type = next((value for key, value in headers if key == b"content-type"), b"")
+    return content_type.startswith(b"text/html")
 
 
 def config_script(settings: Settings) -> bytes:

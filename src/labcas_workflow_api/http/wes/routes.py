@@ -22,6 +22,7 @@ from labcas_workflow_api.http.deps import (
     RequestIdDep,
     off_loop,
     read_body,
+    request_body,
 )
 from labcas_workflow_api.http.wes import answers, ids
 from labcas_workflow_api.http.wes.errors import WesRoute
@@ -38,6 +39,7 @@ from labcas_workflow_api.wire.wes import (
     WesRunId,
     WesRunListResponse,
     WesRunLog,
+    WesRunRequest,
     WesRunStatus,
     WesServiceInfo,
     WesServiceType,
@@ -71,31 +73,8 @@ WesTaskPath = Annotated[str, Path(max_length=512, description="`<task_id>[~<map_
 #: The run request's body: JSON, or the same fields as a form (the objects as JSON text).
 _FORM_SCHEMA = {
     "type": "object",
-    "properties": {
-        **{
-            name: {"type": "string"}
-            for name in (
-                "workflow_url",
-                "workflow_type",
-                "workflow_type_version",
-                "workflow_params",
-                "tags",
-                "workflow_engine_parameters",
-                "workflow_engine",
-                "workflow_engine_version",
-            )
-        },
-    },
-    "required": ["workflow_url", "workflow_type", "workflow_type_version"],
-}
-_RUN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/WesRunRequest"}},
-            **{form: {"schema": _FORM_SCHEMA} for form in FORMS},
-        },
-    }
+    "properties": {name: {"type": "string"} for name in WesRunRequest.model_fields},
+    "required": [name for name, f in WesRunRequest.model_fields.items() if f.is_required()],
 }
 
 
@@ -151,7 +130,7 @@ async def list_runs(
     )
 
 
-@router.post("/runs", openapi_extra=_RUN_BODY)
+@router.post("/runs", openapi_extra=request_body(WesRunRequest, {f: _FORM_SCHEMA for f in FORMS}))
 async def run_workflow(
     request: Request,
     c: ContainerDep,
@@ -182,10 +161,9 @@ async def run_workflow(
 async def _read(read: Callable[[str, str, str], T], who: CallerDep, rid: str, wes_id: str) -> T:
     """``read(username, workflow_id, run_id)`` of the run ``wes_id`` names (refusals audited)."""
     workflow_id, run_id = _run_of(wes_id)
-    refusals = audited(
+    with audited(
         "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
-    )
-    with refusals:
+    ):
         return await off_loop(ENGINE, read, who.username, workflow_id, run_id)
 
 
@@ -222,12 +200,10 @@ def _place(task: TaskInstance) -> list[Any]:
 
 
 def _read_place(document: Any) -> list[Any]:
-    if not isinstance(document, list) or len(document) != 2:
-        raise TypeError(document)
-    name, index = document
-    if not isinstance(name, str) or not isinstance(index, int) or isinstance(index, bool):
-        raise TypeError(document)
-    return [name, index]
+    match document:
+        case [str() as name, int() as index] if not isinstance(index, bool):
+            return [name, index]
+    raise TypeError(document)
 
 
 @router.get("/runs/{run_id}/tasks")
