@@ -32,27 +32,10 @@ from labcas_workflow_api.http.wes.submit import (
     WORKFLOW_TYPE_VERSIONS,
     read_submission,
 )
-from labcas_workflow_api.wire.wes import (
-    WesDefaultWorkflowEngineParameter,
-    WesErrorResponse,
-    WesOrganization,
-    WesRunId,
-    WesRunListResponse,
-    WesRunLog,
-    WesRunRequest,
-    WesRunStatus,
-    WesServiceInfo,
-    WesServiceType,
-    WesState,
-    WesTaskListResponse,
-    WesTaskLog,
-    WesWorkflowEngineVersion,
-    WesWorkflowTypeVersion,
-    wes_state,
-)
+from labcas_workflow_api.wire import wes
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": WesErrorResponse, "description": text}
+    status: {"model": wes.WesErrorResponse, "description": text}
     for status, text in [
         (400, "The request is malformed"),
         (401, "The request is unauthorized"),
@@ -73,8 +56,8 @@ WesTaskPath = Annotated[str, Path(max_length=512, description="`<task_id>[~<map_
 #: The run request's body: JSON, or the same fields as a form (the objects as JSON text).
 _FORM_SCHEMA = {
     "type": "object",
-    "properties": {name: {"type": "string"} for name in WesRunRequest.model_fields},
-    "required": [name for name, f in WesRunRequest.model_fields.items() if f.is_required()],
+    "properties": {name: {"type": "string"} for name in wes.WesRunRequest.model_fields},
+    "required": [name for name, f in wes.WesRunRequest.model_fields.items() if f.is_required()],
 }
 
 
@@ -86,30 +69,30 @@ def _run_of(wes_id: str) -> tuple[str, str]:
 
 
 @router.get("/service-info")
-async def get_service_info(c: ContainerDep, who: CallerDep, links: LinksDep) -> WesServiceInfo:
+async def get_service_info(c: ContainerDep, who: CallerDep, links: LinksDep) -> wes.WesServiceInfo:
     engine = await off_loop(ENGINE, c.engine.engine_version)
     runs = await off_loop(ENGINE, c.runs.list_all, who.username)
-    counts = Counter(wes_state(run.status) for run in runs)
+    counts = Counter(wes.wes_state(run.status) for run in runs)
     instructions = c.settings.wes_auth_instructions_url or f"{links.base}/ui/"
-    return WesServiceInfo(
+    return wes.WesServiceInfo(
         id="gov.nih.nci.edrn.labcas.workflows",
         name="LabCAS Workflow API (WES)",
-        type=WesServiceType(group="org.ga4gh", artifact="wes", version="1.1.0"),
+        type=wes.WesServiceType(group="org.ga4gh", artifact="wes", version="1.1.0"),
         description="Curated Apache Airflow workflows on the LabCAS data the caller may use",
-        organization=WesOrganization(
+        organization=wes.WesOrganization(
             name="Early Detection Research Network (EDRN)", url="https://edrn.nci.nih.gov/"
         ),
         version=__version__,
         workflow_type_versions={
-            WORKFLOW_TYPE: WesWorkflowTypeVersion(workflow_type_version=WORKFLOW_TYPE_VERSIONS)
+            WORKFLOW_TYPE: wes.WesWorkflowTypeVersion(workflow_type_version=WORKFLOW_TYPE_VERSIONS)
         },
         supported_wes_versions=["1.1.0"],
         supported_filesystem_protocols=["s3"],
         workflow_engine_versions={
-            engine.name: WesWorkflowEngineVersion(workflow_engine_version=[engine.version])
+            engine.name: wes.WesWorkflowEngineVersion(workflow_engine_version=[engine.version])
         },
-        default_workflow_engine_parameters=list[WesDefaultWorkflowEngineParameter](),
-        system_state_counts={state.value: counts.get(state, 0) for state in WesState},
+        default_workflow_engine_parameters=list[wes.WesDefaultWorkflowEngineParameter](),
+        system_state_counts={state.value: counts.get(state, 0) for state in wes.WesState},
         auth_instructions_url=instructions,
         tags={"api": links.base, "workflow_url": f"{links.base}/workflows/{{workflow_id}}"},
     )
@@ -121,16 +104,18 @@ async def list_runs(
     who: CallerDep,
     page_size: PageSize = 100,
     page_token: PageToken = None,
-) -> WesRunListResponse:
+) -> wes.WesRunListResponse:
     page = await off_loop(
         ENGINE, c.runs.page_all, who.username, limit=page_size, cursor=page_token or None
     )
-    return WesRunListResponse(
+    return wes.WesRunListResponse(
         runs=[answers.summary(run) for run in page.runs], next_page_token=page.next_cursor or ""
     )
 
 
-@router.post("/runs", openapi_extra=request_body(WesRunRequest, {f: _FORM_SCHEMA for f in FORMS}))
+@router.post(
+    "/runs", openapi_extra=request_body(wes.WesRunRequest, {f: _FORM_SCHEMA for f in FORMS})
+)
 async def run_workflow(
     request: Request,
     c: ContainerDep,
@@ -138,7 +123,7 @@ async def run_workflow(
     links: LinksDep,
     rid: RequestIdDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> WesRunId:
+) -> wes.WesRunId:
     with audited("run.start", who.username, rid, face="wes") as audit:
         submission = await read_submission(request, await read_body(request), links.base)
         audit.update(workflow=submission.workflow_id)
@@ -155,7 +140,7 @@ async def run_workflow(
             on_trigger=lambda run_id: audit.update(run_id=run_id),
         )
         audit.update(run_id=started.run.run_id, replayed=started.replayed)
-    return WesRunId(run_id=ids.run_id(submission.workflow_id, started.run.run_id))
+    return wes.WesRunId(run_id=ids.run_id(submission.workflow_id, started.run.run_id))
 
 
 async def _read(read: Callable[[str, str, str], T], who: CallerDep, rid: str, wes_id: str) -> T:
@@ -170,7 +155,7 @@ async def _read(read: Callable[[str, str, str], T], who: CallerDep, rid: str, we
 @router.get("/runs/{run_id}")
 async def get_run_log(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, links: LinksDep, rid: RequestIdDep
-) -> WesRunLog:
+) -> wes.WesRunLog:
     detail = await _read(c.runs.detail, who, rid, run_id)
     engine = await off_loop(ENGINE, c.engine.engine_version)
     return answers.run_log(detail, links, engine.version.split(".")[0])
@@ -179,20 +164,20 @@ async def get_run_log(
 @router.get("/runs/{run_id}/status")
 async def get_run_status(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, rid: RequestIdDep
-) -> WesRunStatus:
+) -> wes.WesRunStatus:
     found = await _read(c.runs.get, who, rid, run_id)
-    return WesRunStatus(run_id=run_id, state=wes_state(found.status))
+    return wes.WesRunStatus(run_id=run_id, state=wes.wes_state(found.status))
 
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel_run(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, rid: RequestIdDep
-) -> WesRunId:
+) -> wes.WesRunId:
     workflow_id, run = _run_of(run_id)
     with audited("run.cancel", who.username, rid, workflow=workflow_id, run_id=run) as audit:
         cancelled = await off_loop(ENGINE, c.runs.cancel, who.username, workflow_id, run)
         audit["status"] = cancelled.status.value
-    return WesRunId(run_id=run_id)
+    return wes.WesRunId(run_id=run_id)
 
 
 def _place(task: TaskInstance) -> list[Any]:
@@ -215,7 +200,7 @@ async def list_tasks(
     rid: RequestIdDep,
     page_size: PageSize = 100,
     page_token: PageToken = None,
-) -> WesTaskListResponse:
+) -> wes.WesTaskListResponse:
     detail = await _read(c.runs.detail, who, rid, run_id)
     tasks = detail.tasks
     if page_token:
@@ -227,7 +212,7 @@ async def list_tasks(
     shown = tasks[:page_size]
     token = codec.encode(_place(shown[-1])) if len(tasks) > page_size else ""
     logs = [answers.task_log(detail.run, task, links) for task in shown]
-    return WesTaskListResponse(task_logs=logs, next_page_token=token)
+    return wes.WesTaskListResponse(task_logs=logs, next_page_token=token)
 
 
 @router.get("/runs/{run_id}/tasks/{task_id}")
@@ -238,7 +223,7 @@ async def get_task(
     who: CallerDep,
     links: LinksDep,
     rid: RequestIdDep,
-) -> WesTaskLog:
+) -> wes.WesTaskLog:
     detail = await _read(c.runs.detail, who, rid, run_id)
     wanted = ids.parse_task_id(task_id)
     for task in detail.tasks:
