@@ -201,11 +201,12 @@ CallerDep = Annotated[Principal, Depends(principal)]
 LinksDep = Annotated[Links, Depends(links)]
 RequestIdDep = Annotated[str, Depends(request_id)]
 
-WorkflowId = Annotated[
-    str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Workflow (DAG) id")
-]
-RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.~:+\-]{1,250}$", description="Run id")]
-TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Task id")]
+#: A workflow or task id; a run id may also hold ``~:+``.
+NAME = r"^[A-Za-z0-9_.\-]{1,250}$"
+RUN = r"^[A-Za-z0-9_.~:+\-]{1,250}$"
+WorkflowId = Annotated[str, Path(pattern=NAME, description="Workflow (DAG) id")]
+RunId = Annotated[str, Path(pattern=RUN, description="Run id")]
+TaskId = Annotated[str, Path(pattern=NAME, description="Task id")]
 
 
 async def read_body(request: Request) -> bytes:

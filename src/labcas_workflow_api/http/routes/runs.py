@@ -14,6 +14,7 @@ from labcas_workflow_api.audit import audited
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.http.deps import (
     ENGINE,
+    NAME,
     CallerDep,
     ContainerDep,
     Links,
@@ -50,8 +51,7 @@ async def list_all_runs(
     links: LinksDep,
     status: StatusQuery = None,
     workflow: Annotated[
-        str | None,
-        Query(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Only runs of this workflow"),
+        str | None, Query(pattern=NAME, description="Only runs of this workflow")
     ] = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,

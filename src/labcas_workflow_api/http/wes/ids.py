@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
+from labcas_workflow_api.http import deps
+
 SEPARATOR = "~"
-#: A workflow or task id (``http.deps``' ``WorkflowId`` and ``TaskId``).
-NAME = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
-_RUN = re.compile(r"[A-Za-z0-9_.~:+\-]{1,250}")
+NAME = re.compile(deps.NAME)
+_RUN = re.compile(deps.RUN)
 _MAP_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
 
 
