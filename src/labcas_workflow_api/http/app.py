@@ -30,7 +30,7 @@ from labcas_workflow_api.http.routes import (
     runs,
     workflows,
 )
-from labcas_workflow_api.http.security_headers import SecurityHeadersMiddleware, config_endpoint
+from labcas_workflow_api.http.security_headers import SecurityHeaders, config_endpoint
 from labcas_workflow_api.http.wes import routes as wes
 from labcas_workflow_api.settings import Settings
 
@@ -109,10 +109,8 @@ def create_app(
         RequestContextMiddleware,
         allowed_origins=settings.origins,
         methods_for=lambda path: _methods_for(app, path),
+        security=SecurityHeaders(settings, [f"{p}/ui" for p in prefixes]),
         access_log=access_log,
-    )
-    app.add_middleware(
-        SecurityHeadersMiddleware, settings=settings, ui_paths=[f"{p}/ui" for p in prefixes]
     )
     return app
 

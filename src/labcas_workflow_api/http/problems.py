@@ -33,6 +33,7 @@ from labcas_workflow_api.edge import (
     problem_body,
     split_origins,
 )
+from labcas_workflow_api.http.security_headers import SecurityHeaders
 
 log = logging.getLogger("labcas_workflow_api.http")
 access_log = logging.getLogger("labcas_workflow_api.access")
@@ -118,22 +119,25 @@ _CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location,
 
 
 class RequestContextMiddleware:
-    """The outermost edge: the request id in and out; CORS headers on every answer (errors too)
-    for the settings' origins and the Lambda adapter's ``allowOrigin`` stage variable; an answer
-    to every ``OPTIONS``; a problem+json 500 with a log id for anything unexpected; a client that
-    went away logged at INFO; with ``access_log``, one JSON line per request."""
+    """The outermost edge: the request id in and out; on every answer (errors too), the security
+    headers and CORS headers for the settings' origins and the Lambda adapter's ``allowOrigin``
+    stage variable; an answer to every ``OPTIONS``; a problem+json 500 with a log id for anything
+    unexpected; a client that went away logged at INFO; with ``access_log``, one JSON line per
+    request."""
 
     def __init__(
         self,
         app: ASGIApp,
         allowed_origins: list[str],
         methods_for: Callable[[str], list[str]],
+        security: SecurityHeaders,
         *,
         access_log: bool = False,
     ) -> None:
         self.app = app
         self.allowed_origins = allowed_origins
         self.methods_for = methods_for
+        self.security = security
         self.access_log = access_log
 
     def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -152,6 +156,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         began = time.perf_counter()
+        path = scope["path"]
         request_id = _request_id(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
@@ -164,7 +169,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), *extra_headers]
+                headers = message.get("headers", [])
+                security = self.security.of(path, headers)
+                message["headers"] = [*headers, *extra_headers, *security]
             await send(message)
 
         try:

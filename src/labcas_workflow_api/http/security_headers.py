@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labcas_workflow_api.http.html import LISTING_STYLE
 from labcas_workflow_api.settings import Settings
@@ -88,42 +87,23 @@ def _headers(policy: str) -> Headers:
     ]
 
 
-class SecurityHeadersMiddleware:
-    """Adds the precomputed security headers to every HTTP answer."""
+class SecurityHeaders:
+    """The security headers of an answer (built once): the web app's under ``ui_paths``, else by
+    the answer's content type."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, ui_paths: Sequence[str]) -> None:
-        self.app = app
+    def __init__(self, settings: Settings, ui_paths: Sequence[str]) -> None:
         self.ui_exact = frozenset(ui_paths)
         self.ui_prefixes = tuple(f"{p}/" for p in ui_paths)
         self.ui_headers = _headers(app_policy(settings))
         self.html_headers = _headers(LISTING_POLICY)
         self.api_headers = _headers(API_POLICY)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        ui = path.startswith(self.ui_prefixes) or path in self.ui_exact
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                if ui:
-                    extra = self.ui_headers
-                elif _is_html(headers):
-                    extra = self.html_headers
-                else:
-                    extra = self.api_headers
-                message["headers"] = [*headers, *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-def _is_html(headers: Headers) -> bool:
-    content_type = next((value for key, value in headers if key == b"content-type"), b"")
-    return content_type.startswith(b"text/html")
+    def of(self, path: str, headers: Headers) -> Headers:
+        """Those of an answer to ``path`` with ``headers``."""
+        if path.startswith(self.ui_prefixes) or path in self.ui_exact:
+            return self.ui_headers
+        content_type = next((value for key, value in headers if key == b"content-type"), b"")
+        return self.html_headers if content_type.startswith(b"text/html") else self.api_headers
 
 
 def config_script(settings: Settings) -> bytes:
