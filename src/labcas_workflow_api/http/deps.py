@@ -167,8 +167,7 @@ def base_url(request: Request, settings: Settings, allowed_hosts: list[str] | No
 
 @dataclass
 class Links:
-    """Absolute links of the API for one request, and of the web app's pages when this server
-    serves the web app."""
+    """Absolute links for one request: the API's, and the web app's pages when it is served."""
 
     base: str
     web_app: bool = False
@@ -210,8 +209,7 @@ TaskId = Annotated[str, Path(pattern=NAME, description="Task id")]
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, refused (413) as soon as it is over ``MAX_BODY`` bytes; ClientGone
-    when the client goes away before sending all of it."""
+    """The body, refused (413) once over ``MAX_BODY`` bytes; ClientGone if the client leaves."""
     declared = request.headers.get("content-length", "0")
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")

@@ -217,8 +217,7 @@ class RequestContextMiddleware:
 
 
 def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float) -> None:
-    """One JSON line: method, path, status (0: no answer was sent), user (when the token was
-    accepted), request id and duration."""
+    """One JSON line: method, path, status (0: none sent), user, request id and duration."""
     entry = {
         "method": scope["method"],
         "path": scope["path"],
