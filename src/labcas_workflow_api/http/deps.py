@@ -85,6 +85,16 @@ async def held_or_off_loop(
     return found if found is not None else await off_loop(pool, call, *args, **kwargs)
 
 
+async def read_run(
+    read: Callable[[str, str, str], T], who: Principal, rid: str, workflow_id: str, run_id: str
+) -> T:
+    """``read(username, workflow_id, run_id)`` in a thread of ``ENGINE``, refusals audited."""
+    with audit.audited(
+        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
+    ):
+        return await off_loop(ENGINE, read, who.username, workflow_id, run_id)
+
+
 async def container(request: Request) -> Container:
     result: Container = request.app.state.container
     return result

@@ -26,6 +26,7 @@ from labcas_workflow_api.http.deps import (
     json_answer,
     off_loop,
     read_body,
+    read_run,
     request_body,
 )
 from labcas_workflow_api.service.log_pages import page_limit
@@ -136,10 +137,7 @@ async def get_run(
     links: LinksDep,
     rid: RequestIdDep,
 ) -> wire.RunDetail:
-    with audited(
-        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
-    ):
-        detail = await off_loop(ENGINE, c.runs.detail, who.username, workflow_id, run_id)
+    detail = await read_run(c.runs.detail, who, rid, workflow_id, run_id)
     return wire.RunDetail.of_detail(detail, links)
 
 

@@ -4,8 +4,7 @@ answer WES's models (errors in WES's shape: ``errors.WesRoute``)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
@@ -22,6 +21,7 @@ from labcas_workflow_api.http.deps import (
     RequestIdDep,
     off_loop,
     read_body,
+    read_run,
     request_body,
 )
 from labcas_workflow_api.http.wes import answers, ids
@@ -44,7 +44,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (500, "An unexpected error occurred"),
     ]
 }
-T = TypeVar("T")
 router = APIRouter(prefix=answers.BASE, tags=["wes"], route_class=WesRoute, responses=_ERRORS)
 
 PageSize = Annotated[int, Query(ge=1, le=1000, description="At most this many")]
@@ -143,20 +142,11 @@ async def run_workflow(
     return wes.WesRunId(run_id=ids.run_id(submission.workflow_id, started.run.run_id))
 
 
-async def _read(read: Callable[[str, str, str], T], who: CallerDep, rid: str, wes_id: str) -> T:
-    """``read(username, workflow_id, run_id)`` of the run ``wes_id`` names (refusals audited)."""
-    workflow_id, run_id = _run_of(wes_id)
-    with audited(
-        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
-    ):
-        return await off_loop(ENGINE, read, who.username, workflow_id, run_id)
-
-
 @router.get("/runs/{run_id}")
 async def get_run_log(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, links: LinksDep, rid: RequestIdDep
 ) -> wes.WesRunLog:
-    detail = await _read(c.runs.detail, who, rid, run_id)
+    detail = await read_run(c.runs.detail, who, rid, *_run_of(run_id))
     engine = await off_loop(ENGINE, c.engine.engine_version)
     return answers.run_log(detail, links, engine.version.split(".")[0])
 
@@ -165,7 +155,7 @@ async def get_run_log(
 async def get_run_status(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, rid: RequestIdDep
 ) -> wes.WesRunStatus:
-    found = await _read(c.runs.get, who, rid, run_id)
+    found = await read_run(c.runs.get, who, rid, *_run_of(run_id))
     return wes.WesRunStatus(run_id=run_id, state=wes.wes_state(found.status))
 
 
@@ -201,7 +191,7 @@ async def list_tasks(
     page_size: PageSize = 100,
     page_token: PageToken = None,
 ) -> wes.WesTaskListResponse:
-    detail = await _read(c.runs.detail, who, rid, run_id)
+    detail = await read_run(c.runs.detail, who, rid, *_run_of(run_id))
     tasks = detail.tasks
     if page_token:
         after = codec.decode(page_token, _read_place)
@@ -224,7 +214,7 @@ async def get_task(
     links: LinksDep,
     rid: RequestIdDep,
 ) -> wes.WesTaskLog:
-    detail = await _read(c.runs.detail, who, rid, run_id)
+    detail = await read_run(c.runs.detail, who, rid, *_run_of(run_id))
     wanted = ids.parse_task_id(task_id)
     for task in detail.tasks:
         if wanted == (task.task_id, task.map_index):
