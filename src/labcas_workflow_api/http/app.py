@@ -14,13 +14,12 @@ from starlette.routing import Match
 from labcas_workflow_api import __version__
 from labcas_workflow_api.bootstrap import Container, build_container
 from labcas_workflow_api.deadline import DeadlineMiddleware
-from labcas_workflow_api.domain.errors import LabcasError
+from labcas_workflow_api.domain.errors import BadRequest, LabcasError
+from labcas_workflow_api.edge import problem_body
 from labcas_workflow_api.http.problems import (
-    PROBLEM_JSON,
     RequestContextMiddleware,
-    problem_body,
     problem_for,
-    problem_headers,
+    problem_response,
     request_id_of,
 )
 from labcas_workflow_api.http.routes import (
@@ -31,30 +30,19 @@ from labcas_workflow_api.http.routes import (
     runs,
     workflows,
 )
-from labcas_workflow_api.http.security_headers import SecurityHeadersMiddleware, config_endpoint
+from labcas_workflow_api.http.security_headers import SecurityHeaders, config_endpoint
 from labcas_workflow_api.http.wes import routes as wes
 from labcas_workflow_api.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-ROUTERS = (
-    health.router,
-    data_selections.router,
-    workflows.router,
-    runs.router,
-    outputs.router,
-    provenance.router,
-    wes.router,
+ROUTERS = tuple(
+    m.router for m in (health, data_selections, workflows, runs, outputs, provenance, wes)
 )
-
-
-def _problem(status: int, body: bytes, extra: dict[str, str] | None = None) -> Response:
-    headers = {k.decode(): v.decode() for k, v in problem_headers(status)} | (extra or {})
-    return Response(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
 async def _on_labcas_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LabcasError)
-    return _problem(*problem_for(exc, request.scope))
+    return problem_response(*problem_for(exc, request.scope))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -63,19 +51,17 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "path"))
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
-    detail = "; ".join(problems) or "invalid"
-    rid = request_id_of(request.scope)
-    return _problem(400, problem_body(400, "Bad request", detail, request_id=rid))
+    return problem_response(
+        *problem_for(BadRequest("; ".join(problems) or "invalid"), request.scope)
+    )
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed"}
-    detail = {404: f"no such resource: {request.url.path}"}.get(exc.status_code, str(exc.detail))
-    title = titles.get(exc.status_code, "Error")
-    rid = request_id_of(request.scope)
-    body = problem_body(exc.status_code, title, detail, request_id=rid)
-    return _problem(exc.status_code, body, dict(exc.headers or {}))
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+    detail = f"no such resource: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+    body = problem_body(exc.status_code, title, detail, request_id=request_id_of(request.scope))
+    return problem_response(exc.status_code, body, dict(exc.headers or {}))
 
 
 def create_app(
@@ -85,11 +71,9 @@ def create_app(
     allowed_hosts: list[str] | None = None,
     access_log: bool = False,
 ) -> FastAPI:
-    """The API; ``container`` defaults to one built from ``settings`` (or the environment).
-
-    The standalone server (``http/asgi.py``) also passes ``allowed_hosts``, the ``Host``
-    values links may be built from when no public URL is set (on Lambda the adapter sets a
-    trusted host), and ``access_log``."""
+    """The API; ``container`` defaults to one built from ``settings`` (or the environment). The
+    standalone server passes ``allowed_hosts``, the ``Host`` values links may be built from when
+    no public URL is set (on Lambda the adapter sets a trusted host), and ``access_log``."""
     container = container or build_container(settings)
     settings = container.settings
     app = FastAPI(
@@ -101,7 +85,7 @@ def create_app(
     )
     app.state.container = container
     app.state.allowed_hosts = allowed_hosts
-    #: Whether /ui/ serves the web app (answers then link to its pages: ``web_url``).
+    # answers link to the web app's pages (``web_url``) when /ui/ serves it
     app.state.web_app = (WEB_DIR / "index.html").exists()
     app.add_exception_handler(LabcasError, _on_labcas_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
@@ -125,10 +109,8 @@ def create_app(
         RequestContextMiddleware,
         allowed_origins=settings.origins,
         methods_for=lambda path: _methods_for(app, path),
+        security=SecurityHeaders(settings, [f"{p}/ui" for p in prefixes]),
         access_log=access_log,
-    )
-    app.add_middleware(
-        SecurityHeadersMiddleware, settings=settings, ui_paths=[f"{p}/ui" for p in prefixes]
     )
     return app
 

@@ -1,6 +1,5 @@
-"""ASGI entry point of the standalone server (``labcas-workflow-api serve``), imported by each
-uvicorn worker: the app built from the environment, with the host check of links and the
-access log, and the HTTP protocol with the read deadlines of the same settings."""
+"""ASGI entry point of the standalone server, imported by each uvicorn worker: the app and the
+HTTP protocol, both from the environment's settings."""
 
 from labcas_workflow_api.http.app import create_app
 from labcas_workflow_api.http.server import bounded_protocol

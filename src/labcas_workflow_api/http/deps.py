@@ -1,9 +1,6 @@
-"""What routes share: dependencies (the container, the caller, links, path parameters), the
-request body reader, and the one way off the event loop (``off_loop`` in a named pool, or
-``held_or_off_loop`` when what is in memory may answer at once).
+"""What routes share: dependencies, the request body reader, and the one way off the event loop.
 
-Every dependency is ``async``: FastAPI would run a plain ``def`` one in a thread of its own
-default pool, a second way off the loop."""
+Every dependency is ``async``: FastAPI would run a plain ``def`` one in its own thread pool."""
 
 from __future__ import annotations
 
@@ -11,7 +8,8 @@ import asyncio
 import functools
 import re
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
@@ -37,20 +35,17 @@ from labcas_workflow_api.http.problems import request_id_of
 from labcas_workflow_api.settings import Settings
 
 MAX_BODY = 256 * 1024
+_HOST_NAME = re.compile(r"^[a-z0-9._:-]+$")
 
 P = ParamSpec("P")
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
-# -- off the event loop ----------------------------------------------------------------------
-
-
 class Pool:
-    """Threads that may wait on one upstream at once, per event loop. Each upstream has its own
-    bound so that a stalled one fills its own pool only: a hung Airflow does not stop output
-    browsing, an S3 stall does not stop run listings, and neither stops the health checks
-    (which need no thread)."""
+    """Threads that may wait on one upstream at once, per event loop: a stalled upstream fills
+    its own pool only (a hung Airflow does not stop output browsing, nor an S3 stall run
+    listings, and neither stops the health checks, which need no thread)."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
@@ -90,13 +85,14 @@ async def held_or_off_loop(
     return found if found is not None else await off_loop(pool, call, *args, **kwargs)
 
 
-async def off_loop_iter(pool: Pool, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """The chunks of a blocking iterator, each read in a thread of ``pool``."""
-    while (chunk := await off_loop(pool, next, chunks, None)) is not None:
-        yield chunk
-
-
-# -- dependencies ----------------------------------------------------------------------------
+async def read_run(
+    read: Callable[[str, str, str], T], who: Principal, rid: str, workflow_id: str, run_id: str
+) -> T:
+    """``read(username, workflow_id, run_id)`` in a thread of ``ENGINE``, refusals audited."""
+    with audit.audited(
+        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
+    ):
+        return await off_loop(ENGINE, read, who.username, workflow_id, run_id)
 
 
 async def container(request: Request) -> Container:
@@ -108,11 +104,9 @@ ContainerDep = Annotated[Container, Depends(container)]
 
 
 async def principal(request: Request, c: ContainerDep) -> Principal:
-    """The caller: from the Lambda authorizer context when the Lambda adapter put it in the
-    ASGI scope (clients cannot set scope keys), else from the verified Authorization header
-    (on the loop when the token was verified before with the current secret, else in a thread
-    of ``AUTH``; a refused token is an ``auth.failed`` audit record). The user name is kept in
-    the scope for the access log."""
+    """The caller: the Lambda authorizer's, put in the ASGI scope by the adapter (clients cannot
+    set scope keys), else the verified Authorization header's (a refused token is an
+    ``auth.failed`` audit record); its name is kept in the scope for the access log."""
     trusted = request.scope.get(TRUSTED_USERNAME_KEY)
     if isinstance(trusted, str) and trusted:
         who = Principal(trusted)
@@ -159,16 +153,11 @@ def host_allowed(host: str | None, allowed: list[str]) -> bool:
     )
 
 
-_HOST_NAME = re.compile(r"^[a-z0-9._:-]+$")
-
-
 def base_url(request: Request, settings: Settings, allowed_hosts: list[str] | None) -> str:
-    """Absolute base for links, including the stage prefix when the request used it.
-
-    ``LABCAS_PUBLIC_URL`` when set; else the request's scheme and ``Host``, which on the
-    standalone server must be one of ``allowed_hosts`` (BadRequest otherwise: a client's
-    header must not choose where links point), and on Lambda are the values the adapter set
-    (``allowed_hosts`` None)."""
+    """Absolute base for links (with the stage prefix when the request used it):
+    ``LABCAS_PUBLIC_URL``, else the request's scheme and ``Host``, which must be one of
+    ``allowed_hosts`` when given (BadRequest otherwise: a client's header must not choose where
+    links point; on Lambda, None, the adapter set them)."""
     root = request.scope.get("root_path", "")
     if settings.public_url:
         base = settings.public_url.rstrip("/")
@@ -186,13 +175,12 @@ def base_url(request: Request, settings: Settings, allowed_hosts: list[str] | No
     return base
 
 
+@dataclass
 class Links:
-    """Absolute links of the API for one request (its base worked out once), and of the web
-    app's pages when this server serves the web app (``web_app``)."""
+    """Absolute links for one request: the API's, and the web app's pages when it is served."""
 
-    def __init__(self, base: str, *, web_app: bool = False) -> None:
-        self.base = base
-        self.web_app = web_app
+    base: str
+    web_app: bool = False
 
     def to(self, path: str, **query: str | int | None) -> str:
         """The link of an API path (segments already escaped by the caller with ``quote``)."""
@@ -222,19 +210,16 @@ CallerDep = Annotated[Principal, Depends(principal)]
 LinksDep = Annotated[Links, Depends(links)]
 RequestIdDep = Annotated[str, Depends(request_id)]
 
-WorkflowId = Annotated[
-    str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Workflow (DAG) id")
-]
-RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.~:+\-]{1,250}$", description="Run id")]
-TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Task id")]
-
-
-# -- bodies ----------------------------------------------------------------------------------
+#: A workflow or task id; a run id may also hold ``~:+``.
+NAME = r"^[A-Za-z0-9_.\-]{1,250}$"
+RUN = r"^[A-Za-z0-9_.~:+\-]{1,250}$"
+WorkflowId = Annotated[str, Path(pattern=NAME, description="Workflow (DAG) id")]
+RunId = Annotated[str, Path(pattern=RUN, description="Run id")]
+TaskId = Annotated[str, Path(pattern=NAME, description="Task id")]
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, refused (413) as soon as it is over ``MAX_BODY`` bytes; ClientGone
-    when the client goes away before sending all of it."""
+    """The body, refused (413) once over ``MAX_BODY`` bytes; ClientGone if the client leaves."""
     declared = request.headers.get("content-length", "0")
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise PayloadTooLarge(f"request body over {MAX_BODY} bytes")
@@ -274,15 +259,9 @@ def json_answer(
     )
 
 
-def request_body(model: type[BaseModel], *media_types: str) -> dict[str, Any]:
+def request_body(model: type[BaseModel], also: dict[str, Any] | None = None) -> dict[str, Any]:
     """``openapi_extra`` naming ``model`` as the JSON body of a route that reads its body
-    itself (to refuse an oversized one before parsing); ``media_types``: the same JSON is
-    also accepted as these."""
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    also = {media: {"schema": {"type": "string"}} for media in media_types}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": schema}, **also},
-        }
-    }
+    itself (to refuse an oversized one before parsing); ``also``: other media types' schemas."""
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+    content |= {media: {"schema": schema} for media, schema in (also or {}).items()}
+    return {"requestBody": {"required": True, "content": content}}

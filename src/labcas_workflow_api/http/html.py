@@ -16,9 +16,8 @@ LISTING_STYLE = (
 
 
 def render_listing(folder: Folder, parent: str | None) -> str:
-    """The listing as a small standalone page; every value from storage is escaped. In the
-    top folder, the folders of known runs get a Run column: the run (linked), its workflow,
-    data selection, status and parameters."""
+    """The listing as a small standalone page, every value from storage escaped; in the top
+    folder, a Run column for the folders of known runs."""
     title = escape("/" + folder.prefix)
     with_runs = any(link.run is not None for link in folder.folders.values())
     blank = "<td></td>" * (4 if with_runs else 3)
@@ -55,8 +54,7 @@ def render_listing(folder: Folder, parent: str | None) -> str:
 
 
 def _run(run: FolderRun) -> str:
-    """The run of a folder: its id linked (to the web app's page when served, else to the
-    API's run), workflow and data selection, status, start, parameters."""
+    """The run's id linked (to the web app's page when served, else to the API's), and facts."""
     target = run.web_url or run.href
     conf = dict(run.conf)
     selection = conf.pop("in_data_selection", None)

@@ -1,9 +1,7 @@
 """One problem+json shape for every error, and the ASGI middleware that guarantees it.
 
-What a caller reads of a failure that is not theirs (a 5xx) is one public text per kind of
-error and the request id to quote; the detail (which may name an internal host, a bucket, a
-file or quote an upstream) is logged once, under that id, by ``problem_for``.
-"""
+A 5xx tells the caller one public text per kind of error and the request id to quote; its detail
+(which may name an internal host, a bucket or a file) is logged once, under that id."""
 
 from __future__ import annotations
 
@@ -16,13 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labcas_workflow_api.domain.errors import (
     ConfigError,
     DeadlineExceeded,
     LabcasError,
-    Unauthenticated,
+    NotFound,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -34,6 +33,7 @@ from labcas_workflow_api.edge import (
     problem_body,
     split_origins,
 )
+from labcas_workflow_api.http.security_headers import SecurityHeaders
 
 log = logging.getLogger("labcas_workflow_api.http")
 access_log = logging.getLogger("labcas_workflow_api.access")
@@ -85,10 +85,14 @@ def public_detail(exc: LabcasError) -> str:
     return text
 
 
-def problem_for(exc: LabcasError, scope: Scope) -> tuple[int, bytes]:
-    """The answer to ``exc``; a 5xx's detail (or a 4xx's ``internal`` text) is logged under
-    the request id the answer quotes."""
+def problem_for(exc: Exception, scope: Scope) -> tuple[int, bytes]:
+    """The answer to ``exc``; a 5xx's detail (a 4xx's ``internal`` text, the traceback of an
+    error not ours) is logged under the request id the answer quotes."""
     rid = request_id_of(scope)
+    if not isinstance(exc, LabcasError):
+        log.exception("unexpected error (request id %s)", rid)
+        detail = f"unexpected error; quote request id {rid} to the operators"
+        return 500, problem_body(500, "Internal error", detail, request_id=rid)
     where = f"{scope.get('method')} {scope.get('path')} -> {exc.status} (request id {rid})"
     if exc.status >= 500:
         level = logging.ERROR if isinstance(exc, ConfigError) else logging.WARNING
@@ -102,32 +106,38 @@ def problem_for(exc: LabcasError, scope: Scope) -> tuple[int, bytes]:
     return exc.status, problem_body(exc.status, exc.title, detail, request_id=rid, **extra)
 
 
+def problem_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A problem's answer (``problem_for``'s), with ``headers`` besides its own."""
+    own = {k.decode(): v.decode() for k, v in problem_headers(status)}
+    return Response(
+        body, status_code=status, headers=own | (headers or {}), media_type=PROBLEM_JSON
+    )
+
+
 _CORS_HEADERS = b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept, If-Match"
 _CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location, Link"
 
 
 class RequestContextMiddleware:
-    """The outermost edge of every request.
-
-    Request id in and out; CORS headers on every response (errors included) for the allowed
-    origins (settings, or ``scope["labcas.allow_origin"]`` set by the Lambda adapter from the
-    ``allowOrigin`` stage variable); an answer to ``OPTIONS`` (preflight or not) on every path;
-    a problem+json 500 with a log id for anything unexpected; a client that went away logged
-    as such (INFO), not as an error; with ``access_log`` (the standalone server), one JSON line
-    per request on the ``labcas_workflow_api.access`` logger.
-    """
+    """The outermost edge: the request id in and out; on every answer (errors too), the security
+    headers and CORS headers for the settings' origins and the Lambda adapter's ``allowOrigin``
+    stage variable; an answer to every ``OPTIONS``; a problem+json 500 with a log id for anything
+    unexpected; a client that went away logged at INFO; with ``access_log``, one JSON line per
+    request."""
 
     def __init__(
         self,
         app: ASGIApp,
-        allowed_origins: list[str] | None = None,
-        methods_for: Callable[[str], list[str]] | None = None,
+        allowed_origins: list[str],
+        methods_for: Callable[[str], list[str]],
+        security: SecurityHeaders,
         *,
         access_log: bool = False,
     ) -> None:
         self.app = app
-        self.allowed_origins = allowed_origins or []
-        self.methods_for = methods_for or (lambda path: ["GET", "PUT", "POST"])
+        self.allowed_origins = allowed_origins
+        self.methods_for = methods_for
+        self.security = security
         self.access_log = access_log
 
     def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -146,6 +156,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         began = time.perf_counter()
+        path = scope["path"]
         request_id = _request_id(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
@@ -158,8 +169,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], *extra_headers]
+                headers = message.get("headers", [])
+                security = self.security.of(path, headers)
+                message["headers"] = [*headers, *extra_headers, *security]
             await send(message)
 
         try:
@@ -186,22 +198,12 @@ class RequestContextMiddleware:
         except Exception as exc:
             if started():
                 raise
-            if isinstance(exc, LabcasError):
-                status, body = problem_for(exc, scope)
-            else:
-                rid = request_id_of(scope)
-                log.exception("unexpected error (request id %s)", rid)
-                detail = f"unexpected error; quote request id {rid} to the operators"
-                status, body = 500, problem_body(500, "Internal error", detail, request_id=rid)
-            await _send(send, status, body, problem_headers(status))
+            await _send(send, *problem_for(exc, scope))
 
     async def _options(self, scope: Scope, send: Send) -> None:
         methods = self.methods_for(scope["path"])
         if not methods:
-            body = problem_body(
-                404, "Not found", "no such resource", request_id=request_id_of(scope)
-            )
-            await _send(send, 404, body, problem_headers(404))
+            await _send(send, *problem_for(NotFound("no such resource"), scope))
             return
         allow = ", ".join([*methods, "OPTIONS"]).encode()
         headers = [(b"allow", allow)]
@@ -215,8 +217,7 @@ class RequestContextMiddleware:
 
 
 def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float) -> None:
-    """One JSON line: method, path, status (0: no answer was sent), user (when the token was
-    accepted), request id and duration."""
+    """One JSON line: method, path, status (0: none sent), user, request id and duration."""
     entry = {
         "method": scope["method"],
         "path": scope["path"],
@@ -231,17 +232,15 @@ def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float)
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
-            try:
-                return str(value.decode("latin-1"))
-            except UnicodeDecodeError:
-                return None
+            return str(value.decode("latin-1"))
     return None
 
 
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def _send(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """The answer (``headers`` None: a problem's)."""
+    headers = problem_headers(status) if headers is None else headers
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-__all__ = ["PROBLEM_JSON", "RequestContextMiddleware", "Unauthenticated", "problem_body"]

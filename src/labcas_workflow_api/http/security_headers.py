@@ -1,19 +1,8 @@
-"""Security headers on every answer, and the web app's ``config.js``: both name the only places
-the app served here may talk to (its own origin, ``LABCAS_WEB_API_URLS``, the storage serving
-presigned downloads).
+"""Security headers on every answer, and the web app's ``config.js``.
 
-- ``/ui/`` (every static file, under the stage too): a Content-Security-Policy that allows
-  scripts, styles and fonts from the page's origin only, API calls (``connect-src``) to that
-  origin and the configured API bases, storage (``connect-src``, ``img-src``) for previews, no
-  plug-ins, no ``<base>``, no framing; ``nosniff``; ``Referrer-Policy: no-referrer``.
-- Any other HTML answer (the output listing of ``http/html.py``): a policy allowing nothing
-  but its one inline stylesheet, by hash.
-- Every other answer (JSON, problem+json, text logs): ``nosniff``, no referrer and a policy
-  allowing nothing, so an answer opened as a page cannot run or load anything.
-
-The header lists are built once; per request the middleware compares the path with the
-``/ui/`` prefixes and, off them, looks for the ``content-type`` of the answer.
-"""
+The web app (``/ui/``) may load from its own origin only and talk to it, ``LABCAS_WEB_API_URLS``
+and the storage serving downloads; the HTML output listing may use its one inline stylesheet
+only; any other answer, opened as a page, can run or load nothing."""
 
 from __future__ import annotations
 
@@ -26,7 +15,6 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labcas_workflow_api.http.html import LISTING_STYLE
 from labcas_workflow_api.settings import Settings
@@ -99,44 +87,23 @@ def _headers(policy: str) -> Headers:
     ]
 
 
-class SecurityHeadersMiddleware:
-    """Adds the precomputed security headers to every HTTP answer."""
+class SecurityHeaders:
+    """The security headers of an answer (built once): the web app's under ``ui_paths``, else by
+    the answer's content type."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, ui_paths: Sequence[str]) -> None:
-        self.app = app
+    def __init__(self, settings: Settings, ui_paths: Sequence[str]) -> None:
         self.ui_exact = frozenset(ui_paths)
         self.ui_prefixes = tuple(f"{p}/" for p in ui_paths)
         self.ui_headers = _headers(app_policy(settings))
         self.html_headers = _headers(LISTING_POLICY)
         self.api_headers = _headers(API_POLICY)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        ui = path.startswith(self.ui_prefixes) or path in self.ui_exact
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                if ui:
-                    extra = self.ui_headers
-                elif _is_html(headers):
-                    extra = self.html_headers
-                else:
-                    extra = self.api_headers
-                message["headers"] = [*headers, *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-def _is_html(headers: Headers) -> bool:
-    for key, value in headers:
-        if key == b"content-type":
-            return value.startswith(b"text/html")
-    return False
+    def of(self, path: str, headers: Headers) -> Headers:
+        """Those of an answer to ``path`` with ``headers``."""
+        if path.startswith(self.ui_prefixes) or path in self.ui_exact:
+            return self.ui_headers
+        content_type = next((value for key, value in headers if key == b"content-type"), b"")
+        return self.html_headers if content_type.startswith(b"text/html") else self.api_headers
 
 
 def config_script(settings: Settings) -> bytes:

@@ -1,21 +1,12 @@
 """The standalone server's uvicorn options, and the read deadlines uvicorn lacks.
 
-The server runs uvicorn's httptools protocol on uvloop (``uvicorn[standard]``): measured
-with ``wrk`` (50 connections, one worker, 2-core machine), ``/healthz`` went from 800 to
-1,343 requests/s and ``GET /data-selections`` from 517 to 787 over the h11 protocol on
-asyncio's loop (``bench/load.py`` and ``docs/testing.rst`` have the figures of the whole
-change).
-
-uvicorn (0.54) closes idle keep-alive connections after ``timeout_keep_alive`` and answers
-503 beyond ``limit_concurrency``, but sets no deadline on a request being received, and its
-httptools protocol no bound on a request's head: a client that sends half a header, or half a
-body, and stops holds its connection forever (measured with h11: 400 such connections were all
-still open after 40 s, and each counted against ``limit_concurrency``), and one that sends an
-endless header fills memory. ``BoundedHttpToolsProtocol`` adds the two deadlines that nginx
-calls ``client_header_timeout`` and ``client_body_timeout``, measured from the connection's
-opening (or the first byte of the next request on a kept-alive one) and from the end of the
-headers, neither reset by a trickle of bytes; and refuses (431) a request line and headers
-over 16 KiB, h11's bound.
+uvicorn's httptools protocol on uvloop, measured with ``wrk`` (50 connections, one worker, 2
+cores): ``/healthz`` 800 -> 1,343 requests/s, ``GET /data-selections`` 517 -> 787, over h11 on
+asyncio (``docs/testing.rst``). uvicorn (0.54) sets no deadline on receiving a request and
+httptools no bound on its head: a client sending half a header or body holds its connection
+forever (with h11, 400 such were all open after 40 s, each counted against
+``limit_concurrency``), an endless header fills memory. Hence nginx's ``client_header_timeout``
+and ``client_body_timeout`` (not reset by a trickle of bytes) and a 431 over 16 KiB, h11's bound.
 """
 
 from __future__ import annotations
@@ -38,8 +29,6 @@ _HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
 )
-
-
 _MALFORMED_BODY = problem_body(400, "Bad request", "malformed HTTP request")
 _MALFORMED = (
     b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\n"
@@ -56,14 +45,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline on receiving each request's head and body,
     and a bound on the head's size.
 
-    The parser's callbacks say what the client owes: a head from the connection's opening or
-    the first byte of a request (``on_message_begin``), a body from the end of the head until
-    the end of the request; nothing while a request is answered or the connection is idle
-    between requests (uvicorn's keep-alive timeout then applies). ``_watch``, after each read,
-    arms the deadline of what is owed if it is not armed yet, so a request read at once (the
-    usual case) arms none. A head is bounded by the bytes read while it is owed; one that
-    begins inside a read that ended another request is counted by its parts seen whole until
-    its next read (httptools does not say where in a read a request begins)."""
+    The parser's callbacks say what the client owes: a head from the connection's opening or a
+    request's first byte, a body from the end of the head to the end of the request; nothing
+    while a request is answered or the connection idles (uvicorn's keep-alive timeout applies).
+    ``_watch`` arms the deadline of what is owed after each read, so a request read at once
+    arms none. A head that begins inside a read that ended another request is counted by its
+    parts seen whole (httptools does not say where in a read a request begins)."""
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -87,9 +74,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         completed = self._completed
         super().data_received(data)
         if self._owed == "head" and self._head_begun:
-            # still incomplete: httptools holds a partial header that on_header has not seen.
-            # When a request ended in this chunk, the next head began somewhere inside it, at
-            # a place httptools does not say: only its parts seen whole are counted then.
+            # httptools holds a partial header that on_header has not seen; when a request
+            # ended in this chunk, only the next head's parts seen whole are counted
             if self._completed != completed:
                 self._head_read = self._head_parts
             else:
@@ -101,8 +87,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
-
-    # -- parser callbacks ------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -134,8 +118,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         else:
             self.transport.write(_MALFORMED)
             self.transport.close()
-
-    # -- the bound and the deadlines -------------------------------------------------------
 
     def _grow(self, size: int) -> None:
         self._head_parts += size
@@ -186,10 +168,8 @@ def bounded_protocol(header_timeout: float, body_timeout: float) -> type[Bounded
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn options for the standalone server, from the settings: uvloop, the bounds on
-    connections, no WebSocket (the API has none), and ``X-Forwarded-*`` believed only from the
-    proxies the operator names. ``http`` is the protocol class that ``http/asgi.py`` builds
-    from the same settings in each worker process."""
+    """uvicorn options for the standalone server: ``X-Forwarded-*`` is believed only from the
+    proxies the operator names; ``http/asgi.py`` builds the protocol in each worker."""
     return {
         "loop": "uvloop",
         "http": "labcas_workflow_api.http.asgi:Protocol",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request
@@ -29,6 +29,9 @@ from labcas_workflow_api.service.outputs import DEFAULT_PAGE, MAX_PAGE
 from labcas_workflow_api.wire.outputs import web_folder
 
 router = APIRouter(tags=["outputs"])
+_OR_HTML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}}
+}
 
 
 def _wants_html(request: Request) -> bool:
@@ -36,16 +39,8 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in accept and "application/json" not in accept
 
 
-@router.get(
-    "/output-data",
-    response_model=wire.Folder,
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
-)
-@router.get(
-    "/output-data/{path:path}",
-    response_model=wire.Folder,
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
-)
+@router.get("/output-data", response_model=wire.Folder, responses=_OR_HTML)
+@router.get("/output-data/{path:path}", response_model=wire.Folder, responses=_OR_HTML)
 async def browse(
     request: Request,
     c: ContainerDep,
@@ -69,11 +64,8 @@ async def browse(
                 STORAGE, c.outputs.browse_root, who.username, runs, limit=size, cursor=cursor
             )
         audit.update(links=[f.path for f in view.files], link_ttl=c.settings.presign_ttl)
-    following = None
-    if view.next_cursor:
-        following = links.to(
-            "/output-data/" + quote(view.prefix), limit=limit, cursor=view.next_cursor
-        )
+    here = "/output-data/" + quote(view.prefix)
+    following = links.to(here, limit=limit, cursor=view.next_cursor) if view.next_cursor else None
     folder = wire.Folder(
         prefix=view.prefix,
         folders={f.name: wire.FolderLink.of(f, links) for f in view.folders},

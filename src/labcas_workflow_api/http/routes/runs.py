@@ -1,5 +1,4 @@
-"""Runs: the caller's runs of every workflow, and those of one workflow: starting, listing
-with paging, one run with its tasks, task logs, cancelling."""
+"""Runs: starting, listing (all the caller's, or one workflow's), one run, task logs, cancelling."""
 
 from __future__ import annotations
 
@@ -15,8 +14,10 @@ from labcas_workflow_api.audit import audited
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.http.deps import (
     ENGINE,
+    NAME,
     CallerDep,
     ContainerDep,
+    Links,
     LinksDep,
     RequestIdDep,
     RunId,
@@ -24,17 +25,24 @@ from labcas_workflow_api.http.deps import (
     WorkflowId,
     json_answer,
     off_loop,
-    off_loop_iter,
     read_body,
+    read_run,
     request_body,
 )
 from labcas_workflow_api.service.log_pages import page_limit
 from labcas_workflow_api.service.run_conf import parse_run_request
+from labcas_workflow_api.service.run_pages import RunPage
 
 router = APIRouter(tags=["runs"])
 StatusQuery = Annotated[RunStatus | None, Query(description="Only runs in this status")]
 LimitQuery = Annotated[int | None, Query(ge=1, le=1000, description="At most this many")]
 CursorQuery = Annotated[str | None, Query(max_length=1024, description="From a next link")]
+
+
+def _run_list(page: RunPage, links: Links, path: str, **query: str | int | None) -> wire.RunList:
+    """The page's runs, and the link of the next page: ``path?<query>&cursor=...``."""
+    following = links.to(path, **query, cursor=page.next_cursor) if page.next_cursor else None
+    return wire.RunList(runs=[wire.Run.of(r, links) for r in page.runs], next=following)
 
 
 @router.get("/runs")
@@ -44,8 +52,7 @@ async def list_all_runs(
     links: LinksDep,
     status: StatusQuery = None,
     workflow: Annotated[
-        str | None,
-        Query(pattern=r"^[A-Za-z0-9_.\-]{1,250}$", description="Only runs of this workflow"),
+        str | None, Query(pattern=NAME, description="Only runs of this workflow")
     ] = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
@@ -59,11 +66,8 @@ async def list_all_runs(
         limit=limit,
         cursor=cursor,
     )
-    following = None
-    if page.next_cursor:
-        query = {"status": status.value if status else None, "workflow": workflow}
-        following = links.to("/runs", **query, limit=limit, cursor=page.next_cursor)
-    return wire.RunList(runs=[wire.Run.of(r, links) for r in page.runs], next=following)
+    state = status.value if status else None
+    return _run_list(page, links, "/runs", status=state, workflow=workflow, limit=limit)
 
 
 @router.get("/workflows/{workflow_id}/runs")
@@ -79,15 +83,8 @@ async def list_runs(
     page = await off_loop(
         ENGINE, c.runs.page, who.username, workflow_id, status=status, limit=limit, cursor=cursor
     )
-    following = None
-    if page.next_cursor:
-        following = links.to(
-            f"/workflows/{quote(workflow_id, safe='')}/runs",
-            status=status.value if status else None,
-            limit=limit,
-            cursor=page.next_cursor,
-        )
-    return wire.RunList(runs=[wire.Run.of(r, links) for r in page.runs], next=following)
+    path = f"/workflows/{quote(workflow_id, safe='')}/runs"
+    return _run_list(page, links, path, status=status.value if status else None, limit=limit)
 
 
 @router.post(
@@ -98,7 +95,7 @@ async def list_runs(
         200: {"model": wire.DryRun, "description": "Dry run: the conf that would be sent"},
         201: {"model": wire.StartedRun, "description": "Started"},
     },
-    openapi_extra=request_body(wire.RunRequest, "text/plain"),
+    openapi_extra=request_body(wire.RunRequest, {"text/plain": {"type": "string"}}),
 )
 async def start_run(
     request: Request,
@@ -140,11 +137,7 @@ async def get_run(
     links: LinksDep,
     rid: RequestIdDep,
 ) -> wire.RunDetail:
-    refusals = audited(
-        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
-    )
-    with refusals:
-        detail = await off_loop(ENGINE, c.runs.detail, who.username, workflow_id, run_id)
+    detail = await read_run(c.runs.detail, who, rid, workflow_id, run_id)
     return wire.RunDetail.of_detail(detail, links)
 
 
@@ -202,7 +195,8 @@ async def get_task_log(
     if limit is None:
 
         async def streamed() -> AsyncIterator[bytes]:
-            async for chunk in off_loop_iter(ENGINE, iter(page)):
+            chunks = iter(page)
+            while (chunk := await off_loop(ENGINE, next, chunks, None)) is not None:
                 yield chunk
             if page.next_offset is not None:
                 yield page.note(rest())

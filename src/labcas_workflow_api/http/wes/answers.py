@@ -11,14 +11,7 @@ from labcas_workflow_api.http.wes import ids
 from labcas_workflow_api.http.wes.submit import WORKFLOW_TYPE
 from labcas_workflow_api.service.run_conf import TAGS_KEY, output_path, public_conf
 from labcas_workflow_api.service.runs import RunDetail
-from labcas_workflow_api.wire.wes import (
-    WesLog,
-    WesRunLog,
-    WesRunRequest,
-    WesRunSummary,
-    WesTaskLog,
-    wes_state,
-)
+from labcas_workflow_api.wire import wes
 
 BASE = "/ga4gh/wes/v1"
 
@@ -31,22 +24,22 @@ def tags_of(run: Run) -> dict[str, str]:
     return {k: v for k, v in tags.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def summary(run: Run) -> WesRunSummary:
-    return WesRunSummary(
+def summary(run: Run) -> wes.WesRunSummary:
+    return wes.WesRunSummary(
         run_id=ids.run_id(run.workflow_id, run.run_id),
-        state=wes_state(run.status),
+        state=wes.wes_state(run.status),
         start_time=run.start_time,
         end_time=run.end_time,
         tags=tags_of(run),
     )
 
 
-def run_log(detail: RunDetail, links: Links, type_version: str) -> WesRunLog:
+def run_log(detail: RunDetail, links: Links, type_version: str) -> wes.WesRunLog:
     """The run log; ``type_version``: the Airflow major version it runs on."""
     run = detail.run
     wes_id = ids.run_id(run.workflow_id, run.run_id)
     params = {k: v for k, v in public_conf(run.conf).items() if k != TAGS_KEY}
-    request = WesRunRequest(
+    request = wes.WesRunRequest(
         workflow_url=links.to(f"/workflows/{quote(run.workflow_id, safe='')}"),
         workflow_type=WORKFLOW_TYPE,
         workflow_type_version=type_version,
@@ -54,11 +47,11 @@ def run_log(detail: RunDetail, links: Links, type_version: str) -> WesRunLog:
         tags=tags_of(run),
     )
     system = [f"status: {run.status.value}", f"run: {links.run(run.workflow_id, run.run_id)}"]
-    return WesRunLog(
+    return wes.WesRunLog(
         run_id=wes_id,
         request=request,
-        state=wes_state(run.status),
-        run_log=WesLog(
+        state=wes.wes_state(run.status),
+        run_log=wes.WesLog(
             name=run.workflow_id,
             start_time=run.start_time,
             end_time=run.end_time,
@@ -85,7 +78,7 @@ def outputs(run: Run, links: Links) -> dict[str, str]:
     return found
 
 
-def task_log(run: Run, task: TaskInstance, links: Links) -> WesTaskLog:
+def task_log(run: Run, task: TaskInstance, links: Links) -> wes.WesTaskLog:
     """One task instance; its log URL once it has run (a try to read)."""
     log = None
     if task.try_number >= 1:
@@ -95,10 +88,10 @@ def task_log(run: Run, task: TaskInstance, links: Links) -> WesTaskLog:
             query["map_index"] = task.map_index
         log = links.to(f"{path}/tasks/{quote(task.task_id, safe='')}/logs", **query)
     system = [f"airflow state: {task.state or 'none'}", f"try: {task.try_number}"]
-    return WesTaskLog(
+    return wes.WesTaskLog(
         id=ids.task_id(task.task_id, task.map_index),
         name=task.task_id,
-        state=wes_state(task.state),
+        state=wes.wes_state(task.state),
         start_time=task.start_time,
         end_time=task.end_time,
         stdout=log,

@@ -1,13 +1,9 @@
-"""WES's error shape on every WES route: ``{"msg", "status_code"}`` (``WesErrorResponse``).
-
-The answer is worked out by the app's own error handlers, as for every other route (the same
-status, text, headers and logging), then reshaped: one rule for what a caller reads, two
-shapes of it."""
+"""WES's error shape on every WES route: the app's own answer (status, text, headers, logging)
+reshaped as ``WesErrorResponse``, so one rule says what a caller reads."""
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -16,10 +12,10 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from labcas_workflow_api.domain.errors import BadRequest
-from labcas_workflow_api.http.problems import request_id_of
+from labcas_workflow_api.http.deps import json_answer
+from labcas_workflow_api.http.problems import problem_for, problem_response
 from labcas_workflow_api.wire.wes import WesErrorResponse
 
-log = logging.getLogger("labcas_workflow_api.http")
 _DROPPED = {"content-type", "content-length"}
 
 
@@ -44,29 +40,14 @@ class WesRoute(APIRoute):
 
 
 async def wes_error(request: Request, exc: Exception) -> Response:
-    """The app's answer to ``exc`` in WES's shape (an unexpected error: a 500 quoting the
-    request id its traceback is logged under)."""
-    problem = await _problem(request, exc)
-    if problem is None:
-        rid = request_id_of(request.scope)
-        log.exception("unexpected error (request id %s)", rid)
-        text = f"unexpected error; quote request id {rid} to the operators"
-        return error_answer(500, text)
+    """The app's answer to ``exc`` (its handler's, else ``problem_for``'s) in WES's shape."""
+    handlers = request.app.exception_handlers
+    handler = next((handlers[kind] for kind in type(exc).__mro__ if kind in handlers), None)
+    if handler is None:
+        problem = problem_response(*problem_for(exc, request.scope))
+    else:
+        problem = await handler(request, exc)
     body: dict[str, Any] = json.loads(bytes(problem.body))
     headers = {k: v for k, v in problem.headers.items() if k.lower() not in _DROPPED}
-    return error_answer(problem.status_code, str(body.get("detail", "")), headers)
-
-
-def error_answer(status: int, msg: str, headers: dict[str, str] | None = None) -> Response:
-    body = WesErrorResponse(msg=msg, status_code=status).model_dump_json()
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
-
-
-async def _problem(request: Request, exc: Exception) -> Response | None:
-    handlers = request.app.exception_handlers
-    for kind in type(exc).__mro__:
-        handler = handlers.get(kind)
-        if handler is not None:
-            answer: Response = await handler(request, exc)
-            return answer
-    return None
+    answer = WesErrorResponse(msg=str(body.get("detail", "")), status_code=problem.status_code)
+    return json_answer(answer, problem.status_code, headers)

@@ -1,20 +1,18 @@
-"""WES ids: one run as ``<workflow_id>~<run_id>`` and one task instance as ``<task_id>`` or
-``<task_id>~<map_index>``.
+"""WES ids: a run as ``<workflow_id>~<run_id>`` (our run ids are unique per workflow only), a
+task instance as ``<task_id>[~<map_index>]``.
 
-Our run ids are unique per workflow only; a WES run id must be unique across them. Workflow
-and task ids never hold ``~`` (``http.deps``: ``[A-Za-z0-9_.-]``), so the first ``~`` splits
-a WES id unambiguously, and ``~`` is unreserved in a URL path (RFC 3986): the ids need no
-escaping. An id that does not decode names no run: ``None``, which the routes answer as 404.
-"""
+Workflow and task ids never hold ``~``, so the first ``~`` splits a WES id, and ``~`` is
+unreserved in a URL path (RFC 3986). An id that does not decode is None (a 404)."""
 
 from __future__ import annotations
 
 import re
 
+from labcas_workflow_api.http import deps
+
 SEPARATOR = "~"
-#: A workflow or task id (``http.deps``' ``WorkflowId`` and ``TaskId``).
-NAME = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
-_RUN = re.compile(r"[A-Za-z0-9_.~:+\-]{1,250}")
+NAME = re.compile(deps.NAME)
+_RUN = re.compile(deps.RUN)
 _MAP_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
 
 

@@ -4,8 +4,7 @@ answer WES's models (errors in WES's shape: ``errors.WesRoute``)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
@@ -22,6 +21,8 @@ from labcas_workflow_api.http.deps import (
     RequestIdDep,
     off_loop,
     read_body,
+    read_run,
+    request_body,
 )
 from labcas_workflow_api.http.wes import answers, ids
 from labcas_workflow_api.http.wes.errors import WesRoute
@@ -31,26 +32,10 @@ from labcas_workflow_api.http.wes.submit import (
     WORKFLOW_TYPE_VERSIONS,
     read_submission,
 )
-from labcas_workflow_api.wire.wes import (
-    WesDefaultWorkflowEngineParameter,
-    WesErrorResponse,
-    WesOrganization,
-    WesRunId,
-    WesRunListResponse,
-    WesRunLog,
-    WesRunStatus,
-    WesServiceInfo,
-    WesServiceType,
-    WesState,
-    WesTaskListResponse,
-    WesTaskLog,
-    WesWorkflowEngineVersion,
-    WesWorkflowTypeVersion,
-    wes_state,
-)
+from labcas_workflow_api.wire import wes
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": WesErrorResponse, "description": text}
+    status: {"model": wes.WesErrorResponse, "description": text}
     for status, text in [
         (400, "The request is malformed"),
         (401, "The request is unauthorized"),
@@ -59,7 +44,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (500, "An unexpected error occurred"),
     ]
 }
-T = TypeVar("T")
 router = APIRouter(prefix=answers.BASE, tags=["wes"], route_class=WesRoute, responses=_ERRORS)
 
 PageSize = Annotated[int, Query(ge=1, le=1000, description="At most this many")]
@@ -71,31 +55,8 @@ WesTaskPath = Annotated[str, Path(max_length=512, description="`<task_id>[~<map_
 #: The run request's body: JSON, or the same fields as a form (the objects as JSON text).
 _FORM_SCHEMA = {
     "type": "object",
-    "properties": {
-        **{
-            name: {"type": "string"}
-            for name in (
-                "workflow_url",
-                "workflow_type",
-                "workflow_type_version",
-                "workflow_params",
-                "tags",
-                "workflow_engine_parameters",
-                "workflow_engine",
-                "workflow_engine_version",
-            )
-        },
-    },
-    "required": ["workflow_url", "workflow_type", "workflow_type_version"],
-}
-_RUN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/WesRunRequest"}},
-            **{form: {"schema": _FORM_SCHEMA} for form in FORMS},
-        },
-    }
+    "properties": {name: {"type": "string"} for name in wes.WesRunRequest.model_fields},
+    "required": [name for name, f in wes.WesRunRequest.model_fields.items() if f.is_required()],
 }
 
 
@@ -107,30 +68,30 @@ def _run_of(wes_id: str) -> tuple[str, str]:
 
 
 @router.get("/service-info")
-async def get_service_info(c: ContainerDep, who: CallerDep, links: LinksDep) -> WesServiceInfo:
+async def get_service_info(c: ContainerDep, who: CallerDep, links: LinksDep) -> wes.WesServiceInfo:
     engine = await off_loop(ENGINE, c.engine.engine_version)
     runs = await off_loop(ENGINE, c.runs.list_all, who.username)
-    counts = Counter(wes_state(run.status) for run in runs)
+    counts = Counter(wes.wes_state(run.status) for run in runs)
     instructions = c.settings.wes_auth_instructions_url or f"{links.base}/ui/"
-    return WesServiceInfo(
+    return wes.WesServiceInfo(
         id="gov.nih.nci.edrn.labcas.workflows",
         name="LabCAS Workflow API (WES)",
-        type=WesServiceType(group="org.ga4gh", artifact="wes", version="1.1.0"),
+        type=wes.WesServiceType(group="org.ga4gh", artifact="wes", version="1.1.0"),
         description="Curated Apache Airflow workflows on the LabCAS data the caller may use",
-        organization=WesOrganization(
+        organization=wes.WesOrganization(
             name="Early Detection Research Network (EDRN)", url="https://edrn.nci.nih.gov/"
         ),
         version=__version__,
         workflow_type_versions={
-            WORKFLOW_TYPE: WesWorkflowTypeVersion(workflow_type_version=WORKFLOW_TYPE_VERSIONS)
+            WORKFLOW_TYPE: wes.WesWorkflowTypeVersion(workflow_type_version=WORKFLOW_TYPE_VERSIONS)
         },
         supported_wes_versions=["1.1.0"],
         supported_filesystem_protocols=["s3"],
         workflow_engine_versions={
-            engine.name: WesWorkflowEngineVersion(workflow_engine_version=[engine.version])
+            engine.name: wes.WesWorkflowEngineVersion(workflow_engine_version=[engine.version])
         },
-        default_workflow_engine_parameters=list[WesDefaultWorkflowEngineParameter](),
-        system_state_counts={state.value: counts.get(state, 0) for state in WesState},
+        default_workflow_engine_parameters=list[wes.WesDefaultWorkflowEngineParameter](),
+        system_state_counts={state.value: counts.get(state, 0) for state in wes.WesState},
         auth_instructions_url=instructions,
         tags={"api": links.base, "workflow_url": f"{links.base}/workflows/{{workflow_id}}"},
     )
@@ -142,16 +103,18 @@ async def list_runs(
     who: CallerDep,
     page_size: PageSize = 100,
     page_token: PageToken = None,
-) -> WesRunListResponse:
+) -> wes.WesRunListResponse:
     page = await off_loop(
         ENGINE, c.runs.page_all, who.username, limit=page_size, cursor=page_token or None
     )
-    return WesRunListResponse(
+    return wes.WesRunListResponse(
         runs=[answers.summary(run) for run in page.runs], next_page_token=page.next_cursor or ""
     )
 
 
-@router.post("/runs", openapi_extra=_RUN_BODY)
+@router.post(
+    "/runs", openapi_extra=request_body(wes.WesRunRequest, {f: _FORM_SCHEMA for f in FORMS})
+)
 async def run_workflow(
     request: Request,
     c: ContainerDep,
@@ -159,7 +122,7 @@ async def run_workflow(
     links: LinksDep,
     rid: RequestIdDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> WesRunId:
+) -> wes.WesRunId:
     with audited("run.start", who.username, rid, face="wes") as audit:
         submission = await read_submission(request, await read_body(request), links.base)
         audit.update(workflow=submission.workflow_id)
@@ -176,24 +139,14 @@ async def run_workflow(
             on_trigger=lambda run_id: audit.update(run_id=run_id),
         )
         audit.update(run_id=started.run.run_id, replayed=started.replayed)
-    return WesRunId(run_id=ids.run_id(submission.workflow_id, started.run.run_id))
-
-
-async def _read(read: Callable[[str, str, str], T], who: CallerDep, rid: str, wes_id: str) -> T:
-    """``read(username, workflow_id, run_id)`` of the run ``wes_id`` names (refusals audited)."""
-    workflow_id, run_id = _run_of(wes_id)
-    refusals = audited(
-        "run.read", who.username, rid, refusals_only=True, workflow=workflow_id, run_id=run_id
-    )
-    with refusals:
-        return await off_loop(ENGINE, read, who.username, workflow_id, run_id)
+    return wes.WesRunId(run_id=ids.run_id(submission.workflow_id, started.run.run_id))
 
 
 @router.get("/runs/{run_id}")
 async def get_run_log(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, links: LinksDep, rid: RequestIdDep
-) -> WesRunLog:
-    detail = await _read(c.runs.detail, who, rid, run_id)
+) -> wes.WesRunLog:
+    detail = await read_run(c.runs.detail, who, rid, *_run_of(run_id))
     engine = await off_loop(ENGINE, c.engine.engine_version)
     return answers.run_log(detail, links, engine.version.split(".")[0])
 
@@ -201,20 +154,20 @@ async def get_run_log(
 @router.get("/runs/{run_id}/status")
 async def get_run_status(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, rid: RequestIdDep
-) -> WesRunStatus:
-    found = await _read(c.runs.get, who, rid, run_id)
-    return WesRunStatus(run_id=run_id, state=wes_state(found.status))
+) -> wes.WesRunStatus:
+    found = await read_run(c.runs.get, who, rid, *_run_of(run_id))
+    return wes.WesRunStatus(run_id=run_id, state=wes.wes_state(found.status))
 
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel_run(
     run_id: WesRunPath, c: ContainerDep, who: CallerDep, rid: RequestIdDep
-) -> WesRunId:
+) -> wes.WesRunId:
     workflow_id, run = _run_of(run_id)
     with audited("run.cancel", who.username, rid, workflow=workflow_id, run_id=run) as audit:
         cancelled = await off_loop(ENGINE, c.runs.cancel, who.username, workflow_id, run)
         audit["status"] = cancelled.status.value
-    return WesRunId(run_id=run_id)
+    return wes.WesRunId(run_id=run_id)
 
 
 def _place(task: TaskInstance) -> list[Any]:
@@ -222,12 +175,10 @@ def _place(task: TaskInstance) -> list[Any]:
 
 
 def _read_place(document: Any) -> list[Any]:
-    if not isinstance(document, list) or len(document) != 2:
-        raise TypeError(document)
-    name, index = document
-    if not isinstance(name, str) or not isinstance(index, int) or isinstance(index, bool):
-        raise TypeError(document)
-    return [name, index]
+    match document:
+        case [str() as name, int() as index] if not isinstance(index, bool):
+            return [name, index]
+    raise TypeError(document)
 
 
 @router.get("/runs/{run_id}/tasks")
@@ -239,8 +190,8 @@ async def list_tasks(
     rid: RequestIdDep,
     page_size: PageSize = 100,
     page_token: PageToken = None,
-) -> WesTaskListResponse:
-    detail = await _read(c.runs.detail, who, rid, run_id)
+) -> wes.WesTaskListResponse:
+    detail = await read_run(c.runs.detail, who, rid, *_run_of(run_id))
     tasks = detail.tasks
     if page_token:
         after = codec.decode(page_token, _read_place)
@@ -251,7 +202,7 @@ async def list_tasks(
     shown = tasks[:page_size]
     token = codec.encode(_place(shown[-1])) if len(tasks) > page_size else ""
     logs = [answers.task_log(detail.run, task, links) for task in shown]
-    return WesTaskListResponse(task_logs=logs, next_page_token=token)
+    return wes.WesTaskListResponse(task_logs=logs, next_page_token=token)
 
 
 @router.get("/runs/{run_id}/tasks/{task_id}")
@@ -262,8 +213,8 @@ async def get_task(
     who: CallerDep,
     links: LinksDep,
     rid: RequestIdDep,
-) -> WesTaskLog:
-    detail = await _read(c.runs.detail, who, rid, run_id)
+) -> wes.WesTaskLog:
+    detail = await read_run(c.runs.detail, who, rid, *_run_of(run_id))
     wanted = ids.parse_task_id(task_id)
     for task in detail.tasks:
         if wanted == (task.task_id, task.map_index):

@@ -1,10 +1,9 @@
-"""A WES run request, as a multipart (or URL-encoded) form or as JSON, read into the request
-``POST /workflows/{id}/runs`` takes: the workflow named by ``workflow_url``, and
-``workflow_params`` parsed by the same code (``run_conf.parse_run_request``, strict JSON).
+"""A WES run request (a form or JSON) read into what ``POST /workflows/{id}/runs`` takes, its
+``workflow_params`` by the same strict code (``run_conf.parse_run_request``).
 
-Refused with a 400 naming the field: an uploaded ``workflow_attachment`` (uploaded code never
-runs here), ``workflow_engine_parameters`` that are not empty, a ``workflow_type`` or
-``workflow_engine`` this service does not offer, and any field given twice."""
+Refused (400, naming the field): an uploaded ``workflow_attachment`` (uploaded code never runs
+here), non-empty ``workflow_engine_parameters``, a workflow type or engine not offered, and any
+field given twice."""
 
 from __future__ import annotations
 
