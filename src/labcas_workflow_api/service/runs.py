@@ -222,20 +222,11 @@ class RunService:
     def list(
         self, username: str, workflow_id: str, *, status: RunStatus | None = None
     ) -> list[Run]:
-        """The caller's runs of the workflow (in ``status`` when given), newest first;
-        NotFound if the workflow is not visible."""
-        policy.require_visible_workflow(
-            self.catalog.config(), self.catalog.deployed(), username, workflow_id
-        )
-
-        def fetch() -> list[Run]:
-            return self.engine.list_runs(
-                workflow_id, username=username, run_id_prefix=run_id_prefix(username), status=status
-            )
-
-        with _ours("workflow", workflow_id):
-            runs = self._cached((username, "one", (workflow_id,), status), fetch)
-        return newest_first(_mine(runs, username, status))
+        """The caller's runs of the workflow (in ``status`` when given), newest first, out of
+        their one cached list across workflows (``list_all``); NotFound if the workflow is not
+        visible."""
+        self.catalog.view(username).selections_for(workflow_id)
+        return [r for r in self.list_all(username, status=status) if r.workflow_id == workflow_id]
 
     def page(
         self,
