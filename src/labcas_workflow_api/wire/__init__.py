@@ -1,14 +1,8 @@
-"""The wire: every answer and request body of the API, as pydantic models.
+"""The wire: every answer and request body of the API, as pydantic models (no FastAPI here).
 
-Routes return these models, the Python client parses answers with them, and
-``tests/unit/test_wire_contract.py`` holds them against ``docs/openapi.yml`` (the source for
-API Gateway). The small ``of`` builders turn domain objects into answers. No FastAPI here.
-The outputs' models are in ``wire/outputs.py`` (and named here too), what they all share in
-``wire/fields.py``.
-
-Conventions kept from the hand-built answers: times are ``datetime.isoformat()`` text
-(``+00:00``, not ``Z``); a key documented as "only when ..." (``next``, a parameter's schema
-copies, a problem's ``parameter``) is left out rather than sent as null.
+Routes return them, the client parses with them, ``tests/unit/test_wire_contract.py`` holds
+them against ``docs/openapi.yml``. Times are ``datetime.isoformat()`` text (``+00:00``); a key
+documented as "only when ..." is left out rather than sent as null.
 """
 
 from __future__ import annotations
@@ -20,17 +14,16 @@ from pydantic.json_schema import SkipJsonSchema
 
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.service.run_conf import output_path, public_conf, requires_value
-from labcas_workflow_api.wire.fields import Links, Timestamp
+from labcas_workflow_api.wire.fields import Links as Links
+from labcas_workflow_api.wire.fields import Timestamp as Timestamp
 from labcas_workflow_api.wire.fields import is_none as _is_none
-from labcas_workflow_api.wire.outputs import (
-    Annotation,
-    FileAnnotation,
-    FileEntry,
-    Folder,
-    FolderLink,
-    FolderRun,
-    Updated,
-)
+from labcas_workflow_api.wire.outputs import Annotation as Annotation
+from labcas_workflow_api.wire.outputs import FileAnnotation as FileAnnotation
+from labcas_workflow_api.wire.outputs import FileEntry as FileEntry
+from labcas_workflow_api.wire.outputs import Folder as Folder
+from labcas_workflow_api.wire.outputs import FolderLink as FolderLink
+from labcas_workflow_api.wire.outputs import FolderRun as FolderRun
+from labcas_workflow_api.wire.outputs import Updated as Updated
 
 if TYPE_CHECKING:
     from labcas_workflow_api.domain import models as domain
@@ -38,37 +31,6 @@ if TYPE_CHECKING:
     from labcas_workflow_api.service.catalog import WorkflowView
     from labcas_workflow_api.service.run_starts import Started
     from labcas_workflow_api.service.runs import RunDetail as ServiceRunDetail
-
-__all__ = [
-    "Annotation",
-    "DataSelectionList",
-    "DryRun",
-    "Entry",
-    "FileAnnotation",
-    "FileEntry",
-    "Folder",
-    "FolderLink",
-    "FolderRun",
-    "Health",
-    "Links",
-    "Parameter",
-    "Problem",
-    "Progress",
-    "Readiness",
-    "ReadinessChecks",
-    "Run",
-    "RunDetail",
-    "RunList",
-    "RunRequest",
-    "StartedRun",
-    "Task",
-    "Timestamp",
-    "Updated",
-    "WorkflowDetail",
-    "WorkflowList",
-]
-
-# -- health ----------------------------------------------------------------------------------
 
 
 class Health(BaseModel):
@@ -121,9 +83,6 @@ class Problem(BaseModel):
             "to a start): look it up before starting again."
         ),
     )
-
-
-# -- data selections and workflows -----------------------------------------------------------
 
 
 class Entry(BaseModel):
@@ -232,9 +191,6 @@ class WorkflowDetail(BaseModel):
         )
 
 
-# -- runs ------------------------------------------------------------------------------------
-
-
 def _run_fields(run: domain.Run, links: Links) -> dict[str, Any]:
     folder = output_path(run)
     return {
@@ -307,15 +263,7 @@ class Task(BaseModel):
 
     @classmethod
     def of(cls, task: domain.TaskInstance) -> Task:
-        return cls(
-            task_id=task.task_id,
-            map_index=task.map_index,
-            state=task.state,
-            start_time=task.start_time,
-            end_time=task.end_time,
-            duration=task.duration,
-            try_number=task.try_number,
-        )
+        return cls.model_validate(task, from_attributes=True)
 
 
 class Progress(BaseModel):

@@ -1,9 +1,6 @@
-"""The GA4GH WES 1.1 face of the wire: its answers and bodies as pydantic models (field names,
-states and error shape from the standard; schema names prefixed ``Wes``, as ours and WES's
-share ``RunStatus`` and ``RunRequest``), and the one mapping of our states to WES's.
-
-Times are the standard's ``%Y-%m-%dT%H:%M:%SZ`` (UTC, whole seconds), unlike the rest of the
-API. A key documented as "only when ..." is left out rather than sent as null.
+"""The GA4GH WES 1.1 wire (schema names prefixed ``Wes``: ours and WES's share ``RunStatus``
+and ``RunRequest``), and the one mapping of our states to WES's. Times are the standard's
+``%Y-%m-%dT%H:%M:%SZ``; a key documented as "only when ..." is left out rather than null.
 """
 
 from __future__ import annotations
@@ -37,22 +34,17 @@ class WesState(StrEnum):
 #: Our run statuses (``RunStatus``) and Airflow's task states, as WES states. A task state
 #: Airflow has not got yet (``None``) is ``QUEUED``; one not listed is ``UNKNOWN``.
 STATES: dict[str | None, WesState] = {
-    None: WesState.QUEUED,
-    "none": WesState.QUEUED,
-    "scheduled": WesState.QUEUED,
-    "queued": WesState.QUEUED,
-    "up_for_retry": WesState.QUEUED,
-    "restarting": WesState.QUEUED,
-    "running": WesState.RUNNING,
-    "deferred": WesState.RUNNING,
-    "up_for_reschedule": WesState.RUNNING,
-    "success": WesState.COMPLETE,
-    "skipped": WesState.COMPLETE,
-    "failed": WesState.EXECUTOR_ERROR,
-    "upstream_failed": WesState.EXECUTOR_ERROR,
-    "cancelled": WesState.CANCELED,
-    "shutdown": WesState.CANCELING,
-    "removed": WesState.UNKNOWN,
+    state: wes
+    for wes, states in (
+        (WesState.QUEUED, (None, "none", "scheduled", "queued", "up_for_retry", "restarting")),
+        (WesState.RUNNING, ("running", "deferred", "up_for_reschedule")),
+        (WesState.COMPLETE, ("success", "skipped")),
+        (WesState.EXECUTOR_ERROR, ("failed", "upstream_failed")),
+        (WesState.CANCELED, ("cancelled",)),
+        (WesState.CANCELING, ("shutdown",)),
+        (WesState.UNKNOWN, ("removed",)),
+    )
+    for state in states
 }
 
 
@@ -76,9 +68,6 @@ WesTime = Annotated[
 
 def _optional(description: str | None = None) -> Any:
     return Field(None, exclude_if=is_none, description=description)
-
-
-# -- service-info ----------------------------------------------------------------------------
 
 
 class WesServiceType(BaseModel):
@@ -123,9 +112,6 @@ class WesServiceInfo(BaseModel):
     system_state_counts: dict[str, int] = Field(description="The caller's runs in each state")
     auth_instructions_url: str
     tags: dict[str, str]
-
-
-# -- runs ------------------------------------------------------------------------------------
 
 
 class WesRunRequest(BaseModel):
