@@ -109,8 +109,6 @@ class TokenVerifier:
     def verify_known(self, authorization: str | None) -> Principal | None:
         """The caller when this token was accepted under the current secret, known without
         waiting (so the event loop needs no thread); else None."""
-        if authorization is None:
-            return None
         try:
             token = _token_from_header(authorization)
         except Unauthenticated:

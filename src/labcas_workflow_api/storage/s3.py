@@ -317,25 +317,17 @@ def _new_session() -> Session:
 @contextmanager
 def _mapped(what: str) -> Iterator[None]:
     """Translate botocore, HTTP and socket failures into our error tree."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectionClosedError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-    )
-    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore import exceptions as boto
 
     try:
         yield
     except LabcasError:
         raise
-    except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
+    except (boto.ConnectTimeoutError, boto.ReadTimeoutError, TimeoutError) as exc:
         raise UpstreamTimeout(f"storage timed out ({what})") from exc
-    except (EndpointConnectionError, ConnectionClosedError, BotoConnectionError) as exc:
+    except (boto.EndpointConnectionError, boto.ConnectionClosedError, boto.ConnectionError) as exc:
         raise UpstreamUnavailable(f"storage unreachable ({what})") from exc
-    except ClientError as exc:
+    except boto.ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -344,7 +336,7 @@ def _mapped(what: str) -> Iterator[None]:
         raise _from_code(exc.code, exc.status, what, str(exc)) from exc
     except (OSError, http.client.HTTPException) as exc:
         raise UpstreamUnavailable(f"storage unreachable ({what}): {exc}") from exc
-    except BotoCoreError as exc:
+    except boto.BotoCoreError as exc:
         raise UpstreamBadResponse(f"storage error ({what}): {exc}") from exc
 
 

@@ -76,12 +76,8 @@ class SigV4Presigner:
         }
         if credentials.token:
             params["X-Amz-Security-Token"] = credentials.token
-        canonical_query = "&".join(
-            f"{k}={v}"
-            for k, v in sorted(
-                (quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params.items()
-            )
-        )
+        encoded = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params.items())
+        canonical_query = "&".join(f"{k}={v}" for k, v in encoded)
         host = signed_host(base_url)
         canonical_request = (
             f"{method}\n{path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
