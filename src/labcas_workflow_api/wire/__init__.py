@@ -16,7 +16,7 @@ from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.service.run_conf import output_path, public_conf, requires_value
 from labcas_workflow_api.wire.fields import Links as Links
 from labcas_workflow_api.wire.fields import Timestamp as Timestamp
-from labcas_workflow_api.wire.fields import is_none as _is_none
+from labcas_workflow_api.wire.fields import optional
 from labcas_workflow_api.wire.outputs import Annotation as Annotation
 from labcas_workflow_api.wire.outputs import FileAnnotation as FileAnnotation
 from labcas_workflow_api.wire.outputs import FileEntry as FileEntry
@@ -53,10 +53,8 @@ class ReadinessChecks(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     checks: ReadinessChecks
-    request_id: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description="When a check is not ok: the id its details are logged under",
+    request_id: str | SkipJsonSchema[None] = optional(
+        "When a check is not ok: the id its details are logged under"
     )
 
 
@@ -67,21 +65,13 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-    request_id: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description="The X-Request-ID of this answer: quote it to the operators",
+    request_id: str | SkipJsonSchema[None] = optional(
+        "The X-Request-ID of this answer: quote it to the operators"
     )
-    parameter: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=_is_none, description="The offending parameter (422)"
-    )
-    run_id: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description=(
-            "A run the engine may still start although it did not confirm it (a 5xx answer "
-            "to a start): look it up before starting again."
-        ),
+    parameter: str | SkipJsonSchema[None] = optional("The offending parameter (422)")
+    run_id: str | SkipJsonSchema[None] = optional(
+        "A run the engine may still start although it did not confirm it (a 5xx answer "
+        "to a start): look it up before starting again."
     )
 
 
@@ -112,10 +102,6 @@ class WorkflowList(BaseModel):
         return cls(workflows=[Entry.of(e) for e in entries])
 
 
-def _copy() -> Any:
-    return Field(None, exclude_if=_is_none)
-
-
 class Parameter(BaseModel):
     """One workflow parameter: its default, description, whether a run must give it, and
     ``schema``, its full JSON Schema (the one to read). The schema's ``type``, ``title``,
@@ -126,20 +112,20 @@ class Parameter(BaseModel):
     # strict: a copy is made of a value already of its type only, never coerced ("5" -> 5)
     model_config = ConfigDict(strict=True)
 
-    type: str | list[str] | SkipJsonSchema[None] = _copy()
-    title: str | SkipJsonSchema[None] = _copy()
-    enum: list[Any] | SkipJsonSchema[None] = _copy()
-    minimum: int | float | SkipJsonSchema[None] = _copy()
-    maximum: int | float | SkipJsonSchema[None] = _copy()
-    exclusiveMinimum: int | float | SkipJsonSchema[None] = _copy()
-    exclusiveMaximum: int | float | SkipJsonSchema[None] = _copy()
-    minLength: int | SkipJsonSchema[None] = _copy()
-    maxLength: int | SkipJsonSchema[None] = _copy()
-    pattern: str | SkipJsonSchema[None] = _copy()
-    format: str | SkipJsonSchema[None] = _copy()
-    items: dict[str, Any] | SkipJsonSchema[None] = _copy()
-    minItems: int | SkipJsonSchema[None] = _copy()
-    maxItems: int | SkipJsonSchema[None] = _copy()
+    type: str | list[str] | SkipJsonSchema[None] = optional()
+    title: str | SkipJsonSchema[None] = optional()
+    enum: list[Any] | SkipJsonSchema[None] = optional()
+    minimum: int | float | SkipJsonSchema[None] = optional()
+    maximum: int | float | SkipJsonSchema[None] = optional()
+    exclusiveMinimum: int | float | SkipJsonSchema[None] = optional()
+    exclusiveMaximum: int | float | SkipJsonSchema[None] = optional()
+    minLength: int | SkipJsonSchema[None] = optional()
+    maxLength: int | SkipJsonSchema[None] = optional()
+    pattern: str | SkipJsonSchema[None] = optional()
+    format: str | SkipJsonSchema[None] = optional()
+    items: dict[str, Any] | SkipJsonSchema[None] = optional()
+    minItems: int | SkipJsonSchema[None] = optional()
+    maxItems: int | SkipJsonSchema[None] = optional()
     default: Any = Field(description="Taken when a run does not give the parameter")
     description: str | None
     required: bool = Field(description="No default, and the schema refuses null")
@@ -216,11 +202,7 @@ def _output_folder() -> Any:
 
 
 def _web_url() -> Any:
-    return Field(
-        None,
-        exclude_if=_is_none,
-        description="The web app's page of the run, for people (only when served here)",
-    )
+    return optional("The web app's page of the run, for people (only when served here)")
 
 
 class Run(BaseModel):
@@ -243,10 +225,8 @@ class Run(BaseModel):
 
 class RunList(BaseModel):
     runs: list[Run]
-    next: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description="Link to the next page (only with `limit`, until the last page)",
+    next: str | SkipJsonSchema[None] = optional(
+        "Link to the next page (only with `limit`, until the last page)"
     )
 
 
@@ -292,8 +272,8 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     in_data_selection: str
-    workflow_id: str | SkipJsonSchema[None] = Field(None, exclude_if=_is_none)
-    params: dict[str, Any] | SkipJsonSchema[None] = Field(None, exclude_if=_is_none)
+    workflow_id: str | SkipJsonSchema[None] = optional()
+    params: dict[str, Any] | SkipJsonSchema[None] = optional()
 
 
 class StartedRun(BaseModel):

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
-from labcas_workflow_api.wire.fields import is_none
+from labcas_workflow_api.wire.fields import optional
 
 
 class WesState(StrEnum):
@@ -66,10 +66,6 @@ WesTime = Annotated[
 ]
 
 
-def _optional(description: str | None = None) -> Any:
-    return Field(None, exclude_if=is_none, description=description)
-
-
 class WesServiceType(BaseModel):
     group: str
     artifact: str
@@ -121,15 +117,15 @@ class WesRunRequest(BaseModel):
     workflow_url: str = Field(description="A curated workflow: its id, or `<API>/workflows/{id}`")
     workflow_type: str
     workflow_type_version: str
-    workflow_params: dict[str, Any] | SkipJsonSchema[None] = _optional(
+    workflow_params: dict[str, Any] | SkipJsonSchema[None] = optional(
         "`in_data_selection` and the workflow's parameters"
     )
-    tags: dict[str, str] | SkipJsonSchema[None] = _optional()
-    workflow_engine_parameters: dict[str, str] | SkipJsonSchema[None] = _optional(
+    tags: dict[str, str] | SkipJsonSchema[None] = optional()
+    workflow_engine_parameters: dict[str, str] | SkipJsonSchema[None] = optional(
         "Refused unless empty"
     )
-    workflow_engine: str | SkipJsonSchema[None] = _optional()
-    workflow_engine_version: str | SkipJsonSchema[None] = _optional()
+    workflow_engine: str | SkipJsonSchema[None] = optional()
+    workflow_engine_version: str | SkipJsonSchema[None] = optional()
 
 
 class WesRunId(BaseModel):
@@ -142,8 +138,8 @@ class WesRunStatus(BaseModel):
 
 
 class WesRunSummary(WesRunStatus):
-    start_time: WesTime | SkipJsonSchema[None] = _optional()
-    end_time: WesTime | SkipJsonSchema[None] = _optional()
+    start_time: WesTime | SkipJsonSchema[None] = optional()
+    end_time: WesTime | SkipJsonSchema[None] = optional()
     tags: dict[str, str]
 
 
@@ -157,8 +153,8 @@ class WesLog(BaseModel):
     has its log)."""
 
     name: str
-    start_time: WesTime | SkipJsonSchema[None] = _optional()
-    end_time: WesTime | SkipJsonSchema[None] = _optional()
+    start_time: WesTime | SkipJsonSchema[None] = optional()
+    end_time: WesTime | SkipJsonSchema[None] = optional()
     system_logs: list[str]
 
 
@@ -168,10 +164,10 @@ class WesTaskLog(BaseModel):
     id: str = Field(description="`task_id`, or `task_id~map_index` for a mapped task")
     name: str
     state: WesState
-    start_time: WesTime | SkipJsonSchema[None] = _optional()
-    end_time: WesTime | SkipJsonSchema[None] = _optional()
-    stdout: str | SkipJsonSchema[None] = _optional("The URL of the task's log (once it ran)")
-    stderr: str | SkipJsonSchema[None] = _optional("The same URL: Airflow keeps one log")
+    start_time: WesTime | SkipJsonSchema[None] = optional()
+    end_time: WesTime | SkipJsonSchema[None] = optional()
+    stdout: str | SkipJsonSchema[None] = optional("The URL of the task's log (once it ran)")
+    stderr: str | SkipJsonSchema[None] = optional("The same URL: Airflow keeps one log")
     system_logs: list[str]
 
 
