@@ -50,10 +50,9 @@ class ApiRuntime:
         except BadEvent as exc:
             return problem_result(400, "Bad request", str(exc))
         try:
-            response = self._run(call_app(self.app, scope, body))
+            result: dict[str, Any] = self._run(call_app(self.app, scope, body))
         except Exception as exc:
             return _internal_error(event, "unexpected error", exc)
-        result: dict[str, Any] = response.to_proxy_result()
         return result
 
     def close(self) -> None:

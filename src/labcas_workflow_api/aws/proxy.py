@@ -14,7 +14,6 @@ import base64
 import binascii
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -41,27 +40,20 @@ class BadEvent(ValueError):
     """The event is not a usable API Gateway REST proxy event (answered with a 400)."""
 
 
-@dataclass
-class HttpResponse:
-    """What the ASGI app answered."""
-
-    status: int = 500
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-    def to_proxy_result(self) -> dict[str, Any]:
-        """Headers as ``multiValueHeaders``; text bodies as text, others base64."""
-        grouped: dict[str, list[str]] = {}
-        for name, value in self.headers:
-            grouped.setdefault(name, []).append(value)
-        content_type = next((v for k, v in self.headers if k.lower() == "content-type"), "")
-        result = {"statusCode": self.status, "multiValueHeaders": grouped}
-        if _TEXT_TYPES.match(content_type.lower()) or not self.body:
-            try:
-                return {**result, "body": self.body.decode("utf-8"), "isBase64Encoded": False}
-            except UnicodeDecodeError:
-                pass
-        return {**result, "body": base64.b64encode(self.body).decode(), "isBase64Encoded": True}
+def proxy_result(status: int, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
+    """The Lambda proxy result: headers as ``multiValueHeaders``; text bodies as text, others
+    base64."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in headers:
+        grouped.setdefault(name, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    result = {"statusCode": status, "multiValueHeaders": grouped}
+    if _TEXT_TYPES.match(content_type.lower()) or not body:
+        try:
+            return {**result, "body": body.decode("utf-8"), "isBase64Encoded": False}
+        except UnicodeDecodeError:
+            pass
+    return {**result, "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
 
 
 def _query_string(event: dict[str, Any]) -> bytes:
@@ -133,9 +125,11 @@ def to_request(
     return scope, body
 
 
-async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes) -> HttpResponse:
-    """Run one HTTP request through the ASGI app; unexpected errors propagate to the caller."""
-    response = HttpResponse()
+async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """Run one HTTP request through the ASGI app, into a proxy result; unexpected errors
+    propagate to the caller."""
+    status = 500
+    headers: list[tuple[str, str]] = []
     chunks: list[bytes] = []
     sent_body = False
     done = asyncio.Event()
@@ -149,9 +143,10 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes) -> HttpResp
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
+        nonlocal status, headers
         if message["type"] == "http.response.start":
-            response.status = int(message["status"])
-            response.headers = [
+            status = int(message["status"])
+            headers = [
                 (bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
                 for k, v in message.get("headers", [])
             ]
@@ -164,5 +159,4 @@ async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes) -> HttpResp
         await app(dict(scope), receive, send)
     finally:
         done.set()
-    response.body = b"".join(chunks)
-    return response
+    return proxy_result(status, headers, b"".join(chunks))
