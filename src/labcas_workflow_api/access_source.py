@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,17 @@ from labcas_workflow_api.deadline import BoundedClients
 from labcas_workflow_api.domain.access import AccessConfig, parse_access_config
 from labcas_workflow_api.domain.errors import ConfigError, DeadlineExceeded, UpstreamUnavailable
 
-log = logging.getLogger(__name__)
-
-#: botocore settings of the SSM and Secrets Manager reads on the request path, so that a slow
-#: service fails fast. One read takes at most 2 * (1 s + 3 s) + 1 s of pause = 9 s
-#: (``deadline.worst_case``): within the authorizer's Lambda timeout (10 s,
-#: terraform/environments/dev/main.tf) less ``deadline.LAMBDA_MARGIN`` (1 s). A cold authorizer
-#: reads the secret, then the config: the second read gets what the first left (fewer
-#: attempts, or one shorter attempt: ``deadline.fit``), and is not made when nothing is left.
+#: SSM and Secrets Manager reads fail fast: at most 2 * (1 s + 3 s) + 1 s of pause = 9 s
+#: (``deadline.worst_case``), within the authorizer's Lambda timeout (10 s,
+#: terraform/environments/dev/main.tf) less ``deadline.LAMBDA_MARGIN``; a second read gets
+#: what the first left (``deadline.fit``).
 AWS_CONNECT_TIMEOUT = 1.0
 AWS_READ_TIMEOUT = 3.0
 AWS_ATTEMPTS = 2
 
 
 def aws_clients(service: str, client: Any = None) -> BoundedClients:
-    """boto3 clients of ``service`` with the settings above, fitted to the request deadline
-    (``client`` instead, when given: tests)."""
+    """boto3 clients of ``service`` fitted to the request deadline (``client`` when given)."""
     if client is not None:
         return BoundedClients.fixed(client, name=service)
 
@@ -45,16 +39,6 @@ def aws_clients(service: str, client: Any = None) -> BoundedClients:
     )
 
 
-def read_access_text(location: str, *, ssm_client: Any = None) -> str:
-    """The raw YAML at ``location``: a file path or ``ssm:/parameter/name`` (decrypted)."""
-    if location.startswith("ssm:"):
-        return read_parameter(location.removeprefix("ssm:"), aws_clients("ssm", ssm_client))
-    try:
-        return Path(location).read_text()
-    except OSError as exc:
-        raise ConfigError(f"LABCAS_CONFIG: cannot read {location}: {exc.strerror}") from None
-
-
 def read_parameter(name: str, clients: BoundedClients) -> str:
     """An SSM parameter's decrypted value; ``UpstreamUnavailable`` when it cannot be read,
     ``DeadlineExceeded`` when the request deadline passed first."""
@@ -70,18 +54,26 @@ def read_parameter(name: str, clients: BoundedClients) -> str:
 
 
 def load_access_config(location: str, *, ssm_client: Any = None) -> AccessConfig:
-    """Read and validate the access config; ConfigError names the bad key."""
-    return parse_access_config(read_access_text(location, ssm_client=ssm_client), location)
+    """Read and validate the access config at ``location``, a file path or ``ssm:/name``;
+    ConfigError names the bad key."""
+    return _read(location, aws_clients("ssm", ssm_client))
+
+
+def _read(location: str, ssm: BoundedClients) -> AccessConfig:
+    if location.startswith("ssm:"):
+        text = read_parameter(location.removeprefix("ssm:"), ssm)
+    else:
+        try:
+            text = Path(location).read_text()
+        except OSError as exc:
+            raise ConfigError(f"LABCAS_CONFIG: cannot read {location}: {exc.strerror}") from None
+    return parse_access_config(text, location)
 
 
 class AccessConfigSource:
-    """The current access config, re-read after ``ttl`` seconds.
-
-    When a re-read fails, the last good config keeps being served and the error is logged and
-    kept in ``last_error``. While one thread re-reads, the others keep being served the last
-    good config instead of waiting for a slow source. ``get`` raises only when no config was
-    ever loaded.
-    """
+    """The current access config, re-read after ``ttl`` seconds by one thread while the others
+    are served the current one. When a re-read fails, the last good config is served and the
+    error logged and kept in ``last_error``; ``get`` raises only when none was ever loaded."""
 
     def __init__(self, location: str, ttl: float = 60, *, ssm_client: Any = None) -> None:
         self.location = location
@@ -89,8 +81,6 @@ class AccessConfigSource:
         self._cached = Cached(self._load, ttl, keep_last_good=True, name="access config")
 
     def get(self) -> AccessConfig:
-        """The config, re-read after ``ttl`` seconds by one thread while the others keep the
-        current one."""
         return self._cached.get()
 
     def peek(self) -> AccessConfig | None:
@@ -103,7 +93,4 @@ class AccessConfigSource:
         return self._cached.last_error
 
     def _load(self) -> AccessConfig:
-        if self.location.startswith("ssm:"):
-            text = read_parameter(self.location.removeprefix("ssm:"), self._ssm)
-            return parse_access_config(text, self.location)
-        return load_access_config(self.location)
+        return _read(self.location, self._ssm)

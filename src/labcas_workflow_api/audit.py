@@ -1,7 +1,5 @@
-"""The audit trail: one structured (JSON) log record per action (run starts, cancellations,
-metadata changes, task-log reads, output browsing with the download links it handed out),
-per refused read of a run, and per refused token, on the logger ``labcas_workflow_api.audit``.
-``docs/audit.md`` lists every kind of record."""
+"""The audit trail: one JSON record per action, refused run read and refused token, on the
+logger ``labcas_workflow_api.audit`` (``docs/audit.md`` lists every kind)."""
 
 from __future__ import annotations
 
@@ -38,9 +36,8 @@ def record(action: str, user: str | None, request_id: str, outcome: str, **field
 def audited(
     action: str, user: str, request_id: str, *, refusals_only: bool = False, **fields: Any
 ) -> Iterator[dict[str, Any]]:
-    """Record the action's outcome (``ok``, ``refused <status>``, ``failed <status>``,
-    ``client gone`` or ``error``) with ``fields`` and what the block put in the yielded dict;
-    with ``refusals_only``, only a refusal (reads that clients poll: who was refused what)."""
+    """Record the action's outcome with ``fields`` and what the block put in the yielded dict;
+    with ``refusals_only``, only a refusal (reads that clients poll)."""
     details: dict[str, Any] = {}
     try:
         yield details

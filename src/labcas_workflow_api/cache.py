@@ -1,16 +1,4 @@
-"""The caches of the service.
-
-``Cached``: one value kept for a time to live and renewed by one caller at a time
-(``single_flight``), optionally keeping the last good value when a renewal fails. Every fetched
-thing uses it: the access config, the JWT secret, the deployed workflows and their details, a
-user's run lists, the engine's login token and session, and the MWAA environment's
-description. ``peek`` gives the value without ever fetching, for code on the event loop.
-
-``Recent``: many small values by key, each computed elsewhere and kept until its own expiry
-time, at most ``size`` of them (the least recently used dropped first): verified tokens and
-each user's view of the access config. Nothing is fetched or shared while computed, so
-``Cached``'s machinery (single flight, stale serving, last good) has no part in it.
-"""
+"""The caches: ``Cached`` for every fetched value, ``Recent`` for small values computed here."""
 
 from __future__ import annotations
 
@@ -31,17 +19,15 @@ K = TypeVar("K", bound=Hashable)
 log = logging.getLogger(__name__)
 
 FOREVER = float("inf")
-#: Threads renewing values behind (``Cached.get(stale_for=...)``): a bound on the upstream
-#: calls no request waits for, as the engine and storage pools bound those requests wait for.
+#: Threads renewing values behind (``Cached.get(stale_for=...)``): a bound on upstream calls
+#: no request waits for.
 RENEWERS = 4
 
 
 class _Renewers:
-    """``size`` daemon threads running the renewals behind, started on first use (none at
-    import, none on a cold start that renews nothing behind). Daemon, unlike a
-    ``ThreadPoolExecutor``'s threads, which the interpreter joins at exit after running
-    every queued renewal: a stopped ``serve`` would wait on each one a stalled upstream holds
-    (``engine_timeout`` or more apiece, four at a time)."""
+    """Daemon threads, started on first use: the interpreter joins a ``ThreadPoolExecutor``'s
+    at exit after every queued renewal, so a stopped ``serve`` would wait on each one a stalled
+    upstream holds."""
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -65,7 +51,7 @@ class _Renewers:
             future, renew = self._queue.get()
             try:
                 renew()
-            except BaseException as exc:  # renew logs its failures; this only ends the future
+            except BaseException as exc:
                 future.set_exception(exc)
             else:
                 future.set_result(None)
@@ -75,17 +61,12 @@ _BEHIND = _Renewers(RENEWERS)
 
 
 class Cached(Generic[T]):
-    """``fetch()``'s value, kept ``ttl`` seconds.
-
-    ``ttl`` is a number, or a function of the fetched value (a token that says when it
-    expires). While one caller renews the value, the others get the previous one instead of
-    waiting when ``serve_stale`` (a value that was ``invalidate``\\ d is never served).
-    A renewal that fails raises its ``LabcasError`` to everyone who waited on it, unless
-    ``keep_last_good``: then the previous value keeps being served, the failure is logged
-    and kept in ``last_error``, and the next renewal is tried after ``ttl`` again.
-    ``invalidate()`` during a renewal also keeps that renewal's value out of the cache: it was
-    read before whatever made the caller invalidate.
-    """
+    """``fetch()``'s value, kept ``ttl`` seconds (or a function of the value), renewed by one
+    caller at a time (``SingleFlight``) while, with ``serve_stale``, the others get the previous
+    one (never an invalidated one). A failed renewal raises its ``LabcasError`` to all who waited,
+    unless ``keep_last_good``: then the previous value is served, the failure logged and kept in
+    ``last_error``, and retried after ``ttl``. ``invalidate()`` during a renewal also keeps that
+    renewal's value out: it was read before whatever made the caller invalidate."""
 
     def __init__(
         self,
@@ -109,7 +90,7 @@ class Cached(Generic[T]):
         self._generation = 0
         self._lock = threading.Lock()
         self._flight: SingleFlight[T] = SingleFlight()
-        self._behind: Future[None] | None = None  # the renewal behind, queued or running
+        self._behind: Future[None] | None = None
         self.last_error: str | None = None
 
     @property
@@ -118,13 +99,9 @@ class Cached(Generic[T]):
         return self._value
 
     def get(self, *, max_age: float | None = None, stale_for: float = 0.0) -> T:
-        """The value, renewed first when older than ``ttl`` (or than ``max_age`` when given).
-
-        With ``stale_for``, a value expired less than ``stale_for`` seconds ago is answered
-        at once and renewed behind, in one of ``RENEWERS`` threads shared by every cache (one
-        renewal per value at a time; a failure there is logged and the next caller past
-        ``stale_for`` meets it): for what may lag one renewal behind, never for a value that
-        was invalidated."""
+        """The value, renewed first when older than ``ttl`` (or ``max_age``). With ``stale_for``,
+        a value expired less than that long ago is answered at once and renewed behind (a failure
+        there is logged; the next caller past ``stale_for`` meets it)."""
         if stale_for > 0 and max_age is None:
             value, now = self._value, self._clock()
             if value is not None and now < self._expires_at + stale_for:
@@ -133,12 +110,10 @@ class Cached(Generic[T]):
                 return value
 
         def fresh() -> T | None:
-            value, now = self._value, self._clock()
-            if value is None or now >= self._expires_at:
-                return None
-            if max_age is not None and now - self._fetched_at >= max_age:
-                return None
-            return value
+            value = self.peek()
+            if value is None or max_age is None or self._clock() - self._fetched_at < max_age:
+                return value
+            return None
 
         stale = self._value if self._serve_stale else None
         return self._flight.get(fresh, self._renew, stale=stale)
@@ -151,8 +126,8 @@ class Cached(Generic[T]):
         return value
 
     def invalidate(self, value: T | None = None) -> None:
-        """Forget the value (only if it is still ``value``, when given: a token that was just
-        refused, which another caller may already have replaced)."""
+        """Forget the value (only if it is still ``value``, when given: another caller may have
+        replaced a refused token)."""
         with self._lock:
             if value is not None and self._value is not value:
                 return
@@ -206,7 +181,7 @@ class Cached(Generic[T]):
 
 class Recent(Generic[K, T]):
     """At most ``size`` values by key, each until its own ``expires_at`` (a ``clock`` time),
-    the least recently used dropped first; safe to use from several threads."""
+    the least recently used dropped first; thread-safe."""
 
     def __init__(self, size: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._size = size

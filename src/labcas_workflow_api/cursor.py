@@ -1,11 +1,5 @@
 """The one cursor codec: a place in a listing as an opaque token (compact JSON in unpadded
-base64url).
-
-A service puts what it needs into the JSON document and checks its shape when reading it
-back. A token is taken only if it is exactly what ``encode`` makes of the document it holds
-(no padding, no other alphabet, no other JSON spacing) and ``read`` accepts that document;
-anything else is a ``BadRequest``.
-"""
+base64url); a token is taken only if it is exactly what ``encode`` makes of its document."""
 
 from __future__ import annotations
 
@@ -36,8 +30,7 @@ def encode(document: Any) -> str:
 
 def decode(token: str, read: Callable[[Any], T]) -> T:
     """``read`` of the document in ``token``; ``BadRequest`` for a token ``encode`` did not
-    make, or whose document ``read`` refuses (by raising ``ValueError``, ``TypeError``,
-    ``KeyError`` or ``IndexError``)."""
+    make, or whose document ``read`` refuses (raising ValueError, TypeError, Key/IndexError)."""
     try:
         if not 0 < len(token) <= MAX_LENGTH or not _ALPHABET.fullmatch(token):
             raise ValueError(token)

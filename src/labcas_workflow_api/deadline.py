@@ -1,22 +1,7 @@
 """The request deadline: how long one request may take in all, every retry and wait included.
 
-The edge sets it: ``DeadlineMiddleware`` for every HTTP request (``LABCAS_REQUEST_TIMEOUT``
-seconds, or on Lambda the invocation's remaining time less ``LAMBDA_MARGIN`` when that is
-shorter), ``within`` around the authorizer's work. It is held in a ``ContextVar``, which the
-threads a request waits in see too: ``anyio.to_thread.run_sync`` (``http.deps.off_loop``) runs
-each call in a copy of the caller's context. Every wait on a server is fitted to what is left:
-
-- the engine's HTTP transport gives each try timeouts no longer than the time left (connect,
-  read, write, and the wait for a pooled connection) and tries again only when time is left
-  (``engines.airflow.transport``); the MWAA web-login transport does the same for each call;
-- boto3 clients (MWAA, SSM, Secrets Manager) come from ``BoundedClients``: botocore cannot
-  change a client's timeouts per call, so each call takes a client whose timeouts and
-  attempts fit the time left, from a small cache of clients, one per shape.
-
-A wait cut short by the deadline ends in ``DeadlineExceeded`` (504). Should something still be
-waiting when the deadline passes, ``DeadlineMiddleware`` answers the 504 itself. Code run
-outside a request (the CLI, scripts, the adapters' own tests) has no deadline: the configured
-timeouts apply as they are.
+Held in a ``ContextVar``, which the threads a request waits in see too (``anyio.to_thread`` runs
+each call in a copy of the caller's context); no deadline outside a request (CLI, scripts).
 """
 
 from __future__ import annotations
@@ -41,17 +26,16 @@ log = logging.getLogger(__name__)
 #: Seconds of a Lambda invocation kept to send the answer: the deadline is the remaining time
 #: (``context.get_remaining_time_in_millis()``) less this.
 LAMBDA_MARGIN = 1.0
-#: Seconds before the deadline at which waits end, so that a timed-out wait becomes an answer
-#: (naming what it waited on) before ``DeadlineMiddleware`` answers in its place.
+#: Seconds before the deadline at which waits end, so that a timed-out wait is answered (naming
+#: what it waited on) before ``DeadlineMiddleware`` answers in its place.
 _RESERVE = 0.2
-#: The ASGI scope key holding the Lambda context (set by ``aws.proxy.to_request``).
-_LAMBDA_CONTEXT = "aws.context"
+_LAMBDA_CONTEXT = "aws.context"  # set by ``aws.proxy.to_request``
 
 
 @dataclass(frozen=True)
 class _Deadline:
     at: float  # time.monotonic()
-    seconds: float  # the whole budget, for messages
+    seconds: float
 
 
 _current: ContextVar[_Deadline | None] = ContextVar("labcas_deadline", default=None)
@@ -107,8 +91,7 @@ def within(seconds: float | None) -> Iterator[None]:
 
 
 def lambda_budget(context: Any, limit: float | None = None) -> float | None:
-    """The seconds a Lambda invocation may spend: its remaining time less ``LAMBDA_MARGIN``,
-    at most ``limit``; ``limit`` alone when ``context`` is not a Lambda context."""
+    """A Lambda invocation's remaining time less ``LAMBDA_MARGIN``, at most ``limit``."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining_ms):
         return limit
@@ -116,30 +99,20 @@ def lambda_budget(context: Any, limit: float | None = None) -> float | None:
     return left if limit is None else min(limit, left)
 
 
-# -- boto3 clients ---------------------------------------------------------------------------
-
 #: A shortened call's time is a multiple of this many seconds, so that few clients are built.
 _STEP = 0.5
 
 
-def retry_pauses(attempts: int) -> float:
-    """The longest sum of botocore's pauses between ``attempts`` tries in its ``standard``
-    mode: at most 1 s, then 2 s, 4 s... (its throttling base; MWAA, SSM and Secrets Manager
-    send no ``x-amz-retry-after``, which could lengthen them)."""
-    return float(2 ** (attempts - 1) - 1)
-
-
 def worst_case(connect: float, read: float, attempts: int) -> float:
-    """The longest one call can take with these botocore settings."""
-    return attempts * (connect + read) + retry_pauses(attempts)
+    """The longest one call can take with these botocore settings: botocore's ``standard``
+    pauses between tries are at most 1 s, 2 s, 4 s... (MWAA, SSM and Secrets Manager send no
+    ``x-amz-retry-after``, which could lengthen them)."""
+    return attempts * (connect + read) + float(2 ** (attempts - 1) - 1)
 
 
 def fit(left: float, connect: float, read: float, attempts: int) -> tuple[float, float, int] | None:
-    """The (connect, read, attempts) of a client for a call that has ``left`` seconds: the
-    configured timeouts with as many of the attempts as fit, else one attempt in ``left``
-    rounded down to a multiple of ``_STEP`` (a fifth of it to connect, at most ``connect``;
-    the rest to read, at most ``read``); ``None`` when that is nothing. A slow answer is
-    waited for before a failed call is tried again."""
+    """The (connect, read, attempts) for a call that has ``left`` seconds: as many attempts as
+    fit, else one in ``left`` rounded down to ``_STEP`` (a fifth to connect); ``None`` for none."""
     for tries in range(attempts, 0, -1):
         if worst_case(connect, read, tries) <= left:
             return connect, read, tries
@@ -151,14 +124,9 @@ def fit(left: float, connect: float, read: float, attempts: int) -> tuple[float,
 
 
 class BoundedClients:
-    """boto3 clients of one service whose timeouts and retries fit the current deadline.
-
-    ``make(config)`` builds a client from a botocore ``Config``; ``connect``, ``read`` and
-    ``attempts`` are the configured shape, used as they are without a deadline. ``get()``
-    returns the client for a call made now (``fit``), building each shape once; raises
-    ``DeadlineExceeded`` when no call fits in the time left. ``BoundedClients.fixed(client)``
-    always returns ``client`` (stubs, test stand-ins) and only checks the deadline.
-    """
+    """boto3 clients of one service whose timeouts and retries fit the current deadline:
+    botocore cannot change a client's timeouts per call, so each shape (``fit``) gets a client,
+    built once by ``make(config)``. ``fixed(client)`` always returns ``client`` (stubs)."""
 
     def __init__(
         self,
@@ -186,7 +154,7 @@ class BoundedClients:
         return self._client(self.shape)
 
     def get(self) -> Any:
-        """The client for a call made now."""
+        """The client for a call made now; ``DeadlineExceeded`` when none fits in the time left."""
         left = remaining()
         if left is None or self._as_given:
             check(self.name)
@@ -215,20 +183,12 @@ class BoundedClients:
         return client
 
 
-# -- the HTTP edge ---------------------------------------------------------------------------
-
-
 class DeadlineMiddleware:
-    """Gives every HTTP request its deadline, and answers 504 when it passes first.
-
-    The deadline is ``seconds`` after the request arrives or, on Lambda (the Lambda context in
-    the scope), the invocation's remaining time less ``LAMBDA_MARGIN`` when that is shorter.
-    If the app has not begun its answer when it passes, ``DeadlineExceeded`` is raised for the
-    edge middleware to answer (a 504 problem with the request id and CORS headers); the app's
-    task is cancelled and what it sends later dropped (a thread it waits in ends by itself,
-    its waits being fitted to the same deadline). A streamed answer still going on then is
-    ended there, with a last line saying so when it is text.
-    """
+    """Gives every HTTP request its deadline (``seconds``, on Lambda at most the invocation's
+    remaining time less ``LAMBDA_MARGIN``). When it passes before the answer began,
+    ``DeadlineExceeded`` is raised for the edge middleware to answer (504), the app's task is
+    cancelled and what it sends later dropped; a streamed answer is ended there, with a last
+    line saying so when it is text."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app

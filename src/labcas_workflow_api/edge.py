@@ -1,6 +1,5 @@
-"""What the HTTP app and the Lambda handlers share at the edge: the scope keys the Lambda adapter
-sets, the problem+json body, the user-name rule and the CORS origin check (standard library only,
-so the Lambda handlers can import it at no cost)."""
+"""What the HTTP app and the Lambda handlers share at the edge (standard library only, cheap to
+import): trusted scope keys, the problem+json body, the user-name rule, the CORS origin check."""
 
 from __future__ import annotations
 
@@ -39,8 +38,7 @@ def split_origins(value: object) -> list[str]:
 
 
 def allowed_origin(origin: str | None, allowed: Iterable[str]) -> str | None:
-    """The ``Access-Control-Allow-Origin`` value for a request from ``origin``: ``*`` when any
-    origin is allowed, the origin itself when listed, else None (no CORS headers)."""
+    """The ``Access-Control-Allow-Origin`` value for ``origin``, or None (no CORS headers)."""
     if not origin:
         return None
     allowed = list(allowed)

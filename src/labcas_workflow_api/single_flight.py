@@ -1,12 +1,8 @@
-"""Single flight: one renewal at a time of something many requests need (an engine token or
-session, the deployed workflows, the access config, the JWT secret), and one answer for all who
-waited. ``cache.Cached`` is built on it; use that unless you need the bare primitive.
+"""Single flight: one renewal at a time of what many need, one answer for all who waited
+(``cache.Cached`` is built on it).
 
-Without this, when the upstream is silent, the requests that queue behind a renewal would each
-try it again in turn, each for a full timeout: the sixtieth would wait minutes for its 504.
-Here a caller that waited on a renewal that failed gets the same error at once; the next caller
-that comes along tries again. While a renewal runs, callers that can make do with a stale value
-get it instead of waiting.
+Without it, requests queued behind a renewal to a silent upstream would each retry it for a full
+timeout (the sixtieth would wait minutes for its 504); a waiter on a failed renewal gets its error.
 """
 
 from __future__ import annotations
@@ -46,15 +42,13 @@ class SingleFlight(Generic[T]):
                 return value
             failure = self._failure
             if failure is not None and self._attempts != seen:
-                # the renewal this caller waited on failed: its answer, not another wait
                 raise failure.again()
             try:
                 value = renew()
+                self._failure = None
             except LabcasError as exc:
                 self._failure = exc
                 raise
-            else:
-                self._failure = None
             finally:
                 self._attempts += 1  # after: whoever arrived meanwhile waited on this one
             return value

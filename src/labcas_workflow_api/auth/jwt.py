@@ -61,14 +61,9 @@ def _dn(text: str) -> str:
 class TokenVerifier:
     """Verifies `Authorization` header values; raises Unauthenticated on anything wrong.
 
-    ``max_age`` (seconds, 0 for none) refuses tokens whose lifetime ``exp - iat`` is longer
-    (``iat`` is then required); ``dn_base`` pins the LDAP base of DN subjects.
-
-    A client sends the same token with every request, so each accepted token is kept (the
-    10,000 most recently used, each until its ``exp``) with the secret that verified it; the
-    same token is then accepted without decoding it again for as long as that secret is the
-    current one. ``verify_known`` answers from those alone, without waiting on the secret's
-    source, so that the event loop can take a known caller without a thread.
+    ``max_age`` (seconds, 0 for none) refuses tokens living longer (``exp - iat``); ``dn_base``
+    pins the LDAP base of DN subjects. Accepted tokens are kept (10,000, each until its ``exp``)
+    with the secret that verified them, and taken again undecoded while it is the current one.
     """
 
     def __init__(
@@ -89,7 +84,6 @@ class TokenVerifier:
         self._leeway = leeway
         self._max_age = max_age
         self._dn_base = dn_base
-        # token -> (caller, the secret that verified it), until the token's exp (wall clock)
         self._verified: Recent[str, tuple[Principal, str]] = Recent(
             _VERIFIED_TOKENS, clock=time.time
         )
@@ -113,11 +107,8 @@ class TokenVerifier:
         return str(secret)
 
     def verify_known(self, authorization: str | None) -> Principal | None:
-        """The caller when this very token was accepted before, has not expired, and the
-        secret that verified it is the current one as far as the source can tell without
-        waiting; else None (then call ``verify``, which may wait). Never raises."""
-        if authorization is None:
-            return None
+        """The caller when this token was accepted under the current secret, known without
+        waiting (so the event loop needs no thread); else None."""
         try:
             token = _token_from_header(authorization)
         except Unauthenticated:
@@ -154,8 +145,7 @@ class TokenVerifier:
         return who
 
     def _check_lifetime(self, claims: dict[str, Any]) -> None:
-        """Time claims are JSON numbers (PyJWT takes ``"123"`` too); with ``max_age``, the
-        token says when it was issued and lives no longer than that."""
+        """Time claims are JSON numbers (PyJWT takes ``"123"`` too); ``max_age`` holds."""
         for name in ("exp", "iat", "nbf"):
             value = claims.get(name)
             if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -169,8 +159,8 @@ class TokenVerifier:
                 )
 
     def _decode(self, token: str, key: str) -> dict[str, Any]:
-        """The verified claims; Unauthenticated for anything wrong but the signature, which
-        raises ``jwt.InvalidSignatureError`` for the caller to decide."""
+        """The verified claims; Unauthenticated for anything wrong but the signature
+        (``jwt.InvalidSignatureError``, for the caller to decide)."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -1,9 +1,8 @@
-"""The one authorization rule, and the views of the access config it implies.
+"""The one authorization rule, asked by every endpoint, and the views it implies.
 
-A user may run workflow W on data selection C only if they are listed in
-``collections.C.workflows.W.authorized_users`` and W is deployed in the engine. A user
-listed nowhere may use nothing: not even their own outputs (``require_listed``).
-Every endpoint asks this module; nothing else decides access.
+A user may run workflow W on data selection C only if listed in
+``collections.C.workflows.W.authorized_users`` and W is deployed; one listed nowhere may use
+nothing, not even their own outputs (``require_listed``).
 """
 
 from __future__ import annotations
@@ -41,13 +40,8 @@ def runnable_workflows(
 ) -> list[str]:
     """Workflows the user may run on this collection (deployed, enabled, authorized)."""
     collection = config.collections.get(collection_id)
-    if collection is None:
-        return []
-    return [
-        wid
-        for wid in collection.workflows
-        if may_run(config, deployed, username, collection_id, wid)
-    ]
+    workflows = collection.workflows if collection is not None else {}
+    return [w for w in workflows if may_run(config, deployed, username, collection_id, w)]
 
 
 def collections_for_workflow(
@@ -83,12 +77,9 @@ def require_run(
     collection_id: str,
     workflow_id: str,
 ) -> Collection:
-    """The collection when the user may run the workflow on it.
-
-    NotFound for a data selection or a workflow the user may use nowhere, whether it exists or
-    not (so that answers do not tell which ones exist); Forbidden only when the user may use
-    both, but not together.
-    """
+    """The collection when the user may run the workflow on it. NotFound for a data selection
+    or workflow the user may use nowhere, existing or not (answers do not tell which exist);
+    Forbidden only when the user may use both, but not together."""
     usable = usable_collections(config, deployed, username)
     if collection_id not in usable:
         raise not_found("data selection", collection_id, usable)

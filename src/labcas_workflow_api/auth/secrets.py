@@ -17,9 +17,8 @@ _REFRESH_MIN_SECONDS = 5
 
 
 class SecretSource(Protocol):
-    """The current JWT secret; ``refresh()`` re-reads it now (when a token's signature does
-    not match, the secret may just have been rotated) and returns it; ``known()`` returns it
-    only if that needs no wait (no file read, no call to a service), else None."""
+    """The current JWT secret; ``refresh()`` re-reads it now (it may have been rotated);
+    ``known()`` returns it only if that needs no wait, else None."""
 
     def __call__(self) -> str: ...
 
@@ -29,13 +28,9 @@ class SecretSource(Protocol):
 
 
 def jwt_secret_provider(settings: Settings, *, secretsmanager_client: Any = None) -> SecretSource:
-    """The JWT secret's source.
-
-    ``LABCAS_JWT_SECRET`` wins, then ``LABCAS_JWT_SECRET_FILE`` (read at each use), then
-    ``LABCAS_JWT_SECRET_ARN`` (cached a few minutes, re-read at once on ``refresh``). Raises
-    ConfigError when none is set; reading raises UpstreamUnavailable when Secrets Manager
-    cannot be read and nothing is cached.
-    """
+    """``LABCAS_JWT_SECRET``, else ``LABCAS_JWT_SECRET_FILE`` (read at each use), else
+    ``LABCAS_JWT_SECRET_ARN`` (cached a few minutes); ConfigError when none is set. Reading
+    raises UpstreamUnavailable when Secrets Manager cannot be read and nothing is cached."""
     if settings.jwt_secret:
         return FixedSecret(settings.jwt_secret)
     if settings.jwt_secret_file:
@@ -60,9 +55,8 @@ class FixedSecret:
 
 
 class _File:
-    """The secret read from a file at each use; ``known()`` is the last one read while the
-    file's status (inode, size, modification time) is unchanged: one ``stat``, no read. A file
-    changed in the last second is never ``known()``: two writes within one tick of the file
+    """Read at each use; ``known()`` is the last one read while the file's status is unchanged
+    (one ``stat``), never within a second of a change: two writes within one tick of the file
     system's clock may leave the same status."""
 
     def __init__(self, path: Path) -> None:
@@ -100,9 +94,8 @@ def _signature(status: os.stat_result) -> tuple[int, int, int]:
 
 
 class _SecretsManagerSecret:
-    """The secret from Secrets Manager, cached; while one thread re-reads it, the others keep
-    using the cached value rather than wait for a slow service, and a failed re-read keeps the
-    last good value."""
+    """Cached; while one thread re-reads it the others use the cached value, and a failed
+    re-read keeps the last good one."""
 
     def __init__(self, secret_id: str, client: Any) -> None:
         from labcas_workflow_api.access_source import aws_clients
@@ -123,8 +116,7 @@ class _SecretsManagerSecret:
         return self._cached.peek()
 
     def _read(self) -> str:
-        """The secret from Secrets Manager, with a client fitting the request deadline
-        (``access_source.aws_clients``); ``DeadlineExceeded`` once that passed."""
+        """``DeadlineExceeded`` once the request deadline passed."""
         try:
             answer = self._clients.get().get_secret_value(SecretId=self._secret_id)
         except DeadlineExceeded:

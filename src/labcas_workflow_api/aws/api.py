@@ -1,10 +1,7 @@
 """Lambda entry point of the API: every route, from API Gateway REST proxy events.
 
-The app is built when this module is imported, in the Lambda init phase, so that SnapStart
-snapshots a ready app. Building it reads no secret and no access config and opens no
-connection (those happen on the first request that needs them); after a SnapStart restore the
-container (engine and storage clients, caches) is built anew anyway, since an SDK client made
-before the snapshot may hold credentials or connections of the snapshotted environment.
+The app is built at import (reading no secret or config) so that SnapStart snapshots it; after a
+restore its container is built anew, as an SDK client may hold the snapshot's credentials.
 """
 
 from __future__ import annotations
@@ -24,9 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 configure_logging()
 
-#: ``LABCAS_LOG_MAX_BYTES`` on Lambda unless set: a synchronous answer is at most 6 MB
-#: (6,291,556 bytes) as JSON, where a control character takes 6 bytes (``\u001b``), so a
-#: million bytes of any log, its headers and the line saying where the rest is always fit.
+#: ``LABCAS_LOG_MAX_BYTES`` on Lambda unless set: an answer is at most 6,291,556 bytes of JSON,
+#: where a control character takes 6 (``\u001b``), so a million bytes of any log always fit.
 LAMBDA_LOG_MAX_BYTES = 1_000_000
 
 
@@ -39,8 +35,7 @@ class ApiRuntime:
         self.loop = asyncio.new_event_loop()
 
     def _run(self, coroutine: Any) -> Any:
-        """Run on this runtime's loop; from a worker thread when the calling thread already runs
-        an event loop (never on Lambda; happens when the handler is called from async code)."""
+        """Run on this runtime's loop; from a worker thread when called from async code."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -51,14 +46,13 @@ class ApiRuntime:
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """Answer one proxy event; never raises."""
         try:
-            request = to_request(event, context, base_path=self.base_path)
+            scope, body = to_request(event, context, base_path=self.base_path)
         except BadEvent as exc:
             return problem_result(400, "Bad request", str(exc))
         try:
-            response = self._run(call_app(self.app, request))
+            result: dict[str, Any] = self._run(call_app(self.app, scope, body))
         except Exception as exc:
             return _internal_error(event, "unexpected error", exc)
-        result: dict[str, Any] = response.to_proxy_result()
         return result
 
     def close(self) -> None:
@@ -68,8 +62,7 @@ class ApiRuntime:
 
 
 def build_runtime(settings: Settings | None = None) -> ApiRuntime:
-    """The app from settings (default: the environment), as the standalone server builds it,
-    with task logs cut at ``LAMBDA_LOG_MAX_BYTES`` unless ``LABCAS_LOG_MAX_BYTES`` is set."""
+    """The app from settings (default: the environment), logs cut at ``LAMBDA_LOG_MAX_BYTES``."""
     from labcas_workflow_api.http.app import create_app
     from labcas_workflow_api.settings import Settings
 
@@ -77,15 +70,6 @@ def build_runtime(settings: Settings | None = None) -> ApiRuntime:
     if "log_max_bytes" not in settings.model_fields_set:
         settings = settings.model_copy(update={"log_max_bytes": LAMBDA_LOG_MAX_BYTES})
     return ApiRuntime(create_app(settings), base_path=settings.base_path)
-
-
-def renew_container(runtime: ApiRuntime) -> None:
-    """Give the app a new container (clients, caches) built from the same settings."""
-    from labcas_workflow_api.bootstrap import build_container
-
-    state = getattr(runtime.app, "state", None)
-    if state is not None and hasattr(state, "container"):
-        state.container = build_container(state.container.settings)
 
 
 def _internal_error(event: Any, what: str, exc: BaseException | None) -> dict[str, Any]:
@@ -100,8 +84,7 @@ def _internal_error(event: Any, what: str, exc: BaseException | None) -> dict[st
 
 
 def _startup_problem(exc: Exception) -> tuple[int, str, str] | None:
-    """Status, title and detail for an app that cannot be built because of its configuration
-    (a 503 naming the setting, never internals); None for anything else."""
+    """The answer to a configuration that keeps the app from being built; None for others."""
     from pydantic import ValidationError
 
     from labcas_workflow_api.domain.errors import LabcasError
@@ -118,9 +101,8 @@ _runtime: ApiRuntime | None = None
 _startup_error: Exception | None = None
 
 
-#: ``GET /healthz`` as API Gateway sends it, answered once at init: what answering loads (the
-#: loop's worker thread, anyio's backend) is then in the SnapStart snapshot, not on the first
-#: request after a restore. It reads no config and no secret.
+#: ``GET /healthz``, answered once at init so that what answering loads (anyio's backend) is in
+#: the SnapStart snapshot, not on the first request after a restore.
 _WARM_UP = {
     "resource": "/healthz",
     "httpMethod": "GET",
@@ -163,21 +145,22 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _after_restore() -> None:
-    """A restore must not fail: a container that cannot be built again is rebuilt (and its
-    problem answered) on the next event."""
+    """A new container from the same settings; never fails (the next event retries it)."""
     global _runtime
-    if _runtime is None:
+    state = getattr(_runtime.app, "state", None) if _runtime is not None else None
+    if state is None or not hasattr(state, "container"):
         return
     try:
-        renew_container(_runtime)
+        from labcas_workflow_api.bootstrap import build_container
+
+        state.container = build_container(state.container.settings)
     except Exception:
         log.exception("cannot renew the container after a restore")
         _runtime = None
 
 
 def _register_after_restore() -> None:
-    """Renew the container after a SnapStart restore; the hook library exists only in the
-    Lambda Python runtimes (3.12+) with SnapStart, nowhere else."""
+    """Renew the container after a SnapStart restore (the hook library exists only there)."""
     try:
         from snapshot_restore_py import register_after_restore
     except ImportError:

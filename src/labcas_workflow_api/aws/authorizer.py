@@ -1,29 +1,18 @@
 """API Gateway REQUEST authorizer: a LabCAS JWT in, an IAM policy with the caller's username out.
 
-Four answers, as API Gateway reads them:
-
-- ``Allow`` with ``context.username`` for a valid token of a user named in some
-  ``authorized_users`` list (``auth.policy.has_any_access`` decides);
-- ``Deny`` (a 403, cached by the gateway) for a valid token of a user named in none;
-- ``Exception("Unauthorized")`` (a 401, the gateway's documented signal; not cached) for a
-  missing, malformed, expired or badly signed token, so that clients ask the user to sign in
-  again rather than to ask for access;
-- ``AuthorizerUnavailable`` (a 500, not cached) when the JWT secret or the access config
-  cannot be read (Secrets Manager or SSM unreachable with nothing cached, a broken setting):
-  an outage is never answered as a denial. Logged at ERROR.
-
-The authorizer is built at import (the Lambda init phase) without reading anything; the secret
-and the config are read on the first event and cached across the container's invocations.
-Each event has a deadline, the invocation's remaining time less ``deadline.LAMBDA_MARGIN``:
-the reads fit in it (``access_source.aws_clients``), so a silent AWS service is answered with
-a 500 before Lambda ends the invocation.
+API Gateway reads four answers: ``Allow`` with ``context.username`` for a user named in some
+``authorized_users``; ``Deny`` (403, cached) for one named in none; ``Exception("Unauthorized")``
+(401, not cached) for a missing, malformed, expired or badly signed token, so that clients ask
+the user to sign in again; ``AuthorizerUnavailable`` (500, not cached, logged at ERROR) when the
+secret or the access config cannot be read: an outage is never a denial. Nothing is read at
+import; each event's reads fit in the invocation's remaining time less ``LAMBDA_MARGIN``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from labcas_workflow_api import deadline
 from labcas_workflow_api.auth.policy import has_any_access
@@ -32,7 +21,8 @@ from labcas_workflow_api.domain.errors import LabcasError, Unauthenticated
 from labcas_workflow_api.logs import configure_logging
 
 if TYPE_CHECKING:
-    from labcas_workflow_api.domain.access import AccessConfig
+    from labcas_workflow_api.access_source import AccessConfigSource
+    from labcas_workflow_api.auth.jwt import TokenVerifier
     from labcas_workflow_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,17 +38,8 @@ class AuthorizerUnavailable(RuntimeError):
     """The authorizer cannot decide (API Gateway answers 500 and caches nothing)."""
 
 
-class _Verifier(Protocol):
-    def verify(self, authorization: str | None) -> Any: ...
-
-
-class _AccessSource(Protocol):
-    def get(self) -> AccessConfig: ...
-
-
 def api_resource(method_arn: Any) -> str:
-    """Every method of every path of the stage the request was for (``apiId/stage/*/*``), so
-    that a cached answer is right for the other routes too; ``*`` when the ARN is not one."""
+    """``apiId/stage/*/*``, so that a cached answer holds for every route; else ``*``."""
     match = _METHOD_ARN_RE.fullmatch(method_arn) if isinstance(method_arn, str) else None
     return f"{match.group(1)}/*/*" if match else "*"
 
@@ -85,14 +66,14 @@ def _unavailable(why: str) -> AuthorizerUnavailable:
 class Authorizer:
     """Decides Allow, Deny, Unauthorized or failure for one event."""
 
-    def __init__(self, verifier: _Verifier, access: _AccessSource) -> None:
+    def __init__(self, verifier: TokenVerifier, access: AccessConfigSource) -> None:
         self._verifier = verifier
         self._access = access
 
     def authorize(self, event: Any) -> dict[str, Any]:
         method_arn = event.get("methodArn") if isinstance(event, dict) else None
         try:
-            username = str(self._verifier.verify(single_header(event, "authorization")).username)
+            username = self._verifier.verify(single_header(event, "authorization")).username
         except Unauthenticated as exc:
             log.info("401: %s", exc.detail)
             raise Exception(UNAUTHORIZED) from None
@@ -112,8 +93,7 @@ class Authorizer:
 def build_authorizer(
     settings: Settings | None = None, *, ssm_client: Any = None, secretsmanager_client: Any = None
 ) -> Authorizer:
-    """The authorizer from settings (default: the environment): ``LABCAS_JWT_*`` for the token,
-    ``LABCAS_CONFIG`` (``ssm:/name`` on AWS) for the users. Reads nothing yet."""
+    """The authorizer from settings (default: the environment); reads nothing yet."""
     from labcas_workflow_api.access_source import AccessConfigSource
     from labcas_workflow_api.auth.jwt import TokenVerifier
     from labcas_workflow_api.auth.secrets import jwt_secret_provider
@@ -140,8 +120,7 @@ def _start() -> None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Lambda handler for the REQUEST authorizer: a policy, ``Exception("Unauthorized")``, or
-    ``AuthorizerUnavailable``."""
+    """Lambda handler: a policy, ``Exception("Unauthorized")`` or ``AuthorizerUnavailable``."""
     if _authorizer is None:
         _start()
     if _authorizer is None:

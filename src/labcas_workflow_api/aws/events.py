@@ -25,21 +25,24 @@ _DOMAIN = re.compile(r"[A-Za-z0-9.-]{1,253}")
 _ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 
-def event_headers(event: Any) -> list[tuple[str, str]]:
-    """Request headers, names lower-cased; ``multiValueHeaders`` win over ``headers``. Names
-    that are not HTTP tokens and values that are not strings are left out."""
-    if not isinstance(event, dict):
-        return []
-    multi, single = event.get("multiValueHeaders"), event.get("headers")
-    pairs: list[tuple[Any, Any]] = []
+def pairs(event: Any, multi_key: str, single_key: str) -> list[tuple[Any, Any]]:
+    """The pairs of ``event[multi_key]`` when it has any, else of ``event[single_key]``."""
+    multi = event.get(multi_key) if isinstance(event, dict) else None
+    single = event.get(single_key) if isinstance(event, dict) else None
     if isinstance(multi, dict) and multi:
-        for name, values in multi.items():
-            pairs += [(name, v) for v in (values if isinstance(values, list) else [values])]
-    elif isinstance(single, dict):
-        pairs = list(single.items())
+        return [
+            (name, value)
+            for name, values in multi.items()
+            for value in (values if isinstance(values, list) else [values])
+        ]
+    return list(single.items()) if isinstance(single, dict) else []
+
+
+def event_headers(event: Any) -> list[tuple[str, str]]:
+    """Request headers, names lower-cased; non-token names and non-string values left out."""
     return [
         (name.lower(), value)
-        for name, value in pairs
+        for name, value in pairs(event, "multiValueHeaders", "headers")
         if isinstance(name, str) and _HEADER_NAME.fullmatch(name) and isinstance(value, str)
     ]
 
@@ -69,8 +72,7 @@ def is_api_gateway_event(event: Any) -> bool:
 
 
 def trusted_username(event: Any) -> str | None:
-    """The username our authorizer put in ``requestContext.authorizer`` of an API Gateway
-    event (API Gateway sets ``principalId`` from the same answer); never from a header."""
+    """The username our authorizer put in ``requestContext.authorizer``; never from a header."""
     if not is_api_gateway_event(event):
         return None
     authorizer = _context(event).get("authorizer")
@@ -96,8 +98,7 @@ def stage_allow_origin(event: Any) -> str | None:
 
 
 def trusted_scope(event: Any) -> dict[str, str]:
-    """The ``labcas.*`` ASGI scope keys for this event: the authorizer's username, API
-    Gateway's request id, the ``allowOrigin`` stage variable."""
+    """The ``labcas.*`` ASGI scope keys: username, request id, ``allowOrigin`` stage variable."""
     scope = {REQUEST_ID_KEY: request_id(event)}
     username = trusted_username(event)
     if username:
@@ -109,9 +110,8 @@ def trusted_scope(event: Any) -> dict[str, str]:
 
 
 def route(event: dict[str, Any], base_path: str = "") -> tuple[str, str]:
-    """The path to route (the event's, less the custom domain's ``base_path`` mapping) and the
-    root path the client used before it: ``/dev`` on the execute-api host, the base path on a
-    custom domain, or nothing. The root comes from ``requestContext.path``, set by API Gateway."""
+    """The path to route (less the custom domain's ``base_path``) and the root path the client
+    used before it (``/dev``, the base path, or nothing), from ``requestContext.path``."""
     path = event["path"] or "/"
     base = "/" + base_path.strip("/") if base_path.strip("/") else ""
     if base and (path == base or path.startswith(base + "/")):
@@ -144,7 +144,6 @@ def problem_result(
 
 
 def answer_origin(event: Any) -> str | None:
-    """The CORS origin for answers made outside the app: the request's ``Origin`` when the
-    ``allowOrigin`` stage variable allows it."""
+    """The request's ``Origin`` when the ``allowOrigin`` stage variable allows it."""
     origin = single_header(event, "origin")
     return allowed_origin(origin, split_origins(stage_allow_origin(event)))

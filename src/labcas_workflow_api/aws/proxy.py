@@ -1,20 +1,10 @@
 """API Gateway REST proxy events (payload 1.0) <-> one ASGI HTTP call, in the standard library.
 
-The scope carries only trusted edge values: the host is ``requestContext.domainName`` (the
-``Host`` header is replaced, ``X-Forwarded-*`` are not read), the scheme ``https``, the root
-path the stage or the custom domain's base path; the ``labcas.*`` keys come from
-``events.trusted_scope``.
-
-Hand-written rather than on Mangum, because ``bench/cold_start.py`` measured it no slower:
-import + first answer (``GET /healthz``) of fresh processes, the two adapters interleaved, 15
-each, medians, on the 2-core development machine: 472 ms here against 470 ms on Mangum with
-bytecode and 1,031 against 1,041 ms without; in a second run 583 against 589 ms and 1,170
-against 1,202 ms; CPU time lower here in all four (by 0.1 to 4 %). Those gaps are within the
-noise (two runs of one adapter differed by up to 21 ms), so Mangum gains no time, and it
-needs as much code around it: the event checked and its headers cleaned first (it raises on
-a non-numeric ``X-Forwarded-Port``, a ``Host`` with two colons, a lone surrogate), a
-middleware for the trusted scope values, its single-valued answer headers moved into
-``multiValueHeaders``. That variant is in the history of ``aws/mangum_runtime.py``.
+The scope holds only trusted edge values: host ``requestContext.domainName`` (no ``Host`` or
+``X-Forwarded-*``), scheme ``https``, the stage or base path as root. Hand-written, not Mangum:
+``bench/cold_start.py`` measured no gain (import + first answer, medians of 15: 472 ms here,
+470 ms on Mangum; CPU 0.1-4 % lower here), and Mangum needed as much code around it (event
+checks, header cleaning, a middleware for trusted values: see ``aws/mangum_runtime.py``'s history).
 """
 
 from __future__ import annotations
@@ -24,13 +14,13 @@ import base64
 import binascii
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from labcas_workflow_api.aws.events import (
     event_headers,
     is_api_gateway_event,
+    pairs,
     route,
     trusted_scope,
 )
@@ -50,49 +40,25 @@ class BadEvent(ValueError):
     """The event is not a usable API Gateway REST proxy event (answered with a 400)."""
 
 
-@dataclass
-class HttpRequest:
-    """An API Gateway proxy event translated into an ASGI scope and a body."""
-
-    scope: dict[str, Any]
-    body: bytes
-
-
-@dataclass
-class HttpResponse:
-    """What the ASGI app answered."""
-
-    status: int = 500
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-    def to_proxy_result(self) -> dict[str, Any]:
-        """The Lambda proxy integration result; headers as ``multiValueHeaders``; text bodies
-        as text, anything else base64."""
-        grouped: dict[str, list[str]] = {}
-        for name, value in self.headers:
-            grouped.setdefault(name, []).append(value)
-        content_type = next((v for k, v in self.headers if k.lower() == "content-type"), "")
-        result = {"statusCode": self.status, "multiValueHeaders": grouped}
-        if _TEXT_TYPES.match(content_type.lower()) or not self.body:
-            try:
-                return {**result, "body": self.body.decode("utf-8"), "isBase64Encoded": False}
-            except UnicodeDecodeError:
-                pass
-        return {**result, "body": base64.b64encode(self.body).decode(), "isBase64Encoded": True}
+def proxy_result(status: int, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
+    """The Lambda proxy result: headers as ``multiValueHeaders``; text bodies as text, others
+    base64."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in headers:
+        grouped.setdefault(name, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    result = {"statusCode": status, "multiValueHeaders": grouped}
+    if _TEXT_TYPES.match(content_type.lower()) or not body:
+        try:
+            return {**result, "body": body.decode("utf-8"), "isBase64Encoded": False}
+        except UnicodeDecodeError:
+            pass
+    return {**result, "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
 
 
 def _query_string(event: dict[str, Any]) -> bytes:
-    multi = event.get("multiValueQueryStringParameters")
-    single = event.get("queryStringParameters")
-    pairs: list[tuple[str, str]] = []
-    if isinstance(multi, dict) and multi:
-        for name, values in multi.items():
-            for value in values if isinstance(values, list) else [values]:
-                pairs.append((str(name), str(value)))
-    elif isinstance(single, dict):
-        pairs = [(str(k), str(v)) for k, v in single.items()]
-    return urlencode(pairs, quote_via=quote).encode("ascii")
+    query = pairs(event, "multiValueQueryStringParameters", "queryStringParameters")
+    return urlencode([(str(k), str(v)) for k, v in query], quote_via=quote).encode("ascii")
 
 
 def _body(event: dict[str, Any]) -> bytes:
@@ -116,12 +82,11 @@ def _header_value(value: str) -> bytes:
         return value.encode("utf-8", "replace")
 
 
-def to_request(event: Any, context: Any = None, *, base_path: str = "") -> HttpRequest:
-    """Translate a REST proxy event; raise BadEvent when it is not one.
-
-    ``base_path`` (``LABCAS_BASE_PATH``) is stripped from the event's path before routing and
-    becomes the root path, as the stage does on the execute-api host.
-    """
+def to_request(
+    event: Any, context: Any = None, *, base_path: str = ""
+) -> tuple[dict[str, Any], bytes]:
+    """The ASGI scope and body of a REST proxy event; BadEvent when it is not one. ``base_path``
+    (``LABCAS_BASE_PATH``) is stripped from the path and becomes the root path."""
     if not is_api_gateway_event(event):
         raise BadEvent("not an API Gateway REST proxy event")
     raw, root = route(event, base_path)
@@ -157,12 +122,14 @@ def to_request(event: Any, context: Any = None, *, base_path: str = "") -> HttpR
         "aws.context": context,
         **trusted_scope(event),
     }
-    return HttpRequest(scope=scope, body=body)
+    return scope, body
 
 
-async def call_app(app: ASGIApp, request: HttpRequest) -> HttpResponse:
-    """Run one HTTP request through the ASGI app; unexpected errors propagate to the caller."""
-    response = HttpResponse()
+async def call_app(app: ASGIApp, scope: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """Run one HTTP request through the ASGI app, into a proxy result; unexpected errors
+    propagate to the caller."""
+    status = 500
+    headers: list[tuple[str, str]] = []
     chunks: list[bytes] = []
     sent_body = False
     done = asyncio.Event()
@@ -171,14 +138,15 @@ async def call_app(app: ASGIApp, request: HttpRequest) -> HttpResponse:
         nonlocal sent_body
         if not sent_body:
             sent_body = True
-            return {"type": "http.request", "body": request.body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await done.wait()
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
+        nonlocal status, headers
         if message["type"] == "http.response.start":
-            response.status = int(message["status"])
-            response.headers = [
+            status = int(message["status"])
+            headers = [
                 (bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
                 for k, v in message.get("headers", [])
             ]
@@ -188,8 +156,7 @@ async def call_app(app: ASGIApp, request: HttpRequest) -> HttpResponse:
                 done.set()
 
     try:
-        await app(dict(request.scope), receive, send)
+        await app(dict(scope), receive, send)
     finally:
         done.set()
-    response.body = b"".join(chunks)
-    return response
+    return proxy_result(status, headers, b"".join(chunks))

@@ -10,12 +10,9 @@ from labcas_workflow_api.domain.models import Fetched, Listing, ObjectInfo, Writ
 
 
 class StagingStore(Protocol):
-    """An object store (S3 or compatible).
-
-    Methods raise ``NotFound`` for a missing bucket and an ``UpstreamError`` subclass when the
-    store fails or cannot be reached. The ``*_many`` methods work on their keys concurrently,
-    with a bound of the store's own.
-    """
+    """An object store (S3 or compatible); methods raise ``NotFound`` for a missing bucket and an
+    ``UpstreamError`` subclass when the store fails or cannot be reached. The ``*_many`` methods
+    work on their keys concurrently, with a bound of the store's own."""
 
     def list(
         self, bucket: str, prefix: str, *, start_after: str | None = None, limit: int = 1000

@@ -1,14 +1,10 @@
 """The S3 staging store: a lean SigV4 path for every read, boto3 for writes.
 
-Browsing a folder lists its keys and reads every metadata sidecar; annotating one checks that
-each named file exists. Done through boto3 this is CPU-bound (request building, XML-to-shape
-parsing, date parsing) and threads do not help under the GIL: measured 5-13x dearer per call
-than signing our own query-string requests with ``SigV4Presigner`` (the signer that makes
-the download links) and sending them over a small pool of keep-alive ``http.client``
-connections, which is what ``list``, ``head_many`` and ``get_many`` do. Writes, rare and
-conditional, go through boto3. Credentials, region and endpoint are those of one
-``boto3.Session``: its credentials are read through ``get_credentials()`` and frozen for
-each signature, so credentials that expire (a Lambda role's, SSO) are refreshed by botocore.
+Listing a folder and reading its sidecars through boto3 is CPU-bound and threads do not help
+under the GIL: measured 5-13x dearer per call than our own query-string signatures
+(``SigV4Presigner``, which also makes the download links) sent over a small pool of keep-alive
+``http.client`` connections. Writes, rare and conditional, go through boto3. Credentials come
+from one ``boto3.Session``, frozen for each signature, so botocore refreshes expiring ones.
 """
 
 from __future__ import annotations
@@ -64,20 +60,12 @@ _MAX_KEYS = 1000
 
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-def is_placeholder(key: str, prefix: str) -> bool:
-    """A zero-content "folder" marker: the prefix itself or any key ending with ``/``."""
-    return key == prefix or key.endswith("/")
+T = TypeVar("T")
 
 
 class S3Store:
-    """``StagingStore`` over S3 or an S3-compatible server (``endpoint_url``).
-
-    ``session``: the ``boto3.Session`` whose credentials and region are used (a default one,
-    from the environment, when None). ``max_workers`` bounds the requests of one ``*_many``
-    call, and of all of them together.
-    """
+    """``StagingStore`` over S3 or an S3-compatible server (``endpoint_url``); ``max_workers``
+    bounds the requests of all ``*_many`` calls together."""
 
     def __init__(
         self,
@@ -97,36 +85,34 @@ class S3Store:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_attempts = max_attempts
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a client is built from a session built first
         self._client: S3Client | None = None
         self._credentials: BotoCredentials | None = None
         self._presigner: SigV4Presigner | None = None
         self._pools: dict[str, ConnectionPool] = {}
         self._executor: ThreadPoolExecutor | None = None
 
-    # -- session, client, signing ----------------------------------------------------------
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        """The attribute ``name``, built by ``build`` when it is None, by one thread."""
+        value: T | None = getattr(self, name)
+        if value is None:
+            with self._lock:
+                value = getattr(self, name)
+                if value is None:
+                    value = build()
+                    setattr(self, name, value)
+        return value
 
     @property
     def session(self) -> Session:
-        if self._session is None:
-            with self._lock:
-                if self._session is None:
-                    import boto3
-
-                    self._session = boto3.Session()
-        return self._session
+        return self._once("_session", _new_session)
 
     @property
     def client(self) -> S3Client:
         """The boto3 client (writes, bucket checks), built on first use."""
-        if self._client is None:
-            session = self.session
-            with self._lock:
-                if self._client is None:
-                    self._client = self._build_client(session)
-        return self._client
+        return self._once("_client", self._build_client)
 
-    def _build_client(self, session: Session) -> S3Client:
+    def _build_client(self) -> S3Client:
         from botocore.config import Config
 
         config = Config(
@@ -137,7 +123,7 @@ class S3Store:
             max_pool_connections=max(10, self.max_workers),
             s3={"addressing_style": "path" if self._endpoint_url else "auto"},
         )
-        return session.client(
+        return self.session.client(
             "s3", endpoint_url=self._endpoint_url, region_name=self._region, config=config
         )
 
@@ -153,14 +139,10 @@ class S3Store:
 
     def credentials(self) -> Credentials:
         """The session's credentials as they are now (botocore refreshes expiring ones)."""
-        if self._credentials is None:
-            session = self.session
-            with self._lock:
-                if self._credentials is None:
-                    self._credentials = session.get_credentials()
-        if self._credentials is None:
+        credentials = self._once("_credentials", lambda: self.session.get_credentials())
+        if credentials is None:
             raise UpstreamBadResponse("no AWS credentials available to sign S3 requests")
-        frozen = self._credentials.get_frozen_credentials()
+        frozen = credentials.get_frozen_credentials()
         if not frozen.access_key or not frozen.secret_key:
             raise UpstreamBadResponse("the AWS credentials to sign S3 requests are incomplete")
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
@@ -180,12 +162,12 @@ class S3Store:
         pool = self._pools.get(base_url)
         if pool is None:
             with self._lock:
-                pool = self._pools.get(base_url)
-                if pool is None:
-                    pool = ConnectionPool(
+                pool = self._pools.setdefault(
+                    base_url,
+                    ConnectionPool(
                         base_url, self.connect_timeout, self.read_timeout, self.max_workers
-                    )
-                    self._pools[base_url] = pool
+                    ),
+                )
         return pool
 
     def _signed(
@@ -201,15 +183,13 @@ class S3Store:
         return answer
 
     def _map(self, call: Callable[[K], V], items: builtins.list[K]) -> builtins.list[V]:
-        """``call`` on each item, concurrently in the store's pool (in the caller's thread
-        for a single one)."""
+        """``call`` on each item, concurrently (in the caller's thread for a single one)."""
         if len(items) <= 1:
             return [call(item) for item in items]
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="s3")
-        return list(self._executor.map(call, items))
+        executor = self._once(
+            "_executor", lambda: ThreadPoolExecutor(self.max_workers, thread_name_prefix="s3")
+        )
+        return list(executor.map(call, items))
 
     def close(self) -> None:
         """Release the thread pool and idle connections."""
@@ -218,8 +198,6 @@ class S3Store:
             self._executor = None
         for pool in list(self._pools.values()):
             pool.close()
-
-    # -- the port --------------------------------------------------------------------------
 
     def list(
         self, bucket: str, prefix: str, *, start_after: str | None = None, limit: int = 1000
@@ -245,8 +223,8 @@ class S3Store:
                 for key, info in page.entries:
                     if start_after is not None and key <= start_after:
                         continue  # a sub-folder listed again after its own name
-                    if info is not None and is_placeholder(key, prefix):
-                        continue
+                    if info is not None and (key == prefix or key.endswith("/")):
+                        continue  # a "folder" marker
                     if len(prefixes) + len(objects) == limit:
                         return Listing(prefixes, objects, truncated=True)
                     if info is None:
@@ -330,28 +308,26 @@ class S3Store:
             self.client.head_bucket(Bucket=bucket)
 
 
+def _new_session() -> Session:
+    import boto3
+
+    return boto3.Session()
+
+
 @contextmanager
 def _mapped(what: str) -> Iterator[None]:
     """Translate botocore, HTTP and socket failures into our error tree."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectionClosedError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-    )
-    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore import exceptions as boto
 
     try:
         yield
     except LabcasError:
         raise
-    except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
+    except (boto.ConnectTimeoutError, boto.ReadTimeoutError, TimeoutError) as exc:
         raise UpstreamTimeout(f"storage timed out ({what})") from exc
-    except (EndpointConnectionError, ConnectionClosedError, BotoConnectionError) as exc:
+    except (boto.EndpointConnectionError, boto.ConnectionClosedError, boto.ConnectionError) as exc:
         raise UpstreamUnavailable(f"storage unreachable ({what})") from exc
-    except ClientError as exc:
+    except boto.ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -360,7 +336,7 @@ def _mapped(what: str) -> Iterator[None]:
         raise _from_code(exc.code, exc.status, what, str(exc)) from exc
     except (OSError, http.client.HTTPException) as exc:
         raise UpstreamUnavailable(f"storage unreachable ({what}): {exc}") from exc
-    except BotoCoreError as exc:
+    except boto.BotoCoreError as exc:
         raise UpstreamBadResponse(f"storage error ({what}): {exc}") from exc
 
 

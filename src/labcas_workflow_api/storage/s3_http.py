@@ -1,8 +1,5 @@
-"""Lean S3 reads: SigV4 query-string signing, keep-alive connections, ListObjectsV2 parsing.
-
-Used by ``S3Store`` for presigned links and for the hot read paths (listing, sidecar reads),
-where boto3's per-call CPU cost dominates and threads do not help under the GIL.
-"""
+"""Lean S3 reads (measured 5-13x cheaper than boto3's, see ``storage.s3``): SigV4 query-string
+signing, keep-alive ``http.client`` connections, ListObjectsV2 parsing."""
 
 from __future__ import annotations
 
@@ -31,11 +28,8 @@ class Credentials:
 
 
 class SigV4Presigner:
-    """AWS Signature Version 4 query-string signing for S3 (``UNSIGNED-PAYLOAD``).
-
-    The derived signing key depends only on secret, day and region, so it is computed once a
-    day instead of four HMACs per URL.
-    """
+    """AWS Signature Version 4 query-string signing for S3 (``UNSIGNED-PAYLOAD``); the signing
+    key depends only on secret, day and region, so it is derived once a day, not per URL."""
 
     def __init__(self, region: str, service: str = "s3") -> None:
         self.region = region
@@ -72,24 +66,18 @@ class SigV4Presigner:
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
         scope = f"{day}/{self.region}/{self.service}/aws4_request"
-        params = dict(query or {})
-        params.update(
-            {
-                "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-                "X-Amz-Credential": f"{credentials.access_key}/{scope}",
-                "X-Amz-Date": amz_date,
-                "X-Amz-Expires": str(ttl),
-                "X-Amz-SignedHeaders": "host",
-            }
-        )
+        params = {
+            **(query or {}),
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": f"{credentials.access_key}/{scope}",
+            "X-Amz-Date": amz_date,
+            "X-Amz-Expires": str(ttl),
+            "X-Amz-SignedHeaders": "host",
+        }
         if credentials.token:
             params["X-Amz-Security-Token"] = credentials.token
-        canonical_query = "&".join(
-            f"{k}={v}"
-            for k, v in sorted(
-                (quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params.items()
-            )
-        )
+        encoded = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params.items())
+        canonical_query = "&".join(f"{k}={v}" for k, v in encoded)
         host = signed_host(base_url)
         canonical_request = (
             f"{method}\n{path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
@@ -147,25 +135,21 @@ class ConnectionPool:
         self._ssl = ssl.create_default_context() if self.https else None
 
     def _new(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection
-        if self._ssl is not None:
-            conn = http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.connect_timeout, context=self._ssl
-            )
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+        conn = (
+            http.client.HTTPSConnection(self.host, self.port, context=self._ssl)
+            if self._ssl is not None
+            else http.client.HTTPConnection(self.host, self.port)
+        )
+        conn.timeout = self.connect_timeout
         conn.connect()
         if conn.sock is not None:
             conn.sock.settimeout(self.read_timeout)
         return conn
 
     def request(self, method: str, path_and_query: str, attempts: int = 3) -> Answer:
-        """``GET`` or ``HEAD`` with bounded retries on connection errors and 5xx answers.
-
-        A kept-alive connection that fails does not use up an attempt: after a server restart
-        or a network cut every idle connection is stale, so they are all dropped and the
-        request is sent again on a new one.
-        """
+        """``GET`` or ``HEAD`` with bounded retries on connection errors and 5xx answers. A
+        kept-alive connection that fails uses up no attempt: after a server restart or a network
+        cut every idle one is stale, so all are dropped and the request sent on a new one."""
         attempt, stale = 1, 0
         while True:
             with self._lock:
@@ -177,13 +161,11 @@ class ConnectionPool:
                 conn.request(method, path_and_query)
                 response = conn.getresponse()
                 body = response.read()
-            except TimeoutError:
+            except (OSError, http.client.HTTPException) as exc:
                 if conn is not None:
                     conn.close()
-                raise
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
+                if isinstance(exc, TimeoutError):
+                    raise
                 if reused and stale <= self.size:
                     stale += 1
                     self.close()
@@ -193,15 +175,12 @@ class ConnectionPool:
                 time.sleep(0.05 * attempt)
                 attempt += 1
                 continue
-            if response.will_close:
+            with self._lock:
+                kept = not response.will_close and len(self._idle) < self.size
+                if kept:
+                    self._idle.append(conn)
+            if not kept:
                 conn.close()
-            else:
-                with self._lock:
-                    if len(self._idle) < self.size:
-                        self._idle.append(conn)
-                        conn = None
-                if conn is not None:
-                    conn.close()
             if response.status >= 500 and attempt < attempts:
                 time.sleep(0.05 * attempt)
                 attempt += 1
@@ -237,23 +216,19 @@ def parse_list(body: bytes) -> Page:
         value = value or ""
         return unquote_plus(value) if url_encoded else value
 
-    entries: list[tuple[str, ObjectInfo | None]] = []
-    for elem in root.iter(f"{_NS}CommonPrefixes"):
-        entries.append((text(elem.findtext(f"{_NS}Prefix")), None))
+    entries: list[tuple[str, ObjectInfo | None]] = [
+        (text(elem.findtext(f"{_NS}Prefix")), None) for elem in root.iter(f"{_NS}CommonPrefixes")
+    ]
     for elem in root.iter(f"{_NS}Contents"):
-        key = text(elem.findtext(f"{_NS}Key"))
-        modified = elem.findtext(f"{_NS}LastModified") or "1970-01-01T00:00:00Z"
-        entries.append(
-            (
-                key,
-                ObjectInfo(
-                    key=key,
-                    size=int(elem.findtext(f"{_NS}Size") or 0),
-                    last_modified=datetime.fromisoformat(modified),
-                    etag=bare_etag(elem.findtext(f"{_NS}ETag")),
-                ),
-            )
+        info = ObjectInfo(
+            key=text(elem.findtext(f"{_NS}Key")),
+            size=int(elem.findtext(f"{_NS}Size") or 0),
+            last_modified=datetime.fromisoformat(
+                elem.findtext(f"{_NS}LastModified") or "1970-01-01T00:00:00Z"
+            ),
+            etag=bare_etag(elem.findtext(f"{_NS}ETag")),
         )
+        entries.append((info.key, info))
     entries.sort(key=lambda e: e[0])
     truncated = root.findtext(f"{_NS}IsTruncated") == "true"
     token = root.findtext(f"{_NS}NextContinuationToken") if truncated else None

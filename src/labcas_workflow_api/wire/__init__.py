@@ -1,14 +1,8 @@
-"""The wire: every answer and request body of the API, as pydantic models.
+"""The wire: every answer and request body of the API, as pydantic models (no FastAPI here).
 
-Routes return these models, the Python client parses answers with them, and
-``tests/unit/test_wire_contract.py`` holds them against ``docs/openapi.yml`` (the source for
-API Gateway). The small ``of`` builders turn domain objects into answers. No FastAPI here.
-The outputs' models are in ``wire/outputs.py`` (and named here too), what they all share in
-``wire/fields.py``.
-
-Conventions kept from the hand-built answers: times are ``datetime.isoformat()`` text
-(``+00:00``, not ``Z``); a key documented as "only when ..." (``next``, a parameter's schema
-copies, a problem's ``parameter``) is left out rather than sent as null.
+Routes return them, the client parses with them, ``tests/unit/test_wire_contract.py`` holds
+them against ``docs/openapi.yml``. Times are ``datetime.isoformat()`` text (``+00:00``); a key
+documented as "only when ..." is left out rather than sent as null.
 """
 
 from __future__ import annotations
@@ -20,17 +14,16 @@ from pydantic.json_schema import SkipJsonSchema
 
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.service.run_conf import output_path, public_conf, requires_value
-from labcas_workflow_api.wire.fields import Links, Timestamp
-from labcas_workflow_api.wire.fields import is_none as _is_none
-from labcas_workflow_api.wire.outputs import (
-    Annotation,
-    FileAnnotation,
-    FileEntry,
-    Folder,
-    FolderLink,
-    FolderRun,
-    Updated,
-)
+from labcas_workflow_api.wire.fields import Links as Links
+from labcas_workflow_api.wire.fields import Timestamp as Timestamp
+from labcas_workflow_api.wire.fields import optional
+from labcas_workflow_api.wire.outputs import Annotation as Annotation
+from labcas_workflow_api.wire.outputs import FileAnnotation as FileAnnotation
+from labcas_workflow_api.wire.outputs import FileEntry as FileEntry
+from labcas_workflow_api.wire.outputs import Folder as Folder
+from labcas_workflow_api.wire.outputs import FolderLink as FolderLink
+from labcas_workflow_api.wire.outputs import FolderRun as FolderRun
+from labcas_workflow_api.wire.outputs import Updated as Updated
 
 if TYPE_CHECKING:
     from labcas_workflow_api.domain import models as domain
@@ -38,37 +31,6 @@ if TYPE_CHECKING:
     from labcas_workflow_api.service.catalog import WorkflowView
     from labcas_workflow_api.service.run_starts import Started
     from labcas_workflow_api.service.runs import RunDetail as ServiceRunDetail
-
-__all__ = [
-    "Annotation",
-    "DataSelectionList",
-    "DryRun",
-    "Entry",
-    "FileAnnotation",
-    "FileEntry",
-    "Folder",
-    "FolderLink",
-    "FolderRun",
-    "Health",
-    "Links",
-    "Parameter",
-    "Problem",
-    "Progress",
-    "Readiness",
-    "ReadinessChecks",
-    "Run",
-    "RunDetail",
-    "RunList",
-    "RunRequest",
-    "StartedRun",
-    "Task",
-    "Timestamp",
-    "Updated",
-    "WorkflowDetail",
-    "WorkflowList",
-]
-
-# -- health ----------------------------------------------------------------------------------
 
 
 class Health(BaseModel):
@@ -91,10 +53,8 @@ class ReadinessChecks(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     checks: ReadinessChecks
-    request_id: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description="When a check is not ok: the id its details are logged under",
+    request_id: str | SkipJsonSchema[None] = optional(
+        "When a check is not ok: the id its details are logged under"
     )
 
 
@@ -105,25 +65,14 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-    request_id: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description="The X-Request-ID of this answer: quote it to the operators",
+    request_id: str | SkipJsonSchema[None] = optional(
+        "The X-Request-ID of this answer: quote it to the operators"
     )
-    parameter: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=_is_none, description="The offending parameter (422)"
+    parameter: str | SkipJsonSchema[None] = optional("The offending parameter (422)")
+    run_id: str | SkipJsonSchema[None] = optional(
+        "A run the engine may still start although it did not confirm it (a 5xx answer "
+        "to a start): look it up before starting again."
     )
-    run_id: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description=(
-            "A run the engine may still start although it did not confirm it (a 5xx answer "
-            "to a start): look it up before starting again."
-        ),
-    )
-
-
-# -- data selections and workflows -----------------------------------------------------------
 
 
 class Entry(BaseModel):
@@ -153,10 +102,6 @@ class WorkflowList(BaseModel):
         return cls(workflows=[Entry.of(e) for e in entries])
 
 
-def _copy() -> Any:
-    return Field(None, exclude_if=_is_none)
-
-
 class Parameter(BaseModel):
     """One workflow parameter: its default, description, whether a run must give it, and
     ``schema``, its full JSON Schema (the one to read). The schema's ``type``, ``title``,
@@ -167,20 +112,20 @@ class Parameter(BaseModel):
     # strict: a copy is made of a value already of its type only, never coerced ("5" -> 5)
     model_config = ConfigDict(strict=True)
 
-    type: str | list[str] | SkipJsonSchema[None] = _copy()
-    title: str | SkipJsonSchema[None] = _copy()
-    enum: list[Any] | SkipJsonSchema[None] = _copy()
-    minimum: int | float | SkipJsonSchema[None] = _copy()
-    maximum: int | float | SkipJsonSchema[None] = _copy()
-    exclusiveMinimum: int | float | SkipJsonSchema[None] = _copy()
-    exclusiveMaximum: int | float | SkipJsonSchema[None] = _copy()
-    minLength: int | SkipJsonSchema[None] = _copy()
-    maxLength: int | SkipJsonSchema[None] = _copy()
-    pattern: str | SkipJsonSchema[None] = _copy()
-    format: str | SkipJsonSchema[None] = _copy()
-    items: dict[str, Any] | SkipJsonSchema[None] = _copy()
-    minItems: int | SkipJsonSchema[None] = _copy()
-    maxItems: int | SkipJsonSchema[None] = _copy()
+    type: str | list[str] | SkipJsonSchema[None] = optional()
+    title: str | SkipJsonSchema[None] = optional()
+    enum: list[Any] | SkipJsonSchema[None] = optional()
+    minimum: int | float | SkipJsonSchema[None] = optional()
+    maximum: int | float | SkipJsonSchema[None] = optional()
+    exclusiveMinimum: int | float | SkipJsonSchema[None] = optional()
+    exclusiveMaximum: int | float | SkipJsonSchema[None] = optional()
+    minLength: int | SkipJsonSchema[None] = optional()
+    maxLength: int | SkipJsonSchema[None] = optional()
+    pattern: str | SkipJsonSchema[None] = optional()
+    format: str | SkipJsonSchema[None] = optional()
+    items: dict[str, Any] | SkipJsonSchema[None] = optional()
+    minItems: int | SkipJsonSchema[None] = optional()
+    maxItems: int | SkipJsonSchema[None] = optional()
     default: Any = Field(description="Taken when a run does not give the parameter")
     description: str | None
     required: bool = Field(description="No default, and the schema refuses null")
@@ -232,9 +177,6 @@ class WorkflowDetail(BaseModel):
         )
 
 
-# -- runs ------------------------------------------------------------------------------------
-
-
 def _run_fields(run: domain.Run, links: Links) -> dict[str, Any]:
     folder = output_path(run)
     return {
@@ -260,11 +202,7 @@ def _output_folder() -> Any:
 
 
 def _web_url() -> Any:
-    return Field(
-        None,
-        exclude_if=_is_none,
-        description="The web app's page of the run, for people (only when served here)",
-    )
+    return optional("The web app's page of the run, for people (only when served here)")
 
 
 class Run(BaseModel):
@@ -287,10 +225,8 @@ class Run(BaseModel):
 
 class RunList(BaseModel):
     runs: list[Run]
-    next: str | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=_is_none,
-        description="Link to the next page (only with `limit`, until the last page)",
+    next: str | SkipJsonSchema[None] = optional(
+        "Link to the next page (only with `limit`, until the last page)"
     )
 
 
@@ -307,15 +243,7 @@ class Task(BaseModel):
 
     @classmethod
     def of(cls, task: domain.TaskInstance) -> Task:
-        return cls(
-            task_id=task.task_id,
-            map_index=task.map_index,
-            state=task.state,
-            start_time=task.start_time,
-            end_time=task.end_time,
-            duration=task.duration,
-            try_number=task.try_number,
-        )
+        return cls.model_validate(task, from_attributes=True)
 
 
 class Progress(BaseModel):
@@ -344,8 +272,8 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     in_data_selection: str
-    workflow_id: str | SkipJsonSchema[None] = Field(None, exclude_if=_is_none)
-    params: dict[str, Any] | SkipJsonSchema[None] = Field(None, exclude_if=_is_none)
+    workflow_id: str | SkipJsonSchema[None] = optional()
+    params: dict[str, Any] | SkipJsonSchema[None] = optional()
 
 
 class StartedRun(BaseModel):

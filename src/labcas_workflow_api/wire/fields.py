@@ -1,16 +1,21 @@
-"""What the wire models share: the time type, the "left out when None" rule, and the links of
+"""What the wire models share: the time type, the "left out when None" field, and the links of
 the request being answered."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import Field, PlainSerializer, WithJsonSchema
 
 
-def is_none(value: object) -> bool:
+def _is_none(value: object) -> bool:
     return value is None
+
+
+def optional(description: str | None = None) -> Any:
+    """A field that is left out of an answer when None (typed ``X | SkipJsonSchema[None]``)."""
+    return Field(None, exclude_if=_is_none, description=description)
 
 
 Timestamp = Annotated[

@@ -10,7 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from labcas_workflow_api.domain.models import RunStatus
 from labcas_workflow_api.service.run_conf import public_conf
-from labcas_workflow_api.wire.fields import Links, Timestamp, is_none
+from labcas_workflow_api.wire.fields import Links, Timestamp, optional
 
 if TYPE_CHECKING:
     from labcas_workflow_api.domain import models as domain
@@ -35,8 +35,8 @@ class FolderRun(BaseModel):
         description="The run's parameters and `in_data_selection` (server-set keys removed)"
     )
     href: str = Field(description="The run (`GET /workflows/{workflow_id}/runs/{run_id}`)")
-    web_url: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=is_none, description="The web app's page of the run (when served here)"
+    web_url: str | SkipJsonSchema[None] = optional(
+        "The web app's page of the run (when served here)"
     )
     partial: bool = Field(
         description=(
@@ -62,13 +62,11 @@ class FolderRun(BaseModel):
 
 class FolderLink(BaseModel):
     href: str
-    web_url: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=is_none, description="The web app's page of the folder (when served here)"
+    web_url: str | SkipJsonSchema[None] = optional(
+        "The web app's page of the folder (when served here)"
     )
-    run: FolderRun | SkipJsonSchema[None] = Field(
-        None,
-        exclude_if=is_none,
-        description="The run that wrote the folder (in the top folder, when it is known)",
+    run: FolderRun | SkipJsonSchema[None] = optional(
+        "The run that wrote the folder (in the top folder, when it is known)"
     )
 
     @classmethod
@@ -109,11 +107,9 @@ class Folder(BaseModel):
     prefix: str
     folders: dict[str, FolderLink]
     files: dict[str, FileEntry]
-    next: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=is_none, description="Link to the next page (until the last page)"
-    )
-    web_url: str | SkipJsonSchema[None] = Field(
-        None, exclude_if=is_none, description="The web app's page of the folder (when served here)"
+    next: str | SkipJsonSchema[None] = optional("Link to the next page (until the last page)")
+    web_url: str | SkipJsonSchema[None] = optional(
+        "The web app's page of the folder (when served here)"
     )
 
 

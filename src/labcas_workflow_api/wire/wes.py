@@ -1,9 +1,6 @@
-"""The GA4GH WES 1.1 face of the wire: its answers and bodies as pydantic models (field names,
-states and error shape from the standard; schema names prefixed ``Wes``, as ours and WES's
-share ``RunStatus`` and ``RunRequest``), and the one mapping of our states to WES's.
-
-Times are the standard's ``%Y-%m-%dT%H:%M:%SZ`` (UTC, whole seconds), unlike the rest of the
-API. A key documented as "only when ..." is left out rather than sent as null.
+"""The GA4GH WES 1.1 wire (schema names prefixed ``Wes``: ours and WES's share ``RunStatus``
+and ``RunRequest``), and the one mapping of our states to WES's. Times are the standard's
+``%Y-%m-%dT%H:%M:%SZ``; a key documented as "only when ..." is left out rather than null.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
-from labcas_workflow_api.wire.fields import is_none
+from labcas_workflow_api.wire.fields import optional
 
 
 class WesState(StrEnum):
@@ -37,22 +34,17 @@ class WesState(StrEnum):
 #: Our run statuses (``RunStatus``) and Airflow's task states, as WES states. A task state
 #: Airflow has not got yet (``None``) is ``QUEUED``; one not listed is ``UNKNOWN``.
 STATES: dict[str | None, WesState] = {
-    None: WesState.QUEUED,
-    "none": WesState.QUEUED,
-    "scheduled": WesState.QUEUED,
-    "queued": WesState.QUEUED,
-    "up_for_retry": WesState.QUEUED,
-    "restarting": WesState.QUEUED,
-    "running": WesState.RUNNING,
-    "deferred": WesState.RUNNING,
-    "up_for_reschedule": WesState.RUNNING,
-    "success": WesState.COMPLETE,
-    "skipped": WesState.COMPLETE,
-    "failed": WesState.EXECUTOR_ERROR,
-    "upstream_failed": WesState.EXECUTOR_ERROR,
-    "cancelled": WesState.CANCELED,
-    "shutdown": WesState.CANCELING,
-    "removed": WesState.UNKNOWN,
+    state: wes
+    for wes, states in (
+        (WesState.QUEUED, (None, "none", "scheduled", "queued", "up_for_retry", "restarting")),
+        (WesState.RUNNING, ("running", "deferred", "up_for_reschedule")),
+        (WesState.COMPLETE, ("success", "skipped")),
+        (WesState.EXECUTOR_ERROR, ("failed", "upstream_failed")),
+        (WesState.CANCELED, ("cancelled",)),
+        (WesState.CANCELING, ("shutdown",)),
+        (WesState.UNKNOWN, ("removed",)),
+    )
+    for state in states
 }
 
 
@@ -72,13 +64,6 @@ WesTime = Annotated[
     PlainSerializer(_wes_time, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
-
-
-def _optional(description: str | None = None) -> Any:
-    return Field(None, exclude_if=is_none, description=description)
-
-
-# -- service-info ----------------------------------------------------------------------------
 
 
 class WesServiceType(BaseModel):
@@ -125,9 +110,6 @@ class WesServiceInfo(BaseModel):
     tags: dict[str, str]
 
 
-# -- runs ------------------------------------------------------------------------------------
-
-
 class WesRunRequest(BaseModel):
     """A run request (the JSON body of ``POST /runs``; the multipart form has the same fields,
     the objects as JSON text)."""
@@ -135,15 +117,15 @@ class WesRunRequest(BaseModel):
     workflow_url: str = Field(description="A curated workflow: its id, or `<API>/workflows/{id}`")
     workflow_type: str
     workflow_type_version: str
-    workflow_params: dict[str, Any] | SkipJsonSchema[None] = _optional(
+    workflow_params: dict[str, Any] | SkipJsonSchema[None] = optional(
         "`in_data_selection` and the workflow's parameters"
     )
-    tags: dict[str, str] | SkipJsonSchema[None] = _optional()
-    workflow_engine_parameters: dict[str, str] | SkipJsonSchema[None] = _optional(
+    tags: dict[str, str] | SkipJsonSchema[None] = optional()
+    workflow_engine_parameters: dict[str, str] | SkipJsonSchema[None] = optional(
         "Refused unless empty"
     )
-    workflow_engine: str | SkipJsonSchema[None] = _optional()
-    workflow_engine_version: str | SkipJsonSchema[None] = _optional()
+    workflow_engine: str | SkipJsonSchema[None] = optional()
+    workflow_engine_version: str | SkipJsonSchema[None] = optional()
 
 
 class WesRunId(BaseModel):
@@ -156,8 +138,8 @@ class WesRunStatus(BaseModel):
 
 
 class WesRunSummary(WesRunStatus):
-    start_time: WesTime | SkipJsonSchema[None] = _optional()
-    end_time: WesTime | SkipJsonSchema[None] = _optional()
+    start_time: WesTime | SkipJsonSchema[None] = optional()
+    end_time: WesTime | SkipJsonSchema[None] = optional()
     tags: dict[str, str]
 
 
@@ -171,8 +153,8 @@ class WesLog(BaseModel):
     has its log)."""
 
     name: str
-    start_time: WesTime | SkipJsonSchema[None] = _optional()
-    end_time: WesTime | SkipJsonSchema[None] = _optional()
+    start_time: WesTime | SkipJsonSchema[None] = optional()
+    end_time: WesTime | SkipJsonSchema[None] = optional()
     system_logs: list[str]
 
 
@@ -182,10 +164,10 @@ class WesTaskLog(BaseModel):
     id: str = Field(description="`task_id`, or `task_id~map_index` for a mapped task")
     name: str
     state: WesState
-    start_time: WesTime | SkipJsonSchema[None] = _optional()
-    end_time: WesTime | SkipJsonSchema[None] = _optional()
-    stdout: str | SkipJsonSchema[None] = _optional("The URL of the task's log (once it ran)")
-    stderr: str | SkipJsonSchema[None] = _optional("The same URL: Airflow keeps one log")
+    start_time: WesTime | SkipJsonSchema[None] = optional()
+    end_time: WesTime | SkipJsonSchema[None] = optional()
+    stdout: str | SkipJsonSchema[None] = optional("The URL of the task's log (once it ran)")
+    stderr: str | SkipJsonSchema[None] = optional("The same URL: Airflow keeps one log")
     system_logs: list[str]
 
 
