@@ -134,7 +134,7 @@ def airflow_calls_per_listing(airflow: AirflowServer) -> int:
     with AirflowEngine(
         airflow.url, airflow.username, airflow.password, transport=counted
     ) as engine:
-        engine.list_runs(DAG, username=USER, run_id_prefix=run_id_prefix(USER))
+        engine.list_user_runs([DAG], username=USER, run_id_prefix=run_id_prefix(USER))
     return counted.calls
 
 

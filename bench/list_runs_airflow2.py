@@ -87,7 +87,9 @@ class Counted:
     def listing(self) -> Callable[[], int]:
         def run() -> int:
             before = self.calls
-            runs = self.engine.list_runs(DAG, username=USER, run_id_prefix=run_id_prefix(USER))
+            runs = self.engine.list_user_runs(
+                [DAG], username=USER, run_id_prefix=run_id_prefix(USER)
+            )
             if len(runs) == 0:
                 raise RuntimeError("no runs listed")
             return self.calls - before
@@ -146,7 +148,7 @@ def main() -> int:
 
         def through_mwaa() -> int:
             before = shim.calls.get("InvokeRestApi", 0)
-            mwaa.list_runs(DAG, username=USER, run_id_prefix=run_id_prefix(USER))
+            mwaa.list_user_runs([DAG], username=USER, run_id_prefix=run_id_prefix(USER))
             return shim.calls.get("InvokeRestApi", 0) - before
 
         cases["mwaa (InvokeRestApi stand-in), pages of 1000"] = through_mwaa

@@ -144,14 +144,14 @@ class TestRuns:
         mask = client.get_object(Bucket=STAGING_BUCKET, Key=prefix + "nuclei_00_bw.png")
         assert mask["Body"].read().startswith(b"\x89PNG")
 
-    def test_list_runs_shows_only_the_users_runs(
+    def test_the_listing_shows_only_the_users_runs(
         self, engine: AirflowEngine, runs: dict[str, Any]
     ) -> None:
-        mine = engine.list_runs(DAG, username="avery", run_id_prefix="labcas__avery__")
+        mine = engine.list_user_runs([DAG], username="avery", run_id_prefix="labcas__avery__")
         assert [r.run_id for r in mine] == [runs["avery"].run_id]
         assert mine[0].status is RunStatus.SUCCESS
         assert mine[0].conf["tile_size"] == 32
-        theirs = engine.list_runs(DAG, username="blake", run_id_prefix="labcas__blake__")
+        theirs = engine.list_user_runs([DAG], username="blake", run_id_prefix="labcas__blake__")
         assert [r.run_id for r in theirs] == [runs["blake"].run_id]
 
     def test_airflow_itself_narrows_the_listing(

@@ -268,24 +268,24 @@ class TestRuns:
     ) -> None:
         assert own_runs["quick"].status is RunStatus.SUCCESS
 
-    def test_list_runs_shows_all_and_only_the_users_runs(
+    def test_one_workflows_listing_shows_all_and_only_the_users_runs(
         self, subject: Subject, own_runs: dict[str, Run]
     ) -> None:
         engine = subject.engine
-        mine = engine.list_runs(DEMO, username="thomas", run_id_prefix="labcas__thomas__")
+        mine = engine.list_user_runs([DEMO], username="thomas", run_id_prefix="labcas__thomas__")
         ids = {r.run_id for r in mine}
         assert subject.demo["thomas"].run_id in ids
         assert subject.demo["dliu"].run_id not in ids
         assert all(r.conf.get("username") == "thomas" for r in mine)
-        theirs = engine.list_runs(DEMO, username="dliu", run_id_prefix="labcas__dliu__")
+        theirs = engine.list_user_runs([DEMO], username="dliu", run_id_prefix="labcas__dliu__")
         assert subject.demo["dliu"].run_id in {r.run_id for r in theirs}
         assert subject.demo["thomas"].run_id not in {r.run_id for r in theirs}
-        sleeps = engine.list_runs(SLEEP, username="thomas", run_id_prefix="labcas__thomas__")
+        sleeps = engine.list_user_runs([SLEEP], username="thomas", run_id_prefix="labcas__thomas__")
         assert {own_runs["quick"].run_id, own_runs["long"].run_id} <= {r.run_id for r in sleeps}
 
     def test_status_filter(self, subject: Subject, own_runs: dict[str, Run]) -> None:
-        done = subject.engine.list_runs(
-            SLEEP, username="thomas", run_id_prefix="labcas__thomas__", status=RunStatus.SUCCESS
+        done = subject.engine.list_user_runs(
+            [SLEEP], username="thomas", run_id_prefix="labcas__thomas__", status=RunStatus.SUCCESS
         )
         ids = {r.run_id for r in done}
         assert own_runs["quick"].run_id in ids
@@ -314,11 +314,11 @@ class TestRuns:
         with pytest.raises(NotFound):
             subject.engine.get_run(DEMO, run_id_for("thomas"))
 
-    def test_runs_of_unknown_workflow_are_not_found(self, subject: Subject) -> None:
-        with pytest.raises(NotFound):
-            subject.engine.list_runs(
-                "no_such_dag", username="thomas", run_id_prefix="labcas__thomas__"
-            )
+    def test_an_unknown_workflow_has_no_runs(self, subject: Subject) -> None:
+        runs = subject.engine.list_user_runs(
+            ["no_such_dag"], username="thomas", run_id_prefix="labcas__thomas__"
+        )
+        assert runs == []
 
 
 class TestTasks:
@@ -389,23 +389,16 @@ class TestCancel:
         engine, run_id = subject.engine, own_runs["long"].run_id
         engine.cancel_run(SLEEP, run_id, by="thomas")
 
-        def listed(status: RunStatus | None, *, across: bool) -> dict[str, RunStatus]:
-            prefix = "labcas__thomas__"
-            if across:
-                runs = engine.list_user_runs(
-                    [SLEEP], username="thomas", run_id_prefix=prefix, status=status
-                )
-            else:
-                runs = engine.list_runs(
-                    SLEEP, username="thomas", run_id_prefix=prefix, status=status
-                )
+        def listed(status: RunStatus | None) -> dict[str, RunStatus]:
+            runs = engine.list_user_runs(
+                [SLEEP], username="thomas", run_id_prefix="labcas__thomas__", status=status
+            )
             return {r.run_id: r.status for r in runs}
 
-        for across in (False, True):
-            assert listed(None, across=across)[run_id] is RunStatus.CANCELLED
-            assert run_id in listed(RunStatus.CANCELLED, across=across)
-            assert run_id not in listed(RunStatus.FAILED, across=across)
-            assert own_runs["quick"].run_id not in listed(RunStatus.CANCELLED, across=across)
+        assert listed(None)[run_id] is RunStatus.CANCELLED
+        assert run_id in listed(RunStatus.CANCELLED)
+        assert run_id not in listed(RunStatus.FAILED)
+        assert own_runs["quick"].run_id not in listed(RunStatus.CANCELLED)
         subject.check_short_paths()
 
 

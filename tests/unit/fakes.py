@@ -107,19 +107,6 @@ class FakeEngine:
             self.runs[(workflow_id, run_id)] = run
             return run
 
-    def list_runs(
-        self,
-        workflow_id: str,
-        *,
-        username: str,
-        run_id_prefix: str,
-        status: RunStatus | None = None,
-    ) -> list[Run]:
-        self.calls.append(("list_runs", workflow_id, run_id_prefix, status))
-        return [
-            r for (w, _), r in self.runs.items() if w == workflow_id and status in (None, r.status)
-        ]
-
     def list_user_runs(
         self,
         workflow_ids: Collection[str],

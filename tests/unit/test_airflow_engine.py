@@ -100,7 +100,7 @@ class FakeAirflow:
             return self.page(request, self.dags, "dags")
         if path == "/api/v2/dags/nebraska_demo/details":
             return httpx.Response(200, json=dag("nebraska_demo", params=self.params))
-        if path == "/api/v2/dags/nebraska_demo/dagRuns" and request.method == "GET":
+        if path == "/api/v2/dags/~/dagRuns" and request.method == "GET":  # filters ignored
             return self.page(request, self.runs, "dag_runs")
         if path == "/api/v2/dags/nebraska_demo/dagRuns" and request.method == "POST":
             body = json.loads(request.content)
@@ -493,8 +493,8 @@ class TestRuns:
         self, airflow: FakeAirflow, engine: AirflowEngine
     ) -> None:
         airflow.runs = [run(f"labcas__thomas__{i}") for i in range(7)]
-        runs = engine.list_runs(
-            "nebraska_demo", username="thomas", run_id_prefix="labcas__thomas__"
+        runs = engine.list_user_runs(
+            ["nebraska_demo"], username="thomas", run_id_prefix="labcas__thomas__"
         )
         assert [r.run_id for r in runs] == [f"labcas__thomas__{i}" for i in range(7)]
         listing = [r for r in airflow.requests if r.url.path.endswith("/dagRuns")]
@@ -516,14 +516,17 @@ class TestRuns:
             run("manual__2026", conf={"username": "thomas"}),
             run("labcas__thomas__1"),  # the same run seen twice across pages
         ]
-        runs = engine.list_runs(
-            "nebraska_demo", username="thomas", run_id_prefix="labcas__thomas__"
+        runs = engine.list_user_runs(
+            ["nebraska_demo"], username="thomas", run_id_prefix="labcas__thomas__"
         )
         assert [r.run_id for r in runs] == ["labcas__thomas__1"]
 
-    def test_list_of_unknown_workflow_is_not_found(self, engine: AirflowEngine) -> None:
-        with pytest.raises(NotFound):
-            engine.list_runs("nope", username="thomas", run_id_prefix="labcas__thomas__")
+    def test_list_of_unknown_workflow_is_empty(
+        self, airflow: FakeAirflow, engine: AirflowEngine
+    ) -> None:
+        airflow.runs = [run("labcas__thomas__1")]
+        runs = engine.list_user_runs(["nope"], username="thomas", run_id_prefix="labcas__thomas__")
+        assert runs == []
 
     @pytest.mark.parametrize(
         ("username", "prefix", "expected"),

@@ -368,8 +368,8 @@ class TestStatusFilter:
         self, airflow: FakeAirflow, engine: AirflowEngine
     ) -> None:
         airflow.runs = [run("labcas__thomas__1", "running"), run("labcas__thomas__2", "success")]
-        runs = engine.list_runs(
-            "nebraska_demo",
+        runs = engine.list_user_runs(
+            ["nebraska_demo"],
             username="thomas",
             run_id_prefix="labcas__thomas__",
             status=RunStatus.RUNNING,
@@ -381,5 +381,7 @@ class TestStatusFilter:
     def test_no_status_sends_no_state_filter(
         self, airflow: FakeAirflow, engine: AirflowEngine
     ) -> None:
-        engine.list_runs("nebraska_demo", username="thomas", run_id_prefix="labcas__thomas__")
+        engine.list_user_runs(
+            ["nebraska_demo"], username="thomas", run_id_prefix="labcas__thomas__"
+        )
         assert "state" not in airflow.requests[-1].url.params

@@ -103,7 +103,9 @@ class TestOneWorkflowReadsCancelled:
         self, airflow3: Airflow3, engine3: AirflowEngine, state: str, note: str
     ) -> None:
         airflow3.runs = [run(f"{PREFIX}1", state, note=note)]
-        (listed,) = engine3.list_runs("nebraska_demo", username="thomas", run_id_prefix=PREFIX)
+        (listed,) = engine3.list_user_runs(
+            ["nebraska_demo"], username="thomas", run_id_prefix=PREFIX
+        )
         assert listed.status is RunStatus.CANCELLED
         assert engine3.get_run("nebraska_demo", f"{PREFIX}1").status is RunStatus.CANCELLED
 

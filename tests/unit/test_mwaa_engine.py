@@ -138,8 +138,8 @@ class TestRequests:
             Method="POST",
             Body=body,
         )
-        listed = engine_for(client).list_runs(
-            DAG, username="thomas", run_id_prefix="labcas__thomas__"
+        listed = engine_for(client).list_user_runs(
+            [DAG], username="thomas", run_id_prefix="labcas__thomas__"
         )
         assert [r.run_id for r in listed] == ["labcas__thomas__1"]
 

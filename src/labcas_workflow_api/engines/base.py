@@ -30,18 +30,6 @@ class WorkflowEngine(Protocol):
     def trigger_run(self, workflow_id: str, run_id: str, conf: dict[str, Any]) -> Run:
         """Start a run with this id and conf; ``Conflict`` if ``run_id`` already exists."""
 
-    def list_runs(
-        self,
-        workflow_id: str,
-        *,
-        username: str,
-        run_id_prefix: str,
-        status: RunStatus | None = None,
-    ) -> list[Run]:
-        """All runs of the workflow started for ``username`` (ids start with ``run_id_prefix``),
-        only those in ``status`` when it is given. Adapters narrow server-side where the engine
-        can; callers still check ``conf`` and ``status``, and order the runs themselves."""
-
     def list_user_runs(
         self,
         workflow_ids: Collection[str],
@@ -50,9 +38,11 @@ class WorkflowEngine(Protocol):
         run_id_prefix: str,
         status: RunStatus | None = None,
     ) -> list[Run]:
-        """As ``list_runs``, for every workflow of ``workflow_ids`` at once (one listing across
-        workflows where the engine has one). A workflow that is not deployed has no runs here
-        (no ``NotFound``); no workflows, no runs."""
+        """The runs of the workflows ``workflow_ids`` started for ``username`` (ids start with
+        ``run_id_prefix``), only those in ``status`` when it is given, in one listing across
+        workflows where the engine has one. Adapters narrow server-side where the engine can;
+        callers still check ``conf`` and ``status``, and order the runs themselves. A workflow
+        that is not deployed has no runs here (no ``NotFound``); no workflows, no runs."""
 
     def get_run(self, workflow_id: str, run_id: str) -> Run:
         """One run."""

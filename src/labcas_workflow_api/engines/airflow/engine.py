@@ -128,22 +128,6 @@ class AirflowEngine:
             raise InvalidParameters(f"Airflow refused the run parameters: {detail}")
         return to.run(to.mapping(to.answer(response, "DAG"), "DAG run"))
 
-    def list_runs(
-        self,
-        workflow_id: str,
-        *,
-        username: str,
-        run_id_prefix: str,
-        status: RunStatus | None = None,
-    ) -> list[Run]:
-        filters = self.dialect.run_filters(username, run_id_prefix)
-        runs, listed = _own(
-            self._runs([workflow_id], filters, status), username, run_id_prefix, status
-        )
-        if not listed and self.dialect.batch_runs_path is not None:
-            self._get(api_path("dags", workflow_id), what="DAG")  # NotFound for no DAG
-        return runs
-
     def list_user_runs(
         self,
         workflow_ids: Collection[str],
@@ -157,8 +141,9 @@ class AirflowEngine:
             return []  # Airflow 2 lists every DAG's runs for an empty dag_ids
         filters = self.dialect.run_filters(username, run_id_prefix)
         items = self._runs(sorted(wanted), filters, status, across=True)
-        runs, _ = _own(items, username, run_id_prefix, status)
-        return [run for run in runs if run.workflow_id in wanted]
+        return [
+            run for run in _own(items, username, run_id_prefix, status) if run.workflow_id in wanted
+        ]
 
     def _runs(
         self,
@@ -368,13 +353,10 @@ class AirflowEngine:
 
 def _own(
     items: Iterator[dict[str, Any]], username: str, run_id_prefix: str, status: RunStatus | None
-) -> tuple[list[Run], int]:
-    """The runs of a listing started for ``username`` (in ``status`` when given), each once,
-    and how many items were listed."""
+) -> list[Run]:
+    """The runs of a listing started for ``username`` (in ``status`` when given), each once."""
     runs: dict[tuple[str, str], Run] = {}
-    listed = 0
     for item in items:
-        listed += 1
         run = to.run(item)
         if (
             run.run_id.startswith(run_id_prefix)
@@ -382,4 +364,4 @@ def _own(
             and status in (None, run.status)
         ):
             runs.setdefault((run.workflow_id, run.run_id), run)
-    return list(runs.values()), listed
+    return list(runs.values())
