@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -9,12 +10,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
 from labcas_workflow_api.domain.errors import LabcasError
 from labcas_workflow_api.single_flight import SingleFlight
 
 T = TypeVar("T")
+P = ParamSpec("P")
 K = TypeVar("K", bound=Hashable)
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,28 @@ class _Renewers:
 
 
 _BEHIND = _Renewers(RENEWERS)
+_WAITING = contextvars.ContextVar("labcas_may_wait", default=True)
+
+
+class WouldWait(Exception):
+    """Raised in place of waiting on an upstream, inside ``without_waiting``."""
+
+
+def without_waiting(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call(...)``, where whatever would wait on an upstream (a cache to renew first, an
+    uncached read) raises ``WouldWait`` instead: the event loop answers from what is held."""
+    token = _WAITING.set(False)
+    try:
+        return call(*args, **kwargs)
+    finally:
+        _WAITING.reset(token)
+
+
+def may_wait() -> None:
+    """Say that the caller is about to wait on an upstream: ``WouldWait`` inside
+    ``without_waiting``."""
+    if not _WAITING.get():
+        raise WouldWait
 
 
 class Cached(Generic[T]):
@@ -115,6 +139,10 @@ class Cached(Generic[T]):
                 return value
             return None
 
+        value = fresh()
+        if value is not None:
+            return value
+        may_wait()
         stale = self._value if self._serve_stale else None
         return self._flight.get(fresh, self._renew, stale=stale)
 

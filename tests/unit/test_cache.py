@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from labcas_workflow_api.cache import RENEWERS, Cached, Recent
+from labcas_workflow_api.cache import RENEWERS, Cached, Recent, WouldWait, without_waiting
 from labcas_workflow_api.domain.errors import UpstreamUnavailable
 
 
@@ -162,6 +162,49 @@ def test_peek_gives_a_fresh_value_and_never_fetches(clock: Clock) -> None:
     clock.now += 10
     assert cached.peek() is None
     assert source.calls == 1
+
+
+class TestWithoutWaiting:
+    """``without_waiting``: what is held is answered, what must be fetched is ``WouldWait``."""
+
+    def test_a_value_to_fetch_would_wait_and_is_not_fetched(self, clock: Clock) -> None:
+        source = Source()
+        cached = Cached(source, 10, clock=clock)
+        with pytest.raises(WouldWait):
+            without_waiting(cached.get)
+        assert source.calls == 0
+        assert cached.get() == "value-1"  # outside, the caller waits as ever
+
+    def test_a_fresh_value_is_answered(self, clock: Clock) -> None:
+        source = Source()
+        cached = Cached(source, 10, clock=clock)
+        cached.get()
+        assert without_waiting(cached.get) == "value-1"
+        clock.now += 10
+        with pytest.raises(WouldWait):
+            without_waiting(cached.get)
+        with pytest.raises(WouldWait):  # a stale value to serve still needs one renewal
+            without_waiting(Cached(source, 0, serve_stale=True, clock=clock).get)
+        assert source.calls == 1
+
+    def test_a_recently_expired_value_is_answered_and_renewed_behind(self, clock: Clock) -> None:
+        source = Source()
+        cached = Cached(source, 1, serve_stale=False, clock=clock)
+        cached.get()
+        clock.now += 5
+        assert without_waiting(cached.get, stale_for=30) == "value-1"
+        TestRenewedBehind.settle(cached)
+        assert source.calls == 2
+        clock.now += 40
+        with pytest.raises(WouldWait):
+            without_waiting(cached.get, stale_for=30)
+
+    def test_waiting_is_allowed_again_after_the_call(self, clock: Clock) -> None:
+        cached = Cached(Source(), 10, clock=clock)
+        with pytest.raises(WouldWait):
+            without_waiting(cached.get)
+        assert without_waiting(lambda: 7) == 7
+        assert cached.get() == "value-1"
 
 
 class TestRenewedBehind:

@@ -1,5 +1,5 @@
 """Each user's view of the catalog: what the policy allows, worked out once per access config
-and set of deployed workflows, and answered without waiting only from what is fresh."""
+and set of deployed workflows, and answered without waiting only from what is held fresh."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from labcas_workflow_api.access_source import AccessConfigSource
 from labcas_workflow_api.auth import policy
+from labcas_workflow_api.cache import WouldWait, without_waiting
 from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.service.catalog import Catalog, UserView
 from tests.unit.fakes import FakeEngine, write_config
@@ -47,13 +48,13 @@ def test_a_view_says_what_the_policy_says(tmp_path: Path, user: str) -> None:
                 view.selections_for(wid)
 
 
-def test_a_view_is_answered_without_waiting_once_worked_out(tmp_path: Path) -> None:
+def test_a_view_is_answered_without_waiting_once_its_parts_are_held(tmp_path: Path) -> None:
     c = catalog(tmp_path)
-    assert c.view_now("thomas") is None
+    with pytest.raises(WouldWait):
+        without_waiting(c.view, "thomas")
     view = c.view("thomas")
-    assert c.view_now("thomas") is view
-    assert c.view("thomas") is view
-    assert c.view_now("dliu") is None
+    assert without_waiting(c.view, "thomas") is view
+    assert without_waiting(c.view, "dliu") == c.view("dliu")  # worked out on the spot
 
 
 def test_no_view_is_answered_without_waiting_from_stale_deployed_workflows(
@@ -61,14 +62,16 @@ def test_no_view_is_answered_without_waiting_from_stale_deployed_workflows(
 ) -> None:
     c = catalog(tmp_path, deployed_ttl=0)
     c.view("thomas")
-    assert c.view_now("thomas") is None
+    with pytest.raises(WouldWait):
+        without_waiting(c.view, "thomas")
     assert [e.id for e in c.view("thomas").data_selections] == ["nebraska_images", "other/images"]
 
 
 def test_no_view_is_answered_without_waiting_from_a_stale_config(tmp_path: Path) -> None:
     c = catalog(tmp_path, config_ttl=0)
     c.view("thomas")
-    assert c.view_now("thomas") is None
+    with pytest.raises(WouldWait):
+        without_waiting(c.view, "thomas")
 
 
 def test_a_new_config_makes_a_new_view(tmp_path: Path) -> None:
@@ -85,12 +88,14 @@ def test_a_workflow_is_answered_without_waiting_once_its_details_are_held(
     tmp_path: Path,
 ) -> None:
     c = catalog(tmp_path)
-    assert c.workflow_now("thomas", "nebraska_demo") is None
+    with pytest.raises(WouldWait):
+        without_waiting(c.workflow, "thomas", "nebraska_demo")
     c.view("thomas")
-    assert c.workflow_now("thomas", "nebraska_demo") is None  # details not read yet
+    with pytest.raises(WouldWait):  # details not read yet
+        without_waiting(c.workflow, "thomas", "nebraska_demo")
     with pytest.raises(NotFound, match="'private_dag' not found"):
-        c.workflow_now("thomas", "private_dag")
+        without_waiting(c.workflow, "thomas", "private_dag")
     found = c.workflow("thomas", "nebraska_demo")
-    held = c.workflow_now("thomas", "nebraska_demo")
+    held = without_waiting(c.workflow, "thomas", "nebraska_demo")
     assert held == found
-    assert held is not None and held.data_selections == ["nebraska_images"]
+    assert held.data_selections == ["nebraska_images"]

@@ -131,24 +131,6 @@ class Catalog:
         self._views.put(username, (config, deployed, view))
         return view
 
-    def view_now(self, username: str) -> UserView | None:
-        """``view`` if held for the current config and deployed workflows, without waiting (for
-        the event loop); else None."""
-        held = self._views.get(username)
-        if held is None or held[0] is not self.access.peek():
-            return None
-        return held[2] if held[1] is self._deployed.peek() else None
-
     def workflow(self, username: str, workflow_id: str) -> WorkflowView:
         selections = self.view(username).selections_for(workflow_id)
         return WorkflowView(self.details(workflow_id), selections)
-
-    def workflow_now(self, username: str, workflow_id: str) -> WorkflowView | None:
-        """``workflow`` from what is held, as ``view_now`` (NotFound alike)."""
-        view = self.view_now(username)
-        if view is None:
-            return None
-        selections = view.selections_for(workflow_id)
-        cached = self._details.get(workflow_id)
-        details = None if cached is None else cached.peek()
-        return None if details is None else WorkflowView(details, selections)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from labcas_workflow_api.auth import policy
-from labcas_workflow_api.cache import Cached
+from labcas_workflow_api.cache import Cached, may_wait
 from labcas_workflow_api.domain.access import Collection
 from labcas_workflow_api.domain.errors import (
     Conflict,
@@ -98,6 +98,7 @@ class RunService:
 
     def _cached(self, key: _ListKey, fetch: Callable[[], list[Run]]) -> list[Run]:
         if self._list_ttl <= 0:
+            may_wait()
             return fetch()
         with self._lists_lock:
             cached = self._lists.get(key)

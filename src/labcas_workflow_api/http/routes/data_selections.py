@@ -15,7 +15,7 @@ router = APIRouter(tags=["data selections"])
 
 @router.get("/data-selections")
 async def list_data_selections(c: ContainerDep, who: CallerDep) -> wire.DataSelectionList:
-    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
     return wire.DataSelectionList.of(view.data_selections)
 
 
@@ -27,7 +27,7 @@ async def list_workflows_of_selection(
 ) -> wire.WorkflowList:
     if not data_id:
         raise BadRequest("missing query parameter: data_id")
-    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
     return wire.WorkflowList.of(view.workflows_for_selection(data_id))
 
 
@@ -35,5 +35,5 @@ async def list_workflows_of_selection(
 async def list_workflows_of_selection_by_path(
     data_id: str, c: ContainerDep, who: CallerDep
 ) -> wire.WorkflowList:
-    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
     return wire.WorkflowList.of(view.workflows_for_selection(data_id))

@@ -19,6 +19,7 @@ from labcas_workflow_api.http.deps import (
     ContainerDep,
     LinksDep,
     RequestIdDep,
+    held_or_off_loop,
     off_loop,
     parse_body,
     read_body,
@@ -59,7 +60,7 @@ async def browse(
                 STORAGE, c.outputs.browse, who.username, clean, limit=size, cursor=cursor
             )
         else:  # the top folder: each folder with its run, newest first
-            runs = await off_loop(ENGINE, c.runs.by_folder, who.username)
+            runs = await held_or_off_loop(ENGINE, c.runs.by_folder, who.username)
             view = await off_loop(
                 STORAGE, c.outputs.browse_root, who.username, runs, limit=size, cursor=cursor
             )

@@ -23,6 +23,7 @@ from labcas_workflow_api.http.deps import (
     RunId,
     TaskId,
     WorkflowId,
+    held_or_off_loop,
     json_answer,
     off_loop,
     read_body,
@@ -57,7 +58,7 @@ async def list_all_runs(
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> wire.RunList:
-    page = await off_loop(
+    page = await held_or_off_loop(
         ENGINE,
         c.runs.page_all,
         who.username,
@@ -80,7 +81,7 @@ async def list_runs(
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> wire.RunList:
-    page = await off_loop(
+    page = await held_or_off_loop(
         ENGINE, c.runs.page, who.username, workflow_id, status=status, limit=limit, cursor=cursor
     )
     path = f"/workflows/{quote(workflow_id, safe='')}/runs"

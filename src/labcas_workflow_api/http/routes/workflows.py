@@ -18,7 +18,7 @@ router = APIRouter(tags=["workflows"])
 
 @router.get("/workflows")
 async def list_workflows(c: ContainerDep, who: CallerDep) -> wire.WorkflowList:
-    view = await held_or_off_loop(c.catalog.view_now, ENGINE, c.catalog.view, who.username)
+    view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
     return wire.WorkflowList.of(view.workflows)
 
 
@@ -26,7 +26,5 @@ async def list_workflows(c: ContainerDep, who: CallerDep) -> wire.WorkflowList:
 async def get_workflow(
     workflow_id: WorkflowId, c: ContainerDep, who: CallerDep
 ) -> wire.WorkflowDetail:
-    found = await held_or_off_loop(
-        c.catalog.workflow_now, ENGINE, c.catalog.workflow, who.username, workflow_id
-    )
+    found = await held_or_off_loop(ENGINE, c.catalog.workflow, who.username, workflow_id)
     return wire.WorkflowDetail.of(found)
