@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urljoin
 
@@ -12,12 +12,12 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from labcas_workflow_api import wire
+from labcas_workflow_api.client.downloads import USER_AGENT, fetch_file, safe_relative
 from labcas_workflow_api.client.errors import ClientError, error_from
 from labcas_workflow_api.client.log_pages import read_log
 from labcas_workflow_api.client.models import DownloadResult
 
 __all__ = ["ClientError", "LabcasClient", "clean_path"]
-USER_AGENT = "labcas-workflows/0.1"
 _MAX_PAGES = 10_000
 _MERGE_ATTEMPTS = 3
 M = TypeVar("M", bound=BaseModel)
@@ -40,14 +40,6 @@ def _run_path(workflow_id: str, run_id: str) -> str:
 def _run_request(data_selection: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     body = wire.RunRequest(in_data_selection=data_selection, params=dict(params or {}))
     return body.model_dump(mode="json")
-
-
-def _safe_relative(rel: str) -> PurePosixPath:
-    """``rel`` as a path that stays inside the destination folder, or ClientError."""
-    parts = PurePosixPath(rel).parts
-    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts) or rel.startswith("/"):
-        raise ClientError(f"refusing to write unsafe path {rel!r}")
-    return PurePosixPath(*parts)
 
 
 class LabcasClient:
@@ -343,49 +335,8 @@ class LabcasClient:
         """Fetch one file (``label`` in messages) to ``dest``: skipped when complete, resumed
         (HTTP Range) when partial, its size checked; ``on_progress`` gets counts adding up to
         its size."""
-        size = entry.size
-        have = dest.stat().st_size if dest.is_file() else 0
-        if have == size:
-            if on_progress:
-                on_progress(size)
-            return DownloadResult(label, str(dest), "skipped", 0, size)
-        if have > size:
-            have = 0
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        headers = {"User-Agent": USER_AGENT}  # a presigned URL carries its own authorization
-        if have:
-            headers["Range"] = f"bytes={have}-"
         url = urljoin(self.api_url + "/", entry.href)
-        written = 0
-        try:
-            with self._http.stream("GET", url, headers=headers) as response:
-                if response.status_code == 416 and have:
-                    response.read()
-                    dest.unlink()
-                    return self.download_file(entry, dest, label, on_progress=on_progress)
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_from(response)
-                resumed = response.status_code == 206 and response.headers.get(
-                    "content-range", ""
-                ).startswith(f"bytes {have}-")
-                if have and not resumed:
-                    have = 0
-                if have and on_progress:
-                    on_progress(have)
-                with dest.open("ab" if resumed else "wb") as out:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-                        written += len(chunk)
-                        if on_progress:
-                            on_progress(len(chunk))
-        except httpx.HTTPError as exc:
-            raise ClientError(f"download of {label} failed: {exc}") from None
-        final = dest.stat().st_size
-        if final != size:
-            raise ClientError(f"{label}: got {final} bytes, expected {size}")
-        outcome = "resumed" if have else "downloaded"
-        return DownloadResult(label, str(dest), outcome, written, final)
+        return fetch_file(self._http, url, entry.size, dest, label, on_progress)
 
     def download(
         self,
@@ -405,7 +356,7 @@ class LabcasClient:
             listing = None
         if listing is not None and (listing.files or listing.folders or not cleaned):
             plan = list(self.walk(cleaned))
-            targets = [(rel, entry, dest / _safe_relative(rel)) for rel, entry in plan]
+            targets = [(rel, entry, dest / safe_relative(rel)) for rel, entry in plan]
         else:
             entry = self.file_info(cleaned)
             name = cleaned.rpartition("/")[2]

@@ -71,9 +71,8 @@ def mwaa_engine(
         clients = BoundedClients.fixed(client, name="MWAA")
     else:
         make = make_client or functools.partial(_boto3_mwaa, region)
-        connect = min(timeout, 5.0)
         clients = BoundedClients(
-            make, connect=connect, read=timeout, attempts=MWAA_ATTEMPTS, name="MWAA"
+            make, connect=min(timeout, 5.0), read=timeout, attempts=MWAA_ATTEMPTS, name="MWAA"
         )
         clients.configured()  # now: a missing region is a ConfigError here, not at the first call
     environment = MwaaEnvironment(clients, env_name, api_version=api_version)
