@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from labcas_workflow_api.auth.jwt import mint_token
+from tests.security.raw import received
 from tests.security.stack import SECRET, Stack, serve_process
 
 pytestmark = pytest.mark.integration
@@ -148,19 +149,6 @@ def test_half_sent_requests_are_closed_within_the_bound(
     assert normal and max(normal) < 2.0
 
 
-def _exchange(url: str, payload: bytes) -> bytes:
-    """What the server answers to ``payload`` before it closes the connection (or 5 s pass)."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        with contextlib.suppress(OSError):
-            sock.sendall(payload)
-        answer = b""
-        with contextlib.suppress(OSError):
-            while chunk := sock.recv(65536):
-                answer += chunk
-    return answer
-
-
 def test_request_heads_over_16_kib_are_refused(
     stack: Stack, fault_config: Path, tmp_path: Path
 ) -> None:
@@ -172,7 +160,7 @@ def test_request_heads_over_16_kib_are_refused(
         many = head + b"".join(f"X-Pad-{i}: {'a' * 100}\r\n".encode() for i in range(200))
         endless = head + b"X-Pad: " + b"a" * 300_000  # never finished
         for payload in (whole, many + b"\r\n", endless):
-            answer = _exchange(served.url, payload)
+            answer = received(served.url, payload, timeout=5)
             assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
         with httpx.Client(base_url=served.url, timeout=10) as http:
             answer = http.get(

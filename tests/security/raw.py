@@ -6,8 +6,10 @@ encode text; hostile input has to reach the server unchanged, so it goes through
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +73,25 @@ def exchange(base_url: str, payload: bytes, timeout: float = 30) -> RawResponse:
                 break
             chunks.append(chunk)
     return _parse(b"".join(chunks))
+
+
+def received(base_url: str, *pieces: bytes, pause: float = 0.0, timeout: float = 30) -> bytes:
+    """Everything the server sends back to ``pieces`` (sent ``pause`` s apart, as far as it
+    lets them through) until it closes the connection or stays quiet ``timeout`` s: none, one
+    or several answers, unparsed."""
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    answer = b""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        with contextlib.suppress(OSError):
+            for i, piece in enumerate(pieces):
+                if i and pause:
+                    time.sleep(pause)
+                sock.sendall(piece)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
 
 
 def _b(value: str | bytes) -> bytes:

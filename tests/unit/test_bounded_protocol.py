@@ -5,8 +5,6 @@ connection's next request owes its head within the deadline from its first byte.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +14,7 @@ import pytest
 import uvicorn
 
 from labcas_workflow_api.http.server import MAX_HEAD, bounded_protocol
+from tests.security.raw import received
 
 DEADLINE = 0.5
 
@@ -64,18 +63,7 @@ def _head(path: str, size: int) -> bytes:
 
 
 def _exchange(port: int, *pieces: bytes, pause: float = 0.0) -> bytes:
-    """What the server answers to ``pieces`` (sent ``pause`` apart) until it closes the
-    connection or is quiet for a second."""
-    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-        for i, piece in enumerate(pieces):
-            if i and pause:
-                time.sleep(pause)
-            sock.sendall(piece)
-        answer = b""
-        with contextlib.suppress(OSError):
-            while chunk := sock.recv(65536):
-                answer += chunk
-    return answer
+    return received(f"http://127.0.0.1:{port}", *pieces, pause=pause, timeout=1)
 
 
 def test_a_head_of_exactly_16_kib_is_answered(port: int) -> None:

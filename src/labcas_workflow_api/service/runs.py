@@ -223,11 +223,8 @@ class RunService:
     def list(
         self, username: str, workflow_id: str, *, status: RunStatus | None = None
     ) -> list[Run]:
-        """The caller's runs of the workflow (in ``status`` when given), newest first, out of
-        their one cached list across workflows (``list_all``); NotFound if the workflow is not
-        visible."""
-        self.catalog.view(username).selections_for(workflow_id)
-        return [r for r in self.list_all(username, status=status) if r.workflow_id == workflow_id]
+        """``list_all`` of one workflow: NotFound if the workflow is not visible."""
+        return self.list_all(username, status=status, workflow=workflow_id)
 
     def page(
         self,
@@ -247,11 +244,12 @@ class RunService:
         self, username: str, *, status: RunStatus | None = None, workflow: str | None = None
     ) -> Runs:
         """The caller's runs of every workflow they may run now (of ``workflow`` only, when
-        given: NotFound when they may run it nowhere), in ``status`` when given, newest first.
-        The engine is asked once for all the workflows."""
+        given: NotFound when they may run it nowhere), in ``status`` when given, newest first,
+        out of their one cached list across workflows (one engine listing)."""
+        view = self.catalog.view(username)
         if workflow is not None:
-            return self.list(username, workflow, status=status)
-        visible = tuple(sorted(self.catalog.view(username).selections_of))
+            view.selections_for(workflow)
+        visible = tuple(sorted(view.selections_of))
 
         def fetch() -> Runs:
             return self.engine.list_user_runs(
@@ -259,7 +257,8 @@ class RunService:
             )
 
         runs = self._cached((username, "all", visible, status), fetch)
-        return newest_first([r for r in _mine(runs, username, status) if r.workflow_id in visible])
+        wanted = {workflow} if workflow is not None else set(visible)
+        return newest_first([r for r in _mine(runs, username, status) if r.workflow_id in wanted])
 
     def page_all(
         self,
