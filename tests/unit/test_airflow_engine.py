@@ -598,6 +598,18 @@ class TestUpstreamFailures:
         airflow.routes["GET", "/api/v2/dags"] = flaky
         assert len(engine.list_workflows()) == 5
 
+    def test_a_database_error_of_airflow_3_is_retried_then_succeeds(
+        self, airflow: FakeAirflow, engine: AirflowEngine
+    ) -> None:
+        answers = iter([httpx.Response(500, json={"reason": "Database error"})])
+
+        def busy(request: httpx.Request) -> httpx.Response:
+            airflow.routes.pop(("GET", "/api/v2/dags"))
+            return next(answers)
+
+        airflow.routes["GET", "/api/v2/dags"] = busy
+        assert len(engine.list_workflows()) == 5  # a 500 not retried raises
+
     @pytest.mark.parametrize(
         ("status", "error", "attempts"),
         [

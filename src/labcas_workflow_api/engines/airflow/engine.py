@@ -235,8 +235,10 @@ class AirflowEngine:
         # An active run, or one cancelled here that Airflow then finished otherwise: on SQLite
         # an Airflow 2 scheduler promoting a queued run can overwrite the cancel, then call
         # the run a success because all its tasks were skipped. Cancelling again restores it.
+        # Each PATCH sets values, so sending it again is safe.
         for suffix, patch in self.dialect.cancel_bodies(f"{to.CANCEL_NOTE} by {by}"[:1000]):
-            answer = to.answer(self._request("PATCH", path + suffix, json=patch), "DAG run")
+            sent = self._request("PATCH", path + suffix, json=patch, retry=True)
+            answer = to.answer(sent, "DAG run")
         return to.run(to.mapping(answer, "DAG run"))
 
     def engine_version(self) -> EngineVersion:

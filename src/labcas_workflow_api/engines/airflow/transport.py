@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 #: letting every request through at once only moves the queue there, where it times out.
 MAX_CONNECTIONS = 10
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: Airflow 3's ``reason`` for a 500 from its database (``SQLAlchemyErrorHandler`` in
+#: ``api_fastapi/common/exceptions.py``), e.g. SQLite busy while the scheduler writes: transient.
+DATABASE_ERROR = "Database error"
 #: Seconds before the first retry, doubled before each next one.
 BACKOFF = 0.2
 #: The request extension that marks a request safe to send again (reads: GETs and listings).
@@ -47,9 +50,10 @@ def pooled_transport() -> httpx.HTTPTransport:
 
 class RetryTransport(httpx.BaseTransport):
     """Sends a request marked ``RETRY`` up to ``retries`` more times, with exponential
-    ``BACKOFF``, on a 502, 503 or 504 or a connection error; not on a read timeout (the next
-    try would wait as long). Each try's timeouts are cut to the time left before the request
-    deadline, and a try is made again only when the pause and ``MIN_TRY`` are left."""
+    ``BACKOFF``, on a 502, 503 or 504, Airflow's 500 "Database error" or a connection error;
+    not on a read timeout (the next try would wait as long). Each try's timeouts are cut to the
+    time left before the request deadline, and a try is made again only when the pause and
+    ``MIN_TRY`` are left."""
 
     def __init__(
         self,
@@ -90,7 +94,7 @@ class RetryTransport(httpx.BaseTransport):
         if attempt >= attempts:
             return False
         if isinstance(outcome, httpx.Response):
-            if outcome.status_code not in RETRY_STATUSES:
+            if outcome.status_code not in RETRY_STATUSES and not database_error(outcome):
                 return False
         elif isinstance(outcome, httpx.TimeoutException) and not isinstance(
             outcome, httpx.ConnectTimeout
@@ -101,6 +105,17 @@ class RetryTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def database_error(response: httpx.Response) -> bool:
+    """Whether ``response`` is Airflow 3's 500 for an error of its database."""
+    if response.status_code != 500:
+        return False
+    try:
+        body = json.loads(response.read())
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("reason") == DATABASE_ERROR
 
 
 def fitted(request: httpx.Request) -> dict[str, float | None]:
