@@ -113,7 +113,11 @@ def build_container(
         catalog=catalog,
         runs=runs,
         outputs=OutputService(
-            store, settings.staging_bucket, settings.presign_ttl, access=access.get
+            store,
+            settings.staging_bucket,
+            settings.presign_ttl,
+            access=access.get,
+            listing_ttl=settings.listing_ttl,
         ),
         provenance=ProvenanceService(runs, store, settings.staging_bucket, access=access.get),
     )

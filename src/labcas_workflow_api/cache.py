@@ -208,12 +208,20 @@ class Cached(Generic[T]):
 
 
 class Recent(Generic[K, T]):
-    """At most ``size`` values by key, each until its own ``expires_at`` (a ``clock`` time),
-    the least recently used dropped first; thread-safe."""
+    """At most ``size`` values by key (or values of that total ``weight``), each until its own
+    ``expires_at`` (a ``clock`` time), the least recently used dropped first; thread-safe."""
 
-    def __init__(self, size: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        weight: Callable[[T], int] = lambda _: 1,
+    ) -> None:
         self._size = size
         self._clock = clock
+        self._weight = weight
+        self._held = 0
         self._entries: OrderedDict[K, tuple[T, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -224,17 +232,31 @@ class Recent(Generic[K, T]):
             if entry is None:
                 return None
             if self._clock() >= entry[1]:
-                del self._entries[key]
+                self._drop(key)
                 return None
             self._entries.move_to_end(key)
             return entry[0]
 
     def put(self, key: K, value: T, expires_at: float = FOREVER) -> None:
+        weight = self._weight(value)
         with self._lock:
+            self._drop(key)
+            if weight > self._size:
+                return  # kept, it would push out everything else
             self._entries[key] = (value, expires_at)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            self._held += weight
+            while self._held > self._size:
+                self._drop(next(iter(self._entries)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._held = 0
+
+    def _drop(self, key: K) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._held -= self._weight(entry[0])
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
             "listing asks the engine."
         ),
     )
+    listing_ttl: float = Field(
+        2,
+        ge=0,
+        description=(
+            "Seconds a folder's listing is reused when browsing outputs (all are dropped on an "
+            "annotation through the same process; a request with `Cache-Control: no-cache` "
+            "lists afresh); 0: every browse lists the staging bucket."
+        ),
+    )
     log_max_bytes: int = Field(
         0,
         ge=0,

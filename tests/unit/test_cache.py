@@ -388,3 +388,23 @@ class TestRecent:
         recent.put("a", 2, expires_at=clock.now + 10)
         clock.now += 5
         assert recent.get("a") == 2
+
+    def test_a_weight_bounds_what_is_held(self, clock: Clock) -> None:
+        recent: Recent[str, list[int]] = Recent(5, clock=clock, weight=len)
+        recent.put("a", [1, 2])
+        recent.put("b", [1, 2, 3])
+        recent.put("b", [1])  # replaced: its old weight is given back
+        recent.put("c", [1, 2])
+        assert (recent.get("a"), recent.get("b"), recent.get("c")) == ([1, 2], [1], [1, 2])
+        recent.put("d", [1, 2])
+        assert (recent.get("a"), recent.get("b"), recent.get("d")) == (None, [1], [1, 2])
+        recent.put("e", list(range(6)))  # heavier than the bound: not kept, the rest stays
+        assert (recent.get("e"), len(recent)) == (None, 3)
+
+    def test_clear_drops_everything(self, clock: Clock) -> None:
+        recent: Recent[str, int] = Recent(2, clock=clock)
+        recent.put("a", 1)
+        recent.clear()
+        recent.put("b", 2)
+        recent.put("c", 3)
+        assert (recent.get("a"), recent.get("b"), recent.get("c")) == (None, 2, 3)

@@ -351,6 +351,65 @@ class TestAnnotate:
         )
 
 
+class TestListingsReused:
+    """``LABCAS_LISTING_TTL`` (2 s by default): a repeat browse is answered from the listing
+    held, unless the client asks afresh or an annotation through this process dropped it."""
+
+    def test_a_repeat_browse_lists_once_and_shows_a_new_file_when_asked_afresh(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
+        for url in ("/output-data/run1/", "/output-data/"):
+            client.get(url, headers=auth("thomas"))
+            before = outputs.calls["list"]
+            assert client.get(url, headers=auth("thomas")).status_code == 200
+            assert outputs.calls["list"] == before
+        outputs.add("thomas/run1/new.txt")  # a workflow writes meanwhile
+        held = client.get("/output-data/run1/", headers=auth("thomas")).json()
+        assert "new.txt" not in held["files"]
+        fresh = client.get(
+            "/output-data/run1/", headers={**auth("thomas"), "Cache-Control": "no-cache"}
+        ).json()
+        assert "new.txt" in fresh["files"]
+        again = client.get("/output-data/run1/", headers=auth("thomas")).json()
+        assert "new.txt" in again["files"]  # what was listed afresh is held
+
+    @pytest.mark.parametrize(
+        "asked",
+        [
+            {"Cache-Control": "no-cache"},
+            {"Cache-Control": "private, max-age=0"},
+            {"Cache-Control": "No-Cache"},
+            {"Pragma": "no-cache"},
+        ],
+    )
+    def test_each_way_of_asking_afresh_lists_again(
+        self, client: TestClient, auth: Auth, outputs: FakeStore, asked: dict[str, str]
+    ) -> None:
+        client.get("/output-data/run1/", headers=auth("thomas"))
+        before = outputs.calls["list"]
+        client.get("/output-data/run1/", headers={**auth("thomas"), **asked})
+        assert outputs.calls["list"] > before
+
+    def test_an_annotation_shows_at_once(
+        self, client: TestClient, auth: Auth, outputs: FakeStore
+    ) -> None:
+        client.get("/output-data/run1/", headers=auth("thomas"))
+        body = {"files": {"mask.png": {"properties": {"score": "0.9"}}}}
+        assert client.put("/output-data/run1/", json=body, headers=auth("thomas")).is_success
+        listing = client.get("/output-data/run1/", headers=auth("thomas")).json()
+        assert listing["files"]["mask.png"]["properties"] == {"score": "0.9"}
+
+    def test_a_ttl_of_0_lists_every_browse(
+        self, settings: Settings, auth: Auth, outputs: FakeStore
+    ) -> None:
+        settings = settings.model_copy(update={"listing_ttl": 0})
+        container = build_container(settings, engine=FakeEngine(), store=outputs)
+        client = TestClient(create_app(container=container))
+        for _ in range(2):
+            client.get("/output-data/run1/", headers=auth("thomas"))
+        assert outputs.calls["list"] == 2
+
+
 class SessionTokenStore(FakeStore):
     """The fake store with real presigned URLs: SigV4 for AWS, signed with temporary
     credentials whose session token is as long as a Lambda role's."""

@@ -22,6 +22,7 @@ from labcas_workflow_api.service.folder_scan import Entry, Scan, scan
 from labcas_workflow_api.service.output_paths import MAX_PATH_BYTES, check_username
 from labcas_workflow_api.service.output_paths import normalize_path as _normalize_path
 from labcas_workflow_api.storage.base import StagingStore
+from labcas_workflow_api.storage.listed import ListedStore
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000
@@ -109,8 +110,9 @@ class OutputService:
     """Browse and annotate a caller's outputs, rooted at ``<username>/`` in ``bucket``, for
     users named in the access config that ``access`` returns (``Forbidden`` for others).
 
-    Parsed sidecars are cached by (key, ETag) and presigned URLs until half their lifetime,
-    so a repeat browse of an unchanged folder costs little more than its listing. Methods
+    Parsed sidecars are cached by (key, ETag), presigned URLs until half their lifetime and
+    listings ``listing_ttl`` s (all dropped on an annotation here), so a repeat browse within
+    ``listing_ttl`` is answered from memory, and a later one costs its listing. Methods
     raise ``BadRequest``, ``Forbidden``, ``NotFound``, ``PreconditionFailed`` and the store's
     ``UpstreamError`` subclasses.
     """
@@ -123,9 +125,10 @@ class OutputService:
         *,
         access: Callable[[], AccessConfig],
         cache_size: int = 20_000,
+        listing_ttl: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = store
+        self.store = ListedStore(store, listing_ttl, clock=clock)
         self.bucket = bucket
         self.presign_ttl = presign_ttl
         self.access = access
@@ -151,17 +154,19 @@ class OutputService:
         *,
         limit: int = DEFAULT_PAGE,
         cursor: str | None = None,
+        fresh: bool = False,
     ) -> FolderView:
         """A page of a folder: at most ``limit`` entries (1 to 1,000) after ``cursor``, and
-        fewer when their listing would be over ``MAX_PAGE_BYTES``. ``NotFound`` when nothing
-        is under the folder."""
+        fewer when their listing would be over ``MAX_PAGE_BYTES``; ``fresh``: listed again,
+        not from the listings held. ``NotFound`` when nothing is under the folder."""
         rel, prefix = self._area(username, path)
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be from 1 to {MAX_PAGE}")
         after = codec.decode(cursor, _read_place) if cursor else None
-        found = scan(self.store, self.bucket, prefix, prefix + after if after else None, limit + 1)
+        store = self.store.afresh() if fresh else self.store
+        found = scan(store, self.bucket, prefix, prefix + after if after else None, limit + 1)
         empty = not found.entries and after is None and rel
-        if empty and not self.store.head_many(self.bucket, [prefix]):
+        if empty and not store.head_many(self.bucket, [prefix]):
             raise NotFound(f"no such folder: {rel}")
         return self._page(rel, found, limit)
 
@@ -172,6 +177,7 @@ class OutputService:
         *,
         limit: int = DEFAULT_PAGE,
         cursor: str | None = None,
+        fresh: bool = False,
     ) -> FolderView:
         """A page of the top folder, as ``browse``, arranged by ``output_root``: the folders of
         ``runs`` (by folder path) newest first, each with its run, then the rest (in name
@@ -181,9 +187,10 @@ class OutputService:
             raise BadRequest(f"limit must be from 1 to {MAX_PAGE}")
         top = None
         if output_root.arranged(cursor):
-            top = output_root.arrange(self.store, self.bucket, prefix, runs)
+            store = self.store.afresh() if fresh else self.store
+            top = output_root.arrange(store, self.bucket, prefix, runs)
         if top is None:
-            view = self.browse(username, "", limit=limit, cursor=cursor)
+            view = self.browse(username, "", limit=limit, cursor=cursor, fresh=fresh)
         else:
             view = self._page("", top.after(cursor), limit, mark=top.mark)
         return replace(view, folders=[replace(f, run=runs.get(f.path)) for f in view.folders])
@@ -311,7 +318,10 @@ class OutputService:
             )
             for name, body in bodies.items()
         ]
-        outcomes = self.store.put_many(self.bucket, writes)
+        try:
+            outcomes = self.store.put_many(self.bucket, writes)
+        finally:
+            self.store.forget()  # the folder's listings now miss the new sidecars
         failed = {name: outcomes[sidecars[name]] for name in files if outcomes[sidecars[name]]}
         if not failed:
             return list(files)

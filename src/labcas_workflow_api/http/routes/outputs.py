@@ -35,6 +35,14 @@ _OR_HTML: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _no_cache(request: Request) -> bool:
+    """Whether the client asks for an answer afresh (``Cache-Control: no-cache`` or
+    ``max-age=0``, ``Pragma: no-cache``): then the folder is listed again."""
+    asked = request.headers.get("cache-control", "").lower().replace(" ", "").split(",")
+    pragma = request.headers.get("pragma", "").lower()
+    return "no-cache" in asked or "max-age=0" in asked or "no-cache" in pragma
+
+
 def _wants_html(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "text/html" in accept and "application/json" not in accept
@@ -54,15 +62,27 @@ async def browse(
 ) -> wire.Folder | Response:
     with audited("output.browse", who.username, rid, path=path) as audit:
         clean = c.outputs.normalize_path(path)
-        size = limit or DEFAULT_PAGE
+        size, fresh = limit or DEFAULT_PAGE, _no_cache(request)
         if clean:
-            view = await off_loop(
-                STORAGE, c.outputs.browse, who.username, clean, limit=size, cursor=cursor
+            view = await held_or_off_loop(
+                STORAGE,
+                c.outputs.browse,
+                who.username,
+                clean,
+                limit=size,
+                cursor=cursor,
+                fresh=fresh,
             )
         else:  # the top folder: each folder with its run, newest first
             runs = await held_or_off_loop(ENGINE, c.runs.by_folder, who.username)
-            view = await off_loop(
-                STORAGE, c.outputs.browse_root, who.username, runs, limit=size, cursor=cursor
+            view = await held_or_off_loop(
+                STORAGE,
+                c.outputs.browse_root,
+                who.username,
+                runs,
+                limit=size,
+                cursor=cursor,
+                fresh=fresh,
             )
         audit.update(links=[f.path for f in view.files], link_ttl=c.settings.presign_ttl)
     here = "/output-data/" + quote(view.prefix)
