@@ -427,11 +427,41 @@ class TestTrigger:
         with pytest.raises(NotFound):
             engine.trigger_run("nope", "r", {})
 
-    def test_trigger_is_not_retried(self, airflow: FakeAirflow, engine: AirflowEngine) -> None:
-        airflow.routes["POST", "/api/v2/dags/nebraska_demo/dagRuns"] = always(503)
-        with pytest.raises(UpstreamUnavailable):
+    @pytest.mark.parametrize(
+        ("answer", "error"),
+        [
+            (always(503), UpstreamUnavailable),
+            (always(500), UpstreamBadResponse),
+            (raising(httpx.ReadError), UpstreamUnavailable),
+            (raising(httpx.ReadTimeout), UpstreamTimeout),
+        ],
+    )
+    def test_a_trigger_airflow_may_have_applied_is_not_sent_again(
+        self,
+        airflow: FakeAirflow,
+        engine: AirflowEngine,
+        answer: Handler,
+        error: type[Exception],
+    ) -> None:
+        airflow.routes["POST", "/api/v2/dags/nebraska_demo/dagRuns"] = answer
+        with pytest.raises(error):
             engine.trigger_run("nebraska_demo", "r", {})
         assert airflow.count("POST", "/api/v2/dags/nebraska_demo/dagRuns") == 1
+
+    def test_a_trigger_airflow_did_not_apply_is_sent_again(
+        self, airflow: FakeAirflow, engine: AirflowEngine
+    ) -> None:
+        path = "/api/v2/dags/nebraska_demo/dagRuns"
+        tries = [raising(httpx.ConnectError), always(500, {"reason": "Database error"})]
+
+        def unapplied(request: httpx.Request) -> httpx.Response:
+            if len(tries) == 1:
+                airflow.routes.pop(("POST", path))  # then Airflow takes the third
+            return tries.pop(0)(request)
+
+        airflow.routes["POST", path] = unapplied
+        assert engine.trigger_run("nebraska_demo", "r", {}).run_id == "r"
+        assert airflow.count("POST", path) == 3
 
 
 class TestRuns:

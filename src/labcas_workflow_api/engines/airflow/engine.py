@@ -38,6 +38,7 @@ from labcas_workflow_api.engines.airflow.dialects import (
 )
 from labcas_workflow_api.engines.airflow.transport import (
     RETRY,
+    UNAPPLIED,
     RetryTransport,
     TokenAuth,
     pooled_transport,
@@ -118,7 +119,8 @@ class AirflowEngine:
 
     def trigger_run(self, workflow_id: str, run_id: str, conf: dict[str, Any]) -> Run:
         body = self.dialect.trigger_body(run_id, conf)
-        response = self._request("POST", api_path("dags", workflow_id, "dagRuns"), json=body)
+        path = api_path("dags", workflow_id, "dagRuns")
+        response = self._request("POST", path, json=body, retry=UNAPPLIED)
         if response.status_code == 409:
             raise Conflict(f"run {run_id!r} of workflow {workflow_id!r} already exists")
         if response.status_code == 400:
@@ -331,12 +333,13 @@ class AirflowEngine:
         *,
         api: bool = True,
         auth: bool = True,
-        retry: bool = False,
+        retry: bool | str = False,
         stream: bool = False,
         **options: Any,
     ) -> httpx.Response:
         """``method`` on ``path`` of the REST API (of the server unless ``api``); ``retry``: the
-        ``RetryTransport`` may send it again; ``stream``: the caller reads and closes it."""
+        ``RetryTransport`` may send it again (``UNAPPLIED``: only when Airflow did not apply
+        it); ``stream``: the caller reads and closes it."""
         url = f"{self.base_url}{self.dialect.prefix if api else ''}{path}"
         request = self._http.build_request(method, url, extensions={RETRY: retry}, **options)
         try:

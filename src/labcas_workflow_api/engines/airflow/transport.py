@@ -28,8 +28,11 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 DATABASE_ERROR = "Database error"
 #: Seconds before the first retry, doubled before each next one.
 BACKOFF = 0.2
-#: The request extension that marks a request safe to send again (reads: GETs and listings).
+#: The request extension that marks a request safe to send again: ``True`` after any
+#: transient failure (reads, and writes that only set values), ``UNAPPLIED`` only when Airflow
+#: certainly did not apply it (no connection was made, or its database refused the request).
 RETRY = "labcas.retry"
+UNAPPLIED = "unapplied"
 #: Seconds a try needs at least to be worth making: with less left, the last answer stands.
 MIN_TRY = 1.0
 #: Airflow 3's ``detail`` for a token it cannot verify (``resolve_user_from_token`` in
@@ -50,8 +53,9 @@ def pooled_transport() -> httpx.HTTPTransport:
 
 class RetryTransport(httpx.BaseTransport):
     """Sends a request marked ``RETRY`` up to ``retries`` more times, with exponential
-    ``BACKOFF``, on a 502, 503 or 504, Airflow's 500 "Database error" or a connection error;
-    not on a read timeout (the next try would wait as long). Each try's timeouts are cut to the
+    ``BACKOFF``, on a 502, 503 or 504, Airflow's 500 "Database error" or a connection error
+    (``UNAPPLIED``: only on the database error or a failure to connect); not on a read
+    timeout (the next try would wait as long). Each try's timeouts are cut to the
     time left before the request deadline, and a try is made again only when the pause and
     ``MIN_TRY`` are left."""
 
@@ -67,7 +71,8 @@ class RetryTransport(httpx.BaseTransport):
         self.sleep = sleep
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        attempts = 1 + (self.retries if request.extensions.get(RETRY) else 0)
+        mode = request.extensions.get(RETRY)
+        attempts = 1 + (self.retries if mode else 0)
         attempt = 1
         while True:
             request.extensions["timeout"] = fitted(request)
@@ -75,10 +80,10 @@ class RetryTransport(httpx.BaseTransport):
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
-                if not self._again(exc, attempt, attempts, pause):
+                if not self._again(exc, mode, attempt, attempts, pause):
                     raise
             else:
-                if not self._again(response, attempt, attempts, pause):
+                if not self._again(response, mode, attempt, attempts, pause):
                     return response
                 response.close()
             attempt += 1
@@ -89,15 +94,20 @@ class RetryTransport(httpx.BaseTransport):
 
     @staticmethod
     def _again(
-        outcome: httpx.Response | httpx.TransportError, attempt: int, attempts: int, pause: float
+        outcome: httpx.Response | httpx.TransportError,
+        mode: object,
+        attempt: int,
+        attempts: int,
+        pause: float,
     ) -> bool:
         if attempt >= attempts:
             return False
         if isinstance(outcome, httpx.Response):
-            if outcome.status_code not in RETRY_STATUSES and not database_error(outcome):
+            transient = mode is True and outcome.status_code in RETRY_STATUSES
+            if not transient and not database_error(outcome):
                 return False
-        elif isinstance(outcome, httpx.TimeoutException) and not isinstance(
-            outcome, httpx.ConnectTimeout
+        elif not isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout) and (
+            mode is not True or isinstance(outcome, httpx.TimeoutException)
         ):
             return False
         left = deadline.remaining()
