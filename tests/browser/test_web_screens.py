@@ -53,6 +53,7 @@ class ScriptedApi:
         self.run_status = "running"
         self.posts: list[dict[str, Any]] = []
         self.folder_gets: list[str] = []
+        self.folder_cache_control: list[str | None] = []
         self.puts: list[dict[str, Any]] = []
         self.props: dict[str, str] = {"stain": "DAPI"}
         self.etag = "etag-1"
@@ -134,6 +135,7 @@ class ScriptedApi:
             self.json(route, self.run())
         elif path.rstrip("/") == "/output-data/paged" and method == "GET":
             self.folder_gets.append(url.query)
+            self.folder_cache_control.append(request.all_headers().get("cache-control"))
             self.json(route, self.paged(url.query))
         elif path == "/output-data/paged" and method == "PUT":
             body = json.loads(request.post_data)
@@ -448,6 +450,9 @@ def test_a_file_on_a_later_page_is_found_and_saved_over_its_listed_version(
         "files": {"f1100.csv": {"properties": {"stain": "Hoechst"}, "etag": "etag-1"}}
     }
     expect(page.get_by_label("Property value")).to_have_value("Hoechst")
+    # read back afresh, past the listing the service may hold (LABCAS_LISTING_TTL)
+    assert len(api.folder_gets) > 3
+    assert set(api.folder_cache_control) == {"no-cache"}
 
 
 def test_saving_over_properties_someone_else_changed_is_refused(

@@ -114,7 +114,9 @@ def problem_response(status: int, body: bytes, headers: dict[str, str] | None = 
     )
 
 
-_CORS_HEADERS = b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept, If-Match"
+_CORS_HEADERS = (
+    b"Authorization, Content-Type, Idempotency-Key, X-Request-ID, Accept, If-Match, Cache-Control"
+)
 _CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location, Link"
 
 

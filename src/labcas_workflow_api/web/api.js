@@ -151,7 +151,8 @@ export async function call(method, path, { query, body, text = false, blob = fal
   }
   const init = {
     method,
-    headers: { Accept: text ? "text/plain" : "application/json", ...headers },
+    // no-cache: the service lists a folder afresh rather than from a listing it holds
+    headers: { Accept: text ? "text/plain" : "application/json", "Cache-Control": "no-cache", ...headers },
     signal,
     credentials: "omit",
     cache: "no-store",
