@@ -230,6 +230,8 @@ class TestOutputs:
         assert list(listing.files) == ["a.csv", "a_bw.png"]
         assert listing.files["a.csv"].properties == {"owner": "thomas"}
         assert list(listing.folders) == ["sub/"] and listing.next is None
+        # every page listed afresh, past a listing another server instance may hold
+        assert {r.headers["cache-control"] for r in fake.requests} == {"no-cache"}
 
     @pytest.mark.parametrize("path", ["../etc", "run1/../../x", "./a"])
     def test_traversal_is_refused_before_sending(self, client: LabcasClient, path: str):

@@ -80,7 +80,13 @@ class LabcasClient:
         return path if path.startswith(("http://", "https://")) else self.api_url + path
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        # no-cache: the service lists a folder afresh, so a script reads back what it wrote
+        # even through another server instance than the one it wrote through
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "Cache-Control": "no-cache",
+        }
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         headers.update(extra or {})
