@@ -242,7 +242,7 @@ class Recent(Generic[K, T]):
         with self._lock:
             self._drop(key)
             if weight > self._size:
-                return  # kept, it would push out everything else
+                return  # not kept: it would push out everything else
             self._entries[key] = (value, expires_at)
             self._held += weight
             while self._held > self._size:
