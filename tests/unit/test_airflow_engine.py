@@ -640,6 +640,15 @@ class TestUpstreamFailures:
         airflow.routes["GET", "/api/v2/dags"] = busy
         assert len(engine.list_workflows()) == 5  # a 500 not retried raises
 
+    def test_a_500_too_large_to_be_the_database_error_is_not_read_nor_retried(
+        self, airflow: FakeAirflow, engine: AirflowEngine
+    ) -> None:
+        body = json.dumps({"reason": "Database error", "padding": "x" * 20_000})
+        airflow.routes["GET", "/api/v2/dags"] = always(500, text=body)
+        with pytest.raises(UpstreamBadResponse):
+            engine.list_workflows()
+        assert airflow.count("GET", "/api/v2/dags") == 1
+
     @pytest.mark.parametrize(
         ("status", "error", "attempts"),
         [

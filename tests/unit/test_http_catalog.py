@@ -163,6 +163,18 @@ class TestEdges:
         assert "Authorization" in answer.headers["access-control-allow-headers"]
         assert answer.headers["access-control-allow-origin"] == "https://ui.example"
 
+    def test_every_header_our_clients_send_is_allowed(self, client: TestClient) -> None:
+        answer = client.options(
+            "/output-data/run1/",
+            headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "GET"},
+        )
+        allowed = {
+            h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")
+        }
+        assert {"authorization", "content-type", "accept", "idempotency-key", "cache-control"} <= (
+            allowed
+        )
+
     def test_options_on_unknown_path_is_404(self, client: TestClient) -> None:
         assert client.options("/nowhere").status_code == 404
 

@@ -10,16 +10,10 @@ import pytest
 
 from labcas_workflow_api.cache import WouldWait, without_waiting
 from labcas_workflow_api.domain.models import Write
+from labcas_workflow_api.storage import listed as listed_module
 from labcas_workflow_api.storage.listed import ListedStore
 from tests.unit.fakes import STAGING, FakeStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_outputs_service import Clock
 
 
 @pytest.fixture
@@ -75,6 +69,18 @@ class TestReuse:
         listed.forget()
         names(listed)
         assert store.calls["list"] == 2
+
+    def test_what_is_held_is_bounded_by_its_keys(
+        self, store: FakeStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(listed_module, "HELD_KEYS", 2)  # a listing of 1 key weighs 2
+        listed = ListedStore(store, 2.0, clock=clock)
+        names(listed)
+        names(listed)
+        store.add("thomas/run1/b.csv")
+        listed.afresh().list(STAGING, "thomas/run1/")  # 2 keys weigh 3: not held
+        names(listed)
+        assert store.calls["list"] == 3
 
     def test_a_ttl_of_0_lists_every_time(self, store: FakeStore, clock: Clock) -> None:
         listed = ListedStore(store, 0.0, clock=clock)

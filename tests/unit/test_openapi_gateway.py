@@ -54,6 +54,8 @@ PUBLIC_OPERATIONS = {
     ("get", "/readyz"),
     ("get", "/ui/{proxy+}"),
 }
+#: Headers the web app sends (web/api.js) that a preflight must allow.
+WEB_APP_HEADERS = {"Authorization", "Content-Type", "Accept", "Cache-Control"}
 #: Paths without a CORS preflight mock: the web app is same-origin.
 SAME_ORIGIN_PATHS = {"/ui/{proxy+}"}
 #: Routes of the app the gateway does not route, with the reason.
@@ -280,6 +282,10 @@ class TestIntegrations:
                     f"{path}: Access-Control-Allow-Methods {allowed} must list exactly "
                     f"{','.join(sorted(methods))}"
                 )
+            asked = headers.get("method.response.header.Access-Control-Allow-Headers", "''")
+            missing = WEB_APP_HEADERS - set(asked.strip("'").split(","))
+            if missing:
+                failures.append(f"{path}: Access-Control-Allow-Headers lacks {sorted(missing)}")
             if preflight.get("security") != []:
                 failures.append(f"OPTIONS {path}: a preflight carries no token: `security: []`")
         assert not failures, failures_message("CORS preflights", failures)

@@ -26,6 +26,8 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 #: Airflow 3's ``reason`` for a 500 from its database (``SQLAlchemyErrorHandler`` in
 #: ``api_fastapi/common/exceptions.py``), e.g. SQLite busy while the scheduler writes: transient.
 DATABASE_ERROR = "Database error"
+#: Bytes of a 500's body read at most to find ``DATABASE_ERROR`` (Airflow's is about 300).
+MAX_ERROR_BODY = 16 * 1024
 #: Seconds before the first retry, doubled before each next one.
 BACKOFF = 0.2
 #: The request extension that marks a request safe to send again: ``True`` after any
@@ -118,8 +120,10 @@ class RetryTransport(httpx.BaseTransport):
 
 
 def database_error(response: httpx.Response) -> bool:
-    """Whether ``response`` is Airflow 3's 500 for an error of its database."""
-    if response.status_code != 500:
+    """Whether ``response`` is Airflow 3's 500 for an error of its database (a body of unknown
+    or larger size than ``MAX_ERROR_BODY`` is not read: it is not that answer)."""
+    declared = response.headers.get("content-length", "")
+    if response.status_code != 500 or not declared.isdigit() or int(declared) > MAX_ERROR_BODY:
         return False
     try:
         body = json.loads(response.read())

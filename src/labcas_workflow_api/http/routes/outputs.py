@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -62,28 +63,13 @@ async def browse(
 ) -> wire.Folder | Response:
     with audited("output.browse", who.username, rid, path=path) as audit:
         clean = c.outputs.normalize_path(path)
-        size, fresh = limit or DEFAULT_PAGE, _no_cache(request)
         if clean:
-            view = await held_or_off_loop(
-                STORAGE,
-                c.outputs.browse,
-                who.username,
-                clean,
-                limit=size,
-                cursor=cursor,
-                fresh=fresh,
-            )
+            read = functools.partial(c.outputs.browse, who.username, clean)
         else:  # the top folder: each folder with its run, newest first
             runs = await held_or_off_loop(ENGINE, c.runs.by_folder, who.username)
-            view = await held_or_off_loop(
-                STORAGE,
-                c.outputs.browse_root,
-                who.username,
-                runs,
-                limit=size,
-                cursor=cursor,
-                fresh=fresh,
-            )
+            read = functools.partial(c.outputs.browse_root, who.username, runs)
+        page = {"limit": limit or DEFAULT_PAGE, "cursor": cursor, "fresh": _no_cache(request)}
+        view = await held_or_off_loop(STORAGE, read, **page)
         audit.update(links=[f.path for f in view.files], link_ttl=c.settings.presign_ttl)
     here = "/output-data/" + quote(view.prefix)
     following = links.to(here, limit=limit, cursor=view.next_cursor) if view.next_cursor else None
