@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -197,6 +199,23 @@ class TestListRuns:
         assert "in_bucket" not in runs[0]["conf"] and "username" not in runs[0]["conf"]
         assert runs[0]["conf"]["in_data_selection"] == "nebraska_images"
         assert runs[0]["output_url"].startswith("http://testserver/output-data/")
+
+    def test_a_run_keeps_its_place_when_it_starts_after_a_later_one_was_queued(
+        self, client: TestClient, auth: Auth, engine: FakeEngine
+    ) -> None:
+        mine = [
+            start(client, auth, {"in_data_selection": "nebraska_images"}).json()["run_id"]
+            for _ in range(3)
+        ]
+        key = ("nebraska_demo", mine[0])  # the first starts after the third was queued
+        engine.runs[key] = replace(
+            engine.runs[key], status=RunStatus.RUNNING, start_time=datetime.now(UTC) + timedelta(5)
+        )
+        runs = client.get(URL, headers=auth("thomas")).json()["runs"]
+        assert [r["run_id"] for r in runs] == mine[::-1]
+        paged = client.get(URL, params={"limit": 2}, headers=auth("thomas")).json()
+        rest = client.get(paged["next"], headers=auth("thomas")).json()["runs"]
+        assert [r["run_id"] for r in paged["runs"] + rest] == mine[::-1]
 
     def test_runs_of_a_prefix_sharing_user_are_not_mine(
         self, client: TestClient, auth: Auth, engine: FakeEngine

@@ -22,7 +22,8 @@ class RunPage:
 
 
 def newest_first(runs: list[Run]) -> list[Run]:
-    """``runs`` newest first: by start time (or time queued), then run id, then workflow."""
+    """``runs`` newest first: by time queued (or start time), then run id, then workflow. The
+    time queued does not move when the run starts, so neither does its place."""
     return sorted(runs, key=_place, reverse=True)
 
 
@@ -57,7 +58,7 @@ def _reader(size: int) -> Any:
 
 
 def _place(run: Run) -> tuple[datetime, str, str]:
-    moment = run.start_time or run.queued_at or _EPOCH
+    moment = run.queued_at or run.start_time or _EPOCH
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment, run.run_id, run.workflow_id)
