@@ -142,10 +142,17 @@ class AirflowEngine:
         if not wanted:
             return []  # Airflow 2 lists every DAG's runs for an empty dag_ids
         filters = self.dialect.run_filters(username, run_id_prefix)
-        items = self._runs(sorted(wanted), filters, status, across=True)
-        return [
-            run for run in _own(items, username, run_id_prefix, status) if run.workflow_id in wanted
-        ]
+        runs: dict[tuple[str, str], Run] = {}  # each once
+        for item in self._runs(sorted(wanted), filters, status, across=True):
+            run = to.run(item)
+            if (
+                run.workflow_id in wanted
+                and run.run_id.startswith(run_id_prefix)
+                and run.conf.get("username") == username
+                and status in (None, run.status)
+            ):
+                runs.setdefault((run.workflow_id, run.run_id), run)
+        return list(runs.values())
 
     def _runs(
         self,
@@ -354,19 +361,3 @@ class AirflowEngine:
             if isinstance(exc, httpx.TimeoutException):
                 raise UpstreamTimeout(f"Airflow did not answer in time ({method} {url})") from exc
             raise UpstreamUnavailable(f"connection to Airflow failed: {exc}") from exc
-
-
-def _own(
-    items: Iterator[dict[str, Any]], username: str, run_id_prefix: str, status: RunStatus | None
-) -> list[Run]:
-    """The runs of a listing started for ``username`` (in ``status`` when given), each once."""
-    runs: dict[tuple[str, str], Run] = {}
-    for item in items:
-        run = to.run(item)
-        if (
-            run.run_id.startswith(run_id_prefix)
-            and run.conf.get("username") == username
-            and status in (None, run.status)
-        ):
-            runs.setdefault((run.workflow_id, run.run_id), run)
-    return list(runs.values())
