@@ -110,7 +110,7 @@ class AirflowEngine:
         self.close()
 
     def list_workflows(self) -> list[Workflow]:
-        dags = self._items("/dags", "dags", query={}, what="DAG list")
+        dags = self._items("/dags", "dags", what="DAG list")
         return [to.workflow(dag) for dag in dags]
 
     def get_workflow(self, workflow_id: str) -> Workflow:
@@ -200,7 +200,7 @@ class AirflowEngine:
         path = api_path("dags", workflow_id, "dagRuns", run_id, "taskInstances")
         direct = dialect.fits(path)
         if direct:
-            items = self._items(path, "task_instances", query={}, what="DAG run")
+            items = self._items(path, "task_instances", what="DAG run")
         else:
             body = {"dag_ids": [workflow_id], "dag_run_ids": [run_id]}
             items = self._items(BATCH_TASK_INSTANCES, "task_instances", body=body)
