@@ -40,7 +40,6 @@ THROTTLING = frozenset(
 MWAA_ATTEMPTS = 3
 #: The longest ``Path`` that ``InvokeRestApi`` takes (``RestApiPath`` in the service model).
 MAX_PATH = 64
-_API_PREFIXES = ("/api/v1", "/api/v2")
 
 
 def mwaa_engine(
@@ -122,11 +121,34 @@ class MwaaEnvironment:
         self._environment = Cached(self._read, FOREVER, name="MWAA environment")
 
     def _read(self) -> dict[str, Any]:
-        answer = aws_call(self, "GetEnvironment", "get_environment")
+        answer = self.call("GetEnvironment")
         environment = answer.get("Environment")
         if not isinstance(environment, dict):
             raise UpstreamBadResponse("MWAA GetEnvironment answer has no Environment")
         return environment
+
+    def call(self, operation: str) -> Any:
+        """``operation(Name=...)`` by a client fitting the request deadline; our errors."""
+        from botocore import exceptions as aws
+        from botocore import xform_name
+
+        call = getattr(self.clients.get(), xform_name(operation))
+        try:
+            return call(Name=self.name)
+        except aws.ClientError as exc:
+            raise client_error(exc, operation, self.name) from exc
+        except (aws.EndpointConnectionError, aws.ConnectTimeoutError, aws.ReadTimeoutError) as exc:
+            if deadline.expired():
+                raise deadline.exceeded(f"MWAA {operation}") from exc
+            if isinstance(exc, aws.ReadTimeoutError):
+                raise UpstreamTimeout(f"MWAA did not answer {operation} in time") from exc
+            raise UpstreamUnavailable(f"cannot reach MWAA ({operation}): {exc}") from exc
+        except (aws.NoCredentialsError, aws.NoRegionError) as exc:
+            raise ConfigError(
+                f"AWS_REGION / AWS credentials for MWAA ({operation}): {exc}"
+            ) from exc
+        except aws.BotoCoreError as exc:
+            raise UpstreamUnavailable(f"MWAA call {operation} failed: {exc}") from exc
 
     def dialect(self, *, max_path: int | None = None) -> Dialect:
         """The REST API dialect: forced by ``api_version``, else by the Airflow version."""
@@ -147,28 +169,6 @@ class MwaaEnvironment:
             version = "v2" if int(major) >= 3 else "v1"
             log.info("MWAA environment %s runs Airflow %s: API %s", self.name, major, version)
         return replace(dialect_for(version), max_path=max_path)
-
-
-def aws_call(environment: MwaaEnvironment, operation: str, method: str) -> Any:
-    """``method(Name=...)`` of a client fitting the request deadline; AWS failures as our errors."""
-    from botocore import exceptions as aws
-
-    name = environment.name
-    call = getattr(environment.clients.get(), method)
-    try:
-        return call(Name=name)
-    except aws.ClientError as exc:
-        raise client_error(exc, operation, name) from exc
-    except (aws.EndpointConnectionError, aws.ConnectTimeoutError, aws.ReadTimeoutError) as exc:
-        if deadline.expired():
-            raise deadline.exceeded(f"MWAA {operation}") from exc
-        if isinstance(exc, aws.ReadTimeoutError):
-            raise UpstreamTimeout(f"MWAA did not answer {operation} in time") from exc
-        raise UpstreamUnavailable(f"cannot reach MWAA ({operation}): {exc}") from exc
-    except (aws.NoCredentialsError, aws.NoRegionError) as exc:
-        raise ConfigError(f"AWS_REGION / AWS credentials for MWAA ({operation}): {exc}") from exc
-    except aws.BotoCoreError as exc:
-        raise UpstreamUnavailable(f"MWAA call {operation} failed: {exc}") from exc
 
 
 def client_error(exc: Any, operation: str, name: str) -> LabcasError:
@@ -205,18 +205,16 @@ class InvokeRestApiTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         from botocore import exceptions as aws
 
-        path = _api_path(request)
+        # The quoted path after the engine's prefix, "/api/v1" or "/api/v2".
+        path = request.url.raw_path.decode("ascii").split("?", 1)[0][len("/api/v2") :]
         if len(path) > MAX_PATH:
             return self.long_paths.handle_request(request)
         kwargs: dict[str, Any] = {"Path": path, "Method": request.method}
         query = query_parameters(request)
         if query:
             kwargs["QueryParameters"] = query
-        if request.content:
-            try:
-                kwargs["Body"] = json.loads(request.content)
-            except ValueError as exc:
-                raise UpstreamBadResponse("InvokeRestApi takes JSON bodies only") from exc
+        if request.content:  # the engine sends JSON bodies only
+            kwargs["Body"] = json.loads(request.content)
         method = self.environment.clients.get().invoke_rest_api
         try:
             answer = method(Name=self.environment.name, **kwargs)
@@ -247,14 +245,6 @@ class InvokeRestApiTransport(httpx.BaseTransport):
             detail = f"MWAA answered {code}"
             return _response(503 if code in THROTTLING else 502, {"detail": detail}, request)
         raise client_error(exc, "InvokeRestApi", self.environment.name) from exc
-
-
-def _api_path(request: httpx.Request) -> str:
-    path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-    for prefix in _API_PREFIXES:
-        if path.startswith(prefix + "/"):
-            return path[len(prefix) :]
-    raise UpstreamBadResponse(f"not an Airflow REST API path: {path}")
 
 
 def query_parameters(request: httpx.Request) -> dict[str, str | list[str]]:
@@ -361,7 +351,7 @@ class WebLoginTransport(httpx.BaseTransport):
     def _login(self) -> str:
         request = self._request
         assert request is not None
-        token = aws_call(self.environment, "CreateWebLoginToken", "create_web_login_token")
+        token = self.environment.call("CreateWebLoginToken")
         host, web_token = token.get("WebServerHostname"), token.get("WebToken")
         if not isinstance(host, str) or not host or not isinstance(web_token, str):
             raise UpstreamBadResponse("MWAA CreateWebLoginToken answer lacks a host or token")

@@ -110,7 +110,7 @@ class AirflowEngine:
         self.close()
 
     def list_workflows(self) -> list[Workflow]:
-        dags = self._items("/dags", "dags", query={}, what="DAG list")
+        dags = self._items("/dags", "dags", what="DAG list")
         return [to.workflow(dag) for dag in dags]
 
     def get_workflow(self, workflow_id: str) -> Workflow:
@@ -142,10 +142,17 @@ class AirflowEngine:
         if not wanted:
             return []  # Airflow 2 lists every DAG's runs for an empty dag_ids
         filters = self.dialect.run_filters(username, run_id_prefix)
-        items = self._runs(sorted(wanted), filters, status, across=True)
-        return [
-            run for run in _own(items, username, run_id_prefix, status) if run.workflow_id in wanted
-        ]
+        runs: dict[tuple[str, str], Run] = {}  # each once
+        for item in self._runs(sorted(wanted), filters, status, across=True):
+            run = to.run(item)
+            if (
+                run.workflow_id in wanted
+                and run.run_id.startswith(run_id_prefix)
+                and run.conf.get("username") == username
+                and status in (None, run.status)
+            ):
+                runs.setdefault((run.workflow_id, run.run_id), run)
+        return list(runs.values())
 
     def _runs(
         self,
@@ -193,7 +200,7 @@ class AirflowEngine:
         path = api_path("dags", workflow_id, "dagRuns", run_id, "taskInstances")
         direct = dialect.fits(path)
         if direct:
-            items = self._items(path, "task_instances", query={}, what="DAG run")
+            items = self._items(path, "task_instances", what="DAG run")
         else:
             body = {"dag_ids": [workflow_id], "dag_run_ids": [run_id]}
             items = self._items(BATCH_TASK_INSTANCES, "task_instances", body=body)
@@ -354,19 +361,3 @@ class AirflowEngine:
             if isinstance(exc, httpx.TimeoutException):
                 raise UpstreamTimeout(f"Airflow did not answer in time ({method} {url})") from exc
             raise UpstreamUnavailable(f"connection to Airflow failed: {exc}") from exc
-
-
-def _own(
-    items: Iterator[dict[str, Any]], username: str, run_id_prefix: str, status: RunStatus | None
-) -> list[Run]:
-    """The runs of a listing started for ``username`` (in ``status`` when given), each once."""
-    runs: dict[tuple[str, str], Run] = {}
-    for item in items:
-        run = to.run(item)
-        if (
-            run.run_id.startswith(run_id_prefix)
-            and run.conf.get("username") == username
-            and status in (None, run.status)
-        ):
-            runs.setdefault((run.workflow_id, run.run_id), run)
-    return list(runs.values())

@@ -69,7 +69,7 @@ class RetryTransport(httpx.BaseTransport):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.inner = inner
-        self.retries = max(0, retries)
+        self.retries = retries
         self.sleep = sleep
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -106,14 +106,12 @@ class RetryTransport(httpx.BaseTransport):
             return False
         if isinstance(outcome, httpx.Response):
             transient = mode is True and outcome.status_code in RETRY_STATUSES
-            if not transient and not database_error(outcome):
-                return False
-        elif not isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout) and (
-            mode is not True or isinstance(outcome, httpx.TimeoutException)
-        ):
-            return False
+            transient = transient or database_error(outcome)
+        else:
+            unsent = isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout)
+            transient = unsent or (mode is True and not isinstance(outcome, httpx.TimeoutException))
         left = deadline.remaining()
-        return left is None or left >= pause + MIN_TRY
+        return transient and (left is None or left >= pause + MIN_TRY)
 
     def close(self) -> None:
         self.inner.close()
