@@ -15,24 +15,21 @@ class ClientError(Exception):
         self, message: str, *, status: int | None = None, problem: dict[str, Any] | None = None
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
         self.problem = problem or {}
 
     @property
     def detail(self) -> str:
-        return str(self.problem.get("detail") or self.message)
+        return str(self.problem.get("detail") or self)
 
 
 def error_from(response: httpx.Response) -> ClientError:
     status = response.status_code
-    problem: dict[str, Any] = {}
     try:
         body = response.json()
-        if isinstance(body, dict):
-            problem = body
     except ValueError:
-        pass
+        body = None
+    problem: dict[str, Any] = body if isinstance(body, dict) else {}
     detail = problem.get("detail")
     title = problem.get("title") or response.reason_phrase or "error"
     if not detail:

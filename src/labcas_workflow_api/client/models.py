@@ -84,10 +84,6 @@ class ParameterSpec:
         return next((t for t in self.types if t != "null"), None)
 
     @property
-    def nullable(self) -> bool:
-        return "null" in self.types
-
-    @property
     def enum(self) -> list[Any] | None:
         values = self.schema.get("enum")
         return list(values) if isinstance(values, list) else None
@@ -116,7 +112,7 @@ class ParameterSpec:
 
     def convert(self, text: str) -> Any:
         """A command-line string as a value of this parameter's type (else ValueError)."""
-        if self.nullable and text.strip().lower() in ("null", "none"):
+        if "null" in self.types and text.strip().lower() in ("null", "none"):
             return None
         if self.enum is not None and self.type is None:
             return next((o for o in self.enum if text in (str(o), json.dumps(o))), text)
