@@ -253,15 +253,13 @@ class LabcasClient:
 
     def outputs(self, path: str = "") -> wire.Folder:
         """One folder of the caller's outputs, every page merged, sorted by name."""
-        folders: dict[str, wire.FolderLink] = {}
-        files: dict[str, wire.FileEntry] = {}
-        prefix = ""
-        for page in self._pages(wire.Folder, self._output_path(path), {}):
-            prefix = page.prefix
-            folders.update(page.folders)
-            files.update(page.files)
+        pages = list(self._pages(wire.Folder, self._output_path(path), {}))
+        folders = {name: link for page in pages for name, link in page.folders.items()}
+        files = {name: entry for page in pages for name, entry in page.files.items()}
         return wire.Folder(
-            prefix=prefix, folders=dict(sorted(folders.items())), files=dict(sorted(files.items()))
+            prefix=pages[-1].prefix,
+            folders=dict(sorted(folders.items())),
+            files=dict(sorted(files.items())),
         )
 
     def walk(self, path: str = "") -> Iterator[tuple[str, wire.FileEntry]]:

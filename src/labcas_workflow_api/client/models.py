@@ -56,8 +56,7 @@ def aware(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One workflow parameter as the command line uses it (its type from the schema, else from
-    its default)."""
+    """A workflow parameter as the command line uses it (typed by its schema, else its default)."""
 
     name: str
     parameter: wire.Parameter
