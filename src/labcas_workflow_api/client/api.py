@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from labcas_workflow_api import wire
 from labcas_workflow_api.client.downloads import USER_AGENT, fetch_file, safe_relative
-from labcas_workflow_api.client.errors import ClientError, error_from
+from labcas_workflow_api.client.errors import ClientError, raise_for_error
 from labcas_workflow_api.client.log_pages import read_log
 from labcas_workflow_api.client.models import DownloadResult
 
@@ -100,8 +100,7 @@ class LabcasClient:
             raise ClientError(f"the API at {self.api_url} did not answer in time") from None
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the API at {self.api_url}: {exc}") from None
-        if response.status_code >= 400:
-            raise error_from(response)
+        raise_for_error(response)
         return response
 
     def _get(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:

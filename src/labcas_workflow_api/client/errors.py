@@ -1,4 +1,4 @@
-"""``ClientError``, and how an error answer of the API becomes one."""
+"""``ClientError``, and how an error answer becomes one."""
 
 from __future__ import annotations
 
@@ -23,8 +23,12 @@ class ClientError(Exception):
         return str(self.problem.get("detail") or self)
 
 
-def error_from(response: httpx.Response) -> ClientError:
+def raise_for_error(response: httpx.Response) -> None:
+    """Raise a ClientError for an error answer (its body read first if it is streamed)."""
     status = response.status_code
+    if status < 400:
+        return
+    response.read()
     try:
         body = response.json()
     except ValueError:
@@ -36,4 +40,4 @@ def error_from(response: httpx.Response) -> ClientError:
         text = response.text.strip().splitlines()
         detail = text[0][:200] if text and not text[0].lstrip().startswith("<") else ""
     message = f"{status} {title}: {detail}" if detail else f"{status} {title}"
-    return ClientError(" ".join(message.split()), status=status, problem=problem)
+    raise ClientError(" ".join(message.split()), status=status, problem=problem)

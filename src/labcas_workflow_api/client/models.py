@@ -153,8 +153,7 @@ class ParameterSpec:
         return text
 
     def problems(self, value: Any) -> list[str]:
-        """What ``value`` breaks of the parameter's JSON Schema (an invalid schema: nothing, as
-        the server does)."""
+        """What ``value`` breaks of the schema (an invalid schema: nothing, as the server does)."""
         checker = jsonschema.validators.validator_for(self.schema)
         try:
             checker.check_schema(self.schema)
