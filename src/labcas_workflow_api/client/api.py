@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from labcas_workflow_api import wire
 from labcas_workflow_api.client.downloads import USER_AGENT, fetch_file, safe_relative
-from labcas_workflow_api.client.errors import ClientError, error_from
+from labcas_workflow_api.client.errors import ClientError, raise_for_error
 from labcas_workflow_api.client.log_pages import read_log
 from labcas_workflow_api.client.models import DownloadResult
 
@@ -100,12 +100,10 @@ class LabcasClient:
             raise ClientError(f"the API at {self.api_url} did not answer in time") from None
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the API at {self.api_url}: {exc}") from None
-        if response.status_code >= 400:
-            raise error_from(response)
+        raise_for_error(response)
         return response
 
     def _get(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        """The answer to ``method path`` as ``model``."""
         response = self._send(method, path, **kwargs)
         try:
             return model.model_validate_json(response.content)
@@ -252,18 +250,15 @@ class LabcasClient:
             raise ClientError(f"invalid output path {path!r}")
         return "/output-data/" + quote(cleaned, safe="/")
 
-    def outputs(self, path: str = "", *, limit: int | None = None) -> wire.Folder:
+    def outputs(self, path: str = "") -> wire.Folder:
         """One folder of the caller's outputs, every page merged, sorted by name."""
-        params = {"limit": limit} if limit else {}
-        folders: dict[str, wire.FolderLink] = {}
-        files: dict[str, wire.FileEntry] = {}
-        prefix = ""
-        for page in self._pages(wire.Folder, self._output_path(path), params):
-            prefix = page.prefix
-            folders.update(page.folders)
-            files.update(page.files)
+        pages = list(self._pages(wire.Folder, self._output_path(path), {}))
+        folders = {name: link for page in pages for name, link in page.folders.items()}
+        files = {name: entry for page in pages for name, entry in page.files.items()}
         return wire.Folder(
-            prefix=prefix, folders=dict(sorted(folders.items())), files=dict(sorted(files.items()))
+            prefix=pages[-1].prefix,
+            folders=dict(sorted(folders.items())),
+            files=dict(sorted(files.items())),
         )
 
     def walk(self, path: str = "") -> Iterator[tuple[str, wire.FileEntry]]:
@@ -315,34 +310,20 @@ class LabcasClient:
     ) -> dict[str, str]:
         """Merge ``properties`` into a file's own (less ``remove``), saved only over the version
         merged with: if someone saved meanwhile, merged again on theirs (a few times at most)."""
+        where = f"{clean_path(path)}/{file}" if clean_path(path) else file
+        removed = set(remove)
         attempts = _MERGE_ATTEMPTS
         while True:
             attempts -= 1
-            current = self.file_info(f"{clean_path(path)}/{file}" if clean_path(path) else file)
-            merged = dict(current.properties)
-            merged.update(properties)
-            for key in remove:
-                merged.pop(key, None)
+            current = self.file_info(where)
+            merged = {**current.properties, **properties}
+            merged = {key: value for key, value in merged.items() if key not in removed}
             try:
                 self.set_properties(path, {file: merged}, etags={file: current.properties_etag})
                 return merged
             except ClientError as exc:
                 if exc.status != 412 or not attempts:
                     raise
-
-    def download_file(
-        self,
-        entry: wire.FileEntry,
-        dest: Path,
-        label: str,
-        *,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> DownloadResult:
-        """Fetch one file (``label`` in messages) to ``dest``: skipped when complete, resumed
-        (HTTP Range) when partial, its size checked; ``on_progress`` gets counts adding up to
-        its size."""
-        url = urljoin(self.api_url + "/", entry.href)
-        return fetch_file(self._http, url, entry.size, dest, label, on_progress)
 
     def download(
         self,
@@ -352,7 +333,7 @@ class LabcasClient:
         on_start: Callable[[list[tuple[str, wire.FileEntry]]], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> list[DownloadResult]:
-        """Download one file or a whole folder (recursively) into ``dest``."""
+        """Download one file or a whole folder (recursively) into ``dest`` (``fetch_file``)."""
         cleaned = clean_path(path)
         try:
             listing: wire.Folder | None = self.outputs(cleaned)
@@ -370,7 +351,8 @@ class LabcasClient:
             targets = [(name, entry, dest / name if dest.is_dir() else dest)]
         if on_start:
             on_start(plan)
+        base = self.api_url + "/"
         return [
-            self.download_file(entry, target, rel, on_progress=on_progress)
+            fetch_file(self._http, urljoin(base, entry.href), entry.size, target, rel, on_progress)
             for rel, entry, target in targets
         ]

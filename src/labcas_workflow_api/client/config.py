@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import os
@@ -12,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import typer
 
 APP_NAME = "labcas-workflows"
@@ -24,8 +24,8 @@ def config_path() -> Path:
     return Path(typer.get_app_dir(APP_NAME)) / "config.json"
 
 
-def read_config(path: Path | None = None) -> dict[str, str]:
-    path = path or config_path()
+def read_config() -> dict[str, str]:
+    path = config_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -37,9 +37,9 @@ def read_config(path: Path | None = None) -> dict[str, str]:
     )
 
 
-def write_config(values: Mapping[str, str], path: Path | None = None) -> Path:
+def write_config(values: Mapping[str, str]) -> Path:
     """Write the config file readable by its owner only (mode 0600, folder 0700)."""
-    path = path or config_path()
+    path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -81,12 +81,9 @@ def resolve(
 def token_claims(token: str) -> dict[str, Any]:
     """The (unverified) payload of a JWT, to show who it names and when it expires."""
     try:
-        payload = token.split(".")[1]
-        padded = payload + "=" * (-len(payload) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded))
-    except (IndexError, ValueError):
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def token_user(claims: Mapping[str, Any]) -> str | None:

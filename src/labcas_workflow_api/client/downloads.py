@@ -1,5 +1,4 @@
-"""Downloads of output files: skipped when complete, resumed (HTTP Range) when partial, the
-size checked."""
+"""Output downloads: skipped when complete, resumed (HTTP Range) when partial, size checked."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 
-from labcas_workflow_api.client.errors import ClientError, error_from
+from labcas_workflow_api.client.errors import ClientError, raise_for_error
 from labcas_workflow_api.client.models import DownloadResult
 
 USER_AGENT = "labcas-workflows/0.1"
@@ -40,7 +39,7 @@ def fetch_file(
     if have > size:
         have = 0
     dest.parent.mkdir(parents=True, exist_ok=True)
-    headers = {"User-Agent": USER_AGENT}  # a presigned URL carries its own authorization
+    headers = {"User-Agent": USER_AGENT}
     if have:
         headers["Range"] = f"bytes={have}-"
     written = 0
@@ -50,9 +49,7 @@ def fetch_file(
                 response.read()
                 dest.unlink()
                 return fetch_file(http, url, size, dest, label, on_progress)
-            if response.status_code >= 400:
-                response.read()
-                raise error_from(response)
+            raise_for_error(response)
             resumed = response.status_code == 206 and response.headers.get(
                 "content-range", ""
             ).startswith(f"bytes {have}-")

@@ -1,4 +1,4 @@
-"""``ClientError``, and how an error answer of the API becomes one."""
+"""``ClientError``, and how an error answer becomes one."""
 
 from __future__ import annotations
 
@@ -15,28 +15,29 @@ class ClientError(Exception):
         self, message: str, *, status: int | None = None, problem: dict[str, Any] | None = None
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
         self.problem = problem or {}
 
     @property
     def detail(self) -> str:
-        return str(self.problem.get("detail") or self.message)
+        return str(self.problem.get("detail") or self)
 
 
-def error_from(response: httpx.Response) -> ClientError:
+def raise_for_error(response: httpx.Response) -> None:
+    """Raise a ClientError for an error answer (its body read first if it is streamed)."""
     status = response.status_code
-    problem: dict[str, Any] = {}
+    if status < 400:
+        return
+    response.read()
     try:
         body = response.json()
-        if isinstance(body, dict):
-            problem = body
     except ValueError:
-        pass
+        body = None
+    problem: dict[str, Any] = body if isinstance(body, dict) else {}
     detail = problem.get("detail")
     title = problem.get("title") or response.reason_phrase or "error"
     if not detail:
         text = response.text.strip().splitlines()
         detail = text[0][:200] if text and not text[0].lstrip().startswith("<") else ""
     message = f"{status} {title}: {detail}" if detail else f"{status} {title}"
-    return ClientError(" ".join(message.split()), status=status, problem=problem)
+    raise ClientError(" ".join(message.split()), status=status, problem=problem)

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from labcas_workflow_api.client.errors import error_from
+from labcas_workflow_api.client.errors import raise_for_error
 
 #: The line the server ends a cut page with (``service/log_pages.py``, ``LogPage.note``).
 NOTE = re.compile(rb"\[LabCAS: the log was cut at byte (\d+) \([^)\n]*\); the rest: (\S+)\]\n?\Z")
@@ -27,9 +27,7 @@ def read_log(
     offset = 0
     for _ in range(_MAX_PAGES):
         with http.stream("GET", url, params=params, headers=headers) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise error_from(response)
+            raise_for_error(response)
             page = Page(offset, response.links.get("next", {}).get("url"))
             for chunk in page.text(response.iter_bytes()):
                 if text := decoder.decode(chunk):

@@ -56,8 +56,7 @@ def aware(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One workflow parameter as the command line uses it (its type from the schema, else from
-    its default)."""
+    """A workflow parameter as the command line uses it (typed by its schema, else its default)."""
 
     name: str
     parameter: wire.Parameter
@@ -82,10 +81,6 @@ class ParameterSpec:
     def type(self) -> str | None:
         """The main (non-null) type, or None when neither the schema nor the default says."""
         return next((t for t in self.types if t != "null"), None)
-
-    @property
-    def nullable(self) -> bool:
-        return "null" in self.types
 
     @property
     def enum(self) -> list[Any] | None:
@@ -116,7 +111,7 @@ class ParameterSpec:
 
     def convert(self, text: str) -> Any:
         """A command-line string as a value of this parameter's type (else ValueError)."""
-        if self.nullable and text.strip().lower() in ("null", "none"):
+        if "null" in self.types and text.strip().lower() in ("null", "none"):
             return None
         if self.enum is not None and self.type is None:
             return next((o for o in self.enum if text in (str(o), json.dumps(o))), text)
@@ -158,8 +153,7 @@ class ParameterSpec:
         return text
 
     def problems(self, value: Any) -> list[str]:
-        """What ``value`` breaks of the parameter's JSON Schema (an invalid schema: nothing, as
-        the server does)."""
+        """What ``value`` breaks of the schema (an invalid schema: nothing, as the server does)."""
         checker = jsonschema.validators.validator_for(self.schema)
         try:
             checker.check_schema(self.schema)

@@ -28,9 +28,10 @@ STATUS_STYLE = {
 }
 
 
-def when(value: datetime | None) -> str:
-    """A timestamp in local time, to the second."""
-    return aware(value).astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+def when(value: datetime | None, *, zone: bool = False) -> str:
+    """A timestamp in local time, to the second (then the zone's name if ``zone``)."""
+    form = "%Y-%m-%d %H:%M:%S %Z" if zone else "%Y-%m-%d %H:%M:%S"
+    return aware(value).astimezone().strftime(form) if value else ""
 
 
 def duration(seconds: float | None) -> str:
@@ -202,7 +203,3 @@ def tree(path: str, files: list[tuple[str, wire.FileEntry]]) -> Tree:
             label.append(f"  {props}", style="magenta")
         nodes[parent].add(label)
     return nodes[""]
-
-
-def stamp(value: datetime) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")

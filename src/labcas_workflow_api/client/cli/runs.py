@@ -24,10 +24,11 @@ from labcas_workflow_api.client.cli.common import (
     out_console,
     print_json,
 )
+from labcas_workflow_api.domain.models import RunStatus
 
 app = typer.Typer()
 
-STATUSES = ("queued", "running", "success", "failed", "cancelled")
+STATUSES = tuple(RunStatus)
 
 
 def build_params(

@@ -39,15 +39,16 @@ def login(
         raise UsageProblem("the token is empty")
     claims = config.token_claims(token)
     expiry = config.token_expiry(claims)
+    expires = render.when(expiry, zone=True)
     if expiry and expiry <= datetime.now(UTC):
-        raise UsageProblem(f"this token expired at {render.stamp(expiry)}; ask for a new one")
+        raise UsageProblem(f"this token expired at {expires}; ask for a new one")
     url = url.rstrip("/")
     if verify:
         with LabcasClient(url, token, http=opts.get("http")) as client:
             client.data_selections()
     path = config.write_config({"api_url": url, "token": token})
     who = config.token_user(claims) or "unknown user"
-    until = f", token valid until {render.stamp(expiry)}" if expiry else ""
+    until = f", token valid until {expires}" if expiry else ""
     out_console().print(Text(f"Signed in to {url} as {who}{until}. Saved in {path}."))
 
 
@@ -74,6 +75,6 @@ def whoami(ctx: typer.Context) -> None:
         out.print(Text(f"User: {who}  [token from {conn.source_token}]"))
         if expiry:
             state = "expired" if expiry <= datetime.now(UTC) else "expires"
-            out.print(Text(f"Token {state}: {render.stamp(expiry)}"))
+            out.print(Text(f"Token {state}: {render.when(expiry, zone=True)}"))
     else:
         out.print("No token.")
