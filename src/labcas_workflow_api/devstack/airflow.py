@@ -46,7 +46,7 @@ RESTARTS = 5
 class AirflowServer:
     """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it.
 
-    The version is the virtualenv's (``version`` saves asking it). ``extra_env`` reaches every
+    The version is the virtualenv's unless ``version`` is given. ``extra_env`` reaches every
     component and task (e.g. ``AWS_*``) and may override any ``AIRFLOW__*`` setting chosen here.
     ``home`` defaults to a temporary directory removed by ``stop()``. ``api_url`` ends in
     ``/api/v2`` (Airflow 3) or ``/api/v1`` (Airflow 2); ``auth_headers()`` authenticates to it.

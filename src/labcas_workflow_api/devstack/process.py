@@ -128,21 +128,15 @@ def _signal(pids: set[int], pgid: int, sig: signal.Signals) -> None:
 
 def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str) -> None:
     """SIGTERM the server's process group and every descendant, SIGKILL what is left after
-    ``grace`` seconds. The server must lead its own group (``start_new_session=True``)."""
-    if not _PROC.is_dir():  # no /proc: the group is all we can reach
-        _signal(set(), process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal(set(), process.pid, signal.SIGKILL)
-        return
+    ``grace`` seconds. The server must lead its own group (``start_new_session=True``);
+    without /proc, the group is all this reaches."""
     pids = _tree(process.pid)
     _signal(pids, process.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        process.poll()
-        pids |= _tree(process.pid) if process.returncode is None else set()
-        if not alive(pids):
+        if process.poll() is None:
+            pids |= _tree(process.pid)
+        elif not alive(pids):
             break
         time.sleep(0.2)
     else:

