@@ -40,7 +40,30 @@ AIRFLOW2_API_AUTH = (
     "airflow.api.auth.backend.session"
 )
 REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
-RESTARTS = 5
+
+# keep runs a component again when it exits: at most 5 times in a row, waiting 2, 4, 8... s (a
+# burst holding SQLite's lock has time to pass); one that ran a minute was healthy, so its next
+# exit starts the count again.
+_KEEP = """\
+set -u
+keep() {
+  local tries=0 rc began delay
+  while :; do
+    began=$SECONDS; "$@"; rc=$?
+    [ $((SECONDS - began)) -ge 60 ] && tries=0
+    tries=$((tries + 1)); [ $tries -gt 5 ] && return $rc
+    delay=$((2 ** tries)); [ $delay -gt 30 ] && delay=30
+    echo "labcas: '$*' exited with $rc; restart $tries of 5 in $delay s" >&2
+    sleep "$delay"
+  done
+}"""
+_WAL = """\
+[ -f "$AIRFLOW_HOME/airflow.db" ] && { python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1])\
+.execute('PRAGMA journal_mode=WAL')" "$AIRFLOW_HOME/airflow.db" || exit 1; }"""
+_STOP_ALL = """\
+wait -n
+echo "labcas: an Airflow component kept exiting; stopping the others" >&2
+kill -TERM 0"""
 
 
 class AirflowServer:
@@ -173,36 +196,8 @@ class AirflowServer:
             components.append(
                 f"airflow webserver --hostname 127.0.0.1 --port {self.port} --workers 2"
             )
-        wal = (
-            'python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1])'
-            '.execute(\'PRAGMA journal_mode=WAL\')" "$AIRFLOW_HOME/airflow.db"'
-        )
-        return "\n".join(
-            [
-                "set -u",
-                # run a component again when it exits: at most RESTARTS times in a row, waiting
-                # 2, 4, 8... s (a burst holding SQLite's lock has time to pass); one that ran a
-                # minute was healthy, so its next exit starts the count again
-                "keep() {",
-                "  local tries=0 rc began delay",
-                "  while :; do",
-                '    began=$SECONDS; "$@"; rc=$?',
-                "    [ $((SECONDS - began)) -ge 60 ] && tries=0",
-                f"    tries=$((tries + 1)); [ $tries -gt {RESTARTS} ] && return $rc",
-                "    delay=$((2 ** tries)); [ $delay -gt 30 ] && delay=30",
-                "    echo \"labcas: '$*' exited with $rc; restart $tries of"
-                f' {RESTARTS} in $delay s" >&2',
-                '    sleep "$delay"',
-                "  done",
-                "}",
-                *setup,
-                f'[ -f "$AIRFLOW_HOME/airflow.db" ] && {{ {wal} || exit 1; }}',
-                *(f"keep {component} &" for component in components),
-                "wait -n",
-                'echo "labcas: an Airflow component kept exiting; stopping the others" >&2',
-                "kill -TERM 0",
-            ]
-        )
+        keep = [f"keep {component} &" for component in components]
+        return "\n".join([_KEEP, *setup, _WAL, *keep, _STOP_ALL])
 
     def start(self) -> AirflowServer:
         """Start every component in a new process group; return at once (see ``wait_ready``)."""
