@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shlex
 import shutil
 import subprocess
@@ -28,7 +27,14 @@ from typing import Any
 import httpx
 
 from labcas_workflow_api.devstack.airflow_venv import venv_airflow_version
-from labcas_workflow_api.devstack.process import free_port, spawn, stop_process_tree, tail
+from labcas_workflow_api.devstack.process import (
+    free_port,
+    persistent_secret,
+    spawn,
+    stop_process_tree,
+    tail,
+    write_private,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +148,8 @@ class AirflowServer:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
-            "AIRFLOW__API__SECRET_KEY": self._secret("secret_key"),
+            "AIRFLOW__API_AUTH__JWT_SECRET": persistent_secret(self.home / ".jwt_secret"),
+            "AIRFLOW__API__SECRET_KEY": persistent_secret(self.home / ".secret_key"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
@@ -159,7 +165,7 @@ class AirflowServer:
             "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.port),
             "AIRFLOW__WEBSERVER__WORKERS": "2",
-            "AIRFLOW__WEBSERVER__SECRET_KEY": self._secret("secret_key"),
+            "AIRFLOW__WEBSERVER__SECRET_KEY": persistent_secret(self.home / ".secret_key"),
             "AIRFLOW__WEBSERVER__BASE_URL": self.url,
             "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
@@ -167,14 +173,6 @@ class AirflowServer:
             "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
         }
-
-    def _secret(self, name: str) -> str:
-        """A random secret kept in the home, long enough for Airflow's HS512 tokens."""
-        path = self.home / f".{name}"
-        if not path.exists() or len(path.read_text().strip()) < 64:
-            self.home.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(64))
-        return path.read_text().strip()
 
     def _script(self) -> str:
         setup = ["airflow db migrate || exit 1"]
@@ -204,7 +202,7 @@ class AirflowServer:
         if self._process is not None:
             raise RuntimeError("Airflow is already started")
         self.home.mkdir(parents=True, exist_ok=True)
-        self._passwords_file.write_text(json.dumps({self.username: self.password}) + "\n")
+        write_private(self._passwords_file, json.dumps({self.username: self.password}) + "\n")
         self.started_at = time.monotonic()
         env = self.environment()
         self._process = spawn(

@@ -21,6 +21,7 @@ from labcas_workflow_api.devstack.process import (
     spawn,
     stop_process_tree,
     tail,
+    write_private,
 )
 
 if TYPE_CHECKING:
@@ -154,8 +155,7 @@ def start_seaweed(
         ]
     }
     s3_config = root / "s3.json"
-    s3_config.write_text(json.dumps(identities))
-    s3_config.chmod(0o600)
+    write_private(s3_config, json.dumps(identities))
 
     taken: set[int] = set()
     ports = {name: free_port_pair(taken) for name in ("master", "volume", "filer", "s3", "admin")}
