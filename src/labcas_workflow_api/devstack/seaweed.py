@@ -53,9 +53,7 @@ def free_port_pair(taken: set[int]) -> int:
     for _ in range(200):
         port = free_port()
         grpc = port + GRPC_OFFSET
-        if port in taken or grpc in taken or grpc > 65535:
-            continue
-        if port_free(grpc):
+        if grpc <= 65535 and taken.isdisjoint((port, grpc)) and port_free(grpc):
             taken.update((port, grpc))
             return port
     raise RuntimeError("no free port pair found on 127.0.0.1")
