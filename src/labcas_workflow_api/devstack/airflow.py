@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shlex
 import shutil
 import subprocess
@@ -28,7 +27,14 @@ from typing import Any
 import httpx
 
 from labcas_workflow_api.devstack.airflow_venv import venv_airflow_version
-from labcas_workflow_api.devstack.process import free_port, spawn, stop_process_tree, tail
+from labcas_workflow_api.devstack.process import (
+    free_port,
+    persistent_secret,
+    spawn,
+    stop_process_tree,
+    tail,
+    write_private,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +46,36 @@ AIRFLOW2_API_AUTH = (
     "airflow.api.auth.backend.session"
 )
 REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
-RESTARTS = 5
+
+# keep runs a component again when it exits: at most 5 times in a row, waiting 2, 4, 8... s (a
+# burst holding SQLite's lock has time to pass); one that ran a minute was healthy, so its next
+# exit starts the count again.
+_KEEP = """\
+set -u
+keep() {
+  local tries=0 rc began delay
+  while :; do
+    began=$SECONDS; "$@"; rc=$?
+    [ $((SECONDS - began)) -ge 60 ] && tries=0
+    tries=$((tries + 1)); [ $tries -gt 5 ] && return $rc
+    delay=$((2 ** tries)); [ $delay -gt 30 ] && delay=30
+    echo "labcas: '$*' exited with $rc; restart $tries of 5 in $delay s" >&2
+    sleep "$delay"
+  done
+}"""
+_WAL = """\
+[ -f "$AIRFLOW_HOME/airflow.db" ] && { python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1])\
+.execute('PRAGMA journal_mode=WAL')" "$AIRFLOW_HOME/airflow.db" || exit 1; }"""
+_STOP_ALL = """\
+wait -n
+echo "labcas: an Airflow component kept exiting; stopping the others" >&2
+kill -TERM 0"""
 
 
 class AirflowServer:
     """One local Airflow (3.x or 2.x) on 127.0.0.1: start it, wait for it, stop it.
 
-    The version is the virtualenv's (``version`` saves asking it). ``extra_env`` reaches every
+    The version is the virtualenv's unless ``version`` is given. ``extra_env`` reaches every
     component and task (e.g. ``AWS_*``) and may override any ``AIRFLOW__*`` setting chosen here.
     ``home`` defaults to a temporary directory removed by ``stop()``. ``api_url`` ends in
     ``/api/v2`` (Airflow 3) or ``/api/v1`` (Airflow 2); ``auth_headers()`` authenticates to it.
@@ -119,8 +148,8 @@ class AirflowServer:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
-            "AIRFLOW__API__SECRET_KEY": self._secret("secret_key"),
+            "AIRFLOW__API_AUTH__JWT_SECRET": persistent_secret(self.home / ".jwt_secret"),
+            "AIRFLOW__API__SECRET_KEY": persistent_secret(self.home / ".secret_key"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
@@ -136,7 +165,7 @@ class AirflowServer:
             "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.port),
             "AIRFLOW__WEBSERVER__WORKERS": "2",
-            "AIRFLOW__WEBSERVER__SECRET_KEY": self._secret("secret_key"),
+            "AIRFLOW__WEBSERVER__SECRET_KEY": persistent_secret(self.home / ".secret_key"),
             "AIRFLOW__WEBSERVER__BASE_URL": self.url,
             "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
@@ -144,14 +173,6 @@ class AirflowServer:
             "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
         }
-
-    def _secret(self, name: str) -> str:
-        """A random secret kept in the home, long enough for Airflow's HS512 tokens."""
-        path = self.home / f".{name}"
-        if not path.exists() or len(path.read_text().strip()) < 64:
-            self.home.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(64))
-        return path.read_text().strip()
 
     def _script(self) -> str:
         setup = ["airflow db migrate || exit 1"]
@@ -173,43 +194,15 @@ class AirflowServer:
             components.append(
                 f"airflow webserver --hostname 127.0.0.1 --port {self.port} --workers 2"
             )
-        wal = (
-            'python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1])'
-            '.execute(\'PRAGMA journal_mode=WAL\')" "$AIRFLOW_HOME/airflow.db"'
-        )
-        return "\n".join(
-            [
-                "set -u",
-                # run a component again when it exits: at most RESTARTS times in a row, waiting
-                # 2, 4, 8... s (a burst holding SQLite's lock has time to pass); one that ran a
-                # minute was healthy, so its next exit starts the count again
-                "keep() {",
-                "  local tries=0 rc began delay",
-                "  while :; do",
-                '    began=$SECONDS; "$@"; rc=$?',
-                "    [ $((SECONDS - began)) -ge 60 ] && tries=0",
-                f"    tries=$((tries + 1)); [ $tries -gt {RESTARTS} ] && return $rc",
-                "    delay=$((2 ** tries)); [ $delay -gt 30 ] && delay=30",
-                "    echo \"labcas: '$*' exited with $rc; restart $tries of"
-                f' {RESTARTS} in $delay s" >&2',
-                '    sleep "$delay"',
-                "  done",
-                "}",
-                *setup,
-                f'[ -f "$AIRFLOW_HOME/airflow.db" ] && {{ {wal} || exit 1; }}',
-                *(f"keep {component} &" for component in components),
-                "wait -n",
-                'echo "labcas: an Airflow component kept exiting; stopping the others" >&2',
-                "kill -TERM 0",
-            ]
-        )
+        keep = [f"keep {component} &" for component in components]
+        return "\n".join([_KEEP, *setup, _WAL, *keep, _STOP_ALL])
 
     def start(self) -> AirflowServer:
         """Start every component in a new process group; return at once (see ``wait_ready``)."""
         if self._process is not None:
             raise RuntimeError("Airflow is already started")
         self.home.mkdir(parents=True, exist_ok=True)
-        self._passwords_file.write_text(json.dumps({self.username: self.password}) + "\n")
+        write_private(self._passwords_file, json.dumps({self.username: self.password}) + "\n")
         self.started_at = time.monotonic()
         env = self.environment()
         self._process = spawn(

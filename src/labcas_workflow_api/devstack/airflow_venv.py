@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from labcas_workflow_api.devstack.process import tail
+
 log = logging.getLogger(__name__)
 
 DEFAULT_VERSION = "3.3.2"
@@ -41,12 +43,10 @@ def ensure_airflow_venv(
 ) -> Path:
     """Path of a virtualenv with ``apache-airflow==version`` and the demo DAG's libraries.
 
-    Reuses ``$LABCAS_CACHE_DIR/airflow-<version>`` (default cache ``~/.cache/labcas``) when its
-    ready marker is there (or when it already holds that Airflow, then marks it); otherwise
-    creates it with ``python -m venv`` and pip, telling ``progress`` each step and, every
-    ``HEARTBEAT`` seconds, the time so far and pip's latest line. A file lock serialises
-    concurrent installs; the marker is written only after a successful install. Raises
-    ``RuntimeError`` naming the install log when pip fails.
+    Reuses ``$LABCAS_CACHE_DIR/airflow-<version>`` (default ``~/.cache/labcas``) once marked
+    ready. Otherwise, under a file lock, installs it (unless it holds that Airflow already) and
+    marks it, telling ``progress`` each step and, every ``HEARTBEAT`` seconds, the time so far
+    and pip's latest line. Raises ``RuntimeError`` naming the install log when pip fails.
     """
     root = Path(os.environ.get("LABCAS_CACHE_DIR") or Path.home() / ".cache" / "labcas")
     venv = root / f"airflow-{version}"
@@ -96,8 +96,7 @@ def _install(venv: Path, version: str, log_path: Path, say: Progress) -> None:
 def _run_reporting(
     command: list[str], out: IO[str], log_path: Path, say: Progress, began: float
 ) -> int:
-    """Run ``command`` with its output appended to ``out``; every ``HEARTBEAT`` seconds, tell
-    ``say`` the time so far and the log's latest line."""
+    """Run ``command``, telling ``say`` how it goes every ``HEARTBEAT`` seconds."""
     process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     while True:
         try:
@@ -108,27 +107,11 @@ def _run_reporting(
 
 def _last_line(path: Path, width: int = 90) -> str:
     """The log's latest non-empty line, cut to ``width`` characters."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - 4096))
-            lines = handle.read().decode(errors="replace").splitlines()
-    except OSError:
-        return ""
+    lines = tail(path, 10).splitlines()
     last = next((line.strip() for line in reversed(lines) if line.strip()), "")
     return last if len(last) <= width else last[: width - 1] + "…"
 
 
 def venv_airflow_version(venv: Path) -> str:
-    """The Airflow version of a virtualenv made by ``ensure_airflow_venv`` (its ready marker),
-    else asked from its interpreter."""
-    marker = venv / READY_MARKER
-    if marker.is_file() and marker.read_text().strip():
-        return marker.read_text().strip()
-    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [str(venv / "bin" / "python"), "-c", "import airflow; print(airflow.__version__)"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout.strip()
+    """The Airflow version of a virtualenv made by ``ensure_airflow_venv`` (its ready marker)."""
+    return (venv / READY_MARKER).read_text().strip()

