@@ -27,7 +27,6 @@ from labcas_workflow_api.wire.outputs import Updated as Updated
 
 if TYPE_CHECKING:
     from labcas_workflow_api.domain import models as domain
-    from labcas_workflow_api.service.catalog import Entry as CatalogEntry
     from labcas_workflow_api.service.catalog import WorkflowView
     from labcas_workflow_api.service.run_starts import Started
     from labcas_workflow_api.service.runs import RunDetail as ServiceRunDetail
@@ -78,28 +77,18 @@ class Problem(BaseModel):
 class Entry(BaseModel):
     """An id with a human description."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     description: str | None
-
-    @classmethod
-    def of(cls, entry: CatalogEntry) -> Entry:
-        return cls(id=entry.id, description=entry.description)
 
 
 class DataSelectionList(BaseModel):
     data_selections: list[Entry]
 
-    @classmethod
-    def of(cls, entries: list[CatalogEntry]) -> DataSelectionList:
-        return cls(data_selections=[Entry.of(e) for e in entries])
-
 
 class WorkflowList(BaseModel):
     workflows: list[Entry]
-
-    @classmethod
-    def of(cls, entries: list[CatalogEntry]) -> WorkflowList:
-        return cls(workflows=[Entry.of(e) for e in entries])
 
 
 class Parameter(BaseModel):
@@ -233,6 +222,8 @@ class RunList(BaseModel):
 class Task(BaseModel):
     """One task instance of a run (one per map index of a mapped task)."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     task_id: str
     map_index: int = Field(description="-1 unless the task is mapped")
     state: str | None = Field(description="The engine's task state; null before it is scheduled")
@@ -240,10 +231,6 @@ class Task(BaseModel):
     end_time: Timestamp | None
     duration: float | None = Field(description="Seconds")
     try_number: int = Field(ge=0, description="The latest try (0 before the first)")
-
-    @classmethod
-    def of(cls, task: domain.TaskInstance) -> Task:
-        return cls.model_validate(task, from_attributes=True)
 
 
 class Progress(BaseModel):
@@ -260,7 +247,7 @@ class RunDetail(Run):
         done, total = detail.progress
         return cls(
             **_run_fields(detail.run, links),
-            tasks=[Task.of(t) for t in detail.tasks],
+            tasks=detail.tasks,
             progress=Progress(done=done, total=total),
         )
 
