@@ -55,13 +55,6 @@ def request_id_of(scope: Scope) -> str:
     return str(scope.get("state", {}).get("request_id", "-"))
 
 
-def problem_headers(status: int) -> list[tuple[bytes, bytes]]:
-    headers = [(b"content-type", PROBLEM_JSON.encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="LabCAS"'))
-    return headers
-
-
 def public_detail(exc: LabcasError) -> str:
     """What the caller reads of ``exc``: its detail for a 4xx (ours, naming their mistake), a
     public text for a 5xx (which says what kind of thing failed, never where or how)."""
@@ -108,10 +101,10 @@ def problem_for(exc: Exception, scope: Scope) -> tuple[int, bytes]:
 
 def problem_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     """A problem's answer (``problem_for``'s), with ``headers`` besides its own."""
-    own = {k.decode(): v.decode() for k, v in problem_headers(status)}
-    return Response(
-        body, status_code=status, headers=own | (headers or {}), media_type=PROBLEM_JSON
-    )
+    own = {"content-type": PROBLEM_JSON}
+    if status == 401:
+        own["www-authenticate"] = 'Bearer realm="LabCAS"'
+    return Response(body, status_code=status, headers=own | (headers or {}))
 
 
 _CORS_HEADERS = (
@@ -123,9 +116,9 @@ _CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location,
 class RequestContextMiddleware:
     """The outermost edge: the request id in and out; on every answer (errors too), the security
     headers and CORS headers for the settings' origins and the Lambda adapter's ``allowOrigin``
-    stage variable; an answer to every ``OPTIONS``; a problem+json 500 with a log id for anything
-    unexpected; a client that went away logged at INFO; with ``access_log``, one JSON line per
-    request."""
+    stage variable; an answer to every ``OPTIONS``; the problem+json answer to an error raised
+    before an answer began (a 500 with a log id for anything unexpected); a client that went
+    away logged at INFO; with ``access_log``, one JSON line per request."""
 
     def __init__(
         self,
@@ -177,36 +170,29 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self._answer(scope, receive, send_with_id, lambda: started)
-        finally:
-            if self.access_log and access_log.isEnabledFor(logging.INFO):
-                _access_line(scope, status, state, began)
-
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
-    ) -> None:
-        if scope["method"] == "OPTIONS":
-            await self._options(scope, send)
-            return
-        try:
-            await self.app(scope, receive, send)
+            if scope["method"] == "OPTIONS":
+                await self._options(scope, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             log.info(
                 "%s %s: the client went away before sending the whole request (request id %s)",
                 scope["method"],
                 scope["path"],
-                request_id_of(scope),
+                request_id,
             )
         except Exception as exc:
-            if started():
+            if started:
                 raise
-            await _send(send, *problem_for(exc, scope))
+            await problem_response(*problem_for(exc, scope))(scope, receive, send_with_id)
+        finally:
+            if self.access_log and access_log.isEnabledFor(logging.INFO):
+                _access_line(scope, status, state, began)
 
     async def _options(self, scope: Scope, send: Send) -> None:
         methods = self.methods_for(scope["path"])
         if not methods:
-            await _send(send, *problem_for(NotFound("no such resource"), scope))
-            return
+            raise NotFound("no such resource")
         allow = ", ".join([*methods, "OPTIONS"]).encode()
         headers = [(b"allow", allow)]
         if self._cors(scope):
@@ -215,7 +201,9 @@ class RequestContextMiddleware:
                 (b"access-control-allow-headers", _CORS_HEADERS),
                 (b"access-control-max-age", b"600"),
             ]
-        await _send(send, 204, b"", headers)
+        headers.append((b"content-length", b"0"))
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
 
 def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float) -> None:
@@ -236,13 +224,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return None
-
-
-async def _send(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    """The answer (``headers`` None: a problem's)."""
-    headers = problem_headers(status) if headers is None else headers
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
