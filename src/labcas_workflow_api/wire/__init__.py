@@ -13,10 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from labcas_workflow_api.domain.models import RunStatus
-from labcas_workflow_api.service.run_conf import output_path, public_conf, requires_value
-from labcas_workflow_api.wire.fields import Links as Links
-from labcas_workflow_api.wire.fields import Timestamp as Timestamp
-from labcas_workflow_api.wire.fields import optional
+from labcas_workflow_api.service.run_conf import requires_value
+from labcas_workflow_api.wire.fields import Links, Timestamp, optional, run_fields
 from labcas_workflow_api.wire.outputs import Annotation as Annotation
 from labcas_workflow_api.wire.outputs import FileAnnotation as FileAnnotation
 from labcas_workflow_api.wire.outputs import FileEntry as FileEntry
@@ -166,21 +164,6 @@ class WorkflowDetail(BaseModel):
         )
 
 
-def _run_fields(run: domain.Run, links: Links) -> dict[str, Any]:
-    folder = output_path(run)
-    return {
-        "run_id": run.run_id,
-        "workflow_id": run.workflow_id,
-        "status": run.status,
-        "start_time": run.start_time,
-        "end_time": run.end_time,
-        "output_url": links.output(folder) if folder else None,
-        "output_folder": folder,
-        "web_url": links.web("run", run.workflow_id, run.run_id),
-        "conf": public_conf(run.conf),
-    }
-
-
 def _output_folder() -> Any:
     return Field(
         description=(
@@ -209,7 +192,7 @@ class Run(BaseModel):
 
     @classmethod
     def of(cls, run: domain.Run, links: Links) -> Run:
-        return cls(**_run_fields(run, links))
+        return cls(**run_fields(run, links))
 
 
 class RunList(BaseModel):
@@ -246,7 +229,7 @@ class RunDetail(Run):
     def of_detail(cls, detail: ServiceRunDetail, links: Links) -> RunDetail:
         done, total = detail.progress
         return cls(
-            **_run_fields(detail.run, links),
+            **run_fields(detail.run, links),
             tasks=detail.tasks,
             progress=Progress(done=done, total=total),
         )
@@ -273,8 +256,7 @@ class StartedRun(BaseModel):
 
     @classmethod
     def of(cls, run: domain.Run, links: Links) -> StartedRun:
-        fields = _run_fields(run, links)
-        return cls(**{name: fields[name] for name in cls.model_fields})
+        return cls(**run_fields(run, links))
 
 
 class DryRun(BaseModel):
@@ -293,6 +275,5 @@ class DryRun(BaseModel):
 
     @classmethod
     def of_started(cls, started: Started, links: Links) -> DryRun:
-        fields = {**_run_fields(started.run, links), "conf": started.conf, "status": "validated"}
-        del fields["web_url"]  # no page: nothing was started
-        return cls(**fields, dry_run=True)
+        fields = {**run_fields(started.run, links), "conf": started.conf, "status": "validated"}
+        return cls(**fields, dry_run=True)  # no web_url: nothing was started
