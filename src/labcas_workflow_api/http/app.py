@@ -85,12 +85,11 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     prefixes = [""] + ([f"/{settings.stage}"] if settings.stage else [])
+    config_js = config_endpoint(settings)
     for prefix in prefixes:
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
-    if app.state.web_app:
-        config_js = config_endpoint(settings)
-        for prefix in prefixes:
+        if app.state.web_app:
             app.add_route(f"{prefix}/ui/config.js", config_js, include_in_schema=False)
             app.mount(f"{prefix}/ui", StaticFiles(directory=WEB_DIR, html=True), name=f"ui{prefix}")
 
