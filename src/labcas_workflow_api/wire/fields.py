@@ -33,18 +33,11 @@ Timestamp = Annotated[
 class Links(Protocol):
     """Absolute links for the request being answered (``http.deps.Links``)."""
 
-    def output(self, relative: str) -> str:
-        """The ``/output-data/...`` link of a folder relative to the caller's area."""
-        ...
+    def output(self, relative: str) -> str: ...
 
-    def run(self, workflow_id: str, run_id: str) -> str:
-        """The API link of one run."""
-        ...
+    def run(self, workflow_id: str, run_id: str) -> str: ...
 
-    def web(self, *route: str) -> str | None:
-        """The web app's page at ``route`` (``run``, workflow, run id; ``outputs``, folder
-        parts), or None when this server does not serve the web app."""
-        ...
+    def web(self, *route: str) -> str | None: ...
 
 
 def run_fields(run: Run, links: Links) -> dict[str, Any]:
