@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,7 +45,7 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 def _request_id(scope: Scope) -> str:
     """The caller's X-Request-ID when valid; else API Gateway's request id (set in the scope by
     the Lambda adapter, so the answer matches the access log); else a new random one."""
-    for candidate in (_header(scope, b"x-request-id"), scope.get(REQUEST_ID_KEY)):
+    for candidate in (Headers(scope=scope).get("x-request-id"), scope.get(REQUEST_ID_KEY)):
         if isinstance(candidate, str) and _REQUEST_ID_RE.fullmatch(candidate):
             return candidate
     return os.urandom(16).hex()  # 32 hex digits as uuid4().hex, at a fifth of its cost
@@ -137,7 +138,7 @@ class RequestContextMiddleware:
 
     def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         allowed = [*self.allowed_origins, *split_origins(scope.get(ALLOW_ORIGIN_KEY))]
-        value = allowed_origin(_header(scope, b"origin"), allowed)
+        value = allowed_origin(Headers(scope=scope).get("origin"), allowed)
         if value is None:
             return []
         return [
@@ -217,10 +218,3 @@ def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float)
         "ms": round((time.perf_counter() - began) * 1000, 1),
     }
     access_log.info(json.dumps(entry))
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
