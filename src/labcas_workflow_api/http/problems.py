@@ -56,9 +56,10 @@ def request_id_of(scope: Scope) -> str:
     return str(scope.get("state", {}).get("request_id", "-"))
 
 
-def public_detail(exc: LabcasError) -> str:
+def public_detail(exc: LabcasError, rid: str) -> str:
     """What the caller reads of ``exc``: its detail for a 4xx (ours, naming their mistake), a
-    public text for a 5xx (which says what kind of thing failed, never where or how)."""
+    public text for a 5xx (which says what kind of thing failed, never where or how, and quotes
+    the request id ``rid``)."""
     if exc.status < 500:
         return exc.detail
     if isinstance(exc, DeadlineExceeded):
@@ -76,7 +77,7 @@ def public_detail(exc: LabcasError) -> str:
     run_id = exc.extra.get("run_id")
     if isinstance(run_id, str):
         text += f"; run {run_id!r} may still start: look it up before starting it again"
-    return text
+    return f"{text}; quote request id {rid} to the operators"
 
 
 def problem_for(exc: Exception, scope: Scope) -> tuple[int, bytes]:
@@ -93,9 +94,7 @@ def problem_for(exc: Exception, scope: Scope) -> tuple[int, bytes]:
         log.log(level, "%s: %s", where, exc.detail + (f" ({exc.internal})" if exc.internal else ""))
     elif exc.internal:
         log.info("%s: %s", where, exc.internal)
-    detail = public_detail(exc)
-    if exc.status >= 500:
-        detail += f"; quote request id {rid} to the operators"
+    detail = public_detail(exc, rid)
     extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | float | bool)}
     return exc.status, problem_body(exc.status, exc.title, detail, request_id=rid, **extra)
 
