@@ -14,7 +14,7 @@ from starlette.routing import Match
 from labcas_workflow_api import __version__
 from labcas_workflow_api.bootstrap import Container, build_container
 from labcas_workflow_api.deadline import DeadlineMiddleware
-from labcas_workflow_api.domain.errors import BadRequest, LabcasError
+from labcas_workflow_api.domain.errors import BadRequest
 from labcas_workflow_api.edge import problem_body
 from labcas_workflow_api.http.problems import (
     RequestContextMiddleware,
@@ -38,11 +38,6 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 ROUTERS = tuple(
     m.router for m in (health, data_selections, workflows, runs, outputs, provenance, wes)
 )
-
-
-async def _on_labcas_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LabcasError)
-    return problem_response(*problem_for(exc, request.scope))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -87,16 +82,14 @@ def create_app(
     app.state.allowed_hosts = allowed_hosts
     # answers link to the web app's pages (``web_url``) when /ui/ serves it
     app.state.web_app = (WEB_DIR / "index.html").exists()
-    app.add_exception_handler(LabcasError, _on_labcas_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     prefixes = [""] + ([f"/{settings.stage}"] if settings.stage else [])
+    config_js = config_endpoint(settings)
     for prefix in prefixes:
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
-    if app.state.web_app:
-        config_js = config_endpoint(settings)
-        for prefix in prefixes:
+        if app.state.web_app:
             app.add_route(f"{prefix}/ui/config.js", config_js, include_in_schema=False)
             app.mount(f"{prefix}/ui", StaticFiles(directory=WEB_DIR, html=True), name=f"ui{prefix}")
 

@@ -128,7 +128,6 @@ async def principal(request: Request, c: ContainerDep) -> Principal:
 
 
 async def request_id(request: Request) -> str:
-    """The id given to this request by the edge middleware (echoed as X-Request-ID)."""
     return request_id_of(request.scope)
 
 
@@ -193,14 +192,15 @@ class Links:
         return self.base + path + ("?" + "&".join(pairs) if pairs else "")
 
     def output(self, relative: str) -> str:
+        """The ``/output-data/...`` link of a folder relative to the caller's area."""
         return self.base + "/output-data/" + quote(relative)
 
     def run(self, workflow_id: str, run_id: str) -> str:
         return f"{self.base}/workflows/{quote(workflow_id, safe='')}/runs/{quote(run_id, safe='')}"
 
     def web(self, *route: str) -> str | None:
-        """``<base>/ui/#/<route>`` (each part escaped as the web app's ``routeLink`` does), or
-        None without the web app."""
+        """The web app's page ``<base>/ui/#/<route>`` (``run``, workflow, run id; ``outputs``,
+        folder parts; each escaped as the web app's ``routeLink`` does), or None without it."""
         if not self.web_app:
             return None
         return f"{self.base}/ui/#/" + "/".join(quote(part, safe="") for part in route)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,7 +45,7 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 def _request_id(scope: Scope) -> str:
     """The caller's X-Request-ID when valid; else API Gateway's request id (set in the scope by
     the Lambda adapter, so the answer matches the access log); else a new random one."""
-    for candidate in (_header(scope, b"x-request-id"), scope.get(REQUEST_ID_KEY)):
+    for candidate in (Headers(scope=scope).get("x-request-id"), scope.get(REQUEST_ID_KEY)):
         if isinstance(candidate, str) and _REQUEST_ID_RE.fullmatch(candidate):
             return candidate
     return os.urandom(16).hex()  # 32 hex digits as uuid4().hex, at a fifth of its cost
@@ -55,16 +56,10 @@ def request_id_of(scope: Scope) -> str:
     return str(scope.get("state", {}).get("request_id", "-"))
 
 
-def problem_headers(status: int) -> list[tuple[bytes, bytes]]:
-    headers = [(b"content-type", PROBLEM_JSON.encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="LabCAS"'))
-    return headers
-
-
-def public_detail(exc: LabcasError) -> str:
+def public_detail(exc: LabcasError, rid: str) -> str:
     """What the caller reads of ``exc``: its detail for a 4xx (ours, naming their mistake), a
-    public text for a 5xx (which says what kind of thing failed, never where or how)."""
+    public text for a 5xx (which says what kind of thing failed, never where or how, and quotes
+    the request id ``rid``)."""
     if exc.status < 500:
         return exc.detail
     if isinstance(exc, DeadlineExceeded):
@@ -82,7 +77,7 @@ def public_detail(exc: LabcasError) -> str:
     run_id = exc.extra.get("run_id")
     if isinstance(run_id, str):
         text += f"; run {run_id!r} may still start: look it up before starting it again"
-    return text
+    return f"{text}; quote request id {rid} to the operators"
 
 
 def problem_for(exc: Exception, scope: Scope) -> tuple[int, bytes]:
@@ -99,19 +94,17 @@ def problem_for(exc: Exception, scope: Scope) -> tuple[int, bytes]:
         log.log(level, "%s: %s", where, exc.detail + (f" ({exc.internal})" if exc.internal else ""))
     elif exc.internal:
         log.info("%s: %s", where, exc.internal)
-    detail = public_detail(exc)
-    if exc.status >= 500:
-        detail += f"; quote request id {rid} to the operators"
+    detail = public_detail(exc, rid)
     extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | float | bool)}
     return exc.status, problem_body(exc.status, exc.title, detail, request_id=rid, **extra)
 
 
 def problem_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     """A problem's answer (``problem_for``'s), with ``headers`` besides its own."""
-    own = {k.decode(): v.decode() for k, v in problem_headers(status)}
-    return Response(
-        body, status_code=status, headers=own | (headers or {}), media_type=PROBLEM_JSON
-    )
+    own = {"content-type": PROBLEM_JSON}
+    if status == 401:
+        own["www-authenticate"] = 'Bearer realm="LabCAS"'
+    return Response(body, status_code=status, headers=own | (headers or {}))
 
 
 _CORS_HEADERS = (
@@ -123,9 +116,9 @@ _CORS_EXPOSE = b"X-Request-ID, WWW-Authenticate, Idempotency-Replayed, Location,
 class RequestContextMiddleware:
     """The outermost edge: the request id in and out; on every answer (errors too), the security
     headers and CORS headers for the settings' origins and the Lambda adapter's ``allowOrigin``
-    stage variable; an answer to every ``OPTIONS``; a problem+json 500 with a log id for anything
-    unexpected; a client that went away logged at INFO; with ``access_log``, one JSON line per
-    request."""
+    stage variable; an answer to every ``OPTIONS``; the problem+json answer to an error raised
+    before an answer began (a 500 with a log id for anything unexpected); a client that went
+    away logged at INFO; with ``access_log``, one JSON line per request."""
 
     def __init__(
         self,
@@ -144,7 +137,7 @@ class RequestContextMiddleware:
 
     def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         allowed = [*self.allowed_origins, *split_origins(scope.get(ALLOW_ORIGIN_KEY))]
-        value = allowed_origin(_header(scope, b"origin"), allowed)
+        value = allowed_origin(Headers(scope=scope).get("origin"), allowed)
         if value is None:
             return []
         return [
@@ -177,36 +170,29 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self._answer(scope, receive, send_with_id, lambda: started)
-        finally:
-            if self.access_log and access_log.isEnabledFor(logging.INFO):
-                _access_line(scope, status, state, began)
-
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
-    ) -> None:
-        if scope["method"] == "OPTIONS":
-            await self._options(scope, send)
-            return
-        try:
-            await self.app(scope, receive, send)
+            if scope["method"] == "OPTIONS":
+                await self._options(scope, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             log.info(
                 "%s %s: the client went away before sending the whole request (request id %s)",
                 scope["method"],
                 scope["path"],
-                request_id_of(scope),
+                request_id,
             )
         except Exception as exc:
-            if started():
+            if started:
                 raise
-            await _send(send, *problem_for(exc, scope))
+            await problem_response(*problem_for(exc, scope))(scope, receive, send_with_id)
+        finally:
+            if self.access_log and access_log.isEnabledFor(logging.INFO):
+                _access_line(scope, status, state, began)
 
     async def _options(self, scope: Scope, send: Send) -> None:
         methods = self.methods_for(scope["path"])
         if not methods:
-            await _send(send, *problem_for(NotFound("no such resource"), scope))
-            return
+            raise NotFound("no such resource")
         allow = ", ".join([*methods, "OPTIONS"]).encode()
         headers = [(b"allow", allow)]
         if self._cors(scope):
@@ -215,7 +201,9 @@ class RequestContextMiddleware:
                 (b"access-control-allow-headers", _CORS_HEADERS),
                 (b"access-control-max-age", b"600"),
             ]
-        await _send(send, 204, b"", headers)
+        headers.append((b"content-length", b"0"))
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
 
 def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float) -> None:
@@ -229,20 +217,3 @@ def _access_line(scope: Scope, status: int, state: dict[str, Any], began: float)
         "ms": round((time.perf_counter() - began) * 1000, 1),
     }
     access_log.info(json.dumps(entry))
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def _send(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    """The answer (``headers`` None: a problem's)."""
-    headers = problem_headers(status) if headers is None else headers
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -13,10 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from labcas_workflow_api.domain.models import RunStatus
-from labcas_workflow_api.service.run_conf import output_path, public_conf, requires_value
-from labcas_workflow_api.wire.fields import Links as Links
-from labcas_workflow_api.wire.fields import Timestamp as Timestamp
-from labcas_workflow_api.wire.fields import optional
+from labcas_workflow_api.service.run_conf import requires_value
+from labcas_workflow_api.wire.fields import Links, Timestamp, optional, run_fields
 from labcas_workflow_api.wire.outputs import Annotation as Annotation
 from labcas_workflow_api.wire.outputs import FileAnnotation as FileAnnotation
 from labcas_workflow_api.wire.outputs import FileEntry as FileEntry
@@ -27,7 +25,6 @@ from labcas_workflow_api.wire.outputs import Updated as Updated
 
 if TYPE_CHECKING:
     from labcas_workflow_api.domain import models as domain
-    from labcas_workflow_api.service.catalog import Entry as CatalogEntry
     from labcas_workflow_api.service.catalog import WorkflowView
     from labcas_workflow_api.service.run_starts import Started
     from labcas_workflow_api.service.runs import RunDetail as ServiceRunDetail
@@ -78,28 +75,18 @@ class Problem(BaseModel):
 class Entry(BaseModel):
     """An id with a human description."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     description: str | None
-
-    @classmethod
-    def of(cls, entry: CatalogEntry) -> Entry:
-        return cls(id=entry.id, description=entry.description)
 
 
 class DataSelectionList(BaseModel):
     data_selections: list[Entry]
 
-    @classmethod
-    def of(cls, entries: list[CatalogEntry]) -> DataSelectionList:
-        return cls(data_selections=[Entry.of(e) for e in entries])
-
 
 class WorkflowList(BaseModel):
     workflows: list[Entry]
-
-    @classmethod
-    def of(cls, entries: list[CatalogEntry]) -> WorkflowList:
-        return cls(workflows=[Entry.of(e) for e in entries])
 
 
 class Parameter(BaseModel):
@@ -177,21 +164,6 @@ class WorkflowDetail(BaseModel):
         )
 
 
-def _run_fields(run: domain.Run, links: Links) -> dict[str, Any]:
-    folder = output_path(run)
-    return {
-        "run_id": run.run_id,
-        "workflow_id": run.workflow_id,
-        "status": run.status,
-        "start_time": run.start_time,
-        "end_time": run.end_time,
-        "output_url": links.output(folder) if folder else None,
-        "output_folder": folder,
-        "web_url": links.web("run", run.workflow_id, run.run_id),
-        "conf": public_conf(run.conf),
-    }
-
-
 def _output_folder() -> Any:
     return Field(
         description=(
@@ -220,7 +192,7 @@ class Run(BaseModel):
 
     @classmethod
     def of(cls, run: domain.Run, links: Links) -> Run:
-        return cls(**_run_fields(run, links))
+        return cls(**run_fields(run, links))
 
 
 class RunList(BaseModel):
@@ -233,6 +205,8 @@ class RunList(BaseModel):
 class Task(BaseModel):
     """One task instance of a run (one per map index of a mapped task)."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     task_id: str
     map_index: int = Field(description="-1 unless the task is mapped")
     state: str | None = Field(description="The engine's task state; null before it is scheduled")
@@ -240,10 +214,6 @@ class Task(BaseModel):
     end_time: Timestamp | None
     duration: float | None = Field(description="Seconds")
     try_number: int = Field(ge=0, description="The latest try (0 before the first)")
-
-    @classmethod
-    def of(cls, task: domain.TaskInstance) -> Task:
-        return cls.model_validate(task, from_attributes=True)
 
 
 class Progress(BaseModel):
@@ -259,8 +229,8 @@ class RunDetail(Run):
     def of_detail(cls, detail: ServiceRunDetail, links: Links) -> RunDetail:
         done, total = detail.progress
         return cls(
-            **_run_fields(detail.run, links),
-            tasks=[Task.of(t) for t in detail.tasks],
+            **run_fields(detail.run, links),
+            tasks=detail.tasks,
             progress=Progress(done=done, total=total),
         )
 
@@ -286,8 +256,7 @@ class StartedRun(BaseModel):
 
     @classmethod
     def of(cls, run: domain.Run, links: Links) -> StartedRun:
-        fields = _run_fields(run, links)
-        return cls(**{name: fields[name] for name in cls.model_fields})
+        return cls(**run_fields(run, links))
 
 
 class DryRun(BaseModel):
@@ -306,6 +275,5 @@ class DryRun(BaseModel):
 
     @classmethod
     def of_started(cls, started: Started, links: Links) -> DryRun:
-        fields = {**_run_fields(started.run, links), "conf": started.conf, "status": "validated"}
-        del fields["web_url"]  # no page: nothing was started
-        return cls(**fields, dry_run=True)
+        fields = {**run_fields(started.run, links), "conf": started.conf, "status": "validated"}
+        return cls(**fields, dry_run=True)  # no web_url: nothing was started

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from labcas_workflow_api.domain.models import RunStatus
-from labcas_workflow_api.service.run_conf import public_conf
-from labcas_workflow_api.wire.fields import Links, Timestamp, optional
+from labcas_workflow_api.wire.fields import Links, Timestamp, optional, run_fields
 
 if TYPE_CHECKING:
     from labcas_workflow_api.domain import models as domain
@@ -48,14 +47,8 @@ class FolderRun(BaseModel):
     @classmethod
     def of(cls, run: domain.Run, links: Links) -> FolderRun:
         return cls(
-            run_id=run.run_id,
-            workflow_id=run.workflow_id,
-            status=run.status,
-            start_time=run.start_time,
-            end_time=run.end_time,
-            conf=public_conf(run.conf),
+            **run_fields(run, links),
             href=links.run(run.workflow_id, run.run_id),
-            web_url=links.web("run", run.workflow_id, run.run_id),
             partial=run.status in (RunStatus.CANCELLED, RunStatus.FAILED),
         )
 

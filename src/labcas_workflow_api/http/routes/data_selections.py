@@ -16,7 +16,7 @@ router = APIRouter(tags=["data selections"])
 @router.get("/data-selections")
 async def list_data_selections(c: ContainerDep, who: CallerDep) -> wire.DataSelectionList:
     view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
-    return wire.DataSelectionList.of(view.data_selections)
+    return wire.DataSelectionList(data_selections=view.data_selections)
 
 
 @router.get("/data-selections/workflows")
@@ -28,7 +28,7 @@ async def list_workflows_of_selection(
     if not data_id:
         raise BadRequest("missing query parameter: data_id")
     view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
-    return wire.WorkflowList.of(view.workflows_for_selection(data_id))
+    return wire.WorkflowList(workflows=view.workflows_for_selection(data_id))
 
 
 @router.get("/data-selections/{data_id:path}/workflows")
@@ -36,4 +36,4 @@ async def list_workflows_of_selection_by_path(
     data_id: str, c: ContainerDep, who: CallerDep
 ) -> wire.WorkflowList:
     view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
-    return wire.WorkflowList.of(view.workflows_for_selection(data_id))
+    return wire.WorkflowList(workflows=view.workflows_for_selection(data_id))

@@ -67,8 +67,7 @@ async def list_all_runs(
         limit=limit,
         cursor=cursor,
     )
-    state = status.value if status else None
-    return _run_list(page, links, "/runs", status=state, workflow=workflow, limit=limit)
+    return _run_list(page, links, "/runs", status=status, workflow=workflow, limit=limit)
 
 
 @router.get("/workflows/{workflow_id}/runs")
@@ -85,7 +84,7 @@ async def list_runs(
         ENGINE, c.runs.page, who.username, workflow_id, status=status, limit=limit, cursor=cursor
     )
     path = f"/workflows/{quote(workflow_id, safe='')}/runs"
-    return _run_list(page, links, path, status=status.value if status else None, limit=limit)
+    return _run_list(page, links, path, status=status, limit=limit)
 
 
 @router.post(

@@ -19,7 +19,7 @@ router = APIRouter(tags=["workflows"])
 @router.get("/workflows")
 async def list_workflows(c: ContainerDep, who: CallerDep) -> wire.WorkflowList:
     view = await held_or_off_loop(ENGINE, c.catalog.view, who.username)
-    return wire.WorkflowList.of(view.workflows)
+    return wire.WorkflowList(workflows=view.workflows)
 
 
 @router.get("/workflows/{workflow_id}")
