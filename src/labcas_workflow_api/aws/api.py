@@ -11,8 +11,14 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from labcas_workflow_api.aws.events import answer_origin, problem_result, request_id
-from labcas_workflow_api.aws.proxy import ASGIApp, BadEvent, call_app, to_request
+from labcas_workflow_api.aws.proxy import (
+    ASGIApp,
+    BadEvent,
+    call_app,
+    problem_result,
+    request_id,
+    to_request,
+)
 from labcas_workflow_api.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -76,25 +82,24 @@ def _internal_error(event: Any, what: str, exc: BaseException | None) -> dict[st
     rid = request_id(event)
     log.error("%s (request id %s)", what, rid, exc_info=exc)
     return problem_result(
-        500,
-        "Internal error",
-        f"{what}; quote request id {rid} to the operators",
-        allow_origin=answer_origin(event),
+        500, "Internal error", f"{what}; quote request id {rid} to the operators", event
     )
 
 
-def _startup_problem(exc: Exception) -> tuple[int, str, str] | None:
-    """The answer to a configuration that keeps the app from being built; None for others."""
+def _startup_answer(event: Any, exc: Exception | None) -> dict[str, Any]:
+    """The answer while the app cannot be built: the configuration that keeps it from being
+    built (503), else a 500."""
     from pydantic import ValidationError
 
     from labcas_workflow_api.domain.errors import LabcasError
 
     if isinstance(exc, LabcasError):
-        return exc.status, exc.title, exc.detail
+        return problem_result(exc.status, exc.title, exc.detail, event)
     if isinstance(exc, ValidationError):
         names = sorted({"LABCAS_" + str(e["loc"][0]).upper() for e in exc.errors() if e["loc"]})
-        return 503, "Service not configured", "invalid setting(s): " + ", ".join(names)
-    return None
+        detail = "invalid setting(s): " + ", ".join(names)
+        return problem_result(503, "Service not configured", detail, event)
+    return _internal_error(event, "the service could not start", exc)
 
 
 _runtime: ApiRuntime | None = None
@@ -138,10 +143,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         _start()
     if _runtime is not None:
         return _runtime.handle(event, context)
-    problem = _startup_problem(_startup_error) if _startup_error else None
-    if problem is None:
-        return _internal_error(event, "the service could not start", _startup_error)
-    return problem_result(*problem, allow_origin=answer_origin(event))
+    return _startup_answer(event, _startup_error)
 
 
 def _after_restore() -> None:
