@@ -31,11 +31,10 @@ class SingleFlight(Generic[T]):
         if value is not None:
             return value
         seen = self._attempts
-        if stale is not None:
-            if not self._lock.acquire(blocking=False):
-                return stale
-        else:
+        if stale is None:
             self._lock.acquire()
+        elif not self._lock.acquire(blocking=False):
+            return stale
         try:
             value = fresh()
             if value is not None:
