@@ -35,7 +35,7 @@ class Container:
 
 
 def build_engine(settings: Settings) -> WorkflowEngine:
-    """The engine adapter chosen by LABCAS_ENGINE."""
+    """The engine adapter LABCAS_ENGINE names: Airflow, else MWAA (``EngineKind`` has no other)."""
     if settings.engine in ("airflow3", "airflow2"):
         from labcas_workflow_api.engines.airflow import AirflowEngine
 
@@ -46,17 +46,15 @@ def build_engine(settings: Settings) -> WorkflowEngine:
             timeout=settings.engine_timeout,
             api_version="v2" if settings.engine == "airflow3" else "v1",
         )
-    if settings.engine in ("mwaa", "mwaa-web-login"):
-        from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
+    from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
 
-        build = mwaa_engine if settings.engine == "mwaa" else mwaa_web_login_engine
-        return build(
-            settings.mwaa_env_name,
-            region=os.environ.get("AWS_REGION") or None,
-            api_version=settings.mwaa_api,
-            timeout=settings.engine_timeout,
-        )
-    raise ConfigError(f"LABCAS_ENGINE: engine {settings.engine!r} is not available")
+    build = mwaa_engine if settings.engine == "mwaa" else mwaa_web_login_engine
+    return build(
+        settings.mwaa_env_name,
+        region=os.environ.get("AWS_REGION") or None,
+        api_version=settings.mwaa_api,
+        timeout=settings.engine_timeout,
+    )
 
 
 class _NoSecret:
