@@ -226,7 +226,6 @@ class Recent(Generic[K, T]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> T | None:
-        """The value kept for ``key`` if it has not expired, else None."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:

@@ -45,7 +45,6 @@ def api_resource(method_arn: Any) -> str:
 
 
 def policy(principal_id: str, effect: str, resource: str, **context: str) -> dict[str, Any]:
-    """An authorizer answer."""
     answer: dict[str, Any] = {
         "principalId": principal_id,
         "policyDocument": {

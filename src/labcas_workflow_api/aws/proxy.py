@@ -118,7 +118,6 @@ def request_id(event: Any) -> str:
 
 
 def stage_allow_origin(event: Any) -> str | None:
-    """The ``allowOrigin`` stage variable."""
     variables = event.get("stageVariables") if isinstance(event, dict) else None
     value = variables.get("allowOrigin") if isinstance(variables, dict) else None
     return value if isinstance(value, str) else None
@@ -126,14 +125,12 @@ def stage_allow_origin(event: Any) -> str | None:
 
 def trusted_scope(event: Any) -> dict[str, str]:
     """The ``labcas.*`` ASGI scope keys: username, request id, ``allowOrigin`` stage variable."""
-    scope = {REQUEST_ID_KEY: request_id(event)}
-    username = trusted_username(event)
-    if username:
-        scope[TRUSTED_USERNAME_KEY] = username
-    origins = stage_allow_origin(event)
-    if origins is not None:
-        scope[ALLOW_ORIGIN_KEY] = origins
-    return scope
+    scope = {
+        REQUEST_ID_KEY: request_id(event),
+        TRUSTED_USERNAME_KEY: trusted_username(event),
+        ALLOW_ORIGIN_KEY: stage_allow_origin(event),
+    }
+    return {key: value for key, value in scope.items() if value is not None}
 
 
 def route(event: dict[str, Any], base_path: str = "") -> tuple[str, str]:
