@@ -70,7 +70,7 @@ def _read(location: str, ssm: BoundedClients) -> AccessConfig:
     return parse_access_config(text, location)
 
 
-class AccessConfigSource:
+class AccessConfigSource(Cached[AccessConfig]):
     """The current access config, re-read after ``ttl`` seconds by one thread while the others
     are served the current one. When a re-read fails, the last good config is served and the
     error logged and kept in ``last_error``; ``get`` raises only when none was ever loaded."""
@@ -78,19 +78,7 @@ class AccessConfigSource:
     def __init__(self, location: str, ttl: float = 60, *, ssm_client: Any = None) -> None:
         self.location = location
         self._ssm = aws_clients("ssm", ssm_client)  # one set per source, not one per re-read
-        self._cached = Cached(self._load, ttl, keep_last_good=True, name="access config")
-
-    def get(self) -> AccessConfig:
-        return self._cached.get()
-
-    def peek(self) -> AccessConfig | None:
-        """The config if it is fresh (read less than ``ttl`` ago), else None; never reads."""
-        return self._cached.peek()
-
-    @property
-    def last_error(self) -> str | None:
-        """Why the last re-read failed, while the last good config is served; else None."""
-        return self._cached.last_error
+        super().__init__(self._load, ttl, keep_last_good=True, name="access config")
 
     def _load(self) -> AccessConfig:
         return _read(self.location, self._ssm)

@@ -39,27 +39,24 @@ def audited(
     """Record the action's outcome with ``fields`` and what the block put in the yielded dict;
     with ``refusals_only``, only a refusal (reads that clients poll)."""
     details: dict[str, Any] = {}
+    outcome: str | None = None  # None: a BaseException (the task was cancelled), not recorded
+    error: dict[str, str] = {}
     try:
         yield details
+        outcome = "ok"
     except ClientGone:
-        if not refusals_only:
-            record(action, user, request_id, "client gone", **fields, **details)
+        outcome = "client gone"
         raise
     except LabcasError as exc:
-        if exc.status < 500:
-            outcome = f"refused {exc.status}"
-        elif refusals_only:
-            raise
-        else:
-            outcome = f"failed {exc.status}"
-        record(action, user, request_id, outcome, detail=exc.detail, **fields, **details)
+        outcome = f"{'refused' if exc.status < 500 else 'failed'} {exc.status}"
+        error = {"detail": exc.detail}
         raise
     except Exception:
-        if not refusals_only:
-            record(action, user, request_id, "error", **fields, **details)
+        outcome = "error"
         raise
-    if not refusals_only:
-        record(action, user, request_id, "ok", **fields, **details)
+    finally:
+        if outcome and (not refusals_only or outcome.startswith("refused")):
+            record(action, user, request_id, outcome, **error, **fields, **details)
 
 
 def auth_failed(request_id: str, reason: str, path: str, client: str | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ class Container:
 
 
 def build_engine(settings: Settings) -> WorkflowEngine:
-    """The engine adapter chosen by LABCAS_ENGINE."""
+    """The engine adapter LABCAS_ENGINE names: Airflow, else MWAA (``EngineKind`` has no other)."""
     if settings.engine in ("airflow3", "airflow2"):
         from labcas_workflow_api.engines.airflow import AirflowEngine
 
@@ -47,45 +46,30 @@ def build_engine(settings: Settings) -> WorkflowEngine:
             timeout=settings.engine_timeout,
             api_version="v2" if settings.engine == "airflow3" else "v1",
         )
-    if settings.engine in ("mwaa", "mwaa-web-login"):
-        from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
+    from labcas_workflow_api.engines.mwaa import mwaa_engine, mwaa_web_login_engine
 
-        build = mwaa_engine if settings.engine == "mwaa" else mwaa_web_login_engine
-        return build(
-            settings.mwaa_env_name,
-            region=os.environ.get("AWS_REGION") or None,
-            api_version=settings.mwaa_api,
-            timeout=settings.engine_timeout,
-        )
-    raise ConfigError(f"LABCAS_ENGINE: engine {settings.engine!r} is not available")
+    build = mwaa_engine if settings.engine == "mwaa" else mwaa_web_login_engine
+    return build(
+        settings.mwaa_env_name,
+        region=os.environ.get("AWS_REGION") or None,
+        api_version=settings.mwaa_api,
+        timeout=settings.engine_timeout,
+    )
 
 
-def build_store(settings: Settings) -> StagingStore:
-    from labcas_workflow_api.storage.s3 import S3Store
+class _NoSecret:
+    """No JWT secret is set: each request fails with that ``ConfigError``, not start-up."""
 
-    return S3Store(endpoint_url=settings.s3_endpoint_url or None)
-
-
-class _LazySecret:
-    """The JWT secret source, built on first use (a missing setting fails requests, not
-    start-up)."""
-
-    def __init__(self, settings: Settings, secretsmanager_client: Any) -> None:
-        self._settings = settings
-        self._client = secretsmanager_client
-
-    @functools.cached_property
-    def _source(self) -> SecretSource:
-        return jwt_secret_provider(self._settings, secretsmanager_client=self._client)
+    def __init__(self, error: ConfigError) -> None:
+        self._error = error
 
     def __call__(self) -> str:
-        return self._source()
+        raise self._error.again()
 
-    def refresh(self) -> str:
-        return self._source.refresh()
+    refresh = __call__
 
     def known(self) -> str | None:
-        return self._source.known() if "_source" in self.__dict__ else None
+        return None
 
 
 def build_container(
@@ -99,9 +83,17 @@ def build_container(
     """Wire the service from settings; any port may be given instead (tests, Lambda)."""
     settings = settings or Settings()
     engine = engine or build_engine(settings)
-    store = store or build_store(settings)
+    if store is None:
+        from labcas_workflow_api.storage.s3 import S3Store
+
+        store = S3Store(endpoint_url=settings.s3_endpoint_url or None)
     access = AccessConfigSource(settings.config, settings.config_ttl, ssm_client=ssm_client)
-    verifier = TokenVerifier.for_settings(settings, _LazySecret(settings, secretsmanager_client))
+    secret: SecretSource
+    try:
+        secret = jwt_secret_provider(settings, secretsmanager_client=secretsmanager_client)
+    except ConfigError as exc:
+        secret = _NoSecret(exc)
+    verifier = TokenVerifier.for_settings(settings, secret)
     catalog = Catalog(engine, access, deployed_ttl=settings.engine_cache_ttl)
     runs = RunService(catalog, settings.staging_bucket, list_ttl=settings.run_list_ttl)
     return Container(

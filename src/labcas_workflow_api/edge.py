@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 #: ASGI scope keys set by the Lambda adapter only (an HTTP client cannot set scope keys)
@@ -37,11 +37,10 @@ def split_origins(value: object) -> list[str]:
     return [o.strip() for o in value.split(",") if o.strip()]
 
 
-def allowed_origin(origin: str | None, allowed: Iterable[str]) -> str | None:
+def allowed_origin(origin: str | None, allowed: Collection[str]) -> str | None:
     """The ``Access-Control-Allow-Origin`` value for ``origin``, or None (no CORS headers)."""
     if not origin:
         return None
-    allowed = list(allowed)
     if "*" in allowed:
         return "*"
     return origin if origin in allowed else None

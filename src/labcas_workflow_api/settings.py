@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     @property
     def hosts(self) -> list[str]:
         """The ``Host`` names the standalone server builds links from (``allowed_hosts``)."""
-        given = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        given = [h.lower() for h in split_origins(self.allowed_hosts)]
         hosts = given or ["127.0.0.1", "localhost", "::1"]
         public = urlsplit(self.public_url).hostname if self.public_url else None
         return [*hosts, public] if public and public not in hosts else hosts

@@ -614,7 +614,7 @@ class TestModuleHandler:
             "import labcas_workflow_api.aws.api as api\n"
             "import labcas_workflow_api.aws.authorizer as authorizer\n"
             "container = api._runtime.app.state.container\n"
-            "assert container.access._cached.value is None\n"
+            "assert container.access.value is None\n"
             "assert authorizer._authorizer is not None\n"
             "print('ok')\n"
         )

@@ -191,7 +191,7 @@ class TestAccess:
             .replace("[thomas, dliu]", "[dliu]")
             .replace("authorized_users: [thomas]", "authorized_users: [dliu]")
         )
-        client.app.state.container.access._cached.invalidate()  # type: ignore[attr-defined]
+        client.app.state.container.access.invalidate()  # type: ignore[attr-defined]
         assert client.get("/output-data/run1/", headers=auth("thomas")).status_code == 403
 
 

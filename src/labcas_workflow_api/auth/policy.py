@@ -29,9 +29,7 @@ def may_run(
 def usable_collections(config: AccessConfig, deployed: Set[str], username: str) -> list[str]:
     """Collections on which the user may run at least one workflow."""
     return [
-        cid
-        for cid, collection in config.collections.items()
-        if any(may_run(config, deployed, username, cid, wid) for wid in collection.workflows)
+        cid for cid in config.collections if runnable_workflows(config, deployed, username, cid)
     ]
 
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from labcas_workflow_api.aws.events import answer_origin, problem_result, request_id
-from labcas_workflow_api.aws.proxy import ASGIApp, BadEvent, call_app, to_request
+from labcas_workflow_api.aws.proxy import (
+    ASGIApp,
+    BadEvent,
+    call_app,
+    problem_result,
+    request_id,
+    to_request,
+)
 from labcas_workflow_api.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -34,15 +39,6 @@ class ApiRuntime:
         self.base_path = base_path
         self.loop = asyncio.new_event_loop()
 
-    def _run(self, coroutine: Any) -> Any:
-        """Run on this runtime's loop; from a worker thread when called from async code."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return self.loop.run_until_complete(coroutine)
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            return worker.submit(self.loop.run_until_complete, coroutine).result()
-
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """Answer one proxy event; never raises."""
         try:
@@ -50,7 +46,7 @@ class ApiRuntime:
         except BadEvent as exc:
             return problem_result(400, "Bad request", str(exc))
         try:
-            result: dict[str, Any] = self._run(call_app(self.app, scope, body))
+            result = self.loop.run_until_complete(call_app(self.app, scope, body))
         except Exception as exc:
             return _internal_error(event, "unexpected error", exc)
         return result
@@ -76,25 +72,24 @@ def _internal_error(event: Any, what: str, exc: BaseException | None) -> dict[st
     rid = request_id(event)
     log.error("%s (request id %s)", what, rid, exc_info=exc)
     return problem_result(
-        500,
-        "Internal error",
-        f"{what}; quote request id {rid} to the operators",
-        allow_origin=answer_origin(event),
+        500, "Internal error", f"{what}; quote request id {rid} to the operators", event
     )
 
 
-def _startup_problem(exc: Exception) -> tuple[int, str, str] | None:
-    """The answer to a configuration that keeps the app from being built; None for others."""
+def _startup_answer(event: Any, exc: Exception | None) -> dict[str, Any]:
+    """The answer while the app cannot be built: the configuration that keeps it from being
+    built (503), else a 500."""
     from pydantic import ValidationError
 
     from labcas_workflow_api.domain.errors import LabcasError
 
     if isinstance(exc, LabcasError):
-        return exc.status, exc.title, exc.detail
+        return problem_result(exc.status, exc.title, exc.detail, event)
     if isinstance(exc, ValidationError):
         names = sorted({"LABCAS_" + str(e["loc"][0]).upper() for e in exc.errors() if e["loc"]})
-        return 503, "Service not configured", "invalid setting(s): " + ", ".join(names)
-    return None
+        detail = "invalid setting(s): " + ", ".join(names)
+        return problem_result(503, "Service not configured", detail, event)
+    return _internal_error(event, "the service could not start", exc)
 
 
 _runtime: ApiRuntime | None = None
@@ -138,10 +133,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         _start()
     if _runtime is not None:
         return _runtime.handle(event, context)
-    problem = _startup_problem(_startup_error) if _startup_error else None
-    if problem is None:
-        return _internal_error(event, "the service could not start", _startup_error)
-    return problem_result(*problem, allow_origin=answer_origin(event))
+    return _startup_answer(event, _startup_error)
 
 
 def _after_restore() -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from labcas_workflow_api import deadline
 from labcas_workflow_api.auth.policy import has_any_access
-from labcas_workflow_api.aws.events import single_header
+from labcas_workflow_api.aws.proxy import single_header
 from labcas_workflow_api.domain.errors import LabcasError, Unauthenticated
 from labcas_workflow_api.logs import configure_logging
 
@@ -45,7 +45,6 @@ def api_resource(method_arn: Any) -> str:
 
 
 def policy(principal_id: str, effect: str, resource: str, **context: str) -> dict[str, Any]:
-    """An authorizer answer."""
     answer: dict[str, Any] = {
         "principalId": principal_id,
         "policyDocument": {
@@ -74,13 +73,10 @@ class Authorizer:
         method_arn = event.get("methodArn") if isinstance(event, dict) else None
         try:
             username = self._verifier.verify(single_header(event, "authorization")).username
+            config = self._access.get()
         except Unauthenticated as exc:
             log.info("401: %s", exc.detail)
             raise Exception(UNAUTHORIZED) from None
-        except LabcasError as exc:
-            raise _unavailable(exc.detail) from None
-        try:
-            config = self._access.get()
         except LabcasError as exc:
             raise _unavailable(exc.detail) from None
         resource = api_resource(method_arn)

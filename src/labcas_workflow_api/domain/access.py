@@ -40,7 +40,6 @@ class AccessConfig(_Strict):
     collections: dict[str, Collection]
 
     def users(self) -> set[str]:
-        """Every user named anywhere in the config."""
         return {
             user
             for collection in self.collections.values()

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from labcas_workflow_api.domain.errors import BadRequest
+
+#: what UTF-8 cannot encode (``json.loads`` joins an escaped valid pair into one character)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _NotANumber(float):
@@ -35,27 +39,19 @@ def _first_problem(document: Any) -> str | None:
         path, value = pending.pop()
         where = path or "request body"
         if isinstance(value, str):
-            if not _encodable(value):
+            if _SURROGATE.search(value):
                 return f"{where}: text holds a lone UTF-16 surrogate (not valid Unicode)"
         elif isinstance(value, float):
             if not math.isfinite(value):
                 return f"{where}: {_number_text(value)} is not a JSON number"
         elif isinstance(value, dict):
             for key, item in value.items():
-                if not _encodable(key):
+                if _SURROGATE.search(key):
                     return f"{where}: a key holds a lone UTF-16 surrogate (not valid Unicode)"
                 pending.append((f"{path}.{key}" if path else key, item))
         elif isinstance(value, list):
             pending.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
     return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _number_text(value: float) -> str:
