@@ -174,6 +174,7 @@ class TestTaskLog:
         assert answer.status_code == 200
         assert answer.headers["content-type"] == "text/plain; charset=utf-8"
         assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers.get_list("x-content-type-options") == ["nosniff"]  # once
         assert answer.text == "try 2 of list_inputs\n"
 
     def test_an_earlier_try(self, client: TestClient, auth: Auth, run_id: str) -> None:

@@ -191,7 +191,7 @@ async def get_task_log(
         query |= {"offset": page.next_offset, "max_bytes": max_bytes}
         return links.to(f"/{path}/tasks/{quote(task_id, safe='')}/logs", **query)
 
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    headers = {"Cache-Control": "no-store"}  # nosniff: the security headers, on every answer
     if limit is None:
 
         async def streamed() -> AsyncIterator[bytes]:
