@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 RUN_LISTS_STALE_FOR = 2.0
 #: A cached run list: (user, "one" workflow's or "all" of theirs, the workflows, status).
 _ListKey = tuple[str, str, tuple[str, ...], RunStatus | None]
-Runs = list[Run]  # the method ``RunService.list`` hides the builtin in the class
 
 
 @dataclass(frozen=True)
@@ -201,30 +200,15 @@ class RunService:
         except UpstreamError as exc:
             # The trigger may have reached the engine although its answer was lost: the run id
             # is ours, so look once, rather than leave a run the caller was told did not start.
-            found = self._look_up(username, workflow_id, run_id)
-            if found is None:
+            try:
+                run = self.get(username, workflow_id, run_id)
+            except LabcasError:
                 raise unconfirmed(exc, run_id) from None
-            run = found
         finally:
             self._forget_runs(username, workflow_id)  # also when the answer was lost
         return Started(run if run.conf else replace(run, conf=conf), conf)
 
-    def _look_up(self, username: str, workflow_id: str, run_id: str) -> Run | None:
-        """The caller's run ``run_id`` if the engine has it; None when it does not or cannot
-        say."""
-        try:
-            run = self.engine.get_run(workflow_id, run_id)
-        except LabcasError:
-            return None
-        return run if run.conf.get("username") == username else None
-
     # -- list ---------------------------------------------------------------------------------
-
-    def list(
-        self, username: str, workflow_id: str, *, status: RunStatus | None = None
-    ) -> list[Run]:
-        """``list_all`` of one workflow: NotFound if the workflow is not visible."""
-        return self.list_all(username, status=status, workflow=workflow_id)
 
     def page(
         self,
@@ -235,14 +219,15 @@ class RunService:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> RunPage:
-        """The runs of ``list`` after ``cursor`` (``run_pages.page``): all of them, or ``limit``,
-        with the cursor of the next page; BadRequest for a cursor this service did not make."""
-        runs = self.list(username, workflow_id, status=status)
+        """The runs of ``list_all`` of one workflow after ``cursor`` (``run_pages.page``): all of
+        them, or ``limit``, with the cursor of the next page; BadRequest for a cursor this service
+        did not make."""
+        runs = self.list_all(username, status=status, workflow=workflow_id)
         return run_pages.page(runs, limit=limit, cursor=cursor)
 
     def list_all(
         self, username: str, *, status: RunStatus | None = None, workflow: str | None = None
-    ) -> Runs:
+    ) -> list[Run]:
         """The caller's runs of every workflow they may run now (of ``workflow`` only, when
         given: NotFound when they may run it nowhere), in ``status`` when given, newest first,
         out of their one cached list across workflows (one engine listing)."""
@@ -251,7 +236,7 @@ class RunService:
             view.selections_for(workflow)
         visible = tuple(sorted(view.selections_of))
 
-        def fetch() -> Runs:
+        def fetch() -> list[Run]:
             return self.engine.list_user_runs(
                 visible, username=username, run_id_prefix=run_id_prefix(username), status=status
             )
@@ -326,15 +311,12 @@ class RunService:
     ) -> LogPage:
         """The page of a task's log from byte ``offset`` (``log_pages.open_log``): NotFound as
         ``get``, or for an unknown task, map index or try, before anything is read."""
-        self.get(username, workflow_id, run_id)
-        with _ours("run", run_id):
-            tasks = self.engine.list_tasks(workflow_id, run_id)
         return open_log(
             self.engine,
             workflow_id,
             run_id,
             task_id,
-            tasks,
+            self.detail(username, workflow_id, run_id).tasks,
             try_number=try_number,
             map_index=map_index,
             offset=offset,
