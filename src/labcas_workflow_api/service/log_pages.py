@@ -14,6 +14,7 @@ from labcas_workflow_api import deadline
 from labcas_workflow_api.domain.errors import LabcasError, NotFound
 from labcas_workflow_api.domain.models import TaskInstance
 from labcas_workflow_api.engines.base import WorkflowEngine
+from labcas_workflow_api.service.catalog import not_found_as
 
 #: Seconds of the request deadline kept to answer with what was read: with less left, the
 #: page ends where it is (its ``next_offset`` says where the rest begins).
@@ -132,10 +133,8 @@ def open_log(
     if all(t.state is None and number == 0 for t, number in parts):
         raise NotFound(f"task {task_id!r} has not started: there is no log yet")
     task, number = parts[0]
-    try:
+    with not_found_as("log of task", task_id):
         first = engine.task_log(workflow_id, run_id, task_id, number, map_index=task.map_index)
-    except NotFound as exc:  # the engine's own words may quote its answer
-        raise NotFound(f"log of task {task_id!r} not found", internal=exc.detail) from None
     if len(parts) == 1:
         return LogPage(first, offset=offset, limit=limit, try_number=number)
     chunks = _mapped_log(engine, workflow_id, run_id, parts, first)

@@ -241,21 +241,14 @@ class OutputService:
         for entry in data:
             key = sidecar.sidecar_key(entry.key)
             listed = found.sidecars.get(key)
-            if listed is None:
-                if found.may_have(key):
-                    to_read[key] = entry.key
-                continue
-            cached = self.sidecars.get((key, listed.etag)) if listed.etag else None
+            cached = self.sidecars.get((key, listed.etag)) if listed and listed.etag else None
             if cached is not None:
                 result[entry.key] = cached
-            else:
+            elif listed is not None or found.may_have(key):
                 to_read[key] = entry.key
         if to_read:
-            fetched = self.store.get_many(self.bucket, list(to_read))
-            for key, data_key in to_read.items():
-                read = fetched.get(key)
-                if read is None:
-                    continue
+            for key, read in self.store.get_many(self.bucket, list(to_read)).items():
+                data_key = to_read[key]
                 values = sidecar.parse(read.body, data_key.rpartition("/")[2], where=key)
                 props = _Properties.parsed(values, read.etag or None)
                 if read.etag:

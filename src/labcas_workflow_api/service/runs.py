@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -24,7 +23,7 @@ from labcas_workflow_api.domain.errors import (
 )
 from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance
 from labcas_workflow_api.service import run_pages
-from labcas_workflow_api.service.catalog import Catalog
+from labcas_workflow_api.service.catalog import Catalog, not_found_as
 from labcas_workflow_api.service.log_pages import LogPage, open_log
 from labcas_workflow_api.service.run_conf import (
     RunRequest,
@@ -43,8 +42,8 @@ log = logging.getLogger(__name__)
 #: renewed behind: a list may be one renewal behind (the caller's own starts and cancels drop
 #: it, so they show at once), and no listing waits on the engine while one is held.
 RUN_LISTS_STALE_FOR = 2.0
-#: A cached run list: (user, "one" workflow's or "all" of theirs, the workflows, status).
-_ListKey = tuple[str, str, tuple[str, ...], RunStatus | None]
+#: A cached run list: (user, the workflows they may run, status).
+_ListKey = tuple[str, tuple[str, ...], RunStatus | None]
 
 
 @dataclass(frozen=True)
@@ -58,15 +57,6 @@ class RunDetail:
     def progress(self) -> tuple[int, int]:
         """Task instances finished (in any way) and in all."""
         return sum(1 for t in self.tasks if t.finished), len(self.tasks)
-
-
-@contextmanager
-def _ours(kind: str, name: str) -> Iterator[None]:
-    """The engine's NotFound in our words: its own may quote the engine's answer."""
-    try:
-        yield
-    except NotFound as exc:
-        raise NotFound(f"{kind} {name!r} not found", internal=exc.detail) from None
 
 
 class RunService:
@@ -113,7 +103,7 @@ class RunService:
         """The caller's runs changed: drop their cached lists holding the workflow (and any
         list being fetched)."""
         with self._lists_lock:
-            mine = [c for k, c in self._lists.items() if k[0] == username and workflow_id in k[2]]
+            mine = [c for k, c in self._lists.items() if k[0] == username and workflow_id in k[1]]
         for cached in mine:
             cached.invalidate()
 
@@ -163,7 +153,7 @@ class RunService:
         dry_run: bool,
         on_trigger: Callable[[str], None],
     ) -> Started:
-        with _ours("workflow", workflow_id):
+        with not_found_as("workflow", workflow_id):
             workflow = self.engine.get_workflow(workflow_id)
         validate_params(workflow, request.params)
         if workflow.paused:
@@ -241,7 +231,7 @@ class RunService:
                 visible, username=username, run_id_prefix=run_id_prefix(username), status=status
             )
 
-        runs = self._cached((username, "all", visible, status), fetch)
+        runs = self._cached((username, visible, status), fetch)
         wanted = {workflow} if workflow is not None else set(visible)
         return newest_first([r for r in _mine(runs, username, status) if r.workflow_id in wanted])
 
@@ -285,7 +275,7 @@ class RunService:
         )
         if not run_id.startswith(run_id_prefix(username)):
             raise NotFound(f"run {run_id!r} not found")
-        with _ours("run", run_id):
+        with not_found_as("run", run_id):
             run = self.engine.get_run(workflow_id, run_id)
         if run.conf.get("username") != username:
             raise NotFound(f"run {run_id!r} not found")
@@ -294,7 +284,7 @@ class RunService:
     def detail(self, username: str, workflow_id: str, run_id: str) -> RunDetail:
         """One of the caller's runs with its tasks; NotFound as ``get``."""
         run = self.get(username, workflow_id, run_id)
-        with _ours("run", run_id):
+        with not_found_as("run", run_id):
             return RunDetail(run, self.engine.list_tasks(workflow_id, run_id))
 
     def log(
@@ -329,7 +319,7 @@ class RunService:
         self.get(username, workflow_id, run_id)
         self._forget_runs(username, workflow_id)
         try:
-            with _ours("run", run_id):
+            with not_found_as("run", run_id):
                 return self.engine.cancel_run(workflow_id, run_id, by=username)
         finally:
             self._forget_runs(username, workflow_id)
