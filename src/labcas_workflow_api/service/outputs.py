@@ -300,7 +300,7 @@ class OutputService:
                 raise NotFound(f"no such file: {rel}{name}")
         stale = [name for name, etag in expected.items() if _etag(found, sidecars[name]) != etag]
         if stale:
-            raise PreconditionFailed(_changed(stale, []))
+            raise PreconditionFailed(_changed(stale))
         writes = [
             Write(
                 sidecars[name],
@@ -319,11 +319,11 @@ class OutputService:
         if not failed:
             return list(files)
         written = [name for name in files if name not in failed]
+        suffix = f" (written: {', '.join(written)})" if written else ""
         other = next((e for e in failed.values() if not isinstance(e, PreconditionFailed)), None)
         if other is not None:
-            suffix = f" (written: {', '.join(written)})" if written else ""
             raise type(other)(f"{other.detail}{suffix}", **other.extra)
-        raise PreconditionFailed(_changed(list(failed), written))
+        raise PreconditionFailed(_changed(list(failed)) + suffix)
 
 
 def _rendered(files: Any, expected: dict[str, str | None]) -> dict[str, bytes]:
@@ -355,9 +355,8 @@ def _etag(found: dict[str, ObjectInfo], key: str) -> str | None:
     return info.etag if info is not None else None
 
 
-def _changed(names: list[str], written: list[str]) -> str:
-    detail = (
+def _changed(names: list[str]) -> str:
+    return (
         f"the properties of {', '.join(names)} changed since they were read: "
         "list the folder again for their current values and properties_etag"
     )
-    return detail + (f" (written: {', '.join(written)})" if written else "")
