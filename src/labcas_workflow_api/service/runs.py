@@ -24,7 +24,7 @@ from labcas_workflow_api.domain.errors import (
 from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance
 from labcas_workflow_api.service import run_pages
 from labcas_workflow_api.service.catalog import Catalog, not_found_as
-from labcas_workflow_api.service.log_pages import LogPage, open_log
+from labcas_workflow_api.service.log_pages import LogPage, map_index_logs
 from labcas_workflow_api.service.run_conf import (
     RunRequest,
     output_path,
@@ -200,21 +200,6 @@ class RunService:
 
     # -- list ---------------------------------------------------------------------------------
 
-    def page(
-        self,
-        username: str,
-        workflow_id: str,
-        *,
-        status: RunStatus | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> RunPage:
-        """The runs of ``list_all`` of one workflow after ``cursor`` (``run_pages.page``): all of
-        them, or ``limit``, with the cursor of the next page; BadRequest for a cursor this service
-        did not make."""
-        runs = self.list_all(username, status=status, workflow=workflow_id)
-        return run_pages.page(runs, limit=limit, cursor=cursor)
-
     def list_all(
         self, username: str, *, status: RunStatus | None = None, workflow: str | None = None
     ) -> list[Run]:
@@ -244,10 +229,24 @@ class RunService:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> RunPage:
-        """The runs of ``list_all`` after ``cursor`` (all of them, or ``limit``), with the
-        cursor of the next page (as ``page``, across workflows)."""
+        """The runs of ``list_all`` after ``cursor`` (``run_pages.page``): all of them, or
+        ``limit``, with the cursor of the next page; BadRequest for a cursor this service did not
+        make."""
         runs = self.list_all(username, status=status, workflow=workflow)
         return run_pages.page(runs, limit=limit, cursor=cursor, across=True)
+
+    def page(
+        self,
+        username: str,
+        workflow_id: str,
+        *,
+        status: RunStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """As ``page_all`` of one workflow, with cursors that mark places in its runs only."""
+        runs = self.list_all(username, status=status, workflow=workflow_id)
+        return run_pages.page(runs, limit=limit, cursor=cursor)
 
     def by_folder(self, username: str) -> dict[str, Run]:
         """The caller's runs of ``list_all`` by output folder (``output_path``); empty when the
@@ -299,19 +298,34 @@ class RunService:
         offset: int = 0,
         limit: int | None = None,
     ) -> LogPage:
-        """The page of a task's log from byte ``offset`` (``log_pages.open_log``): NotFound as
-        ``get``, or for an unknown task, map index or try, before anything is read."""
-        return open_log(
-            self.engine,
-            workflow_id,
-            run_id,
-            task_id,
-            self.detail(username, workflow_id, run_id).tasks,
-            try_number=try_number,
-            map_index=map_index,
-            offset=offset,
-            limit=limit,
-        )
+        """The page of a task's log from byte ``offset``: the latest try unless ``try_number``
+        is given, each map index's log in turn unless ``map_index`` picks one. NotFound as
+        ``get``, or for an unknown task, map index or try, or a task that has not started,
+        before anything is read."""
+        tasks = self.detail(username, workflow_id, run_id).tasks
+        instances = [t for t in tasks if t.task_id == task_id]
+        if not instances:
+            raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+        if map_index is not None:
+            instances = [t for t in instances if t.map_index == map_index]
+            if not instances:
+                raise NotFound(f"task {task_id!r} has no map index {map_index}")
+        if try_number is not None:
+            instances = [t for t in instances if t.try_number >= try_number]
+            if not instances:
+                raise NotFound(f"task {task_id!r} has no try {try_number}")
+        parts = [(t, try_number if try_number is not None else t.try_number) for t in instances]
+        if all(t.state is None and number == 0 for t, number in parts):
+            raise NotFound(f"task {task_id!r} has not started: there is no log yet")
+        task, number = parts[0]
+        with not_found_as("log of task", task_id):
+            first = self.engine.task_log(
+                workflow_id, run_id, task_id, number, map_index=task.map_index
+            )
+        if len(parts) == 1:
+            return LogPage(first, offset=offset, limit=limit, try_number=number)
+        chunks = map_index_logs(self.engine, workflow_id, run_id, parts, first)
+        return LogPage(chunks, offset=offset, limit=limit, try_number=try_number)
 
     def cancel(self, username: str, workflow_id: str, run_id: str) -> Run:
         """Stop one of the caller's queued or running runs (NotFound as ``get``). Idempotent;
