@@ -74,11 +74,6 @@ class _Properties:
     etag: str | None
     weight: int = 0
 
-    @classmethod
-    def parsed(cls, values: dict[str, str], etag: str | None) -> _Properties:
-        weight = sum(_text_bytes(k) + _text_bytes(v) + 8 for k, v in values.items())
-        return cls(values, etag, weight)
-
 
 _NONE = _Properties({}, None)
 
@@ -99,11 +94,6 @@ def _read_place(document: Any) -> str:
 
 def _text_bytes(text: str) -> int:
     return len(text) if text.isascii() else 4 * len(text)
-
-
-def _weight(name: str, url: str, properties: _Properties) -> int:
-    """A generous estimate of a file's bytes in a JSON (or HTML) listing."""
-    return 200 + 2 * _text_bytes(name) + len(url) + properties.weight
 
 
 class OutputService:
@@ -215,7 +205,7 @@ class OutputService:
             else:
                 props = properties.get(entry.key, _NONE)
                 url = self._url(entry.key)
-                budget -= _weight(name, url, props)
+                budget -= 200 + 2 * _text_bytes(name) + len(url) + props.weight  # generous
                 if budget < 0 and (folders or files):
                     cut = True
                     break
@@ -250,7 +240,8 @@ class OutputService:
             for key, read in self.store.get_many(self.bucket, list(to_read)).items():
                 data_key = to_read[key]
                 values = sidecar.parse(read.body, data_key.rpartition("/")[2], where=key)
-                props = _Properties.parsed(values, read.etag or None)
+                weight = sum(_text_bytes(k) + _text_bytes(v) + 8 for k, v in values.items())
+                props = _Properties(values, read.etag or None, weight)
                 if read.etag:
                     # under the ETag of what was read: a writer may have replaced the sidecar
                     # since the listing, and its old ETag must not name the new content
