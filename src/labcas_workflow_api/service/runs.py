@@ -218,7 +218,8 @@ class RunService:
 
         runs = self._cached((username, visible, status), fetch)
         wanted = {workflow} if workflow is not None else set(visible)
-        return newest_first([r for r in _mine(runs, username, status) if r.workflow_id in wanted])
+        mine = [r for r in runs if r.workflow_id in wanted and r.conf.get("username") == username]
+        return newest_first([r for r in mine if status in (None, r.status)])
 
     def page_all(
         self,
@@ -337,7 +338,3 @@ class RunService:
                 return self.engine.cancel_run(workflow_id, run_id, by=username)
         finally:
             self._forget_runs(username, workflow_id)
-
-
-def _mine(runs: list[Run], username: str, status: RunStatus | None) -> list[Run]:
-    return [r for r in runs if r.conf.get("username") == username and status in (None, r.status)]
