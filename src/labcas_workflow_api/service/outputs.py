@@ -133,7 +133,8 @@ class OutputService:
         check_username(username)
         policy.require_listed(self.access(), username)
         rel = path.strip("/")
-        return (f"{rel}/" if rel else ""), f"{username}/{rel}/" if rel else f"{username}/"
+        rel = f"{rel}/" if rel else ""
+        return rel, f"{username}/{rel}"
 
     # -- browse ----------------------------------------------------------------------------
 
