@@ -171,20 +171,17 @@ class ConnectionPool:
                     continue
                 if attempt == attempts:
                     raise
-                time.sleep(0.05 * attempt)
-                attempt += 1
-                continue
-            with self._lock:
-                kept = not response.will_close and len(self._idle) < self.size
-                if kept:
-                    self._idle.append(conn)
-            if not kept:
-                conn.close()
-            if response.status >= 500 and attempt < attempts:
-                time.sleep(0.05 * attempt)
-                attempt += 1
-                continue
-            return Answer(response.status, body, response.headers)
+            else:
+                with self._lock:
+                    kept = not response.will_close and len(self._idle) < self.size
+                    if kept:
+                        self._idle.append(conn)
+                if not kept:
+                    conn.close()
+                if response.status < 500 or attempt == attempts:
+                    return Answer(response.status, body, response.headers)
+            time.sleep(0.05 * attempt)
+            attempt += 1
 
     def close(self) -> None:
         with self._lock:
