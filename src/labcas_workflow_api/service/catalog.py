@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from labcas_workflow_api.access_source import AccessConfigSource
@@ -12,6 +14,16 @@ from labcas_workflow_api.domain.access import AccessConfig
 from labcas_workflow_api.domain.errors import NotFound
 from labcas_workflow_api.domain.models import Workflow
 from labcas_workflow_api.engines.base import WorkflowEngine
+
+
+@contextmanager
+def not_found_as(kind: str, name: str) -> Iterator[None]:
+    """The engine's NotFound in our words; its own, which may quote the engine's answer, stay
+    in the log."""
+    try:
+        yield
+    except NotFound as exc:
+        raise NotFound(f"{kind} {name!r} not found", internal=exc.detail) from None
 
 
 @dataclass(frozen=True)
@@ -114,10 +126,8 @@ class Catalog:
                     name=f"workflow {workflow_id}",
                 )
             cached = self._details[workflow_id]
-        try:
+        with not_found_as("workflow", workflow_id):  # undeployed meanwhile
             return cached.get()
-        except NotFound as exc:  # undeployed meanwhile; the engine's own words stay in the log
-            raise NotFound(f"workflow {workflow_id!r} not found", internal=exc.detail) from None
 
     def config(self) -> AccessConfig:
         return self.access.get()

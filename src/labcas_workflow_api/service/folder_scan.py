@@ -27,13 +27,11 @@ class Entry:
 
 @dataclass
 class Scan:
-    """The folder ``prefix`` after the key ``start`` (None: from its beginning): sub-folders and
-    files in key order, the sidecars met on the way, and ``end``, the last key looked at when
-    the folder goes on past it (None: the scan reached its end, so a sidecar not met does not
-    exist)."""
+    """The folder ``prefix`` from a key on: sub-folders and files in key order, the sidecars met
+    on the way, and ``end``, the last key looked at when the folder goes on past it (None: the
+    scan reached its end, so a sidecar not met does not exist)."""
 
     prefix: str
-    start: str | None
     entries: list[Entry] = field(default_factory=list)
     sidecars: dict[str, ObjectInfo] = field(default_factory=dict)
     end: str | None = None
@@ -46,14 +44,31 @@ class Scan:
 def scan(store: StagingStore, bucket: str, prefix: str, start: str | None, wanted: int) -> Scan:
     """At least ``wanted`` entries of the folder ``prefix`` after ``start`` (all there are when
     fewer), with the sidecars met on the way."""
-    result = Scan(prefix, start)
-    existing: set[str] = set() if start is None else {start}
+    result = Scan(prefix)
+    existing: set[str] = set() if start is None else {start}  # the keys met so far
     chunk = min(_MAX_CHUNK, 2 * wanted + 8)
+    suffix = len(sidecar.SUFFIX)
     position = start
     while True:
         listing = store.list(bucket, prefix, start_after=position, limit=chunk)
         keys = _in_order(listing)
-        _classify(store, bucket, result, keys, existing)
+        if start is not None:
+            earlier = [
+                key[:-suffix]
+                for key, info in keys
+                if info is not None
+                and key.endswith(sidecar.SUFFIX)
+                and key[:-suffix] < start
+                and key[:-suffix] not in existing
+            ]
+            if earlier:
+                existing.update(store.head_many(bucket, earlier))
+        for key, info in keys:
+            if info is not None and key.endswith(sidecar.SUFFIX) and key[:-suffix] in existing:
+                result.sidecars[key] = info
+            else:
+                result.entries.append(Entry(key, info))
+            existing.add(key)
         result.end = keys[-1][0] if listing.truncated and keys else None
         if result.end is None or len(result.entries) >= wanted:
             return result
@@ -65,35 +80,3 @@ def _in_order(listing: Listing) -> list[tuple[str, ObjectInfo | None]]:
     keys += [(o.key, o) for o in listing.objects]
     keys.sort(key=lambda pair: pair[0])
     return keys
-
-
-def _classify(
-    store: StagingStore,
-    bucket: str,
-    result: Scan,
-    keys: list[tuple[str, ObjectInfo | None]],
-    existing: set[str],
-) -> None:
-    """Add one listed chunk to ``result``; ``existing``: the object keys met so far."""
-    suffix = len(sidecar.SUFFIX)
-    if result.start is not None:
-        earlier = [
-            key[:-suffix]
-            for key, info in keys
-            if info is not None
-            and key.endswith(sidecar.SUFFIX)
-            and key[:-suffix] < result.start
-            and key[:-suffix] not in existing
-        ]
-        if earlier:
-            existing.update(store.head_many(bucket, earlier))
-    entries, sidecars = result.entries, result.sidecars
-    for key, info in keys:
-        if info is None:
-            entries.append(Entry(key, None))
-            continue
-        if key.endswith(sidecar.SUFFIX) and key[:-suffix] in existing:
-            sidecars[key] = info
-        else:
-            entries.append(Entry(key, info))
-        existing.add(key)

@@ -1,5 +1,5 @@
-"""Task logs: the try and map indexes a request names, read in pages (the bytes from an
-offset, cut after a size or near the request deadline).
+"""Task logs read in pages (the bytes from an offset, cut after a size or near the request
+deadline), the logs of a task's map indexes joined in one.
 
 Airflow's API serves a log whole (no byte ranges), so a page is read from the log's start and
 the first ``offset`` bytes skipped (a finished try's log does not change; a running one grows).
@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 
 from labcas_workflow_api import deadline
-from labcas_workflow_api.domain.errors import LabcasError, NotFound
+from labcas_workflow_api.domain.errors import LabcasError
 from labcas_workflow_api.domain.models import TaskInstance
 from labcas_workflow_api.engines.base import WorkflowEngine
 
@@ -101,48 +101,7 @@ class LogPage:
             skip = 0
 
 
-def open_log(
-    engine: WorkflowEngine,
-    workflow_id: str,
-    run_id: str,
-    task_id: str,
-    tasks: list[TaskInstance],
-    *,
-    try_number: int | None = None,
-    map_index: int | None = None,
-    offset: int = 0,
-    limit: int | None = None,
-) -> LogPage:
-    """The log of ``task_id`` among the run's ``tasks``: the latest try unless ``try_number``
-    is given, each map index's log in turn unless ``map_index`` picks one. NotFound for an
-    unknown task, map index or try, or a task that has not started, before anything is read.
-    """
-    instances = [t for t in tasks if t.task_id == task_id]
-    if not instances:
-        raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
-    if map_index is not None:
-        instances = [t for t in instances if t.map_index == map_index]
-        if not instances:
-            raise NotFound(f"task {task_id!r} has no map index {map_index}")
-    if try_number is not None:
-        instances = [t for t in instances if t.try_number >= try_number]
-        if not instances:
-            raise NotFound(f"task {task_id!r} has no try {try_number}")
-    parts = [(t, try_number if try_number is not None else t.try_number) for t in instances]
-    if all(t.state is None and number == 0 for t, number in parts):
-        raise NotFound(f"task {task_id!r} has not started: there is no log yet")
-    task, number = parts[0]
-    try:
-        first = engine.task_log(workflow_id, run_id, task_id, number, map_index=task.map_index)
-    except NotFound as exc:  # the engine's own words may quote its answer
-        raise NotFound(f"log of task {task_id!r} not found", internal=exc.detail) from None
-    if len(parts) == 1:
-        return LogPage(first, offset=offset, limit=limit, try_number=number)
-    chunks = _mapped_log(engine, workflow_id, run_id, parts, first)
-    return LogPage(chunks, offset=offset, limit=limit, try_number=try_number)
-
-
-def _mapped_log(
+def map_index_logs(
     engine: WorkflowEngine,
     workflow_id: str,
     run_id: str,

@@ -22,8 +22,6 @@ def normalize_path(raw: str) -> str:
     double percent, ``%u``, overlong UTF-8, fullwidth dots), absolute paths, backslashes,
     control characters, empty segments and paths longer than 1024 bytes.
     """
-    if not isinstance(raw, str):
-        raise BadRequest("path must be a string")
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
         raise BadRequest(f"path longer than {MAX_PATH_BYTES} bytes")
     for variant in _decodings(raw):

@@ -44,7 +44,7 @@ class Top:
                 entries = [e for e in self.runs if self.name(e) < name] + self.rest
             else:
                 entries = [e for e in self.rest if self.name(e) > name]
-        return Scan(self.found.prefix, None, entries, self.found.sidecars, end=None)
+        return Scan(self.found.prefix, entries, self.found.sidecars)
 
     def mark(self, name: str) -> str:
         """The cursor of the place after the entry ``name``."""

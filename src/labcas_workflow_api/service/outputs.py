@@ -74,11 +74,6 @@ class _Properties:
     etag: str | None
     weight: int = 0
 
-    @classmethod
-    def parsed(cls, values: dict[str, str], etag: str | None) -> _Properties:
-        weight = sum(_text_bytes(k) + _text_bytes(v) + 8 for k, v in values.items())
-        return cls(values, etag, weight)
-
 
 _NONE = _Properties({}, None)
 
@@ -99,11 +94,6 @@ def _read_place(document: Any) -> str:
 
 def _text_bytes(text: str) -> int:
     return len(text) if text.isascii() else 4 * len(text)
-
-
-def _weight(name: str, url: str, properties: _Properties) -> int:
-    """A generous estimate of a file's bytes in a JSON (or HTML) listing."""
-    return 200 + 2 * _text_bytes(name) + len(url) + properties.weight
 
 
 class OutputService:
@@ -143,7 +133,8 @@ class OutputService:
         check_username(username)
         policy.require_listed(self.access(), username)
         rel = path.strip("/")
-        return (f"{rel}/" if rel else ""), f"{username}/{rel}/" if rel else f"{username}/"
+        rel = f"{rel}/" if rel else ""
+        return rel, f"{username}/{rel}"
 
     # -- browse ----------------------------------------------------------------------------
 
@@ -215,7 +206,7 @@ class OutputService:
             else:
                 props = properties.get(entry.key, _NONE)
                 url = self._url(entry.key)
-                budget -= _weight(name, url, props)
+                budget -= 200 + 2 * _text_bytes(name) + len(url) + props.weight  # generous
                 if budget < 0 and (folders or files):
                     cut = True
                     break
@@ -241,23 +232,17 @@ class OutputService:
         for entry in data:
             key = sidecar.sidecar_key(entry.key)
             listed = found.sidecars.get(key)
-            if listed is None:
-                if found.may_have(key):
-                    to_read[key] = entry.key
-                continue
-            cached = self.sidecars.get((key, listed.etag)) if listed.etag else None
+            cached = self.sidecars.get((key, listed.etag)) if listed and listed.etag else None
             if cached is not None:
                 result[entry.key] = cached
-            else:
+            elif listed is not None or found.may_have(key):
                 to_read[key] = entry.key
         if to_read:
-            fetched = self.store.get_many(self.bucket, list(to_read))
-            for key, data_key in to_read.items():
-                read = fetched.get(key)
-                if read is None:
-                    continue
+            for key, read in self.store.get_many(self.bucket, list(to_read)).items():
+                data_key = to_read[key]
                 values = sidecar.parse(read.body, data_key.rpartition("/")[2], where=key)
-                props = _Properties.parsed(values, read.etag or None)
+                weight = sum(_text_bytes(k) + _text_bytes(v) + 8 for k, v in values.items())
+                props = _Properties(values, read.etag or None, weight)
                 if read.etag:
                     # under the ETag of what was read: a writer may have replaced the sidecar
                     # since the listing, and its old ETag must not name the new content
@@ -307,7 +292,7 @@ class OutputService:
                 raise NotFound(f"no such file: {rel}{name}")
         stale = [name for name, etag in expected.items() if _etag(found, sidecars[name]) != etag]
         if stale:
-            raise PreconditionFailed(_changed(stale, []))
+            raise PreconditionFailed(_changed(stale))
         writes = [
             Write(
                 sidecars[name],
@@ -326,11 +311,11 @@ class OutputService:
         if not failed:
             return list(files)
         written = [name for name in files if name not in failed]
+        suffix = f" (written: {', '.join(written)})" if written else ""
         other = next((e for e in failed.values() if not isinstance(e, PreconditionFailed)), None)
         if other is not None:
-            suffix = f" (written: {', '.join(written)})" if written else ""
             raise type(other)(f"{other.detail}{suffix}", **other.extra)
-        raise PreconditionFailed(_changed(list(failed), written))
+        raise PreconditionFailed(_changed(list(failed)) + suffix)
 
 
 def _rendered(files: Any, expected: dict[str, str | None]) -> dict[str, bytes]:
@@ -362,9 +347,8 @@ def _etag(found: dict[str, ObjectInfo], key: str) -> str | None:
     return info.etag if info is not None else None
 
 
-def _changed(names: list[str], written: list[str]) -> str:
-    detail = (
+def _changed(names: list[str]) -> str:
+    return (
         f"the properties of {', '.join(names)} changed since they were read: "
         "list the folder again for their current values and properties_etag"
     )
-    return detail + (f" (written: {', '.join(written)})" if written else "")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -24,8 +23,8 @@ from labcas_workflow_api.domain.errors import (
 )
 from labcas_workflow_api.domain.models import Run, RunStatus, TaskInstance
 from labcas_workflow_api.service import run_pages
-from labcas_workflow_api.service.catalog import Catalog
-from labcas_workflow_api.service.log_pages import LogPage, open_log
+from labcas_workflow_api.service.catalog import Catalog, not_found_as
+from labcas_workflow_api.service.log_pages import LogPage, map_index_logs
 from labcas_workflow_api.service.run_conf import (
     RunRequest,
     output_path,
@@ -43,9 +42,8 @@ log = logging.getLogger(__name__)
 #: renewed behind: a list may be one renewal behind (the caller's own starts and cancels drop
 #: it, so they show at once), and no listing waits on the engine while one is held.
 RUN_LISTS_STALE_FOR = 2.0
-#: A cached run list: (user, "one" workflow's or "all" of theirs, the workflows, status).
-_ListKey = tuple[str, str, tuple[str, ...], RunStatus | None]
-Runs = list[Run]  # the method ``RunService.list`` hides the builtin in the class
+#: A cached run list: (user, the workflows they may run, status).
+_ListKey = tuple[str, tuple[str, ...], RunStatus | None]
 
 
 @dataclass(frozen=True)
@@ -59,15 +57,6 @@ class RunDetail:
     def progress(self) -> tuple[int, int]:
         """Task instances finished (in any way) and in all."""
         return sum(1 for t in self.tasks if t.finished), len(self.tasks)
-
-
-@contextmanager
-def _ours(kind: str, name: str) -> Iterator[None]:
-    """The engine's NotFound in our words: its own may quote the engine's answer."""
-    try:
-        yield
-    except NotFound as exc:
-        raise NotFound(f"{kind} {name!r} not found", internal=exc.detail) from None
 
 
 class RunService:
@@ -114,7 +103,7 @@ class RunService:
         """The caller's runs changed: drop their cached lists holding the workflow (and any
         list being fetched)."""
         with self._lists_lock:
-            mine = [c for k, c in self._lists.items() if k[0] == username and workflow_id in k[2]]
+            mine = [c for k, c in self._lists.items() if k[0] == username and workflow_id in k[1]]
         for cached in mine:
             cached.invalidate()
 
@@ -164,7 +153,7 @@ class RunService:
         dry_run: bool,
         on_trigger: Callable[[str], None],
     ) -> Started:
-        with _ours("workflow", workflow_id):
+        with not_found_as("workflow", workflow_id):
             workflow = self.engine.get_workflow(workflow_id)
         validate_params(workflow, request.params)
         if workflow.paused:
@@ -201,48 +190,19 @@ class RunService:
         except UpstreamError as exc:
             # The trigger may have reached the engine although its answer was lost: the run id
             # is ours, so look once, rather than leave a run the caller was told did not start.
-            found = self._look_up(username, workflow_id, run_id)
-            if found is None:
+            try:
+                run = self.get(username, workflow_id, run_id)
+            except LabcasError:
                 raise unconfirmed(exc, run_id) from None
-            run = found
         finally:
             self._forget_runs(username, workflow_id)  # also when the answer was lost
         return Started(run if run.conf else replace(run, conf=conf), conf)
 
-    def _look_up(self, username: str, workflow_id: str, run_id: str) -> Run | None:
-        """The caller's run ``run_id`` if the engine has it; None when it does not or cannot
-        say."""
-        try:
-            run = self.engine.get_run(workflow_id, run_id)
-        except LabcasError:
-            return None
-        return run if run.conf.get("username") == username else None
-
     # -- list ---------------------------------------------------------------------------------
-
-    def list(
-        self, username: str, workflow_id: str, *, status: RunStatus | None = None
-    ) -> list[Run]:
-        """``list_all`` of one workflow: NotFound if the workflow is not visible."""
-        return self.list_all(username, status=status, workflow=workflow_id)
-
-    def page(
-        self,
-        username: str,
-        workflow_id: str,
-        *,
-        status: RunStatus | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> RunPage:
-        """The runs of ``list`` after ``cursor`` (``run_pages.page``): all of them, or ``limit``,
-        with the cursor of the next page; BadRequest for a cursor this service did not make."""
-        runs = self.list(username, workflow_id, status=status)
-        return run_pages.page(runs, limit=limit, cursor=cursor)
 
     def list_all(
         self, username: str, *, status: RunStatus | None = None, workflow: str | None = None
-    ) -> Runs:
+    ) -> list[Run]:
         """The caller's runs of every workflow they may run now (of ``workflow`` only, when
         given: NotFound when they may run it nowhere), in ``status`` when given, newest first,
         out of their one cached list across workflows (one engine listing)."""
@@ -251,14 +211,15 @@ class RunService:
             view.selections_for(workflow)
         visible = tuple(sorted(view.selections_of))
 
-        def fetch() -> Runs:
+        def fetch() -> list[Run]:
             return self.engine.list_user_runs(
                 visible, username=username, run_id_prefix=run_id_prefix(username), status=status
             )
 
-        runs = self._cached((username, "all", visible, status), fetch)
+        runs = self._cached((username, visible, status), fetch)
         wanted = {workflow} if workflow is not None else set(visible)
-        return newest_first([r for r in _mine(runs, username, status) if r.workflow_id in wanted])
+        mine = [r for r in runs if r.workflow_id in wanted and r.conf.get("username") == username]
+        return newest_first([r for r in mine if status in (None, r.status)])
 
     def page_all(
         self,
@@ -269,10 +230,24 @@ class RunService:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> RunPage:
-        """The runs of ``list_all`` after ``cursor`` (all of them, or ``limit``), with the
-        cursor of the next page (as ``page``, across workflows)."""
+        """The runs of ``list_all`` after ``cursor`` (``run_pages.page``): all of them, or
+        ``limit``, with the cursor of the next page; BadRequest for a cursor this service did not
+        make."""
         runs = self.list_all(username, status=status, workflow=workflow)
         return run_pages.page(runs, limit=limit, cursor=cursor, across=True)
+
+    def page(
+        self,
+        username: str,
+        workflow_id: str,
+        *,
+        status: RunStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """As ``page_all`` of one workflow, with cursors that mark places in its runs only."""
+        runs = self.list_all(username, status=status, workflow=workflow_id)
+        return run_pages.page(runs, limit=limit, cursor=cursor)
 
     def by_folder(self, username: str) -> dict[str, Run]:
         """The caller's runs of ``list_all`` by output folder (``output_path``); empty when the
@@ -300,7 +275,7 @@ class RunService:
         )
         if not run_id.startswith(run_id_prefix(username)):
             raise NotFound(f"run {run_id!r} not found")
-        with _ours("run", run_id):
+        with not_found_as("run", run_id):
             run = self.engine.get_run(workflow_id, run_id)
         if run.conf.get("username") != username:
             raise NotFound(f"run {run_id!r} not found")
@@ -309,7 +284,7 @@ class RunService:
     def detail(self, username: str, workflow_id: str, run_id: str) -> RunDetail:
         """One of the caller's runs with its tasks; NotFound as ``get``."""
         run = self.get(username, workflow_id, run_id)
-        with _ours("run", run_id):
+        with not_found_as("run", run_id):
             return RunDetail(run, self.engine.list_tasks(workflow_id, run_id))
 
     def log(
@@ -324,22 +299,34 @@ class RunService:
         offset: int = 0,
         limit: int | None = None,
     ) -> LogPage:
-        """The page of a task's log from byte ``offset`` (``log_pages.open_log``): NotFound as
-        ``get``, or for an unknown task, map index or try, before anything is read."""
-        self.get(username, workflow_id, run_id)
-        with _ours("run", run_id):
-            tasks = self.engine.list_tasks(workflow_id, run_id)
-        return open_log(
-            self.engine,
-            workflow_id,
-            run_id,
-            task_id,
-            tasks,
-            try_number=try_number,
-            map_index=map_index,
-            offset=offset,
-            limit=limit,
-        )
+        """The page of a task's log from byte ``offset``: the latest try unless ``try_number``
+        is given, each map index's log in turn unless ``map_index`` picks one. NotFound as
+        ``get``, or for an unknown task, map index or try, or a task that has not started,
+        before anything is read."""
+        tasks = self.detail(username, workflow_id, run_id).tasks
+        instances = [t for t in tasks if t.task_id == task_id]
+        if not instances:
+            raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+        if map_index is not None:
+            instances = [t for t in instances if t.map_index == map_index]
+            if not instances:
+                raise NotFound(f"task {task_id!r} has no map index {map_index}")
+        if try_number is not None:
+            instances = [t for t in instances if t.try_number >= try_number]
+            if not instances:
+                raise NotFound(f"task {task_id!r} has no try {try_number}")
+        parts = [(t, try_number if try_number is not None else t.try_number) for t in instances]
+        if all(t.state is None and number == 0 for t, number in parts):
+            raise NotFound(f"task {task_id!r} has not started: there is no log yet")
+        task, number = parts[0]
+        with not_found_as("log of task", task_id):
+            first = self.engine.task_log(
+                workflow_id, run_id, task_id, number, map_index=task.map_index
+            )
+        if len(parts) == 1:
+            return LogPage(first, offset=offset, limit=limit, try_number=number)
+        chunks = map_index_logs(self.engine, workflow_id, run_id, parts, first)
+        return LogPage(chunks, offset=offset, limit=limit, try_number=try_number)
 
     def cancel(self, username: str, workflow_id: str, run_id: str) -> Run:
         """Stop one of the caller's queued or running runs (NotFound as ``get``). Idempotent;
@@ -347,11 +334,7 @@ class RunService:
         self.get(username, workflow_id, run_id)
         self._forget_runs(username, workflow_id)
         try:
-            with _ours("run", run_id):
+            with not_found_as("run", run_id):
                 return self.engine.cancel_run(workflow_id, run_id, by=username)
         finally:
             self._forget_runs(username, workflow_id)
-
-
-def _mine(runs: list[Run], username: str, status: RunStatus | None) -> list[Run]:
-    return [r for r in runs if r.conf.get("username") == username and status in (None, r.status)]

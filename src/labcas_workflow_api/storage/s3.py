@@ -133,9 +133,7 @@ class S3Store:
 
     @property
     def presigner(self) -> SigV4Presigner:
-        if self._presigner is None:
-            self._presigner = SigV4Presigner(self.region)
-        return self._presigner
+        return self._once("_presigner", lambda: SigV4Presigner(self.region))
 
     def credentials(self) -> Credentials:
         """The session's credentials as they are now (botocore refreshes expiring ones)."""
@@ -321,8 +319,6 @@ def _mapped(what: str) -> Iterator[None]:
 
     try:
         yield
-    except LabcasError:
-        raise
     except (boto.ConnectTimeoutError, boto.ReadTimeoutError, TimeoutError) as exc:
         raise UpstreamTimeout(f"storage timed out ({what})") from exc
     except (boto.EndpointConnectionError, boto.ConnectionClosedError, boto.ConnectionError) as exc:

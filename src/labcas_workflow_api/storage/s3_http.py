@@ -31,9 +31,8 @@ class SigV4Presigner:
     """AWS Signature Version 4 query-string signing for S3 (``UNSIGNED-PAYLOAD``); the signing
     key depends only on secret, day and region, so it is derived once a day, not per URL."""
 
-    def __init__(self, region: str, service: str = "s3") -> None:
+    def __init__(self, region: str) -> None:
         self.region = region
-        self.service = service
         self._keys: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
@@ -42,7 +41,7 @@ class SigV4Presigner:
         key = self._keys.get(cache_key)
         if key is None:
             key = ("AWS4" + secret_key).encode()
-            for part in (day, self.region, self.service, "aws4_request"):
+            for part in (day, self.region, "s3", "aws4_request"):
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             with self._lock:
                 if len(self._keys) > 8:
@@ -65,7 +64,7 @@ class SigV4Presigner:
         now = now or datetime.now(UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
-        scope = f"{day}/{self.region}/{self.service}/aws4_request"
+        scope = f"{day}/{self.region}/s3/aws4_request"
         params = {
             **(query or {}),
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
@@ -124,15 +123,15 @@ class ConnectionPool:
 
     def __init__(self, url: str, connect_timeout: float, read_timeout: float, size: int) -> None:
         parts = urlsplit(url)
-        self.https = parts.scheme == "https"
+        https = parts.scheme == "https"
         self.host = parts.hostname or "localhost"
-        self.port = parts.port or (443 if self.https else 80)
+        self.port = parts.port or (443 if https else 80)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.size = size
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._ssl = ssl.create_default_context() if self.https else None
+        self._ssl = ssl.create_default_context() if https else None
 
     def _new(self) -> http.client.HTTPConnection:
         conn = (
@@ -172,20 +171,17 @@ class ConnectionPool:
                     continue
                 if attempt == attempts:
                     raise
-                time.sleep(0.05 * attempt)
-                attempt += 1
-                continue
-            with self._lock:
-                kept = not response.will_close and len(self._idle) < self.size
-                if kept:
-                    self._idle.append(conn)
-            if not kept:
-                conn.close()
-            if response.status >= 500 and attempt < attempts:
-                time.sleep(0.05 * attempt)
-                attempt += 1
-                continue
-            return Answer(response.status, body, response.headers)
+            else:
+                with self._lock:
+                    kept = not response.will_close and len(self._idle) < self.size
+                    if kept:
+                        self._idle.append(conn)
+                if not kept:
+                    conn.close()
+                if response.status < 500 or attempt == attempts:
+                    return Answer(response.status, body, response.headers)
+            time.sleep(0.05 * attempt)
+            attempt += 1
 
     def close(self) -> None:
         with self._lock:
