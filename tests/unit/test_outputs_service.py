@@ -519,6 +519,16 @@ class TestAnnotate:
         assert store.puts == []
         assert store.calls["head"] == 0
 
+    def test_the_longest_sidecar_key_is_counted_in_bytes(
+        self, service: OutputService, store: FakeStore
+    ) -> None:
+        folder = "run1/" + "d" * 700  # thomas/run1/ddd.../ is 713 bytes
+        files = {"a" * 250: {"k": "v"}, "\u00e9" * 200: {"k": "v"}}  # 250 and 400 bytes
+        with pytest.raises(BadRequest, match="too long for a sidecar"):
+            service.annotate("thomas", folder, files)  # 713 + 400 + 4 > 1,024
+        assert store.puts == []
+        assert store.calls["head"] == 0
+
     def test_properties_replace_the_previous_set(
         self, service: OutputService, store: FakeStore
     ) -> None:

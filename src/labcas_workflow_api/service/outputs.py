@@ -280,7 +280,8 @@ class OutputService:
         rel, prefix = self._area(username, path)
         expected = expected or {}
         bodies = _rendered(files, expected)
-        if len((prefix + max(files, key=len) + sidecar.SUFFIX).encode()) > MAX_PATH_BYTES:
+        longest = max((len(name.encode()) for name in files), default=0)
+        if len((prefix + sidecar.SUFFIX).encode()) + longest > MAX_PATH_BYTES:
             raise BadRequest("file path too long for a sidecar")
         keys = {name: prefix + name for name in files}
         sidecars = {name: sidecar.sidecar_key(keys[name]) for name in files}
