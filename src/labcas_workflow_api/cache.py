@@ -1,5 +1,4 @@
-"""The caches: ``Cached`` for every fetched value (renewed through ``SingleFlight``), ``Recent``
-for small values computed here."""
+"""The caches: ``Cached`` for every fetched value, ``Recent`` for small values computed here."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from concurrent.futures import Future
 from typing import Generic, ParamSpec, TypeVar
 
 from labcas_workflow_api.domain.errors import LabcasError
+from labcas_workflow_api.single_flight import SingleFlight
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -24,49 +24,6 @@ FOREVER = float("inf")
 #: Threads renewing values behind (``Cached.get(stale_for=...)``): a bound on upstream calls
 #: no request waits for.
 RENEWERS = 4
-
-
-class SingleFlight(Generic[T]):
-    """One renewal at a time of what many need, one answer for all who waited. Without it,
-    requests queued behind a renewal to a silent upstream would each retry it for a full timeout
-    (the sixtieth would wait minutes for its 504); a waiter on a failed renewal gets its error."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._attempts = 0
-        self._failure: LabcasError | None = None
-
-    def get(
-        self, fresh: Callable[[], T | None], renew: Callable[[], T], stale: T | None = None
-    ) -> T:
-        """``fresh()`` when it has a value; else ``stale`` when given and another thread is
-        renewing; else ``renew()``, one thread at a time."""
-        value = fresh()
-        if value is not None:
-            return value
-        seen = self._attempts
-        if stale is None:
-            self._lock.acquire()
-        elif not self._lock.acquire(blocking=False):
-            return stale
-        try:
-            value = fresh()
-            if value is not None:
-                return value
-            failure = self._failure
-            if failure is not None and self._attempts != seen:
-                raise failure.again()
-            try:
-                value = renew()
-                self._failure = None
-            except LabcasError as exc:
-                self._failure = exc
-                raise
-            finally:
-                self._attempts += 1  # after: whoever arrived meanwhile waited on this one
-            return value
-        finally:
-            self._lock.release()
 
 
 class _Renewers:

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from labcas_workflow_api.cache import SingleFlight
 from labcas_workflow_api.domain.errors import UpstreamTimeout
+from labcas_workflow_api.single_flight import SingleFlight
 
 
 class Upstream:
