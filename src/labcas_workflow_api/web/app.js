@@ -330,7 +330,6 @@ document.getElementById("skip")?.addEventListener("click", (event) => {
   event.preventDefault();
   main.focus();
 });
-window.addEventListener("error", () => {}); // keep going: every view reports its own errors
 const ignored = ignoredApi();
 if (ignored !== null) {
   const banner = document.getElementById("banner");
