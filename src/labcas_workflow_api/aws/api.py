@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from labcas_workflow_api.aws.proxy import (
@@ -39,6 +40,15 @@ class ApiRuntime:
         self.base_path = base_path
         self.loop = asyncio.new_event_loop()
 
+    def _run(self, coroutine: Any) -> Any:
+        """Run on this runtime's loop; from a worker thread when called from async code."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self.loop.run_until_complete(coroutine)
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            return worker.submit(self.loop.run_until_complete, coroutine).result()
+
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """Answer one proxy event; never raises."""
         try:
@@ -46,7 +56,7 @@ class ApiRuntime:
         except BadEvent as exc:
             return problem_result(400, "Bad request", str(exc))
         try:
-            result = self.loop.run_until_complete(call_app(self.app, scope, body))
+            result: dict[str, Any] = self._run(call_app(self.app, scope, body))
         except Exception as exc:
             return _internal_error(event, "unexpected error", exc)
         return result
