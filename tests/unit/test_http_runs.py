@@ -30,6 +30,12 @@ def start(client: TestClient, auth: Auth, body: object, user: str = "thomas", **
     return client.post(URL, content=data, headers={**auth(user), **headers})
 
 
+def started(client: TestClient, auth: Auth, count: int) -> list[str]:
+    """The ids of ``count`` runs thomas starts, in order."""
+    body = {"in_data_selection": "nebraska_images"}
+    return [start(client, auth, body).json()["run_id"] for _ in range(count)]
+
+
 class TestStartRun:
     def test_conf_is_built_by_the_server(
         self, client: TestClient, auth: Auth, engine: FakeEngine
@@ -187,10 +193,7 @@ class TestListRuns:
     def test_only_my_runs_newest_first(
         self, client: TestClient, auth: Auth, engine: FakeEngine
     ) -> None:
-        mine = [
-            start(client, auth, {"in_data_selection": "nebraska_images"}).json()["run_id"]
-            for _ in range(3)
-        ]
+        mine = started(client, auth, 3)
         start(client, auth, {"in_data_selection": "nebraska_images"}, user="dliu")
         engine.finish("nebraska_demo", mine[0], RunStatus.SUCCESS)
         runs = client.get(URL, headers=auth("thomas")).json()["runs"]
@@ -203,10 +206,7 @@ class TestListRuns:
     def test_a_run_keeps_its_place_when_it_starts_after_a_later_one_was_queued(
         self, client: TestClient, auth: Auth, engine: FakeEngine
     ) -> None:
-        mine = [
-            start(client, auth, {"in_data_selection": "nebraska_images"}).json()["run_id"]
-            for _ in range(3)
-        ]
+        mine = started(client, auth, 3)
         key = ("nebraska_demo", mine[0])  # the first starts after the third was queued
         engine.runs[key] = replace(
             engine.runs[key], status=RunStatus.RUNNING, start_time=datetime.now(UTC) + timedelta(5)
